@@ -1,0 +1,62 @@
+// swift-tools-version: 6.0
+//
+// Halo: distributed full-graph GNN training with quantized, overlapped and pipelined messages.
+//
+// The module graph mirrors the architecture:
+//   CBLAS (OpenBLAS)      system library: dense GEMM
+//   HaloTensor            tensor math: matrices, GEMM, CSR SpMM, elementwise kernels, parallel-for, counter RNG
+//   HaloGraph             graph & datasets: CSR graphs, normalisation, the dataset format, synthetic graphs
+//   HaloNN                neural layers with hand-written backward passes, losses, optimiser
+//   HaloTraining          training strategies, metrics and the machine-readable report
+//   halo                  the command-line interface
+//
+// Release builds for benchmarking pass `-Xswiftc -target-cpu -Xswiftc native` on the command line (see README);
+// the package itself does not force a CPU so library users get portable binaries.
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Halo",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "halo", targets: ["halo"]),
+        .library(name: "HaloTraining", targets: ["HaloTraining"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "HaloTensor", dependencies: ["CBLAS"], swiftSettings: strictSettings),
+        .target(name: "HaloGraph", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
+        .target(name: "HaloNN", dependencies: ["HaloTensor", "HaloGraph"], swiftSettings: strictSettings),
+        .target(
+            name: "HaloTraining",
+            dependencies: ["HaloTensor", "HaloGraph", "HaloNN"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "halo",
+            dependencies: [
+                "HaloTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "HaloTensorTests", dependencies: ["HaloTensor"]),
+        .testTarget(name: "HaloGraphTests", dependencies: ["HaloGraph"]),
+        .testTarget(name: "HaloNNTests", dependencies: ["HaloNN"]),
+        .testTarget(name: "HaloTrainingTests", dependencies: ["HaloTraining"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

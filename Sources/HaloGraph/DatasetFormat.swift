@@ -1,0 +1,548 @@
+import Foundation
+import HaloTensor
+
+// The binaries are little-endian and are copied byte for byte into typed arrays, which is only right on a
+// little-endian host (every platform Swift supports today). Refuse to build rather than misread silently.
+#if _endian(big)
+#error("DatasetFormat copies little-endian files verbatim; add byte swapping before using a big-endian host")
+#endif
+
+/// Reads and writes the on-disk dataset format `halo-dataset` version 1: a `meta.json` plus headerless,
+/// little-endian, row-major binaries (layout in `shared/datasets/README.md`).
+///
+/// The reader trusts nothing: sizes are checked against meta.json, and ids, labels, mask bits, CSR pointers and
+/// floats are checked before a `Dataset` is built, because `Graph` would silently drop self loops and duplicates
+/// and the kernels would read out of bounds on a bad index. The writer runs the same checks first, so it never
+/// produces a directory the reader rejects.
+public enum DatasetFormat {
+    public static let formatName = "halo-dataset"
+    public static let formatVersion = 1
+
+    public static func read(directory path: String) throws -> Dataset {
+        try read(directory: URL(fileURLWithPath: path))
+    }
+
+    /// Reads and validates the dataset in `directory`; throws `DatasetError` naming the first problem found.
+    public static func read(directory: URL) throws -> Dataset {
+        let dir = DatasetDirectory(directory)
+        let meta = try dir.readMeta()
+        let n = meta.numNodes, classes = meta.numClasses, width = meta.numFeatures
+        let denseFeatures = try dir.checkFileList(meta)
+
+        let pairs: [Int32] = try dir.readArray(FileName.edges, shape: [meta.numEdgesDirected, 2])
+        let (sources, destinations) = try validatedEdges(pairs, nodeCount: n, file: dir.path(FileName.edges))
+        let graph = Graph(nodeCount: n, sources: sources, destinations: destinations)
+
+        let labels: NodeLabels
+        if meta.multilabel {
+            let targets: [UInt8] = try dir.readArray(FileName.multiLabels, shape: [n, classes])
+            try checkMultiLabels(targets, classCount: classes, file: dir.path(FileName.multiLabels))
+            labels = .multiLabel(targets: targets, classCount: classes)
+        } else {
+            let values: [Int32] = try dir.readArray(FileName.labels, shape: [n])
+            try checkLabels(values, classCount: classes, file: dir.path(FileName.labels))
+            labels = .singleLabel(classes: values, classCount: classes)
+        }
+
+        var masks: [[Bool]] = []
+        for file in FileName.masks {
+            let bytes: [UInt8] = try dir.readArray(file, shape: [n])
+            if let v = bytes.firstIndex(where: { $0 > 1 }) {
+                throw DatasetError(.maskValue, file: dir.path(file), field: "entry of node \(v)", found: "\(bytes[v])", expected: "0 or 1")
+            }
+            masks.append(bytes.map { $0 == 1 })
+        }
+        let split = NodeSplit(train: masks[0], validation: masks[1], test: masks[2])
+        try checkSplit(split, labels: labels, directory: dir)
+
+        let features: NodeFeatures
+        if denseFeatures {
+            let values: [Float] = try dir.readArray(FileName.denseFeatures, shape: [n, width])
+            try checkDenseFeatures(values, width: width, file: dir.path(FileName.denseFeatures))
+            features = .dense(Matrix(rows: n, cols: width, storage: values))
+        } else {
+            let pointers: [Int64] = try dir.readArray(FileName.indptr, shape: [n + 1])
+            let columns: [Int32] = try dir.readArray(FileName.indices, shape: [meta.featureNnz])
+            let values: [Float] = try dir.readArray(FileName.values, shape: [meta.featureNnz])
+            try checkSparseFeatures(pointers: pointers, columns: columns, values: values, width: width, directory: dir)
+            features = .sparse(SparseMatrix(
+                rows: n, cols: width, rowPointers: pointers.map { Int($0) }, columnIndices: columns, values: values))
+        }
+
+        let dataset = Dataset(
+            name: meta.name ?? dir.name, graph: graph, features: features, labels: labels, split: split)
+        try dir.checkDeclaredCounts(meta, against: DerivedCounts(dataset))
+        return dataset
+    }
+
+    /// Writes `dataset` into `directory` (created if needed): sparse features as `feat_*`, dense as `features.f32`,
+    /// multi-label targets as `labels.u8`. Throws, writing nothing, if the reader would reject the result.
+    public static func write(
+        _ dataset: Dataset, to directory: URL,
+        source: String = "written by Halo", license: String = "unspecified",
+        splitDescription: String = "unspecified"
+    ) throws {
+        let dir = DatasetDirectory(directory)
+        var files: [String: Data] = [:]
+
+        // `Graph` keeps its edges deduplicated and loop-free, so the edge file needs no check.
+        let (sources, destinations) = dataset.graph.edgesSortedBySource()
+        var pairs = [Int32](repeating: 0, count: 2 * sources.count)
+        for e in sources.indices {
+            pairs[2 * e] = sources[e]
+            pairs[2 * e + 1] = destinations[e]
+        }
+        files[FileName.edges] = bytes(of: pairs)
+
+        switch dataset.labels {
+        case .singleLabel(let classes, let count):
+            try checkLabels(classes, classCount: count, file: dir.path(FileName.labels))
+            files[FileName.labels] = bytes(of: classes)
+        case .multiLabel(let targets, let count):
+            try checkMultiLabels(targets, classCount: count, file: dir.path(FileName.multiLabels))
+            files[FileName.multiLabels] = bytes(of: targets)
+        }
+
+        try checkSplit(dataset.split, labels: dataset.labels, directory: dir)
+        for (file, mask) in zip(FileName.masks, [dataset.split.train, dataset.split.validation, dataset.split.test]) {
+            files[file] = bytes(of: mask.map { UInt8($0 ? 1 : 0) })
+        }
+
+        switch dataset.features {
+        case .dense(let m):
+            try checkDenseFeatures(m.storage, width: m.cols, file: dir.path(FileName.denseFeatures))
+            files[FileName.denseFeatures] = bytes(of: m.storage)
+        case .sparse(let s):
+            let pointers = s.rowPointers.map { Int64($0) }
+            try checkSparseFeatures(pointers: pointers, columns: s.columnIndices, values: s.values, width: s.cols, directory: dir)
+            files[FileName.indptr] = bytes(of: pointers)
+            files[FileName.indices] = bytes(of: s.columnIndices)
+            files[FileName.values] = bytes(of: s.values)
+        }
+
+        let derived = DerivedCounts(dataset)
+        let meta = Meta(
+            format: formatName, formatVersion: formatVersion, name: dataset.name,
+            numNodes: dataset.nodeCount, numEdgesDirected: dataset.graph.edgeCount,
+            numEdgesUndirected: derived.undirectedEdges, numFeatures: dataset.featureWidth,
+            featureNnz: derived.featureNonZeros, featuresBinary: derived.binaryFeatures,
+            numClasses: dataset.classCount, multilabel: dataset.labels.isMultiLabel,
+            numUnlabeledNodes: derived.unlabelledNodes, isolatedNodes: derived.isolatedNodes,
+            split: splitDescription, splitSizes: derived.splitSizes,
+            files: files.keys.sorted(), source: source, license: license)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var json = try encoder.encode(meta)
+        json.append(0x0A)
+
+        try dir.perform(on: "") {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
+        // Stale files of another layout (say `features.f32` left over beside new `feat_*` files) would make the
+        // reader refuse the directory, so they go.
+        for stale in FileName.known.subtracting(files.keys) where dir.exists(stale) {
+            try dir.perform(on: stale) { try FileManager.default.removeItem(at: dir.url(stale)) }
+        }
+        // meta.json last, so an interrupted first write leaves no meta.json and the reader refuses the directory.
+        for (file, data) in files.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) }) + [(FileName.meta, json)] {
+            try dir.perform(on: file) { try data.write(to: dir.url(file), options: .atomic) }
+        }
+    }
+
+    public static func write(
+        _ dataset: Dataset, to path: String,
+        source: String = "written by Halo", license: String = "unspecified",
+        splitDescription: String = "unspecified"
+    ) throws {
+        try write(dataset, to: URL(fileURLWithPath: path), source: source, license: license, splitDescription: splitDescription)
+    }
+
+    private static func bytes<T: BitwiseCopyable>(of array: [T]) -> Data {
+        array.withUnsafeBytes { Data($0) }
+    }
+}
+
+/// What the summary line of a dataset reports (the CLI prints it).
+public struct DatasetSummary: Sendable, Equatable, CustomStringConvertible {
+    public var name: String
+    public var nodeCount: Int
+    public var directedEdgeCount: Int
+    public var featureWidth: Int
+    /// Stored entries of sparse features; `nil` for dense features.
+    public var featureNonZeroCount: Int?
+    public var classCount: Int
+    public var isMultiLabel: Bool
+    public var trainCount: Int
+    public var validationCount: Int
+    public var testCount: Int
+
+    public init(_ dataset: Dataset) {
+        name = dataset.name
+        nodeCount = dataset.nodeCount
+        directedEdgeCount = dataset.graph.edgeCount
+        featureWidth = dataset.featureWidth
+        if case .sparse(let s) = dataset.features { featureNonZeroCount = s.nonZeroCount }
+        classCount = dataset.classCount
+        isMultiLabel = dataset.labels.isMultiLabel
+        trainCount = dataset.split.trainCount
+        validationCount = dataset.split.validationCount
+        testCount = dataset.split.testCount
+    }
+
+    public var description: String {
+        let features = featureNonZeroCount.map { "\(featureWidth) sparse features (\($0) non-zeros)" }
+            ?? "\(featureWidth) dense features"
+        return "\(name): \(nodeCount) nodes, \(directedEdgeCount) directed edges, \(features), "
+            + "\(classCount) \(isMultiLabel ? "multi-label " : "")classes, "
+            + "train/val/test \(trainCount)/\(validationCount)/\(testCount)"
+    }
+}
+
+extension Dataset {
+    public var summary: DatasetSummary { DatasetSummary(self) }
+}
+
+// MARK: - Content checks (shared by reader and writer)
+
+extension DatasetFormat {
+    /// Splits the (source, destination) pairs, checking that they are in range, loop-free and strictly increasing,
+    /// which also rules out duplicates (they would be adjacent).
+    fileprivate static func validatedEdges(_ pairs: [Int32], nodeCount: Int, file: String) throws -> (sources: [Int32], destinations: [Int32]) {
+        let count = pairs.count / 2
+        var sources = [Int32](repeating: 0, count: count), destinations = sources
+        try pairs.withUnsafeBufferPointer { p in
+            for e in 0..<count {
+                let s = p[2 * e], d = p[2 * e + 1]
+                sources[e] = s
+                destinations[e] = d
+                func fail(_ kind: DatasetError.Kind, found: String, expected: String) -> DatasetError {
+                    DatasetError(kind, file: file, field: "edge \(e)", found: found, expected: expected)
+                }
+                if s < 0 || Int(s) >= nodeCount || d < 0 || Int(d) >= nodeCount {
+                    throw fail(.idOutOfRange, found: "(\(s), \(d))", expected: "node ids in 0..<\(nodeCount)")
+                }
+                if s == d { throw fail(.selfLoop, found: "(\(s), \(d))", expected: "no self loops") }
+                guard e > 0 else { continue }
+                let ps = p[2 * e - 2], pd = p[2 * e - 1]
+                if (s, d) == (ps, pd) {
+                    throw fail(.duplicateEdge, found: "(\(s), \(d)) again", expected: "no duplicate edges")
+                }
+                if (s, d) < (ps, pd) {
+                    throw fail(.unsortedEdges, found: "(\(s), \(d)) after (\(ps), \(pd))", expected: "edges sorted by (source, destination)")
+                }
+            }
+        }
+        return (sources, destinations)
+    }
+
+    fileprivate static func checkLabels(_ classes: [Int32], classCount: Int, file: String) throws {
+        if let v = classes.firstIndex(where: { $0 < -1 || Int($0) >= classCount }) {
+            throw DatasetError(.labelOutOfRange, file: file, field: "label of node \(v)", found: "\(classes[v])", expected: "-1 or 0..<\(classCount)")
+        }
+    }
+
+    fileprivate static func checkMultiLabels(_ targets: [UInt8], classCount: Int, file: String) throws {
+        if let i = targets.firstIndex(where: { $0 > 1 }) {
+            throw DatasetError(.labelOutOfRange, file: file, field: "class \(i % classCount) of node \(i / classCount)", found: "\(targets[i])", expected: "0 or 1")
+        }
+    }
+
+    /// Masks must be disjoint, and a masked node must have a label, or training and scoring would use class -1.
+    fileprivate static func checkSplit(_ split: NodeSplit, labels: NodeLabels, directory dir: DatasetDirectory) throws {
+        let masks = [split.train, split.validation, split.test]
+        for v in split.train.indices {
+            var owner: Int?
+            for k in masks.indices where masks[k][v] {
+                if let first = owner {
+                    throw DatasetError(.masksOverlap, file: dir.path(FileName.masks[k]), field: "node \(v)",
+                        found: "in both the \(FileName.splitNames[first]) and \(FileName.splitNames[k]) masks", expected: "disjoint masks")
+                }
+                owner = k
+                if case .singleLabel(let classes, _) = labels, classes[v] == -1 {
+                    throw DatasetError(.maskedUnlabelled, file: dir.path(FileName.masks[k]), field: "node \(v)",
+                        found: "masked but unlabelled (-1)", expected: "only labelled nodes in a mask")
+                }
+            }
+        }
+    }
+
+    fileprivate static func checkDenseFeatures(_ values: [Float], width: Int, file: String) throws {
+        if let i = values.firstIndex(where: { !$0.isFinite }) {
+            throw DatasetError(.nonFinite, file: file, field: "feature \(i % width) of node \(i / width)", found: "\(values[i])", expected: "a finite number")
+        }
+    }
+
+    /// CSR checks in dependency order: pointers first (they bound every row), then each row's columns and values.
+    fileprivate static func checkSparseFeatures(
+        pointers: [Int64], columns: [Int32], values: [Float], width: Int, directory dir: DatasetDirectory
+    ) throws {
+        let rows = pointers.count - 1
+        let pointerFile = dir.path(FileName.indptr)
+        if pointers[0] != 0 {
+            throw DatasetError(.indptrStart, file: pointerFile, field: "indptr[0]", found: "\(pointers[0])", expected: "0")
+        }
+        for r in 0..<rows where pointers[r + 1] < pointers[r] {
+            throw DatasetError(.indptrDecreasing, file: pointerFile, field: "indptr[\(r + 1)] (end of node \(r))",
+                found: "\(pointers[r + 1]) after \(pointers[r])", expected: "non-decreasing row pointers")
+        }
+        if pointers[rows] != Int64(columns.count) {
+            throw DatasetError(.indptrEnd, file: pointerFile, field: "indptr[\(rows)]", found: "\(pointers[rows])",
+                expected: "\(columns.count), the number of stored features (feature_nnz)")
+        }
+        try columns.withUnsafeBufferPointer { c in
+            try values.withUnsafeBufferPointer { x in
+                for r in 0..<rows {
+                    var previous: Int32 = -1
+                    for e in Int(pointers[r])..<Int(pointers[r + 1]) {
+                        if c[e] < 0 || Int(c[e]) >= width {
+                            throw DatasetError(.columnOutOfRange, file: dir.path(FileName.indices), field: "column of entry \(e) (node \(r))",
+                                found: "\(c[e])", expected: "0..<\(width)")
+                        }
+                        if c[e] <= previous {
+                            throw DatasetError(.unsortedColumns, file: dir.path(FileName.indices), field: "column order of node \(r)",
+                                found: "\(c[e]) after \(previous)", expected: "strictly increasing columns within a row")
+                        }
+                        if !x[e].isFinite {
+                            throw DatasetError(.nonFinite, file: dir.path(FileName.values), field: "feature \(c[e]) of node \(r)",
+                                found: "\(x[e])", expected: "a finite number")
+                        }
+                        previous = c[e]
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Files and meta.json
+
+/// File names of format version 1.
+private enum FileName {
+    static let meta = "meta.json"
+    static let edges = "edges.i32"
+    static let labels = "labels.i32"
+    static let multiLabels = "labels.u8"
+    /// Train, validation, test: the order of `NodeSplit`'s masks.
+    static let masks = ["train_mask.u8", "val_mask.u8", "test_mask.u8"]
+    static let splitNames = ["train", "val", "test"]
+    static let indptr = "feat_indptr.i64"
+    static let indices = "feat_indices.i32"
+    static let values = "feat_values.f32"
+    static let denseFeatures = "features.f32"
+    static let sparseFeatures: Set = [indptr, indices, values]
+    static let known: Set = sparseFeatures.union(masks).union([edges, labels, multiLabels, denseFeatures])
+}
+
+/// The keys of meta.json. Optional keys are statistics a reader can recompute; when present they are checked.
+private struct Meta: Codable {
+    struct SplitSizes: Codable, Equatable {
+        var train: Int
+        var val: Int
+        var test: Int
+    }
+
+    var format: String
+    var formatVersion: Int
+    var name: String?
+    var numNodes: Int
+    var numEdgesDirected: Int
+    var numEdgesUndirected: Int?
+    var numFeatures: Int
+    /// Stored entries of sparse features; non-zero entries of dense ones.
+    var featureNnz: Int
+    var featuresBinary: Bool?
+    var numClasses: Int
+    var multilabel: Bool
+    var numUnlabeledNodes: Int?
+    var isolatedNodes: Int?
+    var split: String?
+    var splitSizes: SplitSizes?
+    var files: [String]
+    var source: String?
+    var license: String?
+
+    enum CodingKeys: String, CodingKey {
+        case format, formatVersion = "format_version", name, numNodes = "num_nodes"
+        case numEdgesDirected = "num_edges_directed", numEdgesUndirected = "num_edges_undirected"
+        case numFeatures = "num_features", featureNnz = "feature_nnz", featuresBinary = "features_binary"
+        case numClasses = "num_classes", multilabel, numUnlabeledNodes = "num_unlabeled_nodes"
+        case isolatedNodes = "isolated_nodes", split, splitSizes = "split_sizes", files, source, license
+    }
+}
+
+/// Decoded before the rest, so a file of another format or version says so instead of "missing num_nodes".
+private struct MetaHeader: Decodable {
+    var format: String
+    var formatVersion: Int
+
+    enum CodingKeys: String, CodingKey {
+        case format, formatVersion = "format_version"
+    }
+}
+
+/// Statistics meta.json declares, recomputed from the data.
+private struct DerivedCounts {
+    var undirectedEdges = 0, isolatedNodes = 0, unlabelledNodes = 0, featureNonZeros = 0
+    var binaryFeatures = true
+    var splitSizes: Meta.SplitSizes
+
+    init(_ dataset: Dataset) {
+        let graph = dataset.graph
+        for v in 0..<graph.nodeCount {
+            if graph.inDegree(v) == 0 && graph.outDegrees[v] == 0 { isolatedNodes += 1 }
+            // Each unordered pair once: from its smaller end, or from the larger end when the reverse is absent.
+            for u in graph.inNeighbors(v) where Int(u) < v || !binarySearch(graph.inNeighbors(Int(u)), Int32(v)) {
+                undirectedEdges += 1
+            }
+        }
+        if case .singleLabel(let classes, _) = dataset.labels { unlabelledNodes = classes.lazy.filter { $0 == -1 }.count }
+        let stored: [Float]
+        switch dataset.features {
+        case .dense(let m): stored = m.storage
+        case .sparse(let s): stored = s.values
+        }
+        binaryFeatures = stored.allSatisfy { $0 == 0 || $0 == 1 }
+        if case .sparse(let s) = dataset.features {
+            featureNonZeros = s.nonZeroCount
+        } else {
+            featureNonZeros = stored.lazy.filter { $0 != 0 }.count
+        }
+        splitSizes = .init(train: dataset.split.trainCount, val: dataset.split.validationCount, test: dataset.split.testCount)
+    }
+}
+
+/// One dataset directory: file locations, meta.json and typed binary reads, with errors named `directory/file`.
+private struct DatasetDirectory {
+    let root: URL
+    let name: String
+
+    init(_ root: URL) {
+        self.root = root
+        name = root.standardizedFileURL.lastPathComponent
+    }
+
+    func url(_ file: String) -> URL { root.appendingPathComponent(file) }
+    func path(_ file: String) -> String { "\(name)/\(file)" }
+    func exists(_ file: String) -> Bool { FileManager.default.fileExists(atPath: url(file).path) }
+
+    /// Runs a file-system operation, reporting its failure as a `DatasetError` about `file`.
+    func perform<T>(on file: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            throw DatasetError(.io, file: path(file), field: "file", found: "inaccessible (\(error.localizedDescription))", expected: "a readable, writable path")
+        }
+    }
+
+    func readMeta() throws -> Meta {
+        let file = path(FileName.meta)
+        guard exists(FileName.meta) else {
+            throw DatasetError(.missingFile, file: file, field: "file", found: "missing", expected: "present in a \(DatasetFormat.formatName) directory")
+        }
+        let data = try perform(on: FileName.meta) { try Data(contentsOf: url(FileName.meta)) }
+        let header = try decode(MetaHeader.self, from: data)
+        guard header.format == DatasetFormat.formatName else {
+            throw DatasetError(.wrongFormat, file: file, field: "`format`", found: "\"\(header.format)\"", expected: "\"\(DatasetFormat.formatName)\"")
+        }
+        guard header.formatVersion == DatasetFormat.formatVersion else {
+            throw DatasetError(.unsupportedVersion, file: file, field: "`format_version`", found: "\(header.formatVersion)", expected: "\(DatasetFormat.formatVersion)")
+        }
+        let meta = try decode(Meta.self, from: data)
+        // Node, feature and class ids are stored as int32.
+        let limits: [(String, Int, ClosedRange<Int>)] = [
+            ("num_nodes", meta.numNodes, 0...Int(Int32.max)), ("num_features", meta.numFeatures, 0...Int(Int32.max)),
+            ("num_classes", meta.numClasses, 0...Int(Int32.max)), ("num_edges_directed", meta.numEdgesDirected, 0...Int.max),
+            ("feature_nnz", meta.featureNnz, 0...Int.max),
+        ]
+        for (key, value, range) in limits where !range.contains(value) {
+            throw DatasetError(.badField, file: file, field: "`\(key)`", found: "\(value)", expected: "a count in \(range)")
+        }
+        return meta
+    }
+
+    /// Maps JSON decoding failures to the key at fault.
+    private func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        let file = path(FileName.meta)
+        func key(_ path: [any CodingKey]) -> String {
+            "`" + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "`"
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch DecodingError.keyNotFound(let missing, let context) {
+            throw DatasetError(.missingField, file: file, field: key(context.codingPath + [missing]), found: "missing", expected: "a value")
+        } catch DecodingError.typeMismatch(let expected, let context) where !context.codingPath.isEmpty {
+            throw DatasetError(.badField, file: file, field: key(context.codingPath), found: "of the wrong type", expected: "\(expected)")
+        } catch DecodingError.valueNotFound(let expected, let context) {
+            throw DatasetError(.badField, file: file, field: key(context.codingPath), found: "null", expected: "\(expected)")
+        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+            throw DatasetError(.badField, file: file, field: key(context.codingPath), found: "invalid", expected: context.debugDescription)
+        } catch {
+            throw DatasetError(.badJSON, file: file, field: "content", found: "not a valid JSON object", expected: "the meta.json of a \(DatasetFormat.formatName) directory")
+        }
+    }
+
+    /// Checks `files` against the layout meta.json describes and against the directory; returns whether the
+    /// features are dense.
+    func checkFileList(_ meta: Meta) throws -> Bool {
+        let listed = Set(meta.files)
+        let metaFile = path(FileName.meta)
+        if listed.count != meta.files.count {
+            throw DatasetError(.fileListMismatch, file: metaFile, field: "`files`", found: "\(meta.files)", expected: "no repeated names")
+        }
+        let dense = listed.contains(FileName.denseFeatures)
+        var required = Set(FileName.masks).union([FileName.edges, meta.multilabel ? FileName.multiLabels : FileName.labels])
+        required.formUnion(dense ? [FileName.denseFeatures] : FileName.sparseFeatures)
+        guard listed == required else {
+            let lacking = required.subtracting(listed).sorted(), extra = listed.subtracting(required).sorted()
+            let found = [lacking.isEmpty ? nil : "lacking " + lacking.joined(separator: ", "),
+                         extra.isEmpty ? nil : "listing " + extra.joined(separator: ", ")]
+            throw DatasetError(.fileListMismatch, file: metaFile, field: "`files`", found: found.compactMap { $0 }.joined(separator: " and "),
+                expected: "the files of a \(meta.multilabel ? "multi" : "single")-label dataset with \(dense ? "dense" : "sparse") features")
+        }
+        for file in required.sorted() where !exists(file) {
+            throw DatasetError(.missingFile, file: path(file), field: "file", found: "missing", expected: "present (listed in meta.json `files`)")
+        }
+        for file in FileName.known.subtracting(required).sorted() where exists(file) {
+            throw DatasetError(.fileListMismatch, file: path(file), field: "file", found: "present", expected: "absent or listed in meta.json `files`")
+        }
+        return dense
+    }
+
+    /// Reads a headerless array of `shape`, checking its byte size exactly; one copy from the file's bytes.
+    func readArray<T: BitwiseCopyable>(_ file: String, shape: [Int]) throws -> [T] {
+        let (count, overflow) = shape.reduce((1, false)) { acc, d in
+            let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+            return (p, acc.1 || o)
+        }
+        let (byteCount, byteOverflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
+        let type = file.split(separator: ".").last.map(String.init) ?? "?"
+        let expected = "\(byteCount) bytes (\(shape.map(String.init).joined(separator: " × ")) × \(type))"
+        let data = try perform(on: file) { try Data(contentsOf: url(file), options: .mappedIfSafe) }
+        guard !overflow, !byteOverflow, data.count == byteCount else {
+            throw DatasetError(.sizeMismatch, file: path(file), field: "byte size", found: "\(data.count)",
+                expected: overflow || byteOverflow ? "an addressable size for shape \(shape)" : expected)
+        }
+        return data.withUnsafeBytes { raw in
+            [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
+                initialized = count
+            }
+        }
+    }
+
+    /// The statistics meta.json declares must match the data, so a stale meta.json is caught.
+    func checkDeclaredCounts(_ meta: Meta, against derived: DerivedCounts) throws {
+        func check<T: Equatable>(_ key: String, _ declared: T?, _ actual: T, _ meaning: String) throws {
+            if let declared, declared != actual {
+                throw DatasetError(.countMismatch, file: path(FileName.meta), field: "`\(key)`", found: "\(declared)", expected: "\(actual), \(meaning)")
+            }
+        }
+        try check("feature_nnz", meta.featureNnz, derived.featureNonZeros, "the number of non-zero features")
+        try check("num_edges_undirected", meta.numEdgesUndirected, derived.undirectedEdges, "the number of distinct unordered node pairs")
+        try check("isolated_nodes", meta.isolatedNodes, derived.isolatedNodes, "the number of nodes without edges")
+        try check("num_unlabeled_nodes", meta.numUnlabeledNodes, derived.unlabelledNodes, "the number of nodes labelled -1")
+        try check("features_binary", meta.featuresBinary, derived.binaryFeatures, "whether every feature is 0 or 1")
+        let actual = derived.splitSizes
+        try check("split_sizes.train", meta.splitSizes?.train, actual.train, "the nodes in \(FileName.masks[0])")
+        try check("split_sizes.val", meta.splitSizes?.val, actual.val, "the nodes in \(FileName.masks[1])")
+        try check("split_sizes.test", meta.splitSizes?.test, actual.test, "the nodes in \(FileName.masks[2])")
+    }
+}

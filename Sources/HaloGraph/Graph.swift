@@ -1,0 +1,129 @@
+import HaloTensor
+
+/// A directed graph over nodes `0..<nodeCount`, stored as in-neighbour lists (CSR by destination).
+///
+/// Message passing computes each node's output from its in-neighbours, so the in-CSR is exactly the row structure
+/// of every aggregation operator. Edges are kept deduplicated and without self loops; normalisation adds one self
+/// loop per node (see `AggregationOperator`). Undirected graphs are stored with both directions.
+public struct Graph: Sendable, Equatable {
+    public let nodeCount: Int
+    /// `inPointers[v] ..< inPointers[v+1]` indexes the in-neighbours of `v` in `inSources`.
+    public let inPointers: [Int]
+    /// Source node of each edge, grouped by destination, increasing within a destination.
+    public let inSources: [Int32]
+    /// Out-degree of each node (without self loop).
+    public let outDegrees: [Int32]
+
+    public var edgeCount: Int { inSources.count }
+
+    /// Builds the graph from directed `(source, destination)` pairs, dropping self loops and duplicates.
+    public init(nodeCount: Int, sources: [Int32], destinations: [Int32]) {
+        precondition(sources.count == destinations.count, "edge lists differ in length")
+        precondition(nodeCount <= Int(Int32.max), "node count \(nodeCount) exceeds Int32 ids")
+        var counts = [Int](repeating: 0, count: nodeCount + 1)
+        for (s, d) in zip(sources, destinations) {
+            precondition(s >= 0 && Int(s) < nodeCount && d >= 0 && Int(d) < nodeCount, "edge (\(s), \(d)) outside 0..<\(nodeCount)")
+            if s != d { counts[Int(d) + 1] += 1 }
+        }
+        for v in 0..<nodeCount { counts[v + 1] += counts[v] }
+        var fill = counts
+        var srcs = [Int32](repeating: 0, count: counts[nodeCount])
+        for (s, d) in zip(sources, destinations) where s != d {
+            srcs[fill[Int(d)]] = s
+            fill[Int(d)] += 1
+        }
+        // Sort and deduplicate each in-list, compacting in place.
+        var pointers = [Int](repeating: 0, count: nodeCount + 1)
+        var write = 0
+        srcs.withUnsafeMutableBufferPointer { buf in
+            for v in 0..<nodeCount {
+                let lo = counts[v], hi = counts[v + 1]
+                if hi - lo > 1 {
+                    var slice = UnsafeMutableBufferPointer(rebasing: buf[lo..<hi])
+                    slice.sort()
+                }
+                var previous: Int32 = -1
+                for e in lo..<hi where buf[e] != previous {
+                    previous = buf[e]
+                    buf[write] = buf[e]
+                    write += 1
+                }
+                pointers[v + 1] = write
+            }
+        }
+        srcs.removeLast(srcs.count - write)
+        var outDegrees = [Int32](repeating: 0, count: nodeCount)
+        for s in srcs { outDegrees[Int(s)] += 1 }
+        self.nodeCount = nodeCount
+        self.inPointers = pointers
+        self.inSources = srcs
+        self.outDegrees = outDegrees
+    }
+
+    /// In-degree of `v` (without self loop).
+    @inlinable
+    public func inDegree(_ v: Int) -> Int { inPointers[v + 1] - inPointers[v] }
+
+    /// The in-neighbours of `v`.
+    public func inNeighbors(_ v: Int) -> ArraySlice<Int32> { inSources[inPointers[v]..<inPointers[v + 1]] }
+
+    /// Degrees with the self loop that normalisation adds, as used by GCN and SAGE weights.
+    public var degreesWithSelfLoops: NodeDegrees {
+        NodeDegrees(
+            inDegrees: (0..<nodeCount).map { Int32(inDegree($0) + 1) },
+            outDegrees: outDegrees.map { $0 + 1 })
+    }
+
+    /// All edges as (source, destination) pairs sorted by (source, destination), the dataset file order.
+    public func edgesSortedBySource() -> (sources: [Int32], destinations: [Int32]) {
+        var counts = [Int](repeating: 0, count: nodeCount + 1)
+        for s in inSources { counts[Int(s) + 1] += 1 }
+        for v in 0..<nodeCount { counts[v + 1] += counts[v] }
+        var fill = counts
+        var srcs = [Int32](repeating: 0, count: edgeCount), dsts = [Int32](repeating: 0, count: edgeCount)
+        // Destinations are visited in increasing order, so each source's list comes out sorted.
+        for d in 0..<nodeCount {
+            for e in inPointers[d]..<inPointers[d + 1] {
+                let s = Int(inSources[e])
+                srcs[fill[s]] = Int32(s)
+                dsts[fill[s]] = Int32(d)
+                fill[s] += 1
+            }
+        }
+        return (srcs, dsts)
+    }
+
+    /// Whether every edge (u, v) has its reverse (v, u).
+    public var isSymmetric: Bool {
+        for v in 0..<nodeCount {
+            for u in inNeighbors(v) {
+                let list = inNeighbors(Int(u))
+                if !binarySearch(list, Int32(v)) { return false }
+            }
+        }
+        return true
+    }
+}
+
+/// Global in- and out-degrees of every node, self loop included.
+///
+/// Partitions carry these for their inner and halo nodes so that a partition-local operator has exactly the
+/// weights of the global one.
+public struct NodeDegrees: Sendable, Equatable {
+    public var inDegrees: [Int32]
+    public var outDegrees: [Int32]
+
+    public init(inDegrees: [Int32], outDegrees: [Int32]) {
+        self.inDegrees = inDegrees
+        self.outDegrees = outDegrees
+    }
+}
+
+func binarySearch(_ sorted: ArraySlice<Int32>, _ value: Int32) -> Bool {
+    var lo = sorted.startIndex, hi = sorted.endIndex
+    while lo < hi {
+        let mid = (lo + hi) / 2
+        if sorted[mid] < value { lo = mid + 1 } else { hi = mid }
+    }
+    return lo < sorted.endIndex && sorted[lo] == value
+}

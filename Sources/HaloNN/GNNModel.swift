@@ -1,0 +1,122 @@
+import HaloGraph
+import HaloTensor
+
+/// The architecture of a graph neural network.
+public struct ModelConfiguration: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        case gcn
+        case sage
+
+        public var aggregation: Aggregation { self == .gcn ? .gcn : .mean }
+    }
+
+    public enum Normalization: String, Sendable, Codable, CaseIterable {
+        case layerNorm = "layernorm"
+        case none
+    }
+
+    public var kind: Kind
+    /// Graph layers; at least 1.
+    public var layers: Int
+    public var hiddenWidth: Int
+    /// Dropout after each hidden layer.
+    public var dropout: Float
+    /// Dropout on the input features (Kipf & Welling use the same rate as `dropout`).
+    public var inputDropout: Float
+    /// Normalisation after each hidden layer's convolution.
+    public var normalization: Normalization
+
+    public init(kind: Kind, layers: Int, hiddenWidth: Int, dropout: Float, inputDropout: Float = 0,
+                normalization: Normalization = .layerNorm) {
+        self.kind = kind
+        self.layers = layers
+        self.hiddenWidth = hiddenWidth
+        self.dropout = dropout
+        self.inputDropout = inputDropout
+        self.normalization = normalization
+    }
+}
+
+/// A stack of graph convolutions: hidden layers `conv → [LayerNorm] → ReLU → dropout`, the last one plain.
+///
+/// The model sees only its rank's inner rows; everything that crosses ranks goes through the `BoundaryExchange`
+/// passed in, so the same model object serves single-process, synchronous, overlapped and pipelined training.
+public final class GNNModel {
+    public let configuration: ModelConfiguration
+    public let convolutions: [GraphConvolution]
+    public let norms: [LayerNorm]
+    private let inputDropout: Dropout
+    private let hiddenDropouts: [Dropout]
+
+    // Saved for backward, per hidden layer.
+    private var activations: [Matrix] = []
+    private var dropoutFactors: [Matrix?] = []
+
+    public init(configuration c: ModelConfiguration, inputWidth: Int, outputWidth: Int, random: CounterRandom) {
+        precondition(c.layers >= 1, "a model needs at least one layer")
+        configuration = c
+        var convs: [GraphConvolution] = []
+        for l in 0..<c.layers {
+            convs.append(GraphConvolution(
+                layer: LayerIndex(l), aggregation: c.kind.aggregation,
+                inputWidth: l == 0 ? inputWidth : c.hiddenWidth,
+                outputWidth: l == c.layers - 1 ? outputWidth : c.hiddenWidth, random: random))
+        }
+        convolutions = convs
+        norms = c.normalization == .layerNorm
+            ? (0..<(c.layers - 1)).map { LayerNorm(width: c.hiddenWidth, name: "norm\($0)") } : []
+        inputDropout = Dropout(rate: c.inputDropout, site: .input)
+        hiddenDropouts = (0..<(c.layers - 1)).map { Dropout(rate: c.dropout, site: .hidden(LayerIndex($0))) }
+    }
+
+    public var parameters: [Parameter] {
+        convolutions.flatMap(\.parameters) + norms.flatMap(\.parameters)
+    }
+
+    /// Logits for the rank's inner nodes. `nodeIDs[i]` is the global id of inner row `i` (dropout addressing).
+    public func forward(
+        _ features: LayerInput, nodeIDs: [Int32], operator op: PropagationOperator,
+        exchange: any BoundaryExchange, context: StepContext
+    ) throws -> Matrix {
+        var h: LayerInput
+        switch features {
+        case .dense(var x):
+            _ = inputDropout.apply(&x, nodeIDs: nodeIDs, context: context)
+            h = .dense(x)
+        case .sparse(let s):
+            h = .sparse(inputDropout.apply(s, nodeIDs: nodeIDs, context: context))
+        }
+        activations.removeAll(keepingCapacity: true)
+        dropoutFactors.removeAll(keepingCapacity: true)
+        for (l, conv) in convolutions.enumerated() {
+            var out = try conv.forward(h, operator: op, exchange: exchange, context: context)
+            if l == convolutions.count - 1 { return out }
+            if !norms.isEmpty { norms[l].forward(&out, pool: context.pool) }
+            reluInPlace(&out, pool: context.pool)
+            activations.append(out)
+            dropoutFactors.append(hiddenDropouts[l].apply(&out, nodeIDs: nodeIDs, context: context))
+            h = .dense(out)
+        }
+        preconditionFailure("unreachable: the last layer returns")
+    }
+
+    /// Accumulates every parameter's gradient from `dL/d(logits)` (parameters' gradients are not zeroed here).
+    public func backward(
+        _ logitsGradient: Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange,
+        context: StepContext
+    ) throws {
+        var gradient = logitsGradient
+        for l in stride(from: convolutions.count - 1, through: 0, by: -1) {
+            guard let g = try convolutions[l].backward(
+                gradient, operator: op, exchange: exchange, context: context, needInputGradient: l > 0)
+            else { return }
+            gradient = g
+            let below = l - 1
+            Dropout.backward(&gradient, factors: dropoutFactors[below])
+            reluBackwardInPlace(&gradient, output: activations[below], pool: context.pool)
+            if !norms.isEmpty { norms[below].backward(&gradient, pool: context.pool) }
+        }
+    }
+
+    public func zeroGradients() { for p in parameters { p.zeroGradient() } }
+}

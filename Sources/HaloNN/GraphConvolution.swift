@@ -1,0 +1,123 @@
+import HaloGraph
+import HaloTensor
+
+/// A message-passing layer: GCN (`Â·H·W + b`) or GraphSAGE-mean (`H·W_self + mean(H)·W_neigh + b`).
+///
+/// Aggregation and the weight product commute, so the layer aggregates whichever side is narrower: it multiplies
+/// by the weight first when that shrinks the rows (always for sparse input features), otherwise it aggregates the
+/// input first. The matrix that is aggregated is the one exchanged with other ranks, so the choice also picks the
+/// smaller message. It depends only on the widths, so every rank makes the same one.
+public final class GraphConvolution {
+    public let layer: LayerIndex
+    public let aggregation: Aggregation
+    public let inputWidth: Int
+    public let outputWidth: Int
+    /// Weight applied after (or before) aggregation.
+    public let neighborWeight: Parameter
+    /// SAGE's separate weight for the node's own row; nil for GCN.
+    public let selfWeight: Parameter?
+    public let bias: Parameter
+
+    private var input: LayerInput?
+    /// Aggregate-first only: `op · [H; H_halo]`, needed for the weight gradient.
+    private var aggregated = Matrix(rows: 0, cols: 0)
+
+    public init(
+        layer: LayerIndex, aggregation: Aggregation, inputWidth: Int, outputWidth: Int, random: CounterRandom
+    ) {
+        self.layer = layer
+        self.aggregation = aggregation
+        self.inputWidth = inputWidth
+        self.outputWidth = outputWidth
+        let name = "conv\(layer.rawValue)"
+        neighborWeight = Parameter(
+            name: name + (aggregation == .mean ? ".weight_neighbor" : ".weight"),
+            value: xavierUniform(rows: inputWidth, cols: outputWidth, random: random, layer: layer, slot: 0))
+        selfWeight = aggregation == .mean
+            ? Parameter(name: name + ".weight_self",
+                        value: xavierUniform(rows: inputWidth, cols: outputWidth, random: random, layer: layer, slot: 1))
+            : nil
+        bias = Parameter(name: name + ".bias", value: Matrix(rows: 1, cols: outputWidth))
+    }
+
+    public var parameters: [Parameter] { [neighborWeight] + (selfWeight.map { [$0] } ?? []) + [bias] }
+
+    /// Whether this layer multiplies by the weight before aggregating for an input of this kind.
+    public func transformsFirst(sparseInput: Bool) -> Bool { sparseInput || outputWidth < inputWidth }
+
+    /// The width of the rows this layer exchanges.
+    public func messageWidth(sparseInput: Bool) -> Int { transformsFirst(sparseInput: sparseInput) ? outputWidth : inputWidth }
+
+    public func forward(
+        _ x: LayerInput, operator op: PropagationOperator, exchange: any BoundaryExchange, context: StepContext
+    ) throws -> Matrix {
+        precondition(op.aggregation == aggregation, "\(layer) aggregates with \(aggregation), operator is \(op.aggregation)")
+        precondition(x.rows == op.innerCount && x.width == inputWidth, "\(layer): input \(x.rows)×\(x.width), expected \(op.innerCount)×\(inputWidth)")
+        input = x
+        let pool = context.pool
+        let inner = op.innerCount, central = op.centralCount
+        var out = Matrix(rows: inner, cols: outputWidth)
+        if transformsFirst(sparseInput: x.isSparse) {
+            var rows = Matrix(rows: inner, cols: outputWidth)
+            x.multiply(neighborWeight.value, into: &rows, accumulate: false, pool: pool)
+            rows.appendZeroRows(op.haloCount)
+            try exchange.exchangeForward(layer, rows: &rows, context: context) { ready in
+                op.forward.multiply(ready, into: &out, rows: 0..<central, pool: pool)
+            }
+            op.forward.multiply(rows, into: &out, rows: central..<inner, pool: pool)
+        } else {
+            guard case .dense(var rows) = x else { preconditionFailure("aggregate-first needs dense input") }
+            rows.appendZeroRows(op.haloCount)
+            aggregated.resize(rows: inner, cols: inputWidth)
+            try exchange.exchangeForward(layer, rows: &rows, context: context) { ready in
+                op.forward.multiply(ready, into: &aggregated, rows: 0..<central, pool: pool)
+            }
+            op.forward.multiply(rows, into: &aggregated, rows: central..<inner, pool: pool)
+            gemm(aggregated, neighborWeight.value, into: &out)
+        }
+        if let selfWeight { x.multiply(selfWeight.value, into: &out, accumulate: true, pool: pool) }
+        addRowVector(bias.value.storage, to: &out, pool: pool)
+        return out
+    }
+
+    /// Accumulates the parameter gradients from `dL/d(output)`; returns `dL/d(input)` if `needInputGradient`.
+    public func backward(
+        _ gradient: Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange, context: StepContext,
+        needInputGradient: Bool
+    ) throws -> Matrix? {
+        guard let x = input else { preconditionFailure("\(layer): backward before forward") }
+        let pool = context.pool
+        let inner = op.innerCount, halo = op.haloCount
+        let db = columnSums(gradient)
+        for j in 0..<db.count { bias.gradient.storage[j] += db[j] }
+
+        // The gradient with respect to the aggregated rows [inner; halo] is opᵀ·(upstream). Its halo part goes to
+        // the owners first, so their messages travel while the inner part is computed.
+        func propagateBack(_ upstream: Matrix, width: Int) throws -> Matrix {
+            var haloGradient = Matrix(rows: halo, cols: width)
+            op.backward.multiply(upstream, into: &haloGradient, rows: inner..<(inner + halo), outputRow: 0, pool: pool)
+            var innerGradient = Matrix(rows: inner, cols: width)
+            try exchange.exchangeBackward(layer, haloGradient: haloGradient, innerGradient: &innerGradient, context: context) { local in
+                op.backward.multiply(upstream, into: &local, rows: 0..<inner, pool: pool)
+            }
+            return innerGradient
+        }
+
+        var inputGradient: Matrix?
+        if transformsFirst(sparseInput: x.isSparse) {
+            let transformedGradient = try propagateBack(gradient, width: outputWidth)
+            x.accumulateTransposedProduct(transformedGradient, into: &neighborWeight.gradient, pool: pool)
+            if needInputGradient { inputGradient = matmul(transformedGradient, neighborWeight.value, transposeB: true) }
+        } else {
+            gemm(aggregated, gradient, into: &neighborWeight.gradient, transposeA: true, beta: 1)
+            let aggregatedGradient = matmul(gradient, neighborWeight.value, transposeB: true)
+            let g = try propagateBack(aggregatedGradient, width: inputWidth)
+            if needInputGradient { inputGradient = g }
+        }
+        if let selfWeight {
+            x.accumulateTransposedProduct(gradient, into: &selfWeight.gradient, pool: pool)
+            if needInputGradient { gemm(gradient, selfWeight.value, into: &inputGradient!, transposeB: true, beta: 1) }
+        }
+        return inputGradient
+    }
+}

@@ -1,0 +1,111 @@
+/// Sparse × dense products: the aggregation step of every graph layer and the first layer on sparse features.
+///
+/// The kernel walks one output row at a time and keeps a 64-float slice of it in four 16-lane registers while it
+/// streams the row's non-zeros, so each output element is written once and each input row slice is read once per
+/// non-zero — the memory-bound optimum for CSR. Rows are split across threads by non-zero count.
+extension SparseMatrix {
+    /// `out = self · x` (or `out += self · x` when `accumulate`), for the sparse rows `rowRange` only.
+    ///
+    /// Sparse row `r` is written to output row `outputRow + (r − rowRange.lowerBound)`; by default output rows line
+    /// up with sparse rows. Restricting the rows lets a layer aggregate central nodes while marginal-node messages
+    /// are still in flight, and compute the halo part of a backward product into its own small matrix.
+    public func multiply(
+        _ x: Matrix, into out: inout Matrix, rows rowRange: Range<Int>? = nil, outputRow: Int? = nil,
+        accumulate: Bool = false, pool: ComputePool = .serial
+    ) {
+        let range = rowRange ?? 0..<rows
+        let outBase = outputRow ?? range.lowerBound
+        precondition(x.rows == cols, "SpMM: sparse is \(rows)×\(cols) but dense has \(x.rows) rows")
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "SpMM: row range \(range) outside 0..<\(rows)")
+        precondition(out.cols == x.cols && outBase >= 0 && outBase + range.count <= out.rows,
+                     "SpMM: output is \(out.rows)×\(out.cols), rows \(outBase)..<\(outBase + range.count) of width \(x.cols) needed")
+        let width = x.cols
+        guard width > 0, !range.isEmpty else { return }
+        rowPointers.withUnsafeBufferPointer { rp in
+            columnIndices.withUnsafeBufferPointer { ci in
+                values.withUnsafeBufferPointer { va in
+                    x.storage.withUnsafeBufferPointer { xs in
+                        out.storage.withUnsafeMutableBufferPointer { os in
+                            let rpp = rp.baseAddress!, cip = ci.baseAddress!, vap = va.baseAddress!
+                            let xp = xs.baseAddress!, op = os.baseAddress!
+                            let first = range.lowerBound
+                            pool.forEachBalancedChunk(of: range.count, prefixCost: { rpp[first + $0] + $0 }) { chunk in
+                                for r in (first + chunk.lowerBound)..<(first + chunk.upperBound) {
+                                    spmmRow(
+                                        out: op + (outBase + r - first) * width, x: xp, width: width,
+                                        columns: cip + rpp[r], values: vap + rpp[r], count: rpp[r + 1] - rpp[r],
+                                        accumulate: accumulate)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `self · x` as a new matrix.
+    public func multiplied(by x: Matrix, pool: ComputePool = .serial) -> Matrix {
+        var out = Matrix(rows: rows, cols: x.cols)
+        multiply(x, into: &out, pool: pool)
+        return out
+    }
+}
+
+@inline(__always)
+func loadVector(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always)
+func storeVector(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// One output row: `out[0..<width] (+)= Σ_e values[e] · x[columns[e], 0..<width]`.
+@inline(__always)
+func spmmRow(
+    out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, width: Int,
+    columns: UnsafePointer<Int32>, values: UnsafePointer<Float>, count: Int, accumulate: Bool
+) {
+    var j = 0
+    while j + 64 <= width {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        if accumulate {
+            a0 = loadVector(out + j); a1 = loadVector(out + j + 16)
+            a2 = loadVector(out + j + 32); a3 = loadVector(out + j + 48)
+        }
+        for e in 0..<count {
+            let v = SIMD16<Float>(repeating: values[e])
+            let src = x + Int(columns[e]) * width + j
+            a0 = a0.addingProduct(v, loadVector(src))
+            a1 = a1.addingProduct(v, loadVector(src + 16))
+            a2 = a2.addingProduct(v, loadVector(src + 32))
+            a3 = a3.addingProduct(v, loadVector(src + 48))
+        }
+        storeVector(a0, out + j); storeVector(a1, out + j + 16)
+        storeVector(a2, out + j + 32); storeVector(a3, out + j + 48)
+        j += 64
+    }
+    while j + 16 <= width {
+        var a = accumulate ? loadVector(out + j) : SIMD16<Float>()
+        for e in 0..<count {
+            a = a.addingProduct(SIMD16<Float>(repeating: values[e]), loadVector(x + Int(columns[e]) * width + j))
+        }
+        storeVector(a, out + j)
+        j += 16
+    }
+    if j < width {
+        // Fewer than 16 columns left: accumulate in a zero-padded register copy of the tail.
+        let tail = width - j
+        var a = SIMD16<Float>()
+        if accumulate { for t in 0..<tail { a[t] = out[j + t] } }
+        for e in 0..<count {
+            let src = x + Int(columns[e]) * width + j
+            var row = SIMD16<Float>()
+            for t in 0..<tail { row[t] = src[t] }
+            a = a.addingProduct(SIMD16<Float>(repeating: values[e]), row)
+        }
+        for t in 0..<tail { out[j + t] = a[t] }
+    }
+}

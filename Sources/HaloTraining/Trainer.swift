@@ -1,0 +1,110 @@
+import HaloGraph
+import HaloNN
+import HaloTensor
+
+/// Full-graph training of one rank's shard: forward, loss, backward, gradient all-reduce, Adam, evaluation.
+///
+/// The trainer is written once for any number of ranks: the exchange moves halo rows, the collectives sum
+/// gradients and metric counts. With `NoBoundaryExchange` and `SingleRank` it is the single-process reference.
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public let shard: RankShard
+    public let model: GNNModel
+    private let optimizer: Adam
+    private let exchange: any BoundaryExchange
+    private let collectives: any Collectives
+    private let pool: ComputePool
+    private let random: CounterRandom
+
+    public init(configuration: TrainingConfiguration, shard: RankShard, classCount: Int,
+                exchange: any BoundaryExchange = NoBoundaryExchange(), collectives: any Collectives = SingleRank(),
+                pool: ComputePool) {
+        self.configuration = configuration
+        self.shard = shard
+        self.exchange = exchange
+        self.collectives = collectives
+        self.pool = pool
+        random = CounterRandom(seed: configuration.seed)
+        model = GNNModel(configuration: configuration.model, inputWidth: shard.features.width,
+                         outputWidth: classCount, random: random)
+        optimizer = Adam(parameters: model.parameters, hyperparameters: configuration.optimizer)
+    }
+
+    /// One optimisation step; returns the global training loss.
+    public func step(epoch: Int) throws -> Double {
+        let context = StepContext(epoch: epoch, training: true, random: random, pool: pool)
+        model.zeroGradients()
+        let logits = try model.forward(shard.features, nodeIDs: shard.nodeIDs, operator: shard.propagation,
+                                       exchange: exchange, context: context)
+        let loss: Loss = shard.labels.isMultiLabel ? .sigmoidBinaryCrossEntropy : .softmaxCrossEntropy
+        let (localLoss, gradient) = loss.evaluate(
+            logits: logits, targets: shard.lossTargets, mask: shard.split.train,
+            globalTrainingCount: shard.globalCounts.train, pool: pool)
+        try model.backward(gradient, operator: shard.propagation, exchange: exchange, context: context)
+        try allReduceGradients()
+        optimizer.step()
+        var total = [localLoss]
+        try collectives.allReduceSum(&total)
+        return total[0]
+    }
+
+    /// Sums every parameter gradient over the ranks in one collective call.
+    private func allReduceGradients() throws {
+        guard collectives.worldSize > 1 else { return }
+        let parameters = model.parameters
+        var flat = [Float]()
+        flat.reserveCapacity(parameters.reduce(0) { $0 + $1.count })
+        for p in parameters { flat.append(contentsOf: p.gradient.storage) }
+        try collectives.allReduceSum(&flat)
+        var offset = 0
+        for p in parameters {
+            p.gradient.storage.withUnsafeMutableBufferPointer { g in
+                for i in g.indices { g[i] = flat[offset + i] }
+            }
+            offset += p.count
+        }
+    }
+
+    /// Train / validation / test scores of the current model (no dropout), global over ranks.
+    public func evaluate(epoch: Int) throws -> (train: Double?, validation: Double?, test: Double?) {
+        let context = StepContext(epoch: epoch, training: false, random: random, pool: pool)
+        let logits = try model.forward(shard.features, nodeIDs: shard.nodeIDs, operator: shard.propagation,
+                                       exchange: exchange, context: context)
+        let masks = [shard.split.train, shard.split.validation, shard.split.test]
+        let counts = masks.map { ClassificationCounts.count(logits: logits, labels: shard.labels, mask: $0) }
+        var fields = counts.flatMap(\.fields)
+        try collectives.allReduceSum(&fields)
+        let n = ClassificationCounts.fieldCount
+        let scores = (0..<3).map {
+            ClassificationCounts(fields: fields[($0 * n)..<(($0 + 1) * n)], multiLabel: shard.labels.isMultiLabel).score
+        }
+        return (scores[0], scores[1], scores[2])
+    }
+
+    /// Runs all epochs; `onEpoch` sees each record as it completes (progress display).
+    public func train(environment: RunEnvironment, onEpoch: (EpochRecord) -> Void = { _ in }) throws -> TrainingReport {
+        var records: [EpochRecord] = []
+        var best: (validation: Double, test: Double?, epoch: Int)?
+        let total = Stopwatch()
+        for epoch in 0..<configuration.epochs {
+            let watch = Stopwatch()
+            let loss = try step(epoch: epoch)
+            var record = EpochRecord(epoch: epoch, loss: loss, time: watch.elapsed)
+            if (epoch + 1) % max(configuration.evaluateEvery, 1) == 0 || epoch == configuration.epochs - 1 {
+                let scores = try evaluate(epoch: epoch)
+                record.trainAccuracy = scores.train
+                record.validationAccuracy = scores.validation
+                record.testAccuracy = scores.test
+                if let v = scores.validation, v > (best?.validation ?? -1) { best = (v, scores.test, epoch) }
+            }
+            records.append(record)
+            onEpoch(record)
+        }
+        return TrainingReport(
+            config: configuration, environment: environment, epochs: records,
+            bestValidationAccuracy: best?.validation, testAccuracyAtBestValidation: best?.test,
+            bestValidationEpoch: best?.epoch, finalTestAccuracy: records.last?.testAccuracy,
+            epochTimeMedian: records.map(\.time).median, peakRSSBytes: ResourceUsage.peakResidentBytes(),
+            totalTrainingTime: total.elapsed)
+    }
+}

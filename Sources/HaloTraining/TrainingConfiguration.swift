@@ -1,0 +1,27 @@
+import HaloNN
+
+/// What to train and how: the settings a report must carry to be reproduced.
+public struct TrainingConfiguration: Sendable, Codable, Equatable {
+    /// The dataset as the user named it (a directory or a synthetic spec).
+    public var dataset: String
+    public var model: ModelConfiguration
+    public var optimizer: Adam.Hyperparameters
+    public var epochs: Int
+    /// Fixes every random draw: initialisation, dropout, synthetic data, stochastic rounding.
+    public var seed: UInt64
+    /// Evaluate on train/validation/test every this many epochs (and at the last epoch).
+    public var evaluateEvery: Int
+    /// Compute threads per rank.
+    public var threads: Int
+
+    public init(dataset: String, model: ModelConfiguration, optimizer: Adam.Hyperparameters, epochs: Int,
+                seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1) {
+        self.dataset = dataset
+        self.model = model
+        self.optimizer = optimizer
+        self.epochs = epochs
+        self.seed = seed
+        self.evaluateEvery = evaluateEvery
+        self.threads = threads
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+
+/// One epoch of a run, as written to `--json-out`.
+public struct EpochRecord: Sendable, Codable, Equatable {
+    public var epoch: Int
+    /// Training loss of this epoch's step (global mean over training nodes).
+    public var loss: Double
+    /// Metrics after this epoch's update; nil on epochs that were not evaluated.
+    public var trainAccuracy: Double?
+    public var validationAccuracy: Double?
+    public var testAccuracy: Double?
+    /// Wall time of the training step (forward, backward, gradient all-reduce, update), without evaluation.
+    public var time: Double
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, loss
+        case trainAccuracy = "train_acc"
+        case validationAccuracy = "val_acc"
+        case testAccuracy = "test_acc"
+        case time = "time_s"
+    }
+}
+
+/// The machine-readable result of a training run. Field names are stable: later versions only add fields.
+public struct TrainingReport: Sendable, Codable {
+    public var config: TrainingConfiguration
+    public var environment: RunEnvironment
+    public var epochs: [EpochRecord]
+    public var bestValidationAccuracy: Double?
+    /// Test score at the epoch of best validation score (model selection never looks at the test set).
+    public var testAccuracyAtBestValidation: Double?
+    public var bestValidationEpoch: Int?
+    public var finalTestAccuracy: Double?
+    public var epochTimeMedian: Double
+    public var peakRSSBytes: Int
+    public var totalTrainingTime: Double
+
+    enum CodingKeys: String, CodingKey {
+        case config, environment, epochs
+        case bestValidationAccuracy = "best_val_accuracy"
+        case testAccuracyAtBestValidation = "test_accuracy_at_best_val"
+        case bestValidationEpoch = "best_val_epoch"
+        case finalTestAccuracy = "final_test_accuracy"
+        case epochTimeMedian = "epoch_time_median_s"
+        case peakRSSBytes = "peak_rss_bytes"
+        case totalTrainingTime = "total_training_time_s"
+    }
+
+    /// Pretty-printed JSON with snake_case configuration keys.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return try encoder.encode(self)
+    }
+}
+
+/// Where and how a run executed, for interpreting its timings.
+public struct RunEnvironment: Sendable, Codable {
+    public var ranks: Int
+    public var threadsPerRank: Int
+    public var blasCore: String
+    public var hostCores: Int
+    public var nodes: Int
+    public var edges: Int
+    public var featureWidth: Int
+    public var classes: Int
+
+    public init(ranks: Int, threadsPerRank: Int, blasCore: String, hostCores: Int, nodes: Int, edges: Int,
+                featureWidth: Int, classes: Int) {
+        self.ranks = ranks
+        self.threadsPerRank = threadsPerRank
+        self.blasCore = blasCore
+        self.hostCores = hostCores
+        self.nodes = nodes
+        self.edges = edges
+        self.featureWidth = featureWidth
+        self.classes = classes
+    }
+}

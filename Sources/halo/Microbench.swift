@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import HaloGraph
+import HaloTensor
+import HaloTraining
+
+/// Kernel throughput next to the machine's memory bandwidth: the numbers that say how close to the hardware the
+/// tensor core runs.
+struct Microbench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure memory bandwidth (STREAM triad), SpMM GB/s and GEMM GFLOP/s on this machine.",
+        discussion: """
+            SpMM is measured on the GCN operator of --dataset at width --width. Its traffic is counted as the bytes
+            the kernel must move at least once per non-zero: the gathered input row slice (width × 4 B), the column
+            index and value (8 B), plus each output row once — the usual convention for CSR SpMM.
+            """)
+
+    @Option(help: "Dataset whose GCN operator SpMM is measured.")
+    var dataset: String = DatasetSource.defaultSynthetic
+
+    @Option(help: "Feature width of the dense operand of SpMM.")
+    var width: Int = 256
+
+    @Option(help: "Threads for the multithreaded measurements (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Repetitions; the best is reported.")
+    var repeats: Int = 10
+
+    @Option(help: ArgumentHelp("Write the results as JSON.", valueName: "file"))
+    var jsonOut: String?
+
+    struct Result: Codable {
+        var threads: Int
+        var blasCore: String
+        var streamTriadGBps: [String: Double]
+        var spmm: SpMMResult
+        var gemm: [GEMMResult]
+    }
+
+    struct SpMMResult: Codable {
+        var dataset: String
+        var rows: Int
+        var nonZeros: Int
+        var width: Int
+        var seconds: [String: Double]
+        var gbps: [String: Double]
+        var fractionOfStream: [String: Double]
+    }
+
+    struct GEMMResult: Codable {
+        var m: Int, n: Int, k: Int
+        var transposeA: Bool, transposeB: Bool
+        var seconds: Double
+        var gflops: Double
+    }
+
+    func run() throws {
+        let threads = self.threads ?? ComputePool.availableCores
+        BLASRuntime.threads = threads
+        let pools = [("1", ComputePool.serial), ("\(threads)", ComputePool(threads: threads))]
+
+        var stream: [String: Double] = [:]
+        for (name, pool) in pools { stream[name] = streamTriad(pool: pool) }
+
+        let data = try DatasetSource(dataset).load(pool: ComputePool(threads: threads))
+        let op = data.graph.aggregationOperator(.gcn)
+        let x = Matrix(rows: op.cols, cols: width) { i, j in Float((i &* 31 &+ j) % 17) * 0.1 }
+        var out = Matrix(rows: op.rows, cols: width)
+        let bytes = Double(op.nonZeroCount) * Double(width * 4 + 8) + Double(op.rows) * Double(width * 4 + 8)
+        var spmmSeconds: [String: Double] = [:], spmmRate: [String: Double] = [:], fraction: [String: Double] = [:]
+        for (name, pool) in pools {
+            let t = best(of: repeats) { op.multiply(x, into: &out, pool: pool) }
+            spmmSeconds[name] = t
+            spmmRate[name] = bytes / t / 1e9
+            fraction[name] = spmmRate[name]! / stream[name]!
+        }
+
+        var gemms: [GEMMResult] = []
+        let shapes: [(Int, Int, Int, Bool, Bool)] = [
+            (data.nodeCount, width, width, false, false),   // hidden layer forward X·W
+            (data.nodeCount, width, width, false, true),    // input gradient G·Wᵀ
+            (width, width, data.nodeCount, true, false),    // weight gradient Xᵀ·G
+            (2048, 2048, 2048, false, false),
+        ]
+        for (m, n, k, ta, tb) in shapes {
+            let a = ta ? Matrix(rows: k, cols: m, repeating: 0.5) : Matrix(rows: m, cols: k, repeating: 0.5)
+            let b = tb ? Matrix(rows: n, cols: k, repeating: 0.25) : Matrix(rows: k, cols: n, repeating: 0.25)
+            var c = Matrix(rows: m, cols: n)
+            let t = best(of: repeats) { gemm(a, b, into: &c, transposeA: ta, transposeB: tb) }
+            gemms.append(GEMMResult(m: m, n: n, k: k, transposeA: ta, transposeB: tb, seconds: t,
+                                    gflops: 2 * Double(m) * Double(n) * Double(k) / t / 1e9))
+        }
+
+        let result = Result(
+            threads: threads, blasCore: BLASRuntime.coreName, streamTriadGBps: stream,
+            spmm: SpMMResult(dataset: data.name, rows: op.rows, nonZeros: op.nonZeroCount, width: width,
+                             seconds: spmmSeconds, gbps: spmmRate, fractionOfStream: fraction),
+            gemm: gemms)
+        for (name, _) in pools {
+            print(String(format: "threads %@: STREAM triad %.1f GB/s | SpMM %.1f GB/s (%.0f%% of triad, %.2f ms)",
+                         name, stream[name]!, spmmRate[name]!, 100 * fraction[name]!, 1000 * spmmSeconds[name]!))
+        }
+        for g in gemms {
+            print(String(format: "GEMM %d×%d×%d%@%@: %.1f GFLOP/s", g.m, g.n, g.k, g.transposeA ? " Aᵀ" : "",
+                         g.transposeB ? " Bᵀ" : "", g.gflops))
+        }
+        print("OpenBLAS core: \(result.blasCore)")
+        if let jsonOut {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            try encoder.encode(result).write(to: URL(fileURLWithPath: jsonOut))
+        }
+    }
+
+    /// Best wall time of `body` over `n` runs after one warm-up.
+    private func best(of n: Int, _ body: () -> Void) -> Double {
+        body()
+        var fastest = Double.infinity
+        for _ in 0..<max(n, 1) {
+            let w = Stopwatch()
+            body()
+            fastest = min(fastest, w.elapsed)
+        }
+        return fastest
+    }
+
+    /// STREAM triad `a = b + s·c` over arrays far larger than the caches; bytes counted as STREAM does (3 × 4 B
+    /// per element, write-allocate traffic not counted).
+    private func streamTriad(pool: ComputePool) -> Double {
+        let n = 32 * 1024 * 1024
+        var a = [Float](repeating: 0, count: n)
+        let b = [Float](repeating: 1, count: n), c = [Float](repeating: 2, count: n)
+        let t = best(of: repeats) {
+            a.withUnsafeMutableBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeBufferPointer { pc in
+                        let ap = pa.baseAddress!, bp = pb.baseAddress!, cp = pc.baseAddress!
+                        pool.forEachChunk(of: n / 16) { chunk in
+                            for i in chunk {
+                                let o = i * 16
+                                storeSIMD(loadSIMD(bp + o) + 3 * loadSIMD(cp + o), ap + o)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return 3 * 4 * Double(n) / t / 1e9
+    }
+}
+
+@inline(__always) private func loadSIMD(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always) private func storeSIMD(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}

@@ -1,0 +1,40 @@
+import Foundation
+import HaloTraining
+
+/// Per-epoch progress: a line rewritten in place on a terminal, one plain line per epoch otherwise (logs, CI).
+final class ProgressPrinter {
+    private let totalEpochs: Int
+    private let enabled: Bool
+    private let interactive = isatty(STDOUT_FILENO) != 0
+    private var wroteInPlace = false
+
+    init(totalEpochs: Int, enabled: Bool) {
+        self.totalEpochs = totalEpochs
+        self.enabled = enabled
+    }
+
+    func show(_ r: EpochRecord) {
+        guard enabled else { return }
+        func acc(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "  -   " }
+        let line = String(format: "epoch %4d/%d  loss %.4f  train %@  val %@  test %@  %.4f s",
+                          r.epoch + 1, totalEpochs, r.loss, acc(r.trainAccuracy), acc(r.validationAccuracy),
+                          acc(r.testAccuracy), r.time)
+        if interactive {
+            // Keep a scroll-back line every 10% so the run's course stays visible.
+            let keep = r.epoch == totalEpochs - 1 || (r.epoch + 1) % max(1, totalEpochs / 10) == 0
+            write("\r\u{1B}[2K" + line + (keep ? "\n" : ""))
+            wroteInPlace = !keep
+        } else {
+            write(line + "\n")
+        }
+    }
+
+    func finish() {
+        if wroteInPlace { write("\n") }
+    }
+
+    /// Unbuffered, so progress shows immediately even when stdout is a pipe.
+    private func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
