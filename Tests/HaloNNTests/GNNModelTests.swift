@@ -1,0 +1,218 @@
+import HaloGraph
+import HaloNN
+import HaloTensor
+import XCTest
+
+final class GNNModelTests: XCTestCase {
+    private let nodes = 9, inputWidth = 5, classes = 3
+
+    private struct Setup {
+        let model: GNNModel
+        let op: PropagationOperator
+        let features: LayerInput
+        let nodeIDs: [Int32]
+        let weights: Matrix
+    }
+
+    private func setup(
+        _ kind: ModelConfiguration.Kind, layers: Int, hidden: Int, normalization: ModelConfiguration.Normalization,
+        dropout: Float, sparse: Bool = false, seed: UInt64
+    ) -> Setup {
+        var rng = TestRNG(seed: seed)
+        let graph = randomGraph(nodes: nodes, edges: 22, &rng)
+        let configuration = ModelConfiguration(kind: kind, layers: layers, hiddenWidth: hidden, dropout: dropout,
+                                               inputDropout: dropout, normalization: normalization)
+        let model = GNNModel(configuration: configuration, inputWidth: inputWidth, outputWidth: classes,
+                             random: CounterRandom(seed: seed))
+        // Non-trivial biases, scales and shifts, so that every parameter's gradient is exercised.
+        for p in model.parameters where p.name.hasSuffix(".bias") || p.name.hasSuffix(".shift") {
+            p.value = randomMatrix(p.value.rows, p.value.cols, &rng, range: -0.3...0.3)
+        }
+        for p in model.parameters where p.name.hasSuffix(".scale") {
+            p.value = randomMatrix(p.value.rows, p.value.cols, &rng, range: 0.7...1.3)
+        }
+        let features: LayerInput = sparse
+            ? .sparse(SparseFeatures(randomSparse(rows: nodes, cols: inputWidth, perRow: 3, &rng)))
+            : .dense(randomMatrix(nodes, inputWidth, &rng))
+        return Setup(model: model, op: .wholeGraph(graph, kind.aggregation), features: features,
+                     nodeIDs: (0..<nodes).map { Int32(50 + 3 * $0) }, weights: randomMatrix(nodes, classes, &rng))
+    }
+
+    private func context(training: Bool, epoch: Int = 2) -> StepContext {
+        StepContext(epoch: epoch, training: training, random: CounterRandom(seed: 1), pool: .serial)
+    }
+
+    /// Checks sampled entries of every parameter of the model against central differences.
+    private func checkModel(_ s: Setup, training: Bool, label: String) throws {
+        let exchange = NoBoundaryExchange()
+        let ctx = context(training: training)
+        func loss() throws -> Double {
+            weightedSum(try s.model.forward(s.features, nodeIDs: s.nodeIDs, operator: s.op, exchange: exchange, context: ctx),
+                        s.weights)
+        }
+        s.model.zeroGradients()
+        let logits = try s.model.forward(s.features, nodeIDs: s.nodeIDs, operator: s.op, exchange: exchange, context: ctx)
+        XCTAssertEqual(logits.rows, nodes)
+        XCTAssertEqual(logits.cols, classes)
+        try s.model.backward(s.weights, operator: s.op, exchange: exchange, context: ctx)
+        var rng = TestRNG(seed: 77)
+        var allProbes: [Probe] = [], analytic: [Float] = []
+        for p in s.model.parameters {
+            let indices = sampledIndices(p.count, 6, &rng)
+            allProbes += probes(p, indices: indices)
+            analytic += indices.map { p.gradient.storage[$0] }
+            XCTAssertTrue(p.gradient.storage.contains { $0 != 0 }, "\(label): \(p.name) has an all-zero gradient")
+        }
+        try checkGradientAvoidingKinks(label, probes: allProbes, analytic: analytic, step: 1e-3, relative: 1e-2,
+                                       absolute: 2e-3, loss: loss)
+    }
+
+    func testTwoLayerGCNWithLayerNorm() throws {
+        let s = setup(.gcn, layers: 2, hidden: 6, normalization: .layerNorm, dropout: 0, seed: 401)
+        XCTAssertEqual(s.model.parameters.map(\.name), ["conv0.weight", "conv0.bias", "conv1.weight", "conv1.bias",
+                                                          "norm0.scale", "norm0.shift"])
+        try checkModel(s, training: false, label: "gcn-2 eval")
+    }
+
+    func testTwoLayerSAGEWithLayerNorm() throws {
+        let s = setup(.sage, layers: 2, hidden: 4, normalization: .layerNorm, dropout: 0, seed: 402)
+        try checkModel(s, training: false, label: "sage-2 eval")
+    }
+
+    func testThreeLayerGCNWithLayerNorm() throws {
+        let s = setup(.gcn, layers: 3, hidden: 6, normalization: .layerNorm, dropout: 0, seed: 403)
+        XCTAssertEqual(s.model.norms.count, 2)
+        try checkModel(s, training: false, label: "gcn-3 eval")
+    }
+
+    func testThreeLayerSAGEWithLayerNorm() throws {
+        let s = setup(.sage, layers: 3, hidden: 6, normalization: .layerNorm, dropout: 0, seed: 404)
+        try checkModel(s, training: false, label: "sage-3 eval")
+    }
+
+    func testWithoutNormalization() throws {
+        let s = setup(.sage, layers: 2, hidden: 4, normalization: .none, dropout: 0, seed: 415)
+        XCTAssertTrue(s.model.norms.isEmpty)
+        try checkModel(s, training: false, label: "sage-2 no norm")
+    }
+
+    /// Dropout masks depend only on (seed, epoch, site, node id), so finite differences still apply in training.
+    func testGradientsWithDropout() throws {
+        for (kind, layers) in [(ModelConfiguration.Kind.gcn, 2), (.sage, 3)] {
+            let s = setup(kind, layers: layers, hidden: 6, normalization: .layerNorm, dropout: 0.3, seed: 406 + UInt64(layers))
+            try checkModel(s, training: true, label: "\(kind)-\(layers) dropout")
+        }
+    }
+
+    func testGradientsWithSparseFeatures() throws {
+        let s = setup(.gcn, layers: 2, hidden: 6, normalization: .layerNorm, dropout: 0.2, sparse: true, seed: 409)
+        try checkModel(s, training: true, label: "gcn-2 sparse dropout")
+        try checkModel(s, training: false, label: "gcn-2 sparse eval")
+    }
+
+    func testDropoutIsDeterministicPerEpoch() throws {
+        let s = setup(.gcn, layers: 3, hidden: 6, normalization: .layerNorm, dropout: 0.5, seed: 410)
+        let exchange = NoBoundaryExchange()
+        func run(training: Bool, epoch: Int) throws -> Matrix {
+            try s.model.forward(s.features, nodeIDs: s.nodeIDs, operator: s.op, exchange: exchange,
+                                context: context(training: training, epoch: epoch))
+        }
+        let eval = try run(training: false, epoch: 0)
+        XCTAssertEqual(try run(training: false, epoch: 5), eval, "evaluation ignores the epoch")
+        let train = try run(training: true, epoch: 3)
+        XCTAssertEqual(try run(training: true, epoch: 3), train, "same epoch, same masks")
+        XCTAssertNotEqual(train, eval, "dropout active in training")
+        XCTAssertNotEqual(try run(training: true, epoch: 4), train, "new epoch, new masks")
+        // Serial and multi-threaded runs agree.
+        var parallel = context(training: true, epoch: 3)
+        parallel.pool = ComputePool(threads: 3)
+        let p = try s.model.forward(s.features, nodeIDs: s.nodeIDs, operator: s.op, exchange: exchange, context: parallel)
+        XCTAssertLessThanOrEqual(p.maxAbsDifference(train), 1e-5)
+    }
+
+    func testSingleLayerModelIsOneConvolution() throws {
+        let s = setup(.gcn, layers: 1, hidden: 6, normalization: .layerNorm, dropout: 0, seed: 411)
+        XCTAssertEqual(s.model.convolutions.count, 1)
+        XCTAssertTrue(s.model.norms.isEmpty)
+        try checkModel(s, training: false, label: "gcn-1")
+    }
+}
+
+final class AdamTests: XCTestCase {
+    /// Adam with L2 weight decay, in Double, written from the paper / PyTorch's documentation.
+    private struct Reference {
+        var w: [Double], m: [Double], v: [Double], t = 0
+        let lr, beta1, beta2, eps, decay: Double
+
+        mutating func step(_ g: [Double]) {
+            t += 1
+            for i in w.indices {
+                let grad = g[i] + decay * w[i]
+                m[i] = beta1 * m[i] + (1 - beta1) * grad
+                v[i] = beta2 * v[i] + (1 - beta2) * grad * grad
+                let mHat = m[i] / (1 - pow(beta1, Double(t)))
+                let vHat = v[i] / (1 - pow(beta2, Double(t)))
+                w[i] -= lr * mHat / (vHat.squareRoot() + eps)
+            }
+        }
+    }
+
+    func testFirstStepMovesByLearningRateTimesSign() {
+        let p = Parameter(name: "w", value: Matrix([[1, -2, 0.5]]))
+        p.gradient = Matrix([[0.3, -0.001, 40]])
+        let adam = Adam(parameters: [p], hyperparameters: .init(learningRate: 0.01))
+        adam.step()
+        XCTAssertEqual(adam.stepCount, 1)
+        // m̂ = g and v̂ = g², so the first update is lr · g / (|g| + ε) ≈ lr · sign(g).
+        XCTAssertEqual(p.value[0, 0], 0.99, accuracy: 1e-6)
+        XCTAssertEqual(p.value[0, 1], -1.99, accuracy: 1e-5)
+        XCTAssertEqual(p.value[0, 2], 0.49, accuracy: 1e-6)
+    }
+
+    func testStepsMatchReference() {
+        var rng = TestRNG(seed: 501)
+        for decay: Float in [0, 0.05] {
+            let a = Parameter(name: "a", value: randomMatrix(3, 4, &rng))
+            let b = Parameter(name: "b", value: randomMatrix(1, 5, &rng))
+            var hyper = Adam.Hyperparameters(learningRate: 0.02, weightDecay: decay)
+            hyper.beta1 = 0.8
+            hyper.beta2 = 0.99
+            hyper.epsilon = 1e-6
+            let adam = Adam(parameters: [a, b], hyperparameters: hyper)
+            func reference(_ p: Parameter) -> Reference {
+                Reference(w: p.value.storage.map(Double.init), m: .init(repeating: 0, count: p.count),
+                          v: .init(repeating: 0, count: p.count), lr: 0.02, beta1: 0.8, beta2: 0.99, eps: 1e-6,
+                          decay: Double(decay))
+            }
+            var refs = [reference(a), reference(b)]
+            for step in 1...6 {
+                for (k, p) in [a, b].enumerated() {
+                    p.gradient = randomMatrix(p.value.rows, p.value.cols, &rng)
+                    if step == 3 { p.gradient.zero() }  // a zero gradient still moves the weights (momentum, decay)
+                    refs[k].step(p.gradient.storage.map(Double.init))
+                }
+                adam.step()
+                XCTAssertEqual(adam.stepCount, step)
+                for (k, p) in [a, b].enumerated() {
+                    for i in 0..<p.count {
+                        XCTAssertEqual(Double(p.value.storage[i]), refs[k].w[i], accuracy: 2e-5,
+                                       "decay \(decay) step \(step) \(p.name)[\(i)]")
+                    }
+                }
+            }
+        }
+    }
+
+    func testWeightDecayPullsTowardsZeroWithoutGradient() {
+        let p = Parameter(name: "w", value: Matrix([[2, -3]]))
+        let adam = Adam(parameters: [p], hyperparameters: .init(learningRate: 0.1, weightDecay: 0.5))
+        adam.step()
+        // grad = 0.5·w, so the first step is −lr·sign(w).
+        XCTAssertEqual(p.value[0, 0], 1.9, accuracy: 1e-5)
+        XCTAssertEqual(p.value[0, 1], -2.9, accuracy: 1e-5)
+        let still = Parameter(name: "z", value: Matrix([[0, 0]]))
+        let plain = Adam(parameters: [still], hyperparameters: .init(learningRate: 0.1))
+        plain.step()
+        XCTAssertEqual(still.value, Matrix([[0, 0]]), "zero gradient, no decay: no movement")
+    }
+}

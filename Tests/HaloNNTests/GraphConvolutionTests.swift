@@ -1,0 +1,219 @@
+import HaloGraph
+import HaloNN
+import HaloTensor
+import XCTest
+
+/// A mutable matrix shared between a gradient check's probes and its loss.
+final class MatrixBox {
+    var value: Matrix
+    init(_ value: Matrix) { self.value = value }
+
+    func probes() -> [Probe] {
+        (0..<value.count).map { i in
+            Probe(name: "input[\(i / value.cols), \(i % value.cols)]",
+                  get: { self.value.storage[i] }, set: { self.value.storage[i] = $0 })
+        }
+    }
+}
+
+final class GraphConvolutionTests: XCTestCase {
+    private let nodes = 8
+
+    /// The normalised operator built by hand from the raw edge list: duplicates removed, self loops dropped, one
+    /// self loop per node added; degrees count the self loop.
+    private func referenceOperator(
+        _ edges: (sources: [Int32], destinations: [Int32]), nodes n: Int, _ aggregation: Aggregation
+    ) -> [[Double]] {
+        var edgeSet = Set<[Int]>()
+        for (s, d) in zip(edges.sources, edges.destinations) where s != d { edgeSet.insert([Int(s), Int(d)]) }
+        var dIn = [Double](repeating: 1, count: n), dOut = [Double](repeating: 1, count: n)
+        for e in edgeSet {
+            dOut[e[0]] += 1
+            dIn[e[1]] += 1
+        }
+        var a = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+        func weight(_ u: Int, _ v: Int) -> Double {
+            switch aggregation {
+            case .gcn: return 1 / (dIn[v].squareRoot() * dOut[u].squareRoot())
+            case .mean: return 1 / dIn[v]
+            }
+        }
+        for v in 0..<n { a[v][v] = weight(v, v) }
+        for e in edgeSet { a[e[1]][e[0]] = weight(e[0], e[1]) }
+        return a
+    }
+
+    private func denseProduct(_ a: [[Double]], _ b: [[Double]]) -> [[Double]] {
+        let k = b.count, n = b.first?.count ?? 0
+        return a.map { row in (0..<n).map { j in (0..<k).reduce(0.0) { $0 + row[$1] * b[$1][j] } } }
+    }
+
+    private func doubles(_ m: Matrix) -> [[Double]] { (0..<m.rows).map { i in (0..<m.cols).map { Double(m[i, $0]) } } }
+
+    private func makeLayer(_ aggregation: Aggregation, _ inputWidth: Int, _ outputWidth: Int, _ rng: inout TestRNG) -> GraphConvolution {
+        let conv = GraphConvolution(layer: LayerIndex(0), aggregation: aggregation, inputWidth: inputWidth,
+                                    outputWidth: outputWidth, random: CounterRandom(seed: 3))
+        conv.bias.value = randomMatrix(1, outputWidth, &rng)  // non-zero bias, so it is tested too
+        return conv
+    }
+
+    func testOperatorMatchesHandBuiltNormalisation() {
+        var rng = TestRNG(seed: 101)
+        let edges = randomEdgeList(nodes: nodes, edges: 20, &rng)
+        let graph = Graph(nodeCount: nodes, sources: edges.sources, destinations: edges.destinations)
+        for aggregation in Aggregation.allCases {
+            let op = PropagationOperator.wholeGraph(graph, aggregation)
+            let reference = referenceOperator(edges, nodes: nodes, aggregation)
+            let dense = op.forward.dense()
+            for v in 0..<nodes {
+                for u in 0..<nodes {
+                    XCTAssertEqual(Double(dense[v, u]), reference[v][u], accuracy: 1e-6, "\(aggregation) Â[\(v), \(u)]")
+                }
+            }
+            XCTAssertNil(op.forward.firstStructuralProblem())
+            XCTAssertEqual(op.backward.dense(), dense.transposed())
+            if aggregation == .mean {
+                for v in 0..<nodes {
+                    XCTAssertEqual(reference[v].reduce(0, +), 1, accuracy: 1e-12, "mean rows sum to one")
+                }
+            }
+        }
+    }
+
+    /// Forward against `Â·X·W + b` (GCN) and `X·W_self + Â·X·W_neigh + b` (SAGE-mean) on both code paths.
+    func testForwardMatchesDenseReference() throws {
+        var rng = TestRNG(seed: 102)
+        let edges = randomEdgeList(nodes: nodes, edges: 20, &rng)
+        let graph = Graph(nodeCount: nodes, sources: edges.sources, destinations: edges.destinations)
+        for aggregation in Aggregation.allCases {
+            let op = PropagationOperator.wholeGraph(graph, aggregation)
+            let a = referenceOperator(edges, nodes: nodes, aggregation)
+            for (inputWidth, outputWidth) in [(6, 3), (3, 5), (4, 4), (1, 1), (17, 2)] {
+                let conv = makeLayer(aggregation, inputWidth, outputWidth, &rng)
+                XCTAssertEqual(conv.transformsFirst(sparseInput: false), outputWidth < inputWidth)
+                XCTAssertTrue(conv.transformsFirst(sparseInput: true))
+                XCTAssertEqual(conv.parameters.count, aggregation == .mean ? 3 : 2)
+                XCTAssertEqual(conv.selfWeight == nil, aggregation == .gcn)
+                let x = randomMatrix(nodes, inputWidth, &rng)
+                var expected = denseProduct(denseProduct(a, doubles(x)), doubles(conv.neighborWeight.value))
+                if let selfWeight = conv.selfWeight {
+                    let own = denseProduct(doubles(x), doubles(selfWeight.value))
+                    for i in 0..<nodes { for j in 0..<outputWidth { expected[i][j] += own[i][j] } }
+                }
+                for i in 0..<nodes { for j in 0..<outputWidth { expected[i][j] += Double(conv.bias.value[0, j]) } }
+
+                let out = try conv.forward(.dense(x), operator: op, exchange: NoBoundaryExchange(), context: evalContext)
+                XCTAssertEqual(out.rows, nodes)
+                XCTAssertEqual(out.cols, outputWidth)
+                for i in 0..<nodes {
+                    for j in 0..<outputWidth {
+                        XCTAssertEqual(Double(out[i, j]), expected[i][j], accuracy: 1e-5, "\(aggregation) \(inputWidth)→\(outputWidth) [\(i), \(j)]")
+                    }
+                }
+                // The same features as a sparse matrix give the same output (transform-first always).
+                let sparse = SparseMatrix(rows: nodes, cols: inputWidth, triplets: (0..<(nodes * inputWidth)).map {
+                    (row: $0 / inputWidth, col: $0 % inputWidth, value: x.storage[$0])
+                })
+                let sparseOut = try conv.forward(.sparse(SparseFeatures(sparse)), operator: op,
+                                                 exchange: NoBoundaryExchange(), context: evalContext)
+                XCTAssertLessThanOrEqual(sparseOut.maxAbsDifference(out), 1e-5, "\(aggregation) sparse \(inputWidth)→\(outputWidth)")
+                // More threads: the same numbers.
+                var parallel = evalContext
+                parallel.pool = ComputePool(threads: 3)
+                let parallelOut = try conv.forward(.dense(x), operator: op, exchange: NoBoundaryExchange(), context: parallel)
+                XCTAssertLessThanOrEqual(parallelOut.maxAbsDifference(out), 1e-6)
+            }
+        }
+    }
+
+    /// Finite-difference check of every parameter and of the input, for both aggregations and both code paths.
+    func testGradientsDenseInput() throws {
+        var rng = TestRNG(seed: 103)
+        let graph = randomGraph(nodes: nodes, edges: 18, &rng)
+        for aggregation in Aggregation.allCases {
+            let op = PropagationOperator.wholeGraph(graph, aggregation)
+            for (inputWidth, outputWidth) in [(5, 3), (3, 4), (4, 4)] {
+                let conv = makeLayer(aggregation, inputWidth, outputWidth, &rng)
+                let path = conv.transformsFirst(sparseInput: false) ? "transform-first" : "aggregate-first"
+                let label = "\(aggregation) \(inputWidth)→\(outputWidth) \(path)"
+                let x = MatrixBox(randomMatrix(nodes, inputWidth, &rng))
+                let r = randomMatrix(nodes, outputWidth, &rng)
+                let exchange = NoBoundaryExchange()
+                func loss() throws -> Double {
+                    weightedSum(try conv.forward(.dense(x.value), operator: op, exchange: exchange, context: evalContext), r)
+                }
+
+                for p in conv.parameters { p.zeroGradient() }
+                _ = try conv.forward(.dense(x.value), operator: op, exchange: exchange, context: evalContext)
+                let inputGradient = try XCTUnwrap(
+                    conv.backward(r, operator: op, exchange: exchange, context: evalContext, needInputGradient: true))
+                XCTAssertEqual(inputGradient.rows, nodes)
+                XCTAssertEqual(inputGradient.cols, inputWidth)
+                let analyticParameters = conv.parameters.map(\.gradient)
+                for (p, g) in zip(conv.parameters, analyticParameters) {
+                    try checkGradient("\(label) \(p.name)", probes: probes(p), analytic: g.storage, loss: loss)
+                }
+                try checkGradient("\(label) input", probes: x.probes(), analytic: inputGradient.storage, loss: loss)
+
+                // Without the input gradient: nil, and the same parameter gradients.
+                for p in conv.parameters { p.zeroGradient() }
+                _ = try conv.forward(.dense(x.value), operator: op, exchange: exchange, context: evalContext)
+                XCTAssertNil(try conv.backward(r, operator: op, exchange: exchange, context: evalContext, needInputGradient: false))
+                XCTAssertEqual(conv.parameters.map(\.gradient), analyticParameters, label)
+                // Backward accumulates into the gradients.
+                _ = try conv.forward(.dense(x.value), operator: op, exchange: exchange, context: evalContext)
+                _ = try conv.backward(r, operator: op, exchange: exchange, context: evalContext, needInputGradient: false)
+                for (p, g) in zip(conv.parameters, analyticParameters) {
+                    var twice = g
+                    scale(&twice, by: 2)
+                    XCTAssertLessThanOrEqual(p.gradient.maxAbsDifference(twice), 1e-5, "\(label) \(p.name) accumulates")
+                }
+            }
+        }
+    }
+
+    /// Sparse input features: parameter gradients by finite differences, and equal to the dense-input gradients.
+    func testGradientsSparseInput() throws {
+        var rng = TestRNG(seed: 104)
+        let graph = randomGraph(nodes: nodes, edges: 18, &rng)
+        for aggregation in Aggregation.allCases {
+            let op = PropagationOperator.wholeGraph(graph, aggregation)
+            for (inputWidth, outputWidth) in [(6, 3), (3, 4)] {
+                let conv = makeLayer(aggregation, inputWidth, outputWidth, &rng)
+                let features = SparseFeatures(randomSparse(rows: nodes, cols: inputWidth, perRow: 3, &rng))
+                let r = randomMatrix(nodes, outputWidth, &rng)
+                let exchange = NoBoundaryExchange()
+                let label = "\(aggregation) sparse \(inputWidth)→\(outputWidth)"
+                func loss() throws -> Double {
+                    weightedSum(try conv.forward(.sparse(features), operator: op, exchange: exchange, context: evalContext), r)
+                }
+                for p in conv.parameters { p.zeroGradient() }
+                _ = try conv.forward(.sparse(features), operator: op, exchange: exchange, context: evalContext)
+                _ = try conv.backward(r, operator: op, exchange: exchange, context: evalContext, needInputGradient: false)
+                let sparseGradients = conv.parameters.map(\.gradient)
+                for (p, g) in zip(conv.parameters, sparseGradients) {
+                    try checkGradient("\(label) \(p.name)", probes: probes(p), analytic: g.storage, loss: loss)
+                }
+                // Dense input with the same values: the same gradients (the dense path may aggregate first).
+                for p in conv.parameters { p.zeroGradient() }
+                _ = try conv.forward(.dense(features.matrix.dense()), operator: op, exchange: exchange, context: evalContext)
+                _ = try conv.backward(r, operator: op, exchange: exchange, context: evalContext, needInputGradient: false)
+                for (p, g) in zip(conv.parameters, sparseGradients) {
+                    XCTAssertLessThanOrEqual(p.gradient.maxAbsDifference(g), 1e-5, "\(label) \(p.name) sparse vs dense")
+                }
+            }
+        }
+    }
+
+    func testMessageWidthFollowsCodePath() {
+        let narrowing = GraphConvolution(layer: LayerIndex(1), aggregation: .gcn, inputWidth: 8, outputWidth: 2,
+                                         random: CounterRandom(seed: 1))
+        XCTAssertEqual(narrowing.messageWidth(sparseInput: false), 2)
+        let widening = GraphConvolution(layer: LayerIndex(1), aggregation: .mean, inputWidth: 2, outputWidth: 8,
+                                        random: CounterRandom(seed: 1))
+        XCTAssertEqual(widening.messageWidth(sparseInput: false), 2)
+        XCTAssertEqual(widening.messageWidth(sparseInput: true), 8)
+        XCTAssertEqual(widening.parameters.map(\.name), ["conv1.weight_neighbor", "conv1.weight_self", "conv1.bias"])
+        XCTAssertEqual(narrowing.parameters.map(\.name), ["conv1.weight", "conv1.bias"])
+    }
+}

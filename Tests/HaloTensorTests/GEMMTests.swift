@@ -1,0 +1,82 @@
+import HaloTensor
+import XCTest
+
+final class GEMMTests: XCTestCase {
+    /// Shapes (m, k, n) including empty and degenerate ones.
+    private let shapes: [(Int, Int, Int)] = [
+        (0, 0, 0), (0, 3, 4), (3, 0, 4), (3, 4, 0), (1, 1, 1), (1, 5, 1), (1, 7, 9), (9, 7, 1),
+        (5, 1, 6), (4, 17, 3), (16, 16, 16), (17, 33, 65), (13, 64, 7), (2, 130, 3),
+    ]
+
+    private func operands(_ m: Int, _ k: Int, _ n: Int, _ ta: Bool, _ tb: Bool, _ rng: inout TestRNG) -> (Matrix, Matrix) {
+        let a = ta ? randomMatrix(k, m, &rng) : randomMatrix(m, k, &rng)
+        let b = tb ? randomMatrix(n, k, &rng) : randomMatrix(k, n, &rng)
+        return (a, b)
+    }
+
+    func testAllTransposeCombinationsMatchNaiveProduct() {
+        var rng = TestRNG(seed: 11)
+        for (m, k, n) in shapes {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let (a, b) = operands(m, k, n, ta, tb, &rng)
+                    let expected = naiveProduct(a, b, transposeA: ta, transposeB: tb)
+                    var c = Matrix(rows: m, cols: n, repeating: 7)  // beta = 0 must overwrite whatever is there
+                    gemm(a, b, into: &c, transposeA: ta, transposeB: tb)
+                    assertClose(c, expected, tolerance: 1e-4, "gemm m=\(m) k=\(k) n=\(n) ta=\(ta) tb=\(tb)")
+                    let product = matmul(a, b, transposeA: ta, transposeB: tb)
+                    XCTAssertEqual(product.rows, m)
+                    XCTAssertEqual(product.cols, n)
+                    assertClose(product, expected, tolerance: 1e-4, "matmul m=\(m) k=\(k) n=\(n) ta=\(ta) tb=\(tb)")
+                }
+            }
+        }
+    }
+
+    func testAlphaAndBeta() {
+        var rng = TestRNG(seed: 12)
+        for (m, k, n) in shapes {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    for (alpha, beta) in [(Float(1), Float(1)), (2.5, 0), (-0.5, 1), (0.75, -2), (0, 0.5)] {
+                        let (a, b) = operands(m, k, n, ta, tb, &rng)
+                        let c0 = randomMatrix(m, n, &rng)
+                        let ab = naiveProduct(a, b, transposeA: ta, transposeB: tb)
+                        let expected = (0..<m).map { i in
+                            (0..<n).map { j in Double(alpha) * ab[i][j] + Double(beta) * Double(c0[i, j]) }
+                        }
+                        var c = c0
+                        gemm(a, b, into: &c, transposeA: ta, transposeB: tb, alpha: alpha, beta: beta)
+                        assertClose(c, expected, tolerance: 3e-4, "m=\(m) k=\(k) n=\(n) ta=\(ta) tb=\(tb) α=\(alpha) β=\(beta)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// k = 0 is an empty sum: C = beta·C exactly (BLAS itself would skip the call).
+    func testEmptyInnerDimensionScalesByBeta() {
+        var rng = TestRNG(seed: 13)
+        for ta in [false, true] {
+            for tb in [false, true] {
+                let (a, b) = operands(4, 0, 5, ta, tb, &rng)
+                let c0 = randomMatrix(4, 5, &rng)
+                for beta: Float in [0, 1, 3, -0.5] {
+                    var c = c0
+                    gemm(a, b, into: &c, transposeA: ta, transposeB: tb, alpha: 2, beta: beta)
+                    XCTAssertEqual(c.storage, c0.storage.map { beta == 0 ? 0 : beta * $0 }, "k=0 ta=\(ta) tb=\(tb) β=\(beta)")
+                }
+                XCTAssertEqual(matmul(a, b, transposeA: ta, transposeB: tb), Matrix(rows: 4, cols: 5))
+            }
+        }
+    }
+
+    func testKnownSmallProduct() {
+        let a = Matrix([[1, 2, 3], [4, 5, 6]])
+        let b = Matrix([[7, 8], [9, 10], [11, 12]])
+        XCTAssertEqual(matmul(a, b), Matrix([[58, 64], [139, 154]]))
+        XCTAssertEqual(matmul(a, a, transposeB: true), Matrix([[14, 32], [32, 77]]))
+        XCTAssertEqual(matmul(a, a, transposeA: true), Matrix([[17, 22, 27], [22, 29, 36], [27, 36, 45]]))
+        XCTAssertEqual(matmul(b, a, transposeA: true, transposeB: true), Matrix([[58, 139], [64, 154]]))
+    }
+}
