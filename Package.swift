@@ -4,8 +4,14 @@
 //
 // The module graph mirrors the architecture:
 //   CBLAS (OpenBLAS)      system library: dense GEMM
+//   CSystem               C library headers Swift's Glibc module leaves out (malloc tuning)
 //   HaloTensor            tensor math: matrices, GEMM, CSR SpMM, elementwise kernels, parallel-for, counter RNG
 //   HaloGraph             graph & datasets: CSR graphs, normalisation, the dataset format, synthetic graphs
+//   CMetis (METIS)        system library: k-way graph partitioning
+//   HaloPartition         partitions: METIS/random assignment, per-rank parts with halo and send/recv lists
+//   HaloTransport         the Transport protocol and the in-process (threads) transport
+//   CMPI (OpenMPI)        system library: message passing between processes and machines
+//   HaloMPI               the MPI transport
 //   HaloNN                neural layers with hand-written backward passes, losses, optimiser
 //   HaloTraining          training strategies, metrics and the machine-readable report
 //   halo                  the command-line interface
@@ -36,18 +42,25 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "HaloTensor", dependencies: ["CBLAS"], swiftSettings: strictSettings),
+        .systemLibrary(name: "CSystem"),
+        .systemLibrary(name: "CMetis", providers: [.apt(["libmetis-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .target(name: "HaloTensor", dependencies: ["CBLAS", "CSystem"], swiftSettings: strictSettings),
         .target(name: "HaloGraph", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
+        .target(name: "HaloPartition", dependencies: ["HaloGraph", "CMetis"], swiftSettings: strictSettings),
+        .target(name: "HaloTransport", swiftSettings: strictSettings),
+        .target(name: "HaloMPI", dependencies: ["HaloTransport", "CMPI"], swiftSettings: strictSettings),
         .target(name: "HaloNN", dependencies: ["HaloTensor", "HaloGraph"], swiftSettings: strictSettings),
         .target(
             name: "HaloTraining",
-            dependencies: ["HaloTensor", "HaloGraph", "HaloNN"],
+            dependencies: ["HaloTensor", "HaloGraph", "HaloNN", "HaloPartition", "HaloTransport"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "halo",
             dependencies: [
                 "HaloTraining",
+                "HaloMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -56,6 +69,8 @@ let package = Package(
         .testTarget(name: "HaloTensorTests", dependencies: ["HaloTensor"]),
         .testTarget(name: "HaloGraphTests", dependencies: ["HaloGraph"]),
         .testTarget(name: "HaloNNTests", dependencies: ["HaloNN"]),
+        .testTarget(name: "HaloPartitionTests", dependencies: ["HaloPartition"]),
+        .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport", "HaloMPI"]),
         .testTarget(name: "HaloTrainingTests", dependencies: ["HaloTraining"]),
     ],
     swiftLanguageModes: [.v6]

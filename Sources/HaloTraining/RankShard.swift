@@ -1,5 +1,6 @@
 import HaloGraph
 import HaloNN
+import HaloPartition
 import HaloTensor
 
 /// Everything one rank trains on: its inner nodes' data, its aggregation operator and the global counts that
@@ -12,10 +13,10 @@ public struct RankShard: Sendable {
     public var split: NodeSplit
     public var propagation: PropagationOperator
     /// Training / validation / test nodes over ALL ranks.
-    public var globalCounts: SplitCounts
+    public var globalCounts: GlobalSplitCounts
 
     public init(nodeIDs: [Int32], features: LayerInput, labels: NodeLabels, split: NodeSplit,
-                propagation: PropagationOperator, globalCounts: SplitCounts) {
+                propagation: PropagationOperator, globalCounts: GlobalSplitCounts) {
         self.nodeIDs = nodeIDs
         self.features = features
         self.labels = labels
@@ -26,14 +27,17 @@ public struct RankShard: Sendable {
 
     /// The whole dataset as the single shard of a one-rank run.
     public static func wholeGraph(_ dataset: Dataset, aggregation: Aggregation) -> RankShard {
-        let features: LayerInput = switch dataset.features {
-        case .dense(let m): .dense(m)
-        case .sparse(let s): .sparse(SparseFeatures(s))
-        }
-        return RankShard(
-            nodeIDs: (0..<dataset.nodeCount).map { Int32($0) }, features: features, labels: dataset.labels,
-            split: dataset.split, propagation: .wholeGraph(dataset.graph, aggregation),
-            globalCounts: SplitCounts(dataset.split))
+        RankShard(
+            nodeIDs: (0..<dataset.nodeCount).map { Int32($0) }, features: LayerInput(dataset.features),
+            labels: dataset.labels, split: dataset.split, propagation: .wholeGraph(dataset.graph, aggregation),
+            globalCounts: GlobalSplitCounts(dataset.split))
+    }
+
+    /// One rank's shard of a partitioned dataset.
+    public init(part: Part, aggregation: Aggregation) {
+        self.init(
+            nodeIDs: part.innerGlobalIDs, features: LayerInput(part.features), labels: part.labels, split: part.split,
+            propagation: part.propagationOperator(aggregation), globalCounts: part.globalSplitCounts)
     }
 
     var lossTargets: LossTargets {
@@ -44,19 +48,12 @@ public struct RankShard: Sendable {
     }
 }
 
-/// Node counts of the three splits.
-public struct SplitCounts: Sendable, Codable, Equatable {
-    public var train: Int
-    public var validation: Int
-    public var test: Int
-
-    public init(train: Int, validation: Int, test: Int) {
-        self.train = train
-        self.validation = validation
-        self.test = test
-    }
-
-    public init(_ split: NodeSplit) {
-        self.init(train: split.trainCount, validation: split.validationCount, test: split.testCount)
+extension LayerInput {
+    /// Input features as a layer sees them: sparse features keep their CSR form (and get their transpose ready).
+    public init(_ features: NodeFeatures) {
+        switch features {
+        case .dense(let m): self = .dense(m)
+        case .sparse(let s): self = .sparse(SparseFeatures(s))
+        }
     }
 }

@@ -13,6 +13,8 @@ public final class Trainer {
     private let optimizer: Adam
     private let exchange: any BoundaryExchange
     private let collectives: any Collectives
+    /// Accounting of the gradient/metric all-reduces (nil for a single rank).
+    private let instrumentedCollectives: TransportCollectives?
     private let pool: ComputePool
     private let random: CounterRandom
 
@@ -23,11 +25,26 @@ public final class Trainer {
         self.shard = shard
         self.exchange = exchange
         self.collectives = collectives
+        instrumentedCollectives = collectives as? TransportCollectives
         self.pool = pool
         random = CounterRandom(seed: configuration.seed)
         model = GNNModel(configuration: configuration.model, inputWidth: shard.features.width,
                          outputWidth: classCount, random: random)
         optimizer = Adam(parameters: model.parameters, hyperparameters: configuration.optimizer)
+    }
+
+    /// Communication accounting of the exchange and the collectives since the last call, then reset.
+    private func takeStatistics() -> CommunicationStatistics {
+        var total = CommunicationStatistics()
+        if let instrumented = exchange as? any InstrumentedExchange {
+            total = total + instrumented.statistics
+            instrumented.statistics = CommunicationStatistics()
+        }
+        if let instrumentedCollectives {
+            total = total + instrumentedCollectives.statistics
+            instrumentedCollectives.statistics = CommunicationStatistics()
+        }
+        return total
     }
 
     /// One optimisation step; returns the global training loss.
@@ -87,9 +104,17 @@ public final class Trainer {
         var best: (validation: Double, test: Double?, epoch: Int)?
         let total = Stopwatch()
         for epoch in 0..<configuration.epochs {
+            _ = takeStatistics()
             let watch = Stopwatch()
             let loss = try step(epoch: epoch)
             var record = EpochRecord(epoch: epoch, loss: loss, time: watch.elapsed)
+            let communication = takeStatistics()
+            record.communicationWaitTime = communication.waitSeconds
+            record.allReduceTime = communication.allReduceSeconds
+            record.computeTime = max(0, record.time - communication.waitSeconds - communication.allReduceSeconds)
+            var bytes = [Double(communication.haloBytesSent + communication.allReduceBytes)]
+            try collectives.allReduceSum(&bytes)
+            record.bytesSent = Int(bytes[0])
             if (epoch + 1) % max(configuration.evaluateEvery, 1) == 0 || epoch == configuration.epochs - 1 {
                 let scores = try evaluate(epoch: epoch)
                 record.trainAccuracy = scores.train
@@ -100,11 +125,16 @@ public final class Trainer {
             records.append(record)
             onEpoch(record)
         }
+        let trainingTime = total.elapsed
+        var memory = [Double](repeating: 0, count: collectives.worldSize)
+        memory[collectives.rank] = Double(ResourceUsage.peakResidentBytes())
+        try collectives.allReduceSum(&memory)
         return TrainingReport(
             config: configuration, environment: environment, epochs: records,
             bestValidationAccuracy: best?.validation, testAccuracyAtBestValidation: best?.test,
             bestValidationEpoch: best?.epoch, finalTestAccuracy: records.last?.testAccuracy,
-            epochTimeMedian: records.map(\.time).median, peakRSSBytes: ResourceUsage.peakResidentBytes(),
-            totalTrainingTime: total.elapsed)
+            epochTimeMedian: records.map(\.time).median, peakRSSBytes: Int(memory[0]),
+            peakRSSBytesPerRank: memory.map { Int($0) }, totalTrainingTime: trainingTime,
+            bytesSentPerEpoch: records.map { Double($0.bytesSent) }.reduce(0, +) / Double(max(records.count, 1)))
     }
 }

@@ -11,6 +11,13 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     public var testAccuracy: Double?
     /// Wall time of the training step (forward, backward, gradient all-reduce, update), without evaluation.
     public var time: Double
+    /// Of `time` (this rank): computing, blocked on halo messages, and in the gradient all-reduce.
+    public var computeTime: Double = 0
+    public var communicationWaitTime: Double = 0
+    public var allReduceTime: Double = 0
+    /// Bytes all ranks together sent during this epoch's training step: halo rows and gradients, and all-reduce
+    /// payloads (evaluation traffic not included).
+    public var bytesSent: Int = 0
 
     enum CodingKeys: String, CodingKey {
         case epoch, loss
@@ -18,6 +25,10 @@ public struct EpochRecord: Sendable, Codable, Equatable {
         case validationAccuracy = "val_acc"
         case testAccuracy = "test_acc"
         case time = "time_s"
+        case computeTime = "compute_s"
+        case communicationWaitTime = "comm_wait_s"
+        case allReduceTime = "allreduce_s"
+        case bytesSent = "bytes_sent"
     }
 }
 
@@ -25,6 +36,8 @@ public struct EpochRecord: Sendable, Codable, Equatable {
 public struct TrainingReport: Sendable, Codable {
     public var config: TrainingConfiguration
     public var environment: RunEnvironment
+    /// How the graph was split (nil for a single-process run).
+    public var partitioning: PartitionSummary?
     public var epochs: [EpochRecord]
     public var bestValidationAccuracy: Double?
     /// Test score at the epoch of best validation score (model selection never looks at the test set).
@@ -32,18 +45,25 @@ public struct TrainingReport: Sendable, Codable {
     public var bestValidationEpoch: Int?
     public var finalTestAccuracy: Double?
     public var epochTimeMedian: Double
+    /// Peak resident memory of the process running rank 0 (all ranks, when they are threads of one process).
     public var peakRSSBytes: Int
+    /// Peak resident memory per rank's process (the same number repeated for in-process ranks).
+    public var peakRSSBytesPerRank: [Int]
     public var totalTrainingTime: Double
+    /// Mean over epochs of `EpochRecord.bytesSent`.
+    public var bytesSentPerEpoch: Double
 
     enum CodingKeys: String, CodingKey {
-        case config, environment, epochs
+        case config, environment, partitioning, epochs
         case bestValidationAccuracy = "best_val_accuracy"
         case testAccuracyAtBestValidation = "test_accuracy_at_best_val"
         case bestValidationEpoch = "best_val_epoch"
         case finalTestAccuracy = "final_test_accuracy"
         case epochTimeMedian = "epoch_time_median_s"
         case peakRSSBytes = "peak_rss_bytes"
+        case peakRSSBytesPerRank = "peak_rss_bytes_per_rank"
         case totalTrainingTime = "total_training_time_s"
+        case bytesSentPerEpoch = "bytes_sent_per_epoch"
     }
 
     /// Pretty-printed JSON with snake_case configuration keys.

@@ -11,13 +11,14 @@ struct HaloCommand: ParsableCommand {
               synthetic:nodes=100000,classes=8,features=64,degree=16,homophily=0.8,seed=1
             Start with `halo train --help`.
             """,
-        subcommands: [Train.self, Generate.self, Microbench.self],
+        subcommands: [Train.self, Partition.self, Generate.self, Microbench.self, TransportSelfTestCommand.self],
         defaultSubcommand: nil)
 
     static func main() {
         // OpenBLAS picks its kernels when it loads; on some AVX-512 hosts that needs an environment variable set
         // before the process starts, so this may re-execute the program once.
         BLASRuntime.relaunchWithTunedCoreIfNeeded()
+        AllocatorTuning.keepLargeBlocksForReuse()
         main(nil)
     }
 }

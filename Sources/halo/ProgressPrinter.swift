@@ -5,7 +5,9 @@ import HaloTraining
 final class ProgressPrinter {
     private let totalEpochs: Int
     private let enabled: Bool
-    private let interactive = isatty(STDOUT_FILENO) != 0
+    /// Rewrite in place only on a real terminal: mpirun forwards a rank's output through a pseudo-terminal that
+    /// ends up in a log, where carriage returns would garble the lines.
+    private let interactive = isatty(STDOUT_FILENO) != 0 && ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] == nil
     private var wroteInPlace = false
 
     init(totalEpochs: Int, enabled: Bool) {

@@ -1,18 +1,26 @@
 import ArgumentParser
 import Foundation
 import HaloGraph
+import HaloMPI
 import HaloNN
+import HaloPartition
 import HaloTensor
 import HaloTraining
+import HaloTransport
 import Logging
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a GCN or GraphSAGE model on a whole graph.",
+        abstract: "Train a GCN or GraphSAGE model on a whole graph, on one rank or many.",
         discussion: """
             Prints one line per epoch (loss, accuracies, epoch time) and, with --json-out, writes every epoch and the
             summary as JSON. Model selection uses the validation set only: the reported test accuracy is the one at
             the epoch of best validation accuracy.
+
+            With --parts P the graph is split into P parts (METIS by default) and each rank trains on its part,
+            exchanging boundary rows every layer; the model is the one a single process would train. Ranks are
+            threads of this process (--transport local) or MPI processes:
+              mpirun -np 4 --bind-to none halo train --transport mpi --dataset DIR
 
             Kipf & Welling's GCN on Cora:
               halo train --dataset ../shared/datasets/cora --model gcn --hidden 16 --dropout 0.5 \\
@@ -59,7 +67,20 @@ struct Train: ParsableCommand {
     @Option(help: "Evaluate every N epochs (and after the last).")
     var evalEvery: Int = 1
 
-    @Option(help: "Compute threads (default: all cores).")
+    @Option(help: "Ranks (graph partitions) to train on. With --transport local they are threads of this process.")
+    var parts: Int?
+
+    @Option(help: "How ranks communicate: local (threads of one process) or mpi (processes started by mpirun).")
+    var transport: TransportKind = .local
+
+    @Option(help: "Partitioner used when --dataset is partitioned on the fly: metis, random or contiguous.")
+    var partitionMethod: PartitionMethod = .metis
+
+    @Option(help: ArgumentHelp("Load ready-made parts written by `halo partition` instead of partitioning --dataset.",
+                               valueName: "dir"))
+    var partitions: String?
+
+    @Option(help: "Compute threads per rank (default: the cores divided among the ranks on this host).")
     var threads: Int?
 
     @Option(help: ArgumentHelp("Write the run's configuration, every epoch and the summary as JSON.", valueName: "file"))
@@ -67,6 +88,10 @@ struct Train: ParsableCommand {
 
     @Flag(help: "Print only the summary, not one line per epoch.")
     var quiet = false
+
+    enum TransportKind: String, ExpressibleByArgument, CaseIterable {
+        case local, mpi
+    }
 
     func validate() throws {
         guard layers >= 1 else { throw ValidationError("--layers must be at least 1, got \(layers)") }
@@ -78,41 +103,207 @@ struct Train: ParsableCommand {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be at least 1, got \(evalEvery)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let parts, parts < 1 { throw ValidationError("--parts must be at least 1, got \(parts)") }
     }
 
-    func run() throws {
-        let logger = Logger(label: "halo.train")
-        let threads = self.threads ?? ComputePool.availableCores
-        let pool = ComputePool(threads: threads)
-        BLASRuntime.threads = threads
-
-        let loadWatch = Stopwatch()
-        var data = try DatasetSource(dataset).load(pool: pool)
-        if normalizeFeatures { data.features = data.features.rowNormalized() }
-        logger.info("loaded \(data.name): \(data.nodeCount) nodes, \(data.graph.edgeCount) edges, \(data.featureWidth) features, \(data.classCount) classes in \(String(format: "%.2f", loadWatch.elapsed)) s")
-
-        let config = TrainingConfiguration(
-            dataset: dataset,
+    var configuration: TrainingConfiguration {
+        TrainingConfiguration(
+            dataset: partitions ?? dataset,
             model: ModelConfiguration(kind: model, layers: layers, hiddenWidth: hidden, dropout: dropout,
                                       inputDropout: inputDropout, normalization: norm),
             optimizer: Adam.Hyperparameters(learningRate: lr, weightDecay: weightDecay),
-            epochs: epochs, seed: seed, evaluateEvery: evalEvery, threads: threads)
-        let shard = RankShard.wholeGraph(data, aggregation: model.aggregation)
-        let trainer = Trainer(configuration: config, shard: shard, classCount: data.classCount, pool: pool)
-        let environment = RunEnvironment(
-            ranks: 1, threadsPerRank: threads, blasCore: BLASRuntime.coreName, hostCores: ComputePool.availableCores,
-            nodes: data.nodeCount, edges: data.graph.edgeCount, featureWidth: data.featureWidth, classes: data.classCount)
+            epochs: epochs, seed: seed, evaluateEvery: evalEvery, threads: threads ?? 0)
+    }
 
-        let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
-        let report = try trainer.train(environment: environment) { progress.show($0) }
-        progress.finish()
+    func run() throws {
+        switch transport {
+        case .local: try runInProcess()
+        case .mpi: try runOverMPI()
+        }
+    }
 
+    /// Loads the dataset, applying the feature preprocessing asked for.
+    private func loadDataset(pool: ComputePool, logger: Logger) throws -> Dataset {
+        let watch = Stopwatch()
+        var data = try DatasetSource(dataset).load(pool: pool)
+        if normalizeFeatures { data.features = data.features.rowNormalized() }
+        logger.info("loaded \(data.name): \(data.nodeCount) nodes, \(data.graph.edgeCount) edges, \(data.featureWidth) features, \(data.classCount) classes in \(String(format: "%.2f", watch.elapsed)) s")
+        return data
+    }
+
+    /// Every part of a partitioning computed here, with its summary.
+    private func partitionDataset(_ data: Dataset, parts count: Int, logger: Logger) throws -> ([Part], PartitionSummary) {
+        let watch = Stopwatch()
+        let partitioning = try Partitioner.partition(graph: data.graph, parts: count, method: partitionMethod, seed: seed)
+        let quality = partitioning.quality(of: data.graph)
+        let built = Part.build(dataset: data, partitioning: partitioning)
+        logger.info("partitioned into \(count) parts with \(partitionMethod) in \(String(format: "%.2f", watch.elapsed)) s: edge cut \(quality.cutEdges) (\(String(format: "%.1f", 100 * quality.cutFraction))%), balance \(String(format: "%.3f", quality.balance))")
+        return (built, PartitionSummary(method: partitionMethod, parts: built, quality: quality))
+    }
+
+    /// Reads the parts' manifest when --partitions is given, checking --parts agrees with it.
+    private func partitionManifest() throws -> PartitionManifest? {
+        guard let partitions else { return nil }
+        let manifest = try PartitionStore.readManifest(directory: partitions)
+        if let parts, parts != manifest.parts {
+            throw ValidationError("--parts \(parts) disagrees with \(partitions), which holds \(manifest.parts) parts")
+        }
+        return manifest
+    }
+
+    private func runInProcess() throws {
+        let logger = Logger(label: "halo.train")
+        let manifest = try partitionManifest()
+        let ranks = manifest?.parts ?? parts ?? 1
+        let cores = ComputePool.availableCores
+        let threadsPerRank = threads ?? max(1, cores / ranks)
+        // Ranks as threads each run their own BLAS calls; BLAS threads on top would oversubscribe the cores.
+        BLASRuntime.threads = ranks == 1 ? threadsPerRank : 1
+        let pool = ComputePool(threads: threadsPerRank)
+        let config = configuration
+
+        if manifest == nil && ranks == 1 {
+            // The single-process reference: the whole graph, no exchange.
+            let data = try loadDataset(pool: pool, logger: logger)
+            let trainer = Trainer(configuration: config, shard: .wholeGraph(data, aggregation: model.aggregation),
+                                  classCount: data.classCount, pool: pool)
+            let environment = RunEnvironment(
+                ranks: 1, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
+                nodes: data.nodeCount, edges: data.graph.edgeCount, featureWidth: data.featureWidth, classes: data.classCount)
+            let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
+            let report = try trainer.train(environment: environment) { progress.show($0) }
+            progress.finish()
+            try finish(report, logger: logger)
+            return
+        }
+
+        var inMemoryParts: [Part]?
+        var summary: PartitionSummary?
+        var environment: RunEnvironment
+        if let manifest, let partitions {
+            summary = PartitionSummary(manifest: manifest)
+            environment = RunEnvironment(
+                ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
+                nodes: manifest.dataset.nodes, edges: manifest.dataset.directedEdges,
+                featureWidth: manifest.dataset.featureWidth, classes: manifest.dataset.classes)
+            logger.info("training on the \(ranks) parts in \(partitions)")
+        } else {
+            let data = try loadDataset(pool: ComputePool(threads: cores), logger: logger)
+            let (built, s) = try partitionDataset(data, parts: ranks, logger: logger)
+            inMemoryParts = built
+            summary = s
+            environment = RunEnvironment(
+                ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
+                nodes: data.nodeCount, edges: data.graph.edgeCount, featureWidth: data.featureWidth, classes: data.classCount)
+        }
+        let partsToTrain = inMemoryParts, directory = partitions, env = environment, quiet = self.quiet
+        let epochs = self.epochs
+        let reports = try LocalTransport.run(worldSize: ranks) { transport -> TrainingReport? in
+            do {
+                let part = try partsToTrain?[transport.rank] ?? PartitionStore.read(directory: directory!, rank: transport.rank)
+                let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && transport.rank == 0)
+                let report = try RankTraining.run(part: part, transport: transport, configuration: config,
+                                                  environment: env, pool: pool) { progress.show($0) }
+                progress.finish()
+                return transport.rank == 0 ? report : nil
+            } catch let error as TransportError {
+                throw error
+            } catch {
+                throw RankFailure(rank: transport.rank, underlying: error)
+            }
+        }
+        guard var report = reports[0] else { return }
+        report.partitioning = summary
+        try finish(report, logger: logger)
+    }
+
+    private func runOverMPI() throws {
+        let logger = Logger(label: "halo.train")
+        let mpi: MPIEnvironment
+        do {
+            mpi = try MPIEnvironment()
+        } catch MPIEnvironmentError.notLaunchedByMPI {
+            throw ValidationError("--transport mpi needs a launcher: mpirun -np P halo train --transport mpi … (see README)")
+        }
+        defer { mpi.finalize() }
+        let transport = try mpi.makeTransport()
+        do {
+            let ranks = mpi.worldSize
+            if let parts, parts != ranks {
+                throw ValidationError("--parts \(parts) but mpirun started \(ranks) ranks; they must be equal")
+            }
+            let manifest = try partitionManifest()
+            if let manifest, manifest.parts != ranks {
+                throw ValidationError("\(partitions!) holds \(manifest.parts) parts but mpirun started \(ranks) ranks")
+            }
+            let cores = ComputePool.availableCores
+            let ranksOnHost = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? ranks
+            let threadsPerRank = threads ?? max(1, cores / max(ranksOnHost, 1))
+            BLASRuntime.threads = threadsPerRank
+            let pool = ComputePool(threads: threadsPerRank)
+
+            let part: Part
+            let summary: PartitionSummary
+            let environment: RunEnvironment
+            if let manifest, let partitions {
+                part = try PartitionStore.read(directory: partitions, rank: mpi.rank)
+                summary = PartitionSummary(manifest: manifest)
+                environment = RunEnvironment(
+                    ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
+                    nodes: manifest.dataset.nodes, edges: manifest.dataset.directedEdges,
+                    featureWidth: manifest.dataset.featureWidth, classes: manifest.dataset.classes)
+            } else {
+                // Every rank partitions the same data with the same seed; a checksum comparison guards against
+                // ranks that somehow see different inputs.
+                let quietLogger = mpi.rank == 0 ? logger : Logger(label: "halo.train", factory: { _ in SwiftLogNoOpLogHandler() })
+                let data = try loadDataset(pool: pool, logger: quietLogger)
+                let (built, s) = try partitionDataset(data, parts: ranks, logger: quietLogger)
+                try confirmSamePartitioning(built, transport: transport)
+                part = built[mpi.rank]
+                summary = s
+                environment = RunEnvironment(
+                    ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
+                    nodes: data.nodeCount, edges: data.graph.edgeCount, featureWidth: data.featureWidth, classes: data.classCount)
+            }
+            let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && mpi.rank == 0)
+            var report = try RankTraining.run(part: part, transport: transport, configuration: configuration,
+                                              environment: environment, pool: pool) { progress.show($0) }
+            progress.finish()
+            report.partitioning = summary
+            if mpi.rank == 0 { try finish(report, logger: logger) }
+            try transport.barrier()
+        } catch {
+            // Ends every rank of the job (MPI_Abort) with this rank's reason, instead of leaving peers waiting.
+            transport.fail(reason: String(describing: error))
+            throw error
+        }
+    }
+
+    /// Checks that every rank computed the same partitioning (same owner of every inner node).
+    private func confirmSamePartitioning(_ parts: [Part], transport: any Transport) throws {
+        let local = parts.reduce(UInt64(parts.count)) { XXHash64.hash($1.innerGlobalIDs, seed: $0) }
+        var bytes = withUnsafeBytes(of: local.littleEndian) { Array($0) }
+        try transport.broadcast(&bytes, root: 0)
+        let root = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        guard root == local.littleEndian else {
+            throw ValidationError("rank \(transport.rank) partitioned the dataset differently from rank 0; give every rank the same --dataset, or partition once with `halo partition` and pass --partitions")
+        }
+    }
+
+    private func finish(_ report: TrainingReport, logger: Logger) throws {
         print(report.summaryLine)
         if let jsonOut {
             try report.jsonData().write(to: URL(fileURLWithPath: jsonOut))
             logger.info("wrote \(jsonOut)")
         }
     }
+}
+
+/// A rank's failure, naming the rank.
+struct RankFailure: Error, CustomStringConvertible {
+    let rank: Int
+    let underlying: any Error
+    var description: String { "rank \(rank) failed: \(underlying)" }
 }
 
 extension ModelConfiguration.Kind: ExpressibleByArgument {}

@@ -1,0 +1,4 @@
+// C library headers that Swift's Glibc module does not export.
+#if defined(__linux__)
+#include <malloc.h>
+#endif

@@ -1,0 +1,118 @@
+import CMPI
+import Foundation
+import HaloTransport
+
+/// `Transport` over OpenMPI: one rank per process, started by `mpirun`.
+///
+/// A dedicated communication thread makes every MPI call (except `MPI_Abort` in `fail`), taking operations from a
+/// FIFO queue in submission order. So MPI progresses while the caller's threads compute, and all ranks make the
+/// same MPI calls in the same order. Non-blocking MPI (`MPI_Ialltoall`, `MPI_Isend`/`MPI_Irecv`,
+/// `MPI_Iallreduce`, `MPI_Ibcast`, `MPI_Ibarrier`) is polled with `MPI_Testsome`, backing off to short sleeps when
+/// idle (`MPIPollingPolicy`), so neither a waiting caller nor the communication thread holds a core.
+///
+/// Payloads larger than `maxChunkBytes` (default 1 GiB; MPI counts are `Int32`) travel in several pieces with
+/// distinct tags. Every rank must use the same `maxChunkBytes`.
+///
+/// Failure: `fail(reason:)` prints `halo: rank R failed: reason` and calls `MPI_Abort`, so `mpirun` ends every rank;
+/// a rank that dies is noticed by `mpirun`, which ends the others. MPI errors (the communicator uses
+/// `MPI_ERRORS_RETURN`) surface as `TransportError.backend` with MPI's message; after one, the transport refuses
+/// further operations, since ranks may no longer agree on the call order.
+public final class MPITransport: Transport, @unchecked Sendable {
+    /// Largest payload of one MPI call unless told otherwise: 1 GiB, safely below `Int32.max`.
+    public static let defaultMaxChunkBytes = 1 << 30
+
+    public let rank: Int
+    public let worldSize: Int
+    /// Largest payload of one MPI call, in bytes.
+    public let maxChunkBytes: Int
+    /// The environment this transport belongs to (kept alive by the transport).
+    public let environment: MPIEnvironment
+    private let engine: CommEngine
+
+    /// Starts the communication thread and duplicates `MPI_COMM_WORLD` for this transport (collective: every rank
+    /// creates its transports in the same order).
+    /// - Parameters:
+    ///   - maxChunkBytes: largest payload per MPI call, 1...Int32.max; small values test the chunking.
+    ///   - polling: how the communication thread waits for progress.
+    public init(
+        environment: MPIEnvironment, maxChunkBytes: Int = MPITransport.defaultMaxChunkBytes,
+        polling: MPIPollingPolicy = .default
+    ) throws {
+        guard maxChunkBytes >= 1, maxChunkBytes <= Int(Int32.max) else {
+            throw TransportError.invalidArgument("maxChunkBytes must be in 1...\(Int32.max), got \(maxChunkBytes)")
+        }
+        self.environment = environment
+        self.rank = environment.rank
+        self.worldSize = environment.worldSize
+        self.maxChunkBytes = maxChunkBytes
+        self.engine = CommEngine(
+            rank: environment.rank, worldSize: environment.worldSize, maxChunkBytes: maxChunkBytes, policy: polling)
+        try environment.register(engine)
+        try engine.start()
+    }
+
+    deinit {
+        engine.shutdown()
+    }
+
+    /// Finishes the queued operations and stops the communication thread; later operations throw. Idempotent.
+    /// (`MPIEnvironment.finalize()` does this for every transport.)
+    public func close() {
+        engine.shutdown()
+    }
+
+    public func startAllToAll(_ messages: [[UInt8]]) throws -> any PendingAllToAll {
+        guard messages.count == worldSize else {
+            throw TransportError.invalidArgument(
+                "all-to-all needs \(worldSize) messages (one per rank), got \(messages.count)")
+        }
+        let operation = AllToAllOperation(messages: messages, worldSize: worldSize)
+        try engine.submit(operation)
+        return operation
+    }
+
+    public func allReduceSum(_ values: inout [Float]) throws {
+        let count = values.count
+        try values.withUnsafeMutableBytes { raw in
+            try run(AllReduceOperation(base: raw.baseAddress, count: count, element: .float))
+        }
+    }
+
+    public func allReduceSum(_ values: inout [Double]) throws {
+        let count = values.count
+        try values.withUnsafeMutableBytes { raw in
+            try run(AllReduceOperation(base: raw.baseAddress, count: count, element: .double))
+        }
+    }
+
+    public func broadcast(_ bytes: inout [UInt8], root: Int) throws {
+        guard (0..<worldSize).contains(root) else {
+            throw TransportError.invalidArgument("broadcast root \(root) outside 0..<\(worldSize)")
+        }
+        let operation = BroadcastOperation(bytes: rank == root ? bytes : [], root: root)
+        try run(operation)
+        if rank != root { bytes = operation.result }
+    }
+
+    public func barrier() throws {
+        try run(BarrierOperation())
+    }
+
+    /// Prints `halo: rank R failed: reason` to stderr and aborts the whole MPI job (`mpirun` then ends every rank
+    /// and exits non-zero). Does not return.
+    public func fail(reason: String) {
+        FileHandle.standardError.write(Data("halo: rank \(rank) failed: \(reason)\n".utf8))
+        var finalized: Int32 = 0
+        MPI_Finalized(&finalized)
+        if finalized == 0 {
+            MPI_Abort(halo_mpi_comm_world(), 1)
+        }
+        exit(1)
+    }
+
+    /// Submits an operation and blocks until it is done.
+    private func run(_ operation: MPIOperation) throws {
+        try engine.submit(operation)
+        try operation.completion.wait()
+    }
+}

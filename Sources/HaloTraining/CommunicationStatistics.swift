@@ -1,0 +1,31 @@
+import HaloNN
+
+/// What a rank's communication cost, accumulated until reset (the trainer resets it every epoch).
+public struct CommunicationStatistics: Sendable, Equatable, Codable {
+    /// Payload bytes this rank handed to the transport for other ranks (halo rows and their gradients).
+    public var haloBytesSent = 0
+    /// Payload bytes of gradient and metric all-reduces this rank contributed.
+    public var allReduceBytes = 0
+    /// Seconds blocked waiting for halo messages (the part of communication compute did not hide).
+    public var waitSeconds = 0.0
+    /// Seconds spent inside all-reduce calls.
+    public var allReduceSeconds = 0.0
+
+    public init() {}
+}
+
+/// An exchange that accounts for its communication.
+public protocol InstrumentedExchange: BoundaryExchange {
+    var statistics: CommunicationStatistics { get set }
+}
+
+extension CommunicationStatistics {
+    static func + (a: Self, b: Self) -> Self {
+        var s = a
+        s.haloBytesSent += b.haloBytesSent
+        s.allReduceBytes += b.allReduceBytes
+        s.waitSeconds += b.waitSeconds
+        s.allReduceSeconds += b.allReduceSeconds
+        return s
+    }
+}

@@ -1,0 +1,28 @@
+import HaloNN
+import HaloPartition
+import HaloTensor
+import HaloTransport
+
+/// Trains one rank of a distributed run: the same `Trainer` as a single process, wired to a transport.
+public enum RankTraining {
+    /// Builds this rank's shard, exchange and collectives from `part` and runs every epoch.
+    ///
+    /// All ranks must call it together with the same configuration; they build identical models from the seed and
+    /// stay identical because each applies the same all-reduced gradient.
+    public static func run(
+        part: Part, transport: any Transport, configuration: TrainingConfiguration, method: TrainingMethod = .vanilla,
+        environment: RunEnvironment, pool: ComputePool, onEpoch: (EpochRecord) -> Void = { _ in }
+    ) throws -> TrainingReport {
+        guard part.rank == transport.rank, part.partCount == transport.worldSize else {
+            throw TransportError.invalidArgument(
+                "rank \(transport.rank) of \(transport.worldSize) was given part \(part.rank) of \(part.partCount)")
+        }
+        let shard = RankShard(part: part, aggregation: configuration.model.kind.aggregation)
+        let exchange: any BoundaryExchange = switch method {
+        case .vanilla: SynchronousExchange(plan: HaloExchangePlan(part: part), transport: transport, overlap: false)
+        }
+        let trainer = Trainer(configuration: configuration, shard: shard, classCount: part.classCount,
+                              exchange: exchange, collectives: TransportCollectives(transport), pool: pool)
+        return try trainer.train(environment: environment, onEpoch: onEpoch)
+    }
+}

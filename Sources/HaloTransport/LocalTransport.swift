@@ -1,0 +1,213 @@
+import Foundation
+
+/// Ranks as threads of one process: the default transport, needing no launcher.
+///
+/// Collectives meet in a shared `Rendezvous`: each collective call of a rank is numbered, a rank deposits its
+/// contribution under that number and returns at once (so an all-to-all is "in flight" while the rank computes),
+/// and `wait` blocks until every rank has deposited. Messages are handed over by reference (Swift arrays are
+/// copy-on-write), so an in-process exchange costs no copy.
+public final class LocalTransport: Transport, @unchecked Sendable {
+    public let rank: Int
+    public var worldSize: Int { rendezvous.worldSize }
+    private let rendezvous: Rendezvous
+    /// Number of collective calls this rank has made; the key of the next one. Touched only by this rank's thread.
+    private var nextOperation = 0
+
+    init(rank: Int, rendezvous: Rendezvous) {
+        self.rank = rank
+        self.rendezvous = rendezvous
+    }
+
+    /// Runs `body` on `worldSize` threads, one per rank, and returns their results in rank order.
+    ///
+    /// If a rank throws, the others' pending and later collectives throw `TransportError.peerFailed` naming it, so
+    /// the group ends promptly; the first failure (by time) is rethrown here.
+    public static func run<Result: Sendable>(
+        worldSize: Int, stackSize: Int = 16 << 20, _ body: @escaping @Sendable (LocalTransport) throws -> Result
+    ) throws -> [Result] {
+        precondition(worldSize >= 1, "world size must be at least 1, got \(worldSize)")
+        let rendezvous = Rendezvous(worldSize: worldSize)
+        let results = ResultSlots<Result>(count: worldSize)
+        let done = DispatchGroup()
+        for r in 0..<worldSize {
+            done.enter()
+            let thread = Thread {
+                let transport = LocalTransport(rank: r, rendezvous: rendezvous)
+                do {
+                    results.set(r, .success(try body(transport)))
+                } catch {
+                    rendezvous.fail(rank: r, reason: String(describing: error))
+                    results.set(r, .failure(error))
+                }
+                done.leave()
+            }
+            thread.stackSize = stackSize
+            thread.name = "halo-rank-\(r)"
+            thread.start()
+        }
+        done.wait()
+        if let failure = rendezvous.failureDescription {
+            // Prefer the failing rank's own error over the peers' "peer failed" echoes.
+            if case .failure(let error) = results.get(failure.rank) { throw error }
+            throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason)
+        }
+        return try (0..<worldSize).map { try results.get($0)!.get() }
+    }
+
+    private func take() -> Int {
+        defer { nextOperation += 1 }
+        return nextOperation
+    }
+
+    public func startAllToAll(_ messages: [[UInt8]]) throws -> any PendingAllToAll {
+        guard messages.count == worldSize else {
+            throw TransportError.invalidArgument("all-to-all needs \(worldSize) messages, got \(messages.count)")
+        }
+        let op = take()
+        try rendezvous.deposit(op, rank: rank, .messages(messages))
+        return LocalPendingAllToAll(transport: self, operation: op)
+    }
+
+    fileprivate func collect(_ op: Int) throws -> [[UInt8]] {
+        let contributions = try rendezvous.collect(op, rank: rank)
+        return contributions.map { c -> [UInt8] in
+            guard case .messages(let m) = c else { preconditionFailure("collective calls out of order across ranks") }
+            return m[rank]
+        }
+    }
+
+    public func allReduceSum(_ values: inout [Float]) throws {
+        let op = take()
+        try rendezvous.deposit(op, rank: rank, .floats(values))
+        let contributions = try rendezvous.collect(op, rank: rank)
+        // Sum in rank order on every rank, so all ranks get bit-identical results.
+        try sumInRankOrder(contributions, into: &values) { if case .floats(let v) = $0 { v } else { nil } }
+    }
+
+    public func allReduceSum(_ values: inout [Double]) throws {
+        let op = take()
+        try rendezvous.deposit(op, rank: rank, .doubles(values))
+        let contributions = try rendezvous.collect(op, rank: rank)
+        try sumInRankOrder(contributions, into: &values) { if case .doubles(let v) = $0 { v } else { nil } }
+    }
+
+    private func sumInRankOrder<T: FloatingPoint>(
+        _ contributions: [Contribution], into values: inout [T], _ unwrap: (Contribution) -> [T]?
+    ) throws {
+        let arrays = contributions.map(unwrap)
+        guard arrays.allSatisfy({ $0?.count == values.count }) else {
+            throw TransportError.invalidArgument("all-reduce lengths differ across ranks: \(arrays.map { $0?.count ?? -1 })")
+        }
+        for i in values.indices {
+            var s = arrays[0]![i]
+            for r in 1..<arrays.count { s += arrays[r]![i] }
+            values[i] = s
+        }
+    }
+
+    public func broadcast(_ bytes: inout [UInt8], root: Int) throws {
+        guard (0..<worldSize).contains(root) else { throw TransportError.invalidArgument("broadcast root \(root) outside 0..<\(worldSize)") }
+        let op = take()
+        try rendezvous.deposit(op, rank: rank, .bytes(rank == root ? bytes : []))
+        let contributions = try rendezvous.collect(op, rank: rank)
+        guard case .bytes(let b) = contributions[root] else { preconditionFailure("collective calls out of order across ranks") }
+        bytes = b
+    }
+
+    public func barrier() throws {
+        let op = take()
+        try rendezvous.deposit(op, rank: rank, .bytes([]))
+        _ = try rendezvous.collect(op, rank: rank)
+    }
+
+    public func fail(reason: String) {
+        rendezvous.fail(rank: rank, reason: reason)
+    }
+}
+
+private final class LocalPendingAllToAll: PendingAllToAll {
+    private let transport: LocalTransport
+    private let operation: Int
+    private var result: [[UInt8]]?
+
+    init(transport: LocalTransport, operation: Int) {
+        self.transport = transport
+        self.operation = operation
+    }
+
+    func wait() throws -> [[UInt8]] {
+        if let result { return result }
+        let r = try transport.collect(operation)
+        result = r
+        return r
+    }
+}
+
+/// One rank's input to a collective.
+enum Contribution {
+    case messages([[UInt8]])
+    case floats([Float])
+    case doubles([Double])
+    case bytes([UInt8])
+}
+
+/// The meeting point of the in-process ranks.
+final class Rendezvous: @unchecked Sendable {
+    let worldSize: Int
+    private let condition = NSCondition()
+    /// Per collective number: every rank's contribution and how many ranks have collected.
+    private var rounds: [Int: (contributions: [Contribution?], arrived: Int, collected: Int)] = [:]
+    private var failure: (rank: Int, reason: String)?
+
+    init(worldSize: Int) { self.worldSize = worldSize }
+
+    func deposit(_ op: Int, rank: Int, _ contribution: Contribution) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure, failure.rank != rank { throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason) }
+        var round = rounds[op] ?? (Array(repeating: nil, count: worldSize), 0, 0)
+        round.contributions[rank] = contribution
+        round.arrived += 1
+        rounds[op] = round
+        if round.arrived == worldSize { condition.broadcast() }
+    }
+
+    /// Blocks until all ranks deposited for `op`; the round is freed once every rank has collected it.
+    func collect(_ op: Int, rank: Int) throws -> [Contribution] {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if let failure, failure.rank != rank { throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason) }
+            if let round = rounds[op], round.arrived == worldSize {
+                let contributions = round.contributions.map { $0! }
+                if round.collected + 1 == worldSize { rounds[op] = nil } else { rounds[op]!.collected += 1 }
+                return contributions
+            }
+            condition.wait()
+        }
+    }
+
+    func fail(rank: Int, reason: String) {
+        condition.lock()
+        if failure == nil { failure = (rank, reason) }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    var failureDescription: (rank: Int, reason: String)? {
+        condition.lock()
+        defer { condition.unlock() }
+        return failure
+    }
+}
+
+/// Per-rank result slots written by the rank threads.
+private final class ResultSlots<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Swift.Result<Value, any Error>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ r: Swift.Result<Value, any Error>) { lock.withLock { slots[i] = r } }
+    func get(_ i: Int) -> Swift.Result<Value, any Error>? { lock.withLock { slots[i] } }
+}

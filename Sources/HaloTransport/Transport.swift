@@ -1,0 +1,61 @@
+/// The communication a distributed training run needs, independent of how bytes move.
+///
+/// One `Transport` object is one rank's endpoint. Every operation is collective: all ranks call it, in the same
+/// order. Implementations: `LocalTransport` (ranks are threads of one process) and `MPITransport` (OpenMPI).
+///
+/// Failure contract: if any rank fails (throws, cannot load its data, is killed), every other rank's pending and
+/// future operations end with `TransportError.peerFailed` (or the process is ended by the launcher) within
+/// seconds: never a hang.
+public protocol Transport: AnyObject, Sendable {
+    var rank: Int { get }
+    var worldSize: Int { get }
+
+    /// Personalised all-to-all: `messages[p]` goes to rank `p` (may be empty). Starts the transfer and returns at
+    /// once; the returned handle's `wait()` gives `received[p]`, the message from rank `p`. The message to oneself
+    /// is delivered as well. Progress happens while the caller computes.
+    func startAllToAll(_ messages: [[UInt8]]) throws -> any PendingAllToAll
+
+    /// Element-wise sum over all ranks, result on every rank. Same length on every rank.
+    func allReduceSum(_ values: inout [Float]) throws
+    func allReduceSum(_ values: inout [Double]) throws
+
+    /// Replaces `bytes` on every rank with root's `bytes`.
+    func broadcast(_ bytes: inout [UInt8], root: Int) throws
+
+    /// Returns when every rank has called it.
+    func barrier() throws
+
+    /// Reports this rank's failure to the others (so they stop waiting) with a reason they can print.
+    func fail(reason: String)
+}
+
+/// An all-to-all in flight.
+public protocol PendingAllToAll: AnyObject {
+    /// Blocks until every message to this rank has arrived; returns them indexed by sender.
+    func wait() throws -> [[UInt8]]
+}
+
+extension Transport {
+    /// Blocking all-to-all.
+    public func allToAll(_ messages: [[UInt8]]) throws -> [[UInt8]] {
+        try startAllToAll(messages).wait()
+    }
+}
+
+/// Why a collective operation could not complete.
+public enum TransportError: Error, CustomStringConvertible, Equatable {
+    /// Another rank failed; its reason is given.
+    case peerFailed(rank: Int, reason: String)
+    /// Arguments that differ between ranks or are malformed (e.g. wrong message count).
+    case invalidArgument(String)
+    /// The underlying library reported an error.
+    case backend(String)
+
+    public var description: String {
+        switch self {
+        case .peerFailed(let rank, let reason): return "rank \(rank) failed: \(reason)"
+        case .invalidArgument(let what): return "invalid collective call: \(what)"
+        case .backend(let what): return "transport error: \(what)"
+        }
+    }
+}

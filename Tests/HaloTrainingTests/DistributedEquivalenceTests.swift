@@ -1,0 +1,104 @@
+import Foundation
+import HaloGraph
+import HaloNN
+import HaloPartition
+import HaloTensor
+import HaloTraining
+import HaloTransport
+import XCTest
+
+/// The invariant every distributed method is built on: vanilla distributed training computes the same model as
+/// one process. Ranks differ from the single process only in the order floating-point sums are taken (local
+/// column numbering, all-reduce of per-rank partial gradients), so losses agree to within float rounding.
+final class DistributedEquivalenceTests: XCTestCase {
+    /// Relative tolerance on the per-epoch loss; float32 summation order alone moves it by ~1e-6 per epoch.
+    static let lossTolerance = 1e-4
+
+    private func configuration(_ kind: ModelConfiguration.Kind, epochs: Int, layers: Int = 2) -> TrainingConfiguration {
+        TrainingConfiguration(
+            dataset: "test",
+            model: ModelConfiguration(kind: kind, layers: layers, hiddenWidth: 24, dropout: 0.5, inputDropout: 0.2),
+            optimizer: Adam.Hyperparameters(learningRate: 0.01, weightDecay: 5e-4), epochs: epochs, seed: 11)
+    }
+
+    private func environment(_ d: Dataset, ranks: Int) -> RunEnvironment {
+        RunEnvironment(ranks: ranks, threadsPerRank: 1, blasCore: BLASRuntime.coreName, hostCores: 1, nodes: d.nodeCount,
+                       edges: d.graph.edgeCount, featureWidth: d.featureWidth, classes: d.classCount)
+    }
+
+    private func singleProcess(_ data: Dataset, _ config: TrainingConfiguration) throws -> TrainingReport {
+        try Trainer(configuration: config, shard: .wholeGraph(data, aggregation: config.model.kind.aggregation),
+                    classCount: data.classCount, pool: .serial)
+            .train(environment: environment(data, ranks: 1))
+    }
+
+    private func distributed(_ data: Dataset, _ config: TrainingConfiguration, parts: Int,
+                             method: PartitionMethod) throws -> [TrainingReport] {
+        let partitioning = try Partitioner.partition(graph: data.graph, parts: parts, method: method, seed: 1)
+        let allParts = Part.build(dataset: data, partitioning: partitioning)
+        let env = environment(data, ranks: parts)
+        return try LocalTransport.run(worldSize: parts) { transport in
+            try RankTraining.run(part: allParts[transport.rank], transport: transport, configuration: config,
+                                 environment: env, pool: .serial)
+        }
+    }
+
+    private func assertSameRun(_ reference: TrainingReport, _ reports: [TrainingReport], _ label: String) {
+        for (rank, report) in reports.enumerated() {
+            XCTAssertEqual(report.epochs.count, reference.epochs.count)
+            for (a, b) in zip(reference.epochs, report.epochs) {
+                XCTAssertEqual(b.loss, a.loss, accuracy: Self.lossTolerance * max(1, abs(a.loss)),
+                               "\(label) rank \(rank) epoch \(a.epoch) loss")
+                // Accuracies are counts over hundreds of nodes: a rounding-level logit change can flip at most
+                // a prediction sitting exactly on a decision boundary.
+                for (x, y) in [(a.trainAccuracy, b.trainAccuracy), (a.validationAccuracy, b.validationAccuracy),
+                               (a.testAccuracy, b.testAccuracy)] {
+                    XCTAssertEqual(y ?? -1, x ?? -1, accuracy: 0.003, "\(label) rank \(rank) epoch \(a.epoch) accuracy")
+                }
+            }
+            // Every rank reports the same global numbers.
+            XCTAssertEqual(report.epochs.map(\.loss), reports[0].epochs.map(\.loss), "\(label): ranks disagree")
+        }
+    }
+
+    func testVanillaEqualsSingleProcessOnSyntheticGraph() throws {
+        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=1200,classes=5,features=20,degree=8,signal=1,seed=4").generate()
+        for kind in ModelConfiguration.Kind.allCases {
+            let config = configuration(kind, epochs: 30, layers: 3)
+            let reference = try singleProcess(data, config)
+            for parts in [1, 2, 4] {
+                assertSameRun(reference, try distributed(data, config, parts: parts, method: .metis), "\(kind) P=\(parts) metis")
+            }
+            assertSameRun(reference, try distributed(data, config, parts: 3, method: .random), "\(kind) P=3 random")
+        }
+    }
+
+    func testVanillaEqualsSingleProcessOnCora() throws {
+        let cora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets/cora")
+        guard FileManager.default.fileExists(atPath: cora.path) else { throw XCTSkip("no ../shared/datasets/cora") }
+        var data = try DatasetFormat.read(directory: cora)
+        data.features = data.features.rowNormalized()
+        let config = configuration(.gcn, epochs: 50)
+        let reference = try singleProcess(data, config)
+        for parts in [2, 4] {
+            assertSameRun(reference, try distributed(data, config, parts: parts, method: .metis), "cora P=\(parts)")
+        }
+    }
+
+    func testHaloTrafficIsCountedExactly() throws {
+        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=600,classes=3,features=8,degree=6,seed=2").generate()
+        let config = configuration(.gcn, epochs: 2)
+        let partitioning = try Partitioner.partition(graph: data.graph, parts: 3, method: .random, seed: 1)
+        let parts = Part.build(dataset: data, partitioning: partitioning)
+        let reports = try distributed(data, config, parts: 3, method: .random)
+        // Layer 0 transforms first (8 → 24 is wider, so it aggregates first: width 8), layer 1 (24 → 3) transforms
+        // first: width 3. Each layer sends its boundary rows forward and the same number of rows back.
+        let boundaryRows = parts.reduce(0) { $0 + $1.sendLists.reduce(0) { $0 + $1.count } }
+        let haloBytes = 2 * boundaryRows * (8 + 3) * 4
+        let parameterCount = 8 * 24 + 24 + 24 * 3 + 3 + 2 * 24   // conv0, conv1, layer norm
+        // Gradient all-reduce (floats) and the loss all-reduce (one double) per rank.
+        let allReduceBytes = 3 * (parameterCount * 4 + 8)
+        XCTAssertEqual(reports[0].epochs[0].bytesSent, haloBytes + allReduceBytes)
+    }
+}
