@@ -7,6 +7,7 @@
 //   CSystem               C library headers Swift's Glibc module leaves out (malloc tuning)
 //   HaloTensor            tensor math: matrices, GEMM, CSR SpMM, elementwise kernels, parallel-for, counter RNG
 //   HaloGraph             graph & datasets: CSR graphs, normalisation, the dataset format, synthetic graphs
+//   HaloQuantization      stochastic integer quantization of message rows (2/4/8 bit), fused pack/unpack
 //   CMetis (METIS)        system library: k-way graph partitioning
 //   HaloPartition         partitions: METIS/random assignment, per-rank parts with halo and send/recv lists
 //   HaloTransport         the Transport protocol and the in-process (threads) transport
@@ -47,19 +48,21 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .target(name: "HaloTensor", dependencies: ["CBLAS", "CSystem"], swiftSettings: strictSettings),
         .target(name: "HaloGraph", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
+        .target(name: "HaloQuantization", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
         .target(name: "HaloPartition", dependencies: ["HaloGraph", "CMetis"], swiftSettings: strictSettings),
         .target(name: "HaloTransport", swiftSettings: strictSettings),
         .target(name: "HaloMPI", dependencies: ["HaloTransport", "CMPI"], swiftSettings: strictSettings),
         .target(name: "HaloNN", dependencies: ["HaloTensor", "HaloGraph"], swiftSettings: strictSettings),
         .target(
             name: "HaloTraining",
-            dependencies: ["HaloTensor", "HaloGraph", "HaloNN", "HaloPartition", "HaloTransport"],
+            dependencies: ["HaloTensor", "HaloGraph", "HaloNN", "HaloPartition", "HaloTransport", "HaloQuantization"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "halo",
             dependencies: [
                 "HaloTraining",
+                "HaloTransport",
                 "HaloMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -69,8 +72,11 @@ let package = Package(
         .testTarget(name: "HaloTensorTests", dependencies: ["HaloTensor"]),
         .testTarget(name: "HaloGraphTests", dependencies: ["HaloGraph"]),
         .testTarget(name: "HaloNNTests", dependencies: ["HaloNN"]),
+        .testTarget(name: "HaloQuantizationTests", dependencies: ["HaloQuantization"]),
         .testTarget(name: "HaloPartitionTests", dependencies: ["HaloPartition"]),
-        .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport", "HaloMPI"]),
+        .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport"]),
+        // End-to-end: runs the built `halo` executable, alone and under mpirun.
+        .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI"]),
         .testTarget(name: "HaloTrainingTests", dependencies: ["HaloTraining"]),
     ],
     swiftLanguageModes: [.v6]

@@ -11,6 +11,8 @@ public enum TransportSelfTest {
     static let largeMessageBytes = (3 << 20) + 12_345
     static let reduceCount = 100_003
     static let broadcastBytes = 1_000_003
+    /// The largest piece size `runChunkingCheck` accepts (its data grows with it).
+    public static let maxCheckedChunkBytes = 1 << 20
 
     /// Exercises every operation: all-to-alls with per-pair sizes (including empty messages and a multi-MB one),
     /// several in flight at once (all started before any is waited for, waited in reverse order), a blocking
@@ -90,7 +92,7 @@ public enum TransportSelfTest {
     /// (three in flight), all-reduce and broadcast. Run it on an `MPITransport` whose `maxChunkBytes` is
     /// `chunkBytes` to test splitting messages into pieces with small data; it is a valid check of any transport.
     public static func runChunkingCheck(_ transport: any Transport, chunkBytes: Int) throws -> String {
-        guard chunkBytes >= 1, chunkBytes <= 1 << 20 else {
+        guard chunkBytes >= 1, chunkBytes <= maxCheckedChunkBytes else {
             throw TransportError.invalidArgument("chunking check needs 1 ≤ chunkBytes ≤ 1 MiB, got \(chunkBytes)")
         }
         let rank = transport.rank

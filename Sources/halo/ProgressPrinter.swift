@@ -18,9 +18,13 @@ final class ProgressPrinter {
     func show(_ r: EpochRecord) {
         guard enabled else { return }
         func acc(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "  -   " }
-        let line = String(format: "epoch %4d/%d  loss %.4f  train %@  val %@  test %@  %.4f s",
+        var line = String(format: "epoch %4d/%d  loss %.4f  train %@  val %@  test %@  %.4f s",
                           r.epoch + 1, totalEpochs, r.loss, acc(r.trainAccuracy), acc(r.validationAccuracy),
                           acc(r.testAccuracy), r.time)
+        if r.bytesSent > 0 {
+            line += String(format: " (compute %.4f, wait %.4f, all-reduce %.4f; %.2f MB sent)",
+                           r.computeTime, r.communicationWaitTime, r.allReduceTime, Double(r.bytesSent) / 1e6)
+        }
         if interactive {
             // Keep a scroll-back line every 10% so the run's course stays visible.
             let keep = r.epoch == totalEpochs - 1 || (r.epoch + 1) % max(1, totalEpochs / 10) == 0

@@ -1,0 +1,152 @@
+import Foundation
+import XCTest
+
+/// `halo train` end to end, as users run it: one process, ranks as threads, and ranks as MPI processes must all
+/// train the same model (equal per-epoch losses and accuracies up to float summation order), and a failing rank
+/// must end the whole job with a message naming it.
+final class DistributedTrainCommandTests: XCTestCase {
+    static let dataset = "synthetic:nodes=1500,classes=4,features=16,degree=8,signal=1,seed=2"
+    static let model = ["--model", "sage", "--layers", "3", "--hidden", "24", "--dropout", "0.5",
+                        "--input-dropout", "0.2", "--epochs", "15", "--seed", "5", "--threads", "1", "--quiet"]
+    /// Relative tolerance on per-epoch losses (see DistributedEquivalenceTests: float summation order only).
+    static let tolerance = 1e-4
+
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("halo-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    private func halo() throws -> URL {
+        guard let halo = haloBinary() else { throw XCTSkip("halo binary not built next to the tests") }
+        return halo
+    }
+
+    private func mpirun() throws -> URL {
+        guard let mpirun = Self.findOnPath("mpirun") else { throw XCTSkip("mpirun is not on PATH") }
+        return mpirun
+    }
+
+    private struct Epoch: Decodable, Equatable {
+        var loss: Double
+        var train_acc: Double?
+        var val_acc: Double?
+        var test_acc: Double?
+    }
+
+    private struct Report: Decodable {
+        var epochs: [Epoch]
+        var bytes_sent_per_epoch: Double
+    }
+
+    private func train(_ extra: [String], name: String, ranks: Int? = nil, dataset: String = dataset,
+                       model: [String] = model) throws -> Report {
+        let json = scratch.appendingPathComponent("\(name).json")
+        let arguments = ["train", "--dataset", dataset, "--json-out", json.path] + model + extra
+        let outcome: Outcome
+        if let ranks {
+            outcome = try run(try mpirun(), launcherArguments(ranks: ranks) + [try halo().path] + arguments + ["--transport", "mpi"],
+                              timeout: 300)
+        } else {
+            outcome = try run(try halo(), arguments, timeout: 300)
+        }
+        XCTAssertEqual(outcome.status, 0, "\(name): \(outcome)")
+        return try JSONDecoder().decode(Report.self, from: Data(contentsOf: json))
+    }
+
+    private func assertSameTraining(_ reference: Report, _ other: Report, _ label: String) {
+        XCTAssertEqual(other.epochs.count, reference.epochs.count, label)
+        for (i, (a, b)) in zip(reference.epochs, other.epochs).enumerated() {
+            XCTAssertEqual(b.loss, a.loss, accuracy: Self.tolerance * max(1, abs(a.loss)), "\(label) epoch \(i) loss")
+            for (x, y) in [(a.train_acc, b.train_acc), (a.val_acc, b.val_acc), (a.test_acc, b.test_acc)] {
+                XCTAssertEqual(y ?? -1, x ?? -1, accuracy: 0.003, "\(label) epoch \(i) accuracy")
+            }
+        }
+    }
+
+    func testEveryTransportAndRankCountTrainsTheSingleProcessModel() throws {
+        let reference = try train([], name: "single")
+        XCTAssertEqual(reference.bytes_sent_per_epoch, 0)
+        for parts in [2, 4] {
+            let local = try train(["--parts", String(parts)], name: "local-\(parts)")
+            assertSameTraining(reference, local, "local transport, \(parts) ranks")
+            XCTAssertGreaterThan(local.bytes_sent_per_epoch, 0)
+        }
+        _ = try mpirun()
+        for ranks in [1, 2, 4] {
+            let mpi = try train([], name: "mpi-\(ranks)", ranks: ranks)
+            assertSameTraining(reference, mpi, "MPI, \(ranks) ranks")
+        }
+    }
+
+    func testCoraOnFourMetisPartsOverMPIMatchesOneProcess() throws {
+        let cora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets/cora")
+        guard FileManager.default.fileExists(atPath: cora.path) else { throw XCTSkip("no ../shared/datasets/cora") }
+        let model = ["--model", "gcn", "--hidden", "16", "--dropout", "0.5", "--input-dropout", "0.5", "--norm", "none",
+                     "--normalize-features", "--weight-decay", "5e-4", "--epochs", "30", "--threads", "1", "--quiet"]
+        let reference = try train([], name: "cora-single", dataset: cora.path, model: model)
+        let local = try train(["--parts", "4"], name: "cora-local", dataset: cora.path, model: model)
+        assertSameTraining(reference, local, "cora, 4 ranks as threads")
+        let mpi = try train([], name: "cora-mpi", ranks: 4, dataset: cora.path, model: model)
+        assertSameTraining(reference, mpi, "cora, 4 MPI ranks")
+    }
+
+    func testRanksLoadTheirOwnPartsWrittenByPartition() throws {
+        let parts = scratch.appendingPathComponent("parts")
+        let partition = try run(try halo(), ["partition", "--dataset", Self.dataset, "--parts", "3", "--out", parts.path],
+                                timeout: 120)
+        XCTAssertEqual(partition.status, 0, "\(partition)")
+        XCTAssertTrue(partition.stdout.contains("edge cut"), partition.stdout)
+        let reference = try train([], name: "single")
+        assertSameTraining(reference, try train(["--partitions", parts.path], name: "local-parts"), "local, parts from disk")
+        _ = try mpirun()
+        assertSameTraining(reference, try train(["--partitions", parts.path], name: "mpi-parts", ranks: 3), "MPI, parts from disk")
+    }
+
+    /// Damages one file of part 1 so that rank 1 fails while loading.
+    private func partsWithBrokenRankOne() throws -> URL {
+        let parts = scratch.appendingPathComponent("broken")
+        let partition = try run(try halo(), ["partition", "--dataset", Self.dataset, "--parts", "3", "--out", parts.path],
+                                timeout: 120)
+        XCTAssertEqual(partition.status, 0, "\(partition)")
+        let partOne = parts.appendingPathComponent("part-1")
+        let files = try FileManager.default.contentsOfDirectory(atPath: partOne.path).filter { !$0.hasSuffix(".json") }.sorted()
+        let victim = partOne.appendingPathComponent(try XCTUnwrap(files.first))
+        var bytes = try Data(contentsOf: victim)
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: victim)
+        return parts
+    }
+
+    func testAFailingRankEndsTheInProcessJobAndIsNamed() throws {
+        let parts = try partsWithBrokenRankOne()
+        let outcome = try run(try halo(), ["train", "--partitions", parts.path, "--epochs", "5", "--quiet"], timeout: 60)
+        XCTAssertFalse(outcome.timedOut, "\(outcome)")
+        XCTAssertNotEqual(outcome.status, 0, "\(outcome)")
+        XCTAssertTrue(outcome.stderr.contains("rank 1"), "\(outcome)")
+        XCTAssertTrue(outcome.stderr.contains("part-1"), "the message names the damaged file\n\(outcome)")
+    }
+
+    func testAFailingRankEndsTheMPIJobAndIsNamed() throws {
+        let parts = try partsWithBrokenRankOne()
+        let outcome = try run(try mpirun(), launcherArguments(ranks: 3) + [try halo().path, "train", "--transport", "mpi",
+                                                                            "--partitions", parts.path, "--epochs", "5"],
+                              timeout: 60)
+        XCTAssertFalse(outcome.timedOut, "\(outcome)")
+        XCTAssertNotEqual(outcome.status, 0, "\(outcome)")
+        XCTAssertLessThan(outcome.seconds, 30, "\(outcome)")
+        XCTAssertTrue((outcome.stderr + outcome.stdout).contains("rank 1 failed"), "\(outcome)")
+    }
+
+    func testMPITransportWithoutLauncherSaysHowToLaunch() throws {
+        let outcome = try run(try halo(), ["train", "--transport", "mpi", "--epochs", "1"], timeout: 30)
+        XCTAssertNotEqual(outcome.status, 0)
+        XCTAssertTrue(outcome.stderr.contains("mpirun"), "\(outcome)")
+    }
+}
