@@ -1,9 +1,25 @@
 #!/usr/bin/env bash
 # Runs Halo's whole test suite (installing missing Debian packages first).
-# Tests that need the real datasets look for ../shared/datasets beside the repository and skip where it is absent.
+# Tests that need the real datasets look for ../shared/datasets beside the repository and skip where it is absent;
+# the MPI tests run the built `halo` under mpirun (OpenMPI is installed by scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
 bash scripts/install-deps.sh
+# The end-to-end tests launch the halo executable, so build everything (not just the test bundle) first.
 swift build --build-tests
-swift test --skip-build "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
+# One plain closing line for whoever reads the log last: the XCTest totals of the whole run.
+# XCTest prints e.g. "Executed 12 tests, with 1 test skipped and 0 failures (0 unexpected)".
+summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with " "$log" | tail -n 1 || true)
+if [ -n "$summary" ]; then
+  total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
+  failed=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<<"$summary")
+  skipped=0
+  grep -qE "[0-9]+ tests? skipped" <<<"$summary" && skipped=$(sed -E 's/.* ([0-9]+) tests? skipped.*/\1/' <<<"$summary")
+  echo "$((total - failed - skipped)) passed, $failed failed, $skipped skipped"
+fi
+exit "$status"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Halo next to PyTorch Geometric on this machine's CPU, in one run:
+#   - kernel roofline: STREAM triad bandwidth, SpMM GB/s, GEMM GFLOP/s (halo microbench);
+#   - 2-layer GCN, hidden 256, on Amazon-Photo and Coauthor-Physics: epoch time and accuracy of Halo and of
+#     PyG's fastest CPU setup (bench/pyg_peer.py), both with 2 threads, same model and hyperparameters.
+# Writes bench/results/peer/*.json and docs/peer-comparison.md.
+#   bash bench/peer_comparison.sh [EPOCHS]      (default 100)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+epochs=${1:-100}
+threads=2
+data=${HALO_DATASETS:-../shared/datasets}
+out=bench/results/peer
+mkdir -p "$out" docs
+
+bash scripts/install-deps.sh
+swift build -c release -Xswiftc -target-cpu -Xswiftc native --product halo >/dev/null
+py=$(bash bench/setup_pyg_venv.sh | tail -n 1)
+halo=.build/release/halo
+
+"$halo" microbench --dataset "$data/coauthor_physics" --width 256 --threads "$threads" --json-out "$out/microbench.json"
+
+# The same model on both sides: GCN conv -> ReLU -> dropout -> GCN conv, no normalisation layer, Adam lr 0.01.
+model=(--model gcn --layers 2 --hidden 256 --dropout 0.5 --lr 0.01 --weight-decay 0 --epochs "$epochs" --seed 0)
+for ds in amazon_photo coauthor_physics; do
+  "$halo" train --dataset "$data/$ds" "${model[@]}" --norm none --threads "$threads" --quiet --json-out "$out/halo-$ds.json"
+  OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$py" bench/pyg_peer.py --dataset "$data/$ds" "${model[@]}" \
+    --threads "$threads" --json-out "$out/pyg-$ds.json"
+done
+
+python3 bench/report_peer_comparison.py "$out" > docs/peer-comparison.md
+cat docs/peer-comparison.md
