@@ -61,12 +61,21 @@ final class Completion: @unchecked Sendable {
     private let condition = NSCondition()
     private var done = false
     private var error: (any Error)?
+    private var finishedAt: UInt64?
+
+    /// When the operation finished (`DispatchTime` uptime nanoseconds), once it has.
+    var time: UInt64? {
+        condition.lock()
+        defer { condition.unlock() }
+        return finishedAt
+    }
 
     func finish(_ error: (any Error)? = nil) {
         condition.lock()
         if !done {
             done = true
             self.error = error
+            finishedAt = DispatchTime.now().uptimeNanoseconds
         }
         condition.broadcast()
         condition.unlock()

@@ -60,6 +60,8 @@ final class AllToAllOperation: MPIOperation, PendingAllToAll, @unchecked Sendabl
 
     override var isTransferring: Bool { stage == .data }
 
+    var completionTime: UInt64? { completion.time }
+
     override func start(_ link: MPILink) throws {
         if worldSize == 1 {
             incoming[0] = outgoing[0]

@@ -10,6 +10,11 @@ public struct CommunicationStatistics: Sendable, Equatable, Codable {
     public var waitSeconds = 0.0
     /// Seconds spent inside all-reduce calls.
     public var allReduceSeconds = 0.0
+    /// Seconds spent quantizing and dequantizing (packing and unpacking) halo messages.
+    public var quantizeSeconds = 0.0
+    /// Seconds from starting each halo transfer to the arrival of its last message, summed over transfers.
+    /// `1 − waitSeconds / transferSeconds` is the fraction of communication hidden behind computation.
+    public var transferSeconds = 0.0
 
     public init() {}
 }
@@ -26,6 +31,8 @@ extension CommunicationStatistics {
         s.allReduceBytes += b.allReduceBytes
         s.waitSeconds += b.waitSeconds
         s.allReduceSeconds += b.allReduceSeconds
+        s.quantizeSeconds += b.quantizeSeconds
+        s.transferSeconds += b.transferSeconds
         return s
     }
 }

@@ -19,7 +19,9 @@ public enum RankTraining {
         }
         let shard = RankShard(part: part, aggregation: configuration.model.kind.aggregation)
         let exchange: any BoundaryExchange = switch method {
-        case .vanilla: SynchronousExchange(plan: HaloExchangePlan(part: part), transport: transport, overlap: false)
+        case .vanilla:
+            HaloRowExchange(plan: HaloExchangePlan(part: part), transport: transport, innerNodeIDs: part.innerGlobalIDs,
+                            haloNodeIDs: part.haloGlobalIDs, policy: UniformPrecision(.full), overlap: false)
         }
         let trainer = Trainer(configuration: configuration, shard: shard, classCount: part.classCount,
                               exchange: exchange, collectives: TransportCollectives(transport), pool: pool)

@@ -29,3 +29,8 @@ extension Array where Element == Double {
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 }
+
+/// Monotonic clock readings in nanoseconds, comparable with transports' completion times.
+enum DispatchTimeNanoseconds {
+    static var now: UInt64 { DispatchTime.now().uptimeNanoseconds }
+}

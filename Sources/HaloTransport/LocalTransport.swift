@@ -68,9 +68,13 @@ public final class LocalTransport: Transport, @unchecked Sendable {
         return LocalPendingAllToAll(transport: self, operation: op)
     }
 
-    fileprivate func collect(_ op: Int) throws -> [[UInt8]] {
-        let contributions = try rendezvous.collect(op, rank: rank)
-        return contributions.map { c -> [UInt8] in
+    fileprivate func collect(_ op: Int) throws -> (messages: [[UInt8]], completedAt: UInt64) {
+        let (contributions, completedAt) = try rendezvous.collectTimed(op, rank: rank)
+        return (messages(contributions), completedAt)
+    }
+
+    private func messages(_ contributions: [Contribution]) -> [[UInt8]] {
+        contributions.map { c -> [UInt8] in
             guard case .messages(let m) = c else { preconditionFailure("collective calls out of order across ranks") }
             return m[rank]
         }
@@ -129,6 +133,7 @@ private final class LocalPendingAllToAll: PendingAllToAll {
     private let transport: LocalTransport
     private let operation: Int
     private var result: [[UInt8]]?
+    private(set) var completionTime: UInt64?
 
     init(transport: LocalTransport, operation: Int) {
         self.transport = transport
@@ -137,9 +142,10 @@ private final class LocalPendingAllToAll: PendingAllToAll {
 
     func wait() throws -> [[UInt8]] {
         if let result { return result }
-        let r = try transport.collect(operation)
-        result = r
-        return r
+        let (messages, completedAt) = try transport.collect(operation)
+        result = messages
+        completionTime = completedAt
+        return messages
     }
 }
 
@@ -156,7 +162,7 @@ final class Rendezvous: @unchecked Sendable {
     let worldSize: Int
     private let condition = NSCondition()
     /// Per collective number: every rank's contribution and how many ranks have collected.
-    private var rounds: [Int: (contributions: [Contribution?], arrived: Int, collected: Int)] = [:]
+    private var rounds: [Int: (contributions: [Contribution?], arrived: Int, collected: Int, completedAt: UInt64)] = [:]
     private var failure: (rank: Int, reason: String)?
 
     init(worldSize: Int) { self.worldSize = worldSize }
@@ -165,15 +171,24 @@ final class Rendezvous: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         if let failure, failure.rank != rank { throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason) }
-        var round = rounds[op] ?? (Array(repeating: nil, count: worldSize), 0, 0)
+        var round = rounds[op] ?? (Array(repeating: nil, count: worldSize), 0, 0, 0)
         round.contributions[rank] = contribution
         round.arrived += 1
+        if round.arrived == worldSize {
+            // In process, a message has "arrived" once its sender deposited it.
+            round.completedAt = DispatchTime.now().uptimeNanoseconds
+            condition.broadcast()
+        }
         rounds[op] = round
-        if round.arrived == worldSize { condition.broadcast() }
     }
 
     /// Blocks until all ranks deposited for `op`; the round is freed once every rank has collected it.
     func collect(_ op: Int, rank: Int) throws -> [Contribution] {
+        try collectTimed(op, rank: rank).contributions
+    }
+
+    /// `collect`, also returning when the last rank deposited.
+    func collectTimed(_ op: Int, rank: Int) throws -> (contributions: [Contribution], completedAt: UInt64) {
         condition.lock()
         defer { condition.unlock() }
         while true {
@@ -181,7 +196,7 @@ final class Rendezvous: @unchecked Sendable {
             if let round = rounds[op], round.arrived == worldSize {
                 let contributions = round.contributions.map { $0! }
                 if round.collected + 1 == worldSize { rounds[op] = nil } else { rounds[op]!.collected += 1 }
-                return contributions
+                return (contributions, round.completedAt)
             }
             condition.wait()
         }

@@ -33,6 +33,10 @@ public protocol Transport: AnyObject, Sendable {
 public protocol PendingAllToAll: AnyObject {
     /// Blocks until every message to this rank has arrived; returns them indexed by sender.
     func wait() throws -> [[UInt8]]
+
+    /// When the last message to this rank arrived (`DispatchTime` uptime nanoseconds), once known. Together with
+    /// the start time it gives the transfer's duration, of which the caller's blocked `wait` is the unhidden part.
+    var completionTime: UInt64? { get }
 }
 
 extension Transport {

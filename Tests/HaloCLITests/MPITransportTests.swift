@@ -124,6 +124,7 @@ private final class SingleRankTransport: Transport, @unchecked Sendable {
         let messages: [[UInt8]]
         init(_ messages: [[UInt8]]) { self.messages = messages }
         func wait() throws -> [[UInt8]] { messages }
+        var completionTime: UInt64? { nil }
     }
 
     func startAllToAll(_ messages: [[UInt8]]) throws -> any PendingAllToAll {

@@ -1,0 +1,1 @@
+// The assignment solver lands here.

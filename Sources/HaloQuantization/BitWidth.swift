@@ -1,0 +1,83 @@
+/// How many bits a message row is sent with.
+///
+/// `.two`, `.four` and `.eight` are stochastic integer quantization (AdaQP's choices); `.full` sends the raw
+/// Float32 row, the top of PipeQS's escalation ladder 2 → 4 → 8 → fp32.
+public enum BitWidth: Int, CaseIterable, Codable, Sendable, Comparable {
+    case two = 2
+    case four = 4
+    case eight = 8
+    case full = 32
+
+    /// Bits per element on the wire.
+    public var bits: Int { rawValue }
+
+    /// Whether rows are quantized (`false` for raw Float32 rows).
+    public var isQuantized: Bool { self != .full }
+
+    /// The largest code, `2^b − 1` (255 for 8 bits); 0 for `.full`, which has no codes.
+    public var maxCode: Int { isQuantized ? (1 << rawValue) - 1 : 0 }
+
+    /// The next higher precision (2 → 4 → 8 → 32), `nil` at full precision.
+    public var higher: BitWidth? {
+        switch self {
+        case .two: .four
+        case .four: .eight
+        case .eight: .full
+        case .full: nil
+        }
+    }
+
+    /// The next lower precision (32 → 8 → 4 → 2), `nil` at two bits.
+    public var lower: BitWidth? {
+        switch self {
+        case .two: nil
+        case .four: .two
+        case .eight: .four
+        case .full: .eight
+        }
+    }
+
+    public static func < (a: BitWidth, b: BitWidth) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// The bit widths of the rows of one message: one width for every row, or one per row.
+///
+/// Sender and receiver derive it from the same shared assignment, so it is never sent.
+public enum BitAssignment: Sendable, Equatable {
+    case uniform(BitWidth)
+    case perRow([BitWidth])
+
+    /// The width of row `i` of the message.
+    @inlinable
+    public subscript(i: Int) -> BitWidth {
+        switch self {
+        case .uniform(let b): b
+        case .perRow(let widths): widths[i]
+        }
+    }
+}
+
+/// Which rows of a matrix a message holds, in message order.
+public enum RowSelection: Sendable, Equatable {
+    /// Rows listed by index (a send list gathering inner rows, or a receive list scattering into a halo block).
+    case indices([Int32])
+    /// A contiguous range of rows (a halo block, or the halo part of a gradient sent back to the owners).
+    case range(Range<Int>)
+
+    /// Rows in the message.
+    public var count: Int {
+        switch self {
+        case .indices(let list): list.count
+        case .range(let r): r.count
+        }
+    }
+
+    /// The matrix row of message row `i`.
+    @inlinable
+    public subscript(i: Int) -> Int {
+        switch self {
+        case .indices(let list): Int(list[i])
+        case .range(let r): r.lowerBound + i
+        }
+    }
+}

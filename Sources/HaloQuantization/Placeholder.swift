@@ -1,1 +1,0 @@
-// Quantization lands here.
