@@ -8,6 +8,7 @@
 //   HaloTensor            tensor math: matrices, GEMM, CSR SpMM, elementwise kernels, parallel-for, counter RNG
 //   HaloGraph             graph & datasets: CSR graphs, normalisation, the dataset format, synthetic graphs
 //   HaloQuantization      stochastic integer quantization of message rows (2/4/8 bit), fused pack/unpack
+//   HaloAssignment        AdaQP's adaptive bit-width assignment: variance/traffic model and its exact solver
 //   CMetis (METIS)        system library: k-way graph partitioning
 //   HaloPartition         partitions: METIS/random assignment, per-rank parts with halo and send/recv lists
 //   HaloTransport         the Transport protocol and the in-process (threads) transport
@@ -49,13 +50,14 @@ let package = Package(
         .target(name: "HaloTensor", dependencies: ["CBLAS", "CSystem"], swiftSettings: strictSettings),
         .target(name: "HaloGraph", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
         .target(name: "HaloQuantization", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
+        .target(name: "HaloAssignment", dependencies: ["HaloQuantization"], swiftSettings: strictSettings),
         .target(name: "HaloPartition", dependencies: ["HaloGraph", "CMetis"], swiftSettings: strictSettings),
         .target(name: "HaloTransport", swiftSettings: strictSettings),
         .target(name: "HaloMPI", dependencies: ["HaloTransport", "CMPI"], swiftSettings: strictSettings),
         .target(name: "HaloNN", dependencies: ["HaloTensor", "HaloGraph"], swiftSettings: strictSettings),
         .target(
             name: "HaloTraining",
-            dependencies: ["HaloTensor", "HaloGraph", "HaloNN", "HaloPartition", "HaloTransport", "HaloQuantization"],
+            dependencies: ["HaloTensor", "HaloGraph", "HaloNN", "HaloPartition", "HaloTransport", "HaloQuantization", "HaloAssignment"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -73,6 +75,7 @@ let package = Package(
         .testTarget(name: "HaloGraphTests", dependencies: ["HaloGraph"]),
         .testTarget(name: "HaloNNTests", dependencies: ["HaloNN"]),
         .testTarget(name: "HaloQuantizationTests", dependencies: ["HaloQuantization"]),
+        .testTarget(name: "HaloAssignmentTests", dependencies: ["HaloAssignment"]),
         .testTarget(name: "HaloPartitionTests", dependencies: ["HaloPartition"]),
         .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport"]),
         // End-to-end: runs the built `halo` executable, alone and under mpirun.

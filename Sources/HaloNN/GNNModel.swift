@@ -51,6 +51,22 @@ public final class GNNModel {
     // Saved for backward, per hidden layer.
     private var activations: [Matrix] = []
     private var dropoutFactors: [Matrix?] = []
+    /// `op · [X; X_halo]` of the input features, when the first layer's aggregation is precomputed.
+    public private(set) var precomputedFirstAggregate: Matrix?
+
+    /// Aggregates the (static) input features once, so the first layer never communicates again. Collective: all
+    /// ranks call it before training. Input dropout then applies to the aggregate rather than to the features.
+    public func precomputeFirstAggregation(
+        _ features: LayerInput, operator op: PropagationOperator, exchange: any BoundaryExchange, context: StepContext
+    ) throws {
+        let dense: Matrix = switch features {
+        case .dense(let m): m
+        case .sparse(let s): s.matrix.dense()
+        }
+        var evaluation = context
+        evaluation.training = false
+        precomputedFirstAggregate = try convolutions[0].aggregateOnce(dense, operator: op, exchange: exchange, context: evaluation)
+    }
 
     public init(configuration c: ModelConfiguration, inputWidth: Int, outputWidth: Int, random: CounterRandom) {
         precondition(c.layers >= 1, "a model needs at least one layer")
@@ -79,17 +95,28 @@ public final class GNNModel {
         exchange: any BoundaryExchange, context: StepContext
     ) throws -> Matrix {
         var h: LayerInput
-        switch features {
-        case .dense(var x):
-            _ = inputDropout.apply(&x, nodeIDs: nodeIDs, context: context)
-            h = .dense(x)
-        case .sparse(let s):
-            h = .sparse(inputDropout.apply(s, nodeIDs: nodeIDs, context: context))
+        var firstAggregate = precomputedFirstAggregate
+        if var aggregate = firstAggregate {
+            _ = inputDropout.apply(&aggregate, nodeIDs: nodeIDs, context: context)
+            firstAggregate = aggregate
+            h = features
+        } else {
+            switch features {
+            case .dense(var x):
+                _ = inputDropout.apply(&x, nodeIDs: nodeIDs, context: context)
+                h = .dense(x)
+            case .sparse(let s):
+                h = .sparse(inputDropout.apply(s, nodeIDs: nodeIDs, context: context))
+            }
         }
         activations.removeAll(keepingCapacity: true)
         dropoutFactors.removeAll(keepingCapacity: true)
         for (l, conv) in convolutions.enumerated() {
-            var out = try conv.forward(h, operator: op, exchange: exchange, context: context)
+            var out = if l == 0, let firstAggregate {
+                conv.forward(precomputedAggregate: firstAggregate, input: h, context: context)
+            } else {
+                try conv.forward(h, operator: op, exchange: exchange, context: context)
+            }
             if l == convolutions.count - 1 { return out }
             if !norms.isEmpty { norms[l].forward(&out, pool: context.pool) }
             reluInPlace(&out, pool: context.pool)

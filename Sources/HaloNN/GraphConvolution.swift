@@ -21,6 +21,8 @@ public final class GraphConvolution {
     private var input: LayerInput?
     /// Aggregate-first only: `op · [H; H_halo]`, needed for the weight gradient.
     private var aggregated = Matrix(rows: 0, cols: 0)
+    /// Whether the last forward pass used an aggregate computed before training (no exchange in this layer).
+    private var usedPrecomputedAggregate = false
 
     public init(
         layer: LayerIndex, aggregation: Aggregation, inputWidth: Int, outputWidth: Int, random: CounterRandom
@@ -54,6 +56,7 @@ public final class GraphConvolution {
         precondition(op.aggregation == aggregation, "\(layer) aggregates with \(aggregation), operator is \(op.aggregation)")
         precondition(x.rows == op.innerCount && x.width == inputWidth, "\(layer): input \(x.rows)×\(x.width), expected \(op.innerCount)×\(inputWidth)")
         input = x
+        usedPrecomputedAggregate = false
         let pool = context.pool
         let inner = op.innerCount, central = op.centralCount
         var out = Matrix(rows: inner, cols: outputWidth)
@@ -77,6 +80,33 @@ public final class GraphConvolution {
         }
         if let selfWeight { x.multiply(selfWeight.value, into: &out, accumulate: true, pool: pool) }
         addRowVector(bias.value.storage, to: &out, pool: pool)
+        return out
+    }
+
+    /// `op · [X; X_halo]` for a dense input that never changes (the input features): one full-precision exchange.
+    /// A first layer given this aggregate by `forward(precomputedAggregate:…)` then needs no communication at all.
+    public func aggregateOnce(
+        _ x: Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange, context: StepContext
+    ) throws -> Matrix {
+        precondition(!context.training, "the one-off aggregation exchanges at full precision (an evaluation context)")
+        var rows = x
+        rows.appendZeroRows(op.haloCount)
+        var result = Matrix(rows: op.innerCount, cols: x.cols)
+        try exchange.exchangeForward(layer, rows: &rows, context: context) { _ in }
+        op.forward.multiply(rows, into: &result, pool: context.pool)
+        return result
+    }
+
+    /// The layer's output from a precomputed `aggregate = op · [X; X_halo]` (see `aggregateOnce`); `x` is the
+    /// layer's own input, used by SAGE's self term. No exchange happens, forward or backward.
+    public func forward(precomputedAggregate aggregate: Matrix, input x: LayerInput, context: StepContext) -> Matrix {
+        precondition(aggregate.cols == inputWidth && aggregate.rows == x.rows, "\(layer): precomputed aggregate has the wrong shape")
+        input = x
+        aggregated = aggregate
+        usedPrecomputedAggregate = true
+        var out = matmul(aggregate, neighborWeight.value)
+        if let selfWeight { x.multiply(selfWeight.value, into: &out, accumulate: true, pool: context.pool) }
+        addRowVector(bias.value.storage, to: &out, pool: context.pool)
         return out
     }
 
@@ -104,15 +134,21 @@ public final class GraphConvolution {
         }
 
         var inputGradient: Matrix?
-        if transformsFirst(sparseInput: x.isSparse) {
+        if usedPrecomputedAggregate {
+            precondition(!needInputGradient, "\(layer): a precomputed aggregate only serves the first layer")
+            gemm(aggregated, gradient, into: &neighborWeight.gradient, transposeA: true, beta: 1)
+        } else if transformsFirst(sparseInput: x.isSparse) {
             let transformedGradient = try propagateBack(gradient, width: outputWidth)
             x.accumulateTransposedProduct(transformedGradient, into: &neighborWeight.gradient, pool: pool)
             if needInputGradient { inputGradient = matmul(transformedGradient, neighborWeight.value, transposeB: true) }
         } else {
             gemm(aggregated, gradient, into: &neighborWeight.gradient, transposeA: true, beta: 1)
-            let aggregatedGradient = matmul(gradient, neighborWeight.value, transposeB: true)
-            let g = try propagateBack(aggregatedGradient, width: inputWidth)
-            if needInputGradient { inputGradient = g }
+            // The weight gradient needs only local rows here: without an input gradient to return (the first
+            // layer), nothing has to travel back.
+            if needInputGradient {
+                let aggregatedGradient = matmul(gradient, neighborWeight.value, transposeB: true)
+                inputGradient = try propagateBack(aggregatedGradient, width: inputWidth)
+            }
         }
         if let selfWeight {
             x.accumulateTransposedProduct(gradient, into: &selfWeight.gradient, pool: pool)

@@ -6,6 +6,13 @@ public struct LayerIndex: Hashable, Comparable, Sendable, CustomStringConvertibl
     public init(_ rawValue: Int) { self.rawValue = rawValue }
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
     public var description: String { "layer \(rawValue)" }
+
+    /// Encoded as the bare number.
+    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(Int.self) }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
 }
 
 /// Where a dropout mask is applied; part of the mask's random-number address.

@@ -31,26 +31,42 @@
 #endif
 
 /// A quantized code width as a type, so one generic kernel is specialised per width by the compiler.
+///
+/// `ways` is how many codes one 32-bit lane of the packing step collects (see `BlockPacker`): 8/b codes make one
+/// byte, then bytes are narrowed out of the lanes (b = 2, 4); or 4 codes fill a whole lane and 64-byte vectors are
+/// stored as they are (b = 8, where per-block narrowing cost 30% more than the two extra permutes of a 4-way
+/// deinterleave; at b = 4 the 8-way deinterleave a full lane would need was slower than narrowing). Measured.
 protocol CodeWidth {
     static var bits: Int { get }
+    static var ways: Int { get }
 }
 
 extension CodeWidth {
-    /// Codes per byte, 8/b.
+    /// Bits of a 32-bit lane that carry codes after packing: 8 (narrowed to bytes) or 32.
     @inline(__always)
-    static var perByte: Int { 8 / bits }
+    static var laneBits: Int { ways * bits }
+
+    /// Elements per packing block, and the bytes they pack to.
+    @inline(__always)
+    static var blockElements: Int { 16 * ways }
+
+    @inline(__always)
+    static var blockBytes: Int { 2 * ways * bits }
 }
 
 enum TwoBitCodes: CodeWidth {
     static var bits: Int { 2 }
+    static var ways: Int { 4 }
 }
 
 enum FourBitCodes: CodeWidth {
     static var bits: Int { 4 }
+    static var ways: Int { 2 }
 }
 
 enum EightBitCodes: CodeWidth {
     static var bits: Int { 8 }
+    static var ways: Int { 4 }
 }
 
 let headerBytes = 8
@@ -75,9 +91,8 @@ private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
 
 /// The 16·V floats at `p` (V = 1, 2 or 4) split into V vectors, lane i of vector r holding `p[V·i + r]`.
 ///
-/// This is how packing stays vertical: the codes of vector r are shifted by r·b and ORed, so lane i holds the
-/// V codes of byte i in wire order, and one narrowing store writes 16 bytes. Even/odd splits of SIMD32 compile to
-/// one two-source permute each.
+/// This is how packing stays vertical (`BlockPacker`): the codes of vector r are shifted by r·b and ORed, so lane
+/// i collects V consecutive codes in wire order. Even/odd splits of SIMD32 compile to one two-source permute each.
 @inline(__always)
 private func loadDeinterleaved(_ p: UnsafePointer<Float>, ways: Int)
     -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)
@@ -182,9 +197,9 @@ func rowExtremaLanes(_ x: UnsafePointer<Float>, width: Int)
 
 /// 16 codes `q = ⌊t⌋ + [u < t − ⌊t⌋]`, `t = (x − lo)·inv`, `u` from the hashed element indices `index`.
 ///
-/// The result's low 23 bits are the code (< 2^b, the higher code bits are 0); bits 23 and up hold junk (the
-/// exponent of 2^23), which the caller's shifts and final narrowing to bytes push out. Integer↔float
-/// conversions use exponent tricks: the standard library's generic SIMD conversions are not reliably inlined.
+/// The result's low 23 bits are the code (< 2^b, the higher code bits are 0); bits 23 and up hold the exponent
+/// of 2^23, which the caller masks or narrows away. Integer↔float conversions use exponent tricks: the standard
+/// library's generic SIMD conversions are not reliably inlined (a call per vector).
 @inline(__always)
 private func quantize16(
     _ x: SIMD16<Float>, lo: SIMD16<Float>, inv: SIMD16<Float>, index: SIMD16<UInt32>
@@ -194,9 +209,9 @@ private func quantize16(
     let fraction = t - whole  // exact
     // u = k / 2^23 for the top 23 hash bits k: 1 + u has k as its mantissa, and subtracting 1 is exact.
     let u = unsafeBitCast(lowbias32(index) &>> 9 | 0x3F80_0000, to: SIMD16<Float>.self) - 1
-    // whole + 2^23 is exact and carries the integer `whole` in its low mantissa bits.
-    let bits = unsafeBitCast(whole + 8_388_608, to: SIMD16<UInt32>.self)
-    return bits.replacing(with: bits &+ 1, where: u .< fraction)
+    // whole + 2^23 (+ 1) is exact and carries the integer code in its low mantissa bits.
+    let biased = whole + 8_388_608
+    return unsafeBitCast(biased.replacing(with: biased + 1, where: u .< fraction), to: SIMD16<UInt32>.self)
 }
 
 /// The low byte of every lane. Two even-half selections compile to byte-narrowing moves; the standard library's
@@ -208,7 +223,11 @@ private func narrowToBytes(_ v: SIMD16<UInt32>) -> SIMD16<UInt8> {
     return unsafeBitCast(halves, to: SIMD32<UInt8>.self).evenHalf
 }
 
-/// The quantize-and-pack step of one code width: 16·V elements (V = 8/b codes per byte) to 16 bytes.
+/// The quantize-and-pack step of one code width: 16·V elements (V = `W.ways`) to `W.blockBytes` bytes.
+///
+/// The elements come deinterleaved (`loadDeinterleaved`): vector r holds elements V·i + r, so shifting the codes of
+/// vector r by r·b and ORing puts the V consecutive codes of lane i in wire order — packing stays vertical, with
+/// no shuffles of codes. Lanes then hold one byte (narrowed out, 16 bytes) or four (stored as they are, 64 bytes).
 private struct BlockPacker<W: CodeWidth> {
     let lo: SIMD16<Float>, inv: SIMD16<Float>
     /// Hash inputs of the elements in each deinterleaved vector, and their advance per block.
@@ -219,37 +238,50 @@ private struct BlockPacker<W: CodeWidth> {
     init(lo: Float, inv: Float, key: RowKey) {
         self.lo = SIMD16(repeating: lo)
         self.inv = SIMD16(repeating: inv)
-        let v = UInt32(W.perByte)
-        let lane = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) &* v
+        let lane = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) &* UInt32(W.ways)
         let m = SIMD16<UInt32>(repeating: key.step), k0 = SIMD16<UInt32>(repeating: key.k0)
         // Element j of the row hashes k0 + j·m; vector r of a block holds elements V·i + r.
         index0 = k0 &+ lane &* m
         index1 = index0 &+ m
         index2 = index1 &+ m
         index3 = index2 &+ m
-        step = SIMD16(repeating: key.step &* UInt32(16 * W.perByte))
+        step = SIMD16(repeating: key.step &* UInt32(W.blockElements))
     }
 
-    /// Quantizes 16·V floats, deinterleaved by `loadDeinterleaved`, and returns their 16 packed bytes.
+    /// The code bits of vector r, shifted to their place in the lane.
+    @inline(__always)
+    private func place(_ q: SIMD16<UInt32>, _ r: Int) -> SIMD16<UInt32> {
+        // Narrowed lanes lose everything above bit 8 anyway; full lanes need the exponent bits cleared.
+        let clean = W.laneBits == 8 ? q : q & UInt32((1 << W.bits) - 1)
+        return clean &<< UInt32(r * W.bits)
+    }
+
+    /// Quantizes 16·V floats, deinterleaved by `loadDeinterleaved`, and writes their `W.blockBytes` packed bytes.
     ///
     /// `@_transparent` rather than `@inline(__always)`: the optimiser declined to inline the latter into the
     /// row loop (a call per block, with the index vectors spilled to memory), measured 2× slower.
     @_transparent
-    mutating func pack(_ parts: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)) -> SIMD16<UInt8> {
-        let b = UInt32(W.bits), ways = W.perByte
-        var packed = quantize16(parts.0, lo: lo, inv: inv, index: index0)
+    mutating func pack(
+        _ parts: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>), to out: UnsafeMutableRawPointer
+    ) {
+        let ways = W.ways
+        var packed = place(quantize16(parts.0, lo: lo, inv: inv, index: index0), 0)
         index0 &+= step
         if ways >= 2 {
-            packed |= quantize16(parts.1, lo: lo, inv: inv, index: index1) &<< b
+            packed |= place(quantize16(parts.1, lo: lo, inv: inv, index: index1), 1)
             index1 &+= step
         }
         if ways >= 4 {
-            packed |= quantize16(parts.2, lo: lo, inv: inv, index: index2) &<< (2 * b)
-            packed |= quantize16(parts.3, lo: lo, inv: inv, index: index3) &<< (3 * b)
+            packed |= place(quantize16(parts.2, lo: lo, inv: inv, index: index2), 2)
+            packed |= place(quantize16(parts.3, lo: lo, inv: inv, index: index3), 3)
             index2 &+= step
             index3 &+= step
         }
-        return narrowToBytes(packed)
+        if W.laneBits == 8 {
+            out.storeBytes(of: narrowToBytes(packed), as: SIMD16<UInt8>.self)
+        } else {
+            out.storeBytes(of: packed, as: SIMD16<UInt32>.self)
+        }
     }
 }
 
@@ -263,12 +295,11 @@ private func quantizeRow<W: CodeWidth>(
     to codes: UnsafeMutableRawPointer
 ) {
     var packer = BlockPacker<W>(lo: lo, inv: inv, key: key)
-    let block = 16 * W.perByte
     var j = 0, o = 0
-    while j + block <= width {
-        (codes + o).storeBytes(of: packer.pack(loadDeinterleaved(x + j, ways: W.perByte)), as: SIMD16<UInt8>.self)
-        j += block
-        o += 16
+    while j + W.blockElements <= width {
+        packer.pack(loadDeinterleaved(x + j, ways: W.ways), to: codes + o)
+        j += W.blockElements
+        o += W.blockBytes
     }
     if j < width {
         quantizeTail(W.self, x + j, count: width - j, packer: &packer, to: codes + o)
@@ -285,9 +316,10 @@ private func quantizeTail<W: CodeWidth>(
     let parts = withUnsafeMutableBytes(of: &padded) { p in
         let f = p.baseAddress!.assumingMemoryBound(to: Float.self)
         f.update(from: x, count: count)
-        return loadDeinterleaved(f, ways: W.perByte)
+        return loadDeinterleaved(f, ways: W.ways)
     }
-    var bytes = packer.pack(parts)
+    var bytes = SIMD16<UInt32>()
+    withUnsafeMutableBytes(of: &bytes) { packer.pack(parts, to: $0.baseAddress!) }
     withUnsafeBytes(of: &bytes) { codes.copyMemory(from: $0.baseAddress!, byteCount: (count * W.bits + 7) / 8) }
 }
 
@@ -353,9 +385,9 @@ func encodeRow(
 @inline(__always)
 private func dequantize16(
     _ q: SIMD16<Float>, lo: SIMD16<Float>, delta: SIMD16<Float>, to y: UnsafeMutablePointer<Float>, count: Int,
-    accumulate: Bool
+    accumulate: Bool, exact: Bool = false
 ) {
-    var v = lo.addingProduct(q, delta)
+    var v = exact ? lo : lo.addingProduct(q, delta)
     if count == 16 {
         if accumulate { v += load16(y) }
         store16(v, y)
@@ -364,7 +396,8 @@ private func dequantize16(
     }
 }
 
-@inline(__always)
+/// Decodes one quantized row. Out of line for the same reason as `quantizeRow`.
+@inline(never)
 private func decodeQuantizedRow<W: CodeWidth>(
     _: W.Type, from row: UnsafeRawPointer, width: Int, to y: UnsafeMutablePointer<Float>, accumulate: Bool
 ) {
@@ -372,8 +405,18 @@ private func decodeQuantizedRow<W: CodeWidth>(
     let delta = Float(bitPattern: UInt32(littleEndian: row.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
     let codes = row + headerBytes
     let codeBytes = (width * W.bits + 7) / 8
-    let network = UnpackingNetwork<W>()
     let vlo = SIMD16<Float>(repeating: lo), vdelta = SIMD16<Float>(repeating: delta)
+    guard delta != 0 else {
+        // Constant (or non-finite) row: exactly lo everywhere. (lo + 0·Δ would turn lo = −0 into +0.)
+        var j = 0
+        while j < width {
+            dequantize16(SIMD16(), lo: vlo, delta: SIMD16(), to: y + j, count: min(16, width - j), accumulate: accumulate,
+                         exact: true)
+            j += 16
+        }
+        return
+    }
+    let network = UnpackingNetwork<W>()
     let blockBytes = 8 * W.bits
     var j = 0, o = 0
     while j + 64 <= width {

@@ -19,7 +19,7 @@ public enum QuantizationError: Error, Equatable, CustomStringConvertible {
 ///
 /// A message is its rows back to back, in selection order, each in the row wire format of `RowCodec.swift`:
 /// `lo` and `Δ` as little-endian Float32 followed by `ceil(D·b/8)` bytes of b-bit codes (value j at bit j·b), or
-/// the raw Float32 row at `.full`. Rows may have different widths in one message; the receiver knows them from
+/// the raw Float32 row at `.full`. Rows may have different bit widths in one message; the receiver knows them from
 /// the shared assignment, so no width is sent. Rows are split over the pool's threads; the output is the same
 /// byte for byte for any thread count.
 public enum RowQuantizer {
@@ -73,6 +73,18 @@ public enum RowQuantizer {
         if let ranges { precondition(ranges.count >= count, "ranges hold \(ranges.count) floats for \(count) rows") }
         guard count > 0 else { return 0 }
         let layout = MessageLayout(width: width, bits: bits)
+        guard width > 0 else {
+            // Rows without elements: a quantized row is its header (lo = 0, Δ = 0), a raw row is nothing.
+            var offset = 0
+            for i in 0..<count {
+                if layout.bits(i).isQuantized {
+                    (destination.baseAddress! + offset).initializeMemory(as: UInt8.self, repeating: 0, count: headerBytes)
+                    offset += headerBytes
+                }
+                ranges?[i] = 0
+            }
+            return size
+        }
         m.storage.withUnsafeBufferPointer { storage in
             nodeIDs.withUnsafeBufferPointer { ids in
                 rows.withIndexPointer { indices, firstRow in

@@ -4,6 +4,8 @@ import HaloNN
 public struct CommunicationStatistics: Sendable, Equatable, Codable {
     /// Payload bytes this rank handed to the transport for other ranks (halo rows and their gradients).
     public var haloBytesSent = 0
+    /// Of `haloBytesSent`, the forward messages (rows); the rest are backward messages (gradients).
+    public var forwardBytesSent = 0
     /// Payload bytes of gradient and metric all-reduces this rank contributed.
     public var allReduceBytes = 0
     /// Seconds blocked waiting for halo messages (the part of communication compute did not hide).
@@ -28,6 +30,7 @@ extension CommunicationStatistics {
     static func + (a: Self, b: Self) -> Self {
         var s = a
         s.haloBytesSent += b.haloBytesSent
+        s.forwardBytesSent += b.forwardBytesSent
         s.allReduceBytes += b.allReduceBytes
         s.waitSeconds += b.waitSeconds
         s.allReduceSeconds += b.allReduceSeconds

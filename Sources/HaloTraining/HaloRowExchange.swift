@@ -76,7 +76,7 @@ public final class HaloRowExchange: InstrumentedExchange {
         precondition(rows.rows == plan.innerCount + plan.haloCount, "\(layer): exchange buffer has \(rows.rows) rows")
         let messages = encodeMessages(rows, rows: { .indices(self.plan.sendLists[$0]) }, nodeIDs: { self.sendNodeIDs[$0] },
                                       layer: layer, direction: .forward, context: context)
-        let received = try transfer(messages) { if overlap { overlapping(rows) } }
+        let received = try transfer(messages, .forward) { if overlap { overlapping(rows) } }
         let watch = Stopwatch()
         for p in 0..<plan.worldSize where p != plan.rank {
             let range = plan.haloRanges[p]
@@ -97,7 +97,7 @@ public final class HaloRowExchange: InstrumentedExchange {
             haloGradient, rows: { .range(self.plan.haloRanges[$0]) },
             nodeIDs: { Array(self.haloNodeIDs[self.plan.haloRanges[$0]]) }, layer: layer, direction: .backward,
             context: context)
-        let received = try transfer(messages) { if overlap { overlapping(&innerGradient) } }
+        let received = try transfer(messages, .backward) { if overlap { overlapping(&innerGradient) } }
         if !overlap { overlapping(&innerGradient) }
         let watch = Stopwatch()
         for p in 0..<plan.worldSize where p != plan.rank {
@@ -108,8 +108,10 @@ public final class HaloRowExchange: InstrumentedExchange {
     }
 
     /// Starts the all-to-all, runs `whileInFlight`, waits; accounts bytes, blocked time and transfer duration.
-    private func transfer(_ messages: [[UInt8]], whileInFlight: () -> Void) throws -> [[UInt8]] {
-        statistics.haloBytesSent += messages.reduce(0) { $0 + $1.count }
+    private func transfer(_ messages: [[UInt8]], _ direction: MessageDirection, whileInFlight: () -> Void) throws -> [[UInt8]] {
+        let bytes = messages.reduce(0) { $0 + $1.count }
+        statistics.haloBytesSent += bytes
+        if direction == .forward { statistics.forwardBytesSent += bytes }
         let started = DispatchTimeNanoseconds.now
         let pending = try transport.startAllToAll(messages)
         whileInFlight()

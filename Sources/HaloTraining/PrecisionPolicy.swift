@@ -9,6 +9,20 @@ public enum MessageDirection: Int, Sendable, Codable, CaseIterable, CustomString
     case backward
 
     public var description: String { self == .forward ? "forward" : "backward" }
+
+    /// Encoded by name.
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let direction = Self.allCases.first(where: { $0.description == name }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown direction '\(name)'"))
+        }
+        self = direction
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
 }
 
 /// The bit widths of the training messages a rank sends and receives.

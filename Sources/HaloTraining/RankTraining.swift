@@ -10,7 +10,7 @@ public enum RankTraining {
     /// All ranks must call it together with the same configuration; they build identical models from the seed and
     /// stay identical because each applies the same all-reduced gradient.
     public static func run(
-        part: Part, transport: any Transport, configuration: TrainingConfiguration, method: TrainingMethod = .vanilla,
+        part: Part, transport: any Transport, configuration: TrainingConfiguration,
         environment: RunEnvironment, pool: ComputePool, onEpoch: (EpochRecord) -> Void = { _ in }
     ) throws -> TrainingReport {
         guard part.rank == transport.rank, part.partCount == transport.worldSize else {
@@ -18,13 +18,30 @@ public enum RankTraining {
                 "rank \(transport.rank) of \(transport.worldSize) was given part \(part.rank) of \(part.partCount)")
         }
         let shard = RankShard(part: part, aggregation: configuration.model.kind.aggregation)
-        let exchange: any BoundaryExchange = switch method {
-        case .vanilla:
-            HaloRowExchange(plan: HaloExchangePlan(part: part), transport: transport, innerNodeIDs: part.innerGlobalIDs,
-                            haloNodeIDs: part.haloGlobalIDs, policy: UniformPrecision(.full), overlap: false)
+        let method = configuration.method, settings = configuration.quantization
+        let policy: any PrecisionPolicy
+        if !method.quantizes {
+            policy = UniformPrecision(.full)
+        } else {
+            switch settings.assignment {
+            case .uniform(let bits): policy = UniformPrecision(bits)
+            case .random: policy = RandomPrecision(rows: MessageRows(part: part), seed: configuration.seed,
+                                                   assignCycle: settings.assignCycle)
+            case .adaptive: policy = try AdaptivePrecision(part: part, transport: transport, configuration: configuration)
+            }
         }
+        let exchange = HaloRowExchange(plan: HaloExchangePlan(part: part), transport: transport,
+                                       innerNodeIDs: part.innerGlobalIDs, haloNodeIDs: part.haloGlobalIDs,
+                                       policy: policy, overlap: method.overlaps)
         let trainer = Trainer(configuration: configuration, shard: shard, classCount: part.classCount,
-                              exchange: exchange, collectives: TransportCollectives(transport), pool: pool)
-        return try trainer.train(environment: environment, onEpoch: onEpoch)
+                              exchange: exchange, collectives: TransportCollectives(transport), pool: pool,
+                              epochHook: (policy as? any EpochAware)?.beginEpoch)
+        if settings.precomputeFirstLayer { try trainer.precomputeFirstAggregation() }
+        var report = try trainer.train(environment: environment, onEpoch: onEpoch)
+        if let adaptive = policy as? AdaptivePrecision {
+            report.assignmentCycles = adaptive.cycles
+            report.linkProbeSeconds = adaptive.probeSeconds
+        }
+        return report
     }
 }

@@ -17,10 +17,13 @@ public final class Trainer {
     private let instrumentedCollectives: TransportCollectives?
     private let pool: ComputePool
     private let random: CounterRandom
+    /// Called (collectively) before each epoch's step: assignment cycles of quantizing methods.
+    private let epochHook: ((Int) throws -> Void)?
 
     public init(configuration: TrainingConfiguration, shard: RankShard, classCount: Int,
                 exchange: any BoundaryExchange = NoBoundaryExchange(), collectives: any Collectives = SingleRank(),
-                pool: ComputePool) {
+                pool: ComputePool, epochHook: ((Int) throws -> Void)? = nil) {
+        self.epochHook = epochHook
         self.configuration = configuration
         self.shard = shard
         self.exchange = exchange
@@ -31,6 +34,12 @@ public final class Trainer {
         model = GNNModel(configuration: configuration.model, inputWidth: shard.features.width,
                          outputWidth: classCount, random: random)
         optimizer = Adam(parameters: model.parameters, hyperparameters: configuration.optimizer)
+    }
+
+    /// Aggregates the input features once (one full-precision exchange), so the first layer never communicates.
+    public func precomputeFirstAggregation() throws {
+        let context = StepContext(epoch: 0, training: false, random: random, pool: pool)
+        try model.precomputeFirstAggregation(shard.features, operator: shard.propagation, exchange: exchange, context: context)
     }
 
     /// Communication accounting of the exchange and the collectives since the last call, then reset.
@@ -104,6 +113,7 @@ public final class Trainer {
         var best: (validation: Double, test: Double?, epoch: Int)?
         let total = Stopwatch()
         for epoch in 0..<configuration.epochs {
+            try epochHook?(epoch)
             _ = takeStatistics()
             let watch = Stopwatch()
             let loss = try step(epoch: epoch)
@@ -111,10 +121,19 @@ public final class Trainer {
             let communication = takeStatistics()
             record.communicationWaitTime = communication.waitSeconds
             record.allReduceTime = communication.allReduceSeconds
-            record.computeTime = max(0, record.time - communication.waitSeconds - communication.allReduceSeconds)
-            var bytes = [Double(communication.haloBytesSent + communication.allReduceBytes)]
+            record.quantizeTime = communication.quantizeSeconds
+            record.computeTime = max(0, record.time - communication.waitSeconds - communication.allReduceSeconds
+                                     - communication.quantizeSeconds)
+            if communication.transferSeconds > 0 {
+                record.hiddenCommunicationFraction = max(0, 1 - communication.waitSeconds / communication.transferSeconds)
+            }
+            var bytes = [Double(communication.haloBytesSent + communication.allReduceBytes),
+                         Double(communication.forwardBytesSent),
+                         Double(communication.haloBytesSent - communication.forwardBytesSent)]
             try collectives.allReduceSum(&bytes)
             record.bytesSent = Int(bytes[0])
+            record.forwardBytesSent = Int(bytes[1])
+            record.backwardBytesSent = Int(bytes[2])
             if (epoch + 1) % max(configuration.evaluateEvery, 1) == 0 || epoch == configuration.epochs - 1 {
                 let scores = try evaluate(epoch: epoch)
                 record.trainAccuracy = scores.train
@@ -135,6 +154,8 @@ public final class Trainer {
             bestValidationEpoch: best?.epoch, finalTestAccuracy: records.last?.testAccuracy,
             epochTimeMedian: records.map(\.time).median, peakRSSBytes: Int(memory[0]),
             peakRSSBytesPerRank: memory.map { Int($0) }, totalTrainingTime: trainingTime,
-            bytesSentPerEpoch: records.map { Double($0.bytesSent) }.reduce(0, +) / Double(max(records.count, 1)))
+            bytesSentPerEpoch: records.map { Double($0.bytesSent) }.reduce(0, +) / Double(max(records.count, 1)),
+            haloBytesPerEpoch: records.map { Double($0.forwardBytesSent + $0.backwardBytesSent) }.reduce(0, +)
+                / Double(max(records.count, 1)))
     }
 }

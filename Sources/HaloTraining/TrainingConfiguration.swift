@@ -13,9 +13,15 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public var evaluateEvery: Int
     /// Compute threads per rank.
     public var threads: Int
+    /// How halo messages travel (distributed runs).
+    public var method: TrainingMethod
+    public var quantization: QuantizationSettings
 
     public init(dataset: String, model: ModelConfiguration, optimizer: Adam.Hyperparameters, epochs: Int,
-                seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1) {
+                seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1, method: TrainingMethod = .vanilla,
+                quantization: QuantizationSettings = QuantizationSettings()) {
+        self.method = method
+        self.quantization = quantization
         self.dataset = dataset
         self.model = model
         self.optimizer = optimizer

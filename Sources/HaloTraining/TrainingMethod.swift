@@ -1,5 +1,83 @@
+import HaloQuantization
+
 /// How halo messages are exchanged during training.
 public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
     /// Full-precision synchronous exchange, local work after the messages arrive: the baseline.
     case vanilla
+    /// AdaQP: quantized messages (bit widths per `QuantizationSettings.assignment`) and central/marginal overlap.
+    case adaqp
+    /// AdaQP's ablation with quantization only.
+    case adaqpQuantizationOnly = "adaqp-q"
+    /// AdaQP's ablation with overlap only (full-precision messages).
+    case adaqpOverlapOnly = "adaqp-p"
+
+    /// Whether training messages are quantized.
+    public var quantizes: Bool { self == .adaqp || self == .adaqpQuantizationOnly }
+    /// Whether central-node work overlaps marginal-node communication.
+    public var overlaps: Bool { self == .adaqp || self == .adaqpOverlapOnly }
+}
+
+/// How AdaQP assigns bit widths to message rows.
+public enum AssignmentScheme: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// Re-solved every cycle from traced variance, aggregation scores and measured link costs.
+    case adaptive
+    /// The same width for every row.
+    case uniform(BitWidth)
+    /// A uniformly random width in {2, 4, 8} per row, redrawn every cycle.
+    case random
+
+    public var description: String {
+        switch self {
+        case .adaptive: return "adaptive"
+        case .uniform(let b): return "uniform:\(b.rawValue)"
+        case .random: return "random"
+        }
+    }
+
+    /// Parses `adaptive`, `random` or `uniform:B` with B ∈ {2, 4, 8}.
+    public init?(parsing text: String) {
+        switch text {
+        case "adaptive": self = .adaptive
+        case "random": self = .random
+        default:
+            guard text.hasPrefix("uniform:"), let b = Int(text.dropFirst("uniform:".count)),
+                  let width = BitWidth(rawValue: b), width.isQuantized else { return nil }
+            self = .uniform(width)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let scheme = AssignmentScheme(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown assignment '\(text)'"))
+        }
+        self = scheme
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// AdaQP's settings (ignored by methods that do not quantize, except `precomputeFirstLayer`).
+public struct QuantizationSettings: Sendable, Codable, Equatable {
+    public var assignment: AssignmentScheme
+    /// Epochs between re-assignments; the first cycle runs at 8 bits while variance is traced.
+    public var assignCycle: Int
+    /// Rows per group in the assignment problem (rows are sorted by their variance weight first).
+    public var groupSize: Int
+    /// Weight of the variance term against the communication-time term, in [0, 1].
+    public var lambda: Double
+    /// Aggregate the input features once before training, so the first layer never communicates.
+    public var precomputeFirstLayer: Bool
+
+    public init(assignment: AssignmentScheme = .adaptive, assignCycle: Int = 50, groupSize: Int = 100,
+                lambda: Double = 0.5, precomputeFirstLayer: Bool = false) {
+        self.assignment = assignment
+        self.assignCycle = assignCycle
+        self.groupSize = groupSize
+        self.lambda = lambda
+        self.precomputeFirstLayer = precomputeFirstLayer
+    }
 }

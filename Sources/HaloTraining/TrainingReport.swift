@@ -18,6 +18,13 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     /// Bytes all ranks together sent during this epoch's training step: halo rows and gradients, and all-reduce
     /// payloads (evaluation traffic not included).
     public var bytesSent: Int = 0
+    /// Of `bytesSent`, halo messages forward (rows) and backward (gradients), all ranks together.
+    public var forwardBytesSent: Int = 0
+    public var backwardBytesSent: Int = 0
+    /// Of `time` (this rank): quantizing and dequantizing messages.
+    public var quantizeTime: Double = 0
+    /// Fraction of this rank's halo-transfer time hidden behind computation: 1 − wait / transfer duration.
+    public var hiddenCommunicationFraction: Double?
 
     enum CodingKeys: String, CodingKey {
         case epoch, loss
@@ -29,6 +36,10 @@ public struct EpochRecord: Sendable, Codable, Equatable {
         case communicationWaitTime = "comm_wait_s"
         case allReduceTime = "allreduce_s"
         case bytesSent = "bytes_sent"
+        case forwardBytesSent = "bytes_sent_forward"
+        case backwardBytesSent = "bytes_sent_backward"
+        case quantizeTime = "quantize_s"
+        case hiddenCommunicationFraction = "comm_hidden_fraction"
     }
 }
 
@@ -52,6 +63,12 @@ public struct TrainingReport: Sendable, Codable {
     public var totalTrainingTime: Double
     /// Mean over epochs of `EpochRecord.bytesSent`.
     public var bytesSentPerEpoch: Double
+    /// Mean over epochs of the halo messages' bytes (forward + backward, all ranks): what quantization shrinks.
+    public var haloBytesPerEpoch: Double = 0
+    /// AdaQP: each re-assignment (bit-width histogram per layer and direction, solve time).
+    public var assignmentCycles: [AssignmentCycleReport]?
+    /// AdaQP: seconds spent measuring the links' time models at start-up.
+    public var linkProbeSeconds: Double?
 
     enum CodingKeys: String, CodingKey {
         case config, environment, partitioning, epochs
@@ -64,6 +81,9 @@ public struct TrainingReport: Sendable, Codable {
         case peakRSSBytesPerRank = "peak_rss_bytes_per_rank"
         case totalTrainingTime = "total_training_time_s"
         case bytesSentPerEpoch = "bytes_sent_per_epoch"
+        case haloBytesPerEpoch = "halo_bytes_per_epoch"
+        case assignmentCycles = "assignment_cycles"
+        case linkProbeSeconds = "link_probe_s"
     }
 
     /// Pretty-printed JSON with snake_case configuration keys.

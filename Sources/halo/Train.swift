@@ -67,6 +67,26 @@ struct Train: ParsableCommand {
     @Option(help: "Evaluate every N epochs (and after the last).")
     var evalEvery: Int = 1
 
+    @Option(help: "How halo messages travel: vanilla (fp32, synchronous), adaqp (quantized + overlapped), adaqp-q (quantized only), adaqp-p (overlapped only).")
+    var method: TrainingMethod = .vanilla
+
+    @Option(help: ArgumentHelp("AdaQP bit widths: adaptive (solved every --assign-cycle epochs), uniform:2|4|8, or random.",
+                               valueName: "scheme"))
+    var assign: AssignmentScheme = .adaptive
+
+    @Option(help: "Epochs between AdaQP re-assignments (the first cycle runs at 8 bits while variance is traced).")
+    var assignCycle: Int = 50
+
+    @Option(help: "Rows per group in AdaQP's assignment problem.")
+    var groupSize: Int = 100
+
+    @Option(help: "AdaQP's trade-off: weight of quantization variance against communication time, in [0, 1].")
+    var lambda: Double = 0.5
+
+    @Flag(name: .customLong("precompute-layer0"),
+          help: "Aggregate the input features once before training, so layer 0 never communicates (uses a dense copy of the aggregated features).")
+    var precomputeLayer0 = false
+
     @Option(help: "Ranks (graph partitions) to train on. With --transport local they are threads of this process.")
     var parts: Int?
 
@@ -104,6 +124,9 @@ struct Train: ParsableCommand {
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be at least 1, got \(evalEvery)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if let parts, parts < 1 { throw ValidationError("--parts must be at least 1, got \(parts)") }
+        guard assignCycle >= 1 else { throw ValidationError("--assign-cycle must be at least 1, got \(assignCycle)") }
+        guard groupSize >= 1 else { throw ValidationError("--group-size must be at least 1, got \(groupSize)") }
+        guard (0...1).contains(lambda) else { throw ValidationError("--lambda must be in [0, 1], got \(lambda)") }
     }
 
     var configuration: TrainingConfiguration {
@@ -112,7 +135,9 @@ struct Train: ParsableCommand {
             model: ModelConfiguration(kind: model, layers: layers, hiddenWidth: hidden, dropout: dropout,
                                       inputDropout: inputDropout, normalization: norm),
             optimizer: Adam.Hyperparameters(learningRate: lr, weightDecay: weightDecay),
-            epochs: epochs, seed: seed, evaluateEvery: evalEvery, threads: threads ?? 0)
+            epochs: epochs, seed: seed, evaluateEvery: evalEvery, threads: threads ?? 0, method: method,
+            quantization: QuantizationSettings(assignment: assign, assignCycle: assignCycle, groupSize: groupSize,
+                                               lambda: lambda, precomputeFirstLayer: precomputeLayer0))
     }
 
     func run() throws {
@@ -170,6 +195,7 @@ struct Train: ParsableCommand {
             let environment = RunEnvironment(
                 ranks: 1, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
                 nodes: data.nodeCount, edges: data.graph.edgeCount, featureWidth: data.featureWidth, classes: data.classCount)
+            if precomputeLayer0 { try trainer.precomputeFirstAggregation() }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
             let report = try trainer.train(environment: environment) { progress.show($0) }
             progress.finish()
@@ -307,6 +333,10 @@ struct RankFailure: Error, CustomStringConvertible {
 }
 
 extension ModelConfiguration.Kind: ExpressibleByArgument {}
+extension TrainingMethod: ExpressibleByArgument {}
+extension AssignmentScheme: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+}
 extension ModelConfiguration.Normalization: ExpressibleByArgument {}
 
 extension TrainingReport {

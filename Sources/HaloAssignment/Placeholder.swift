@@ -1,1 +1,0 @@
-// The assignment solver lands here.

@@ -1,0 +1,178 @@
+import Foundation
+import HaloAssignment
+import HaloNN
+import HaloPartition
+import HaloQuantization
+import HaloTransport
+
+/// AdaQP's adaptive bit-width assignment (`algorithms.md` §5).
+///
+/// - The first cycle sends every row at 8 bits while each sender traces, per row u of each message,
+///   `T_u += (D/6)·(hi_u − lo_u)²`.
+/// - At each cycle boundary every sender weighs its rows `w_u = α_u² T_u` (α: the aggregation score on the side
+///   that aggregates the row), sorts and groups them, and shares the group summaries with all ranks. Every rank
+///   then solves the same problem per (layer, direction) with `AssignmentSolver` — the same inputs and a
+///   deterministic solver give the same answer everywhere, with no root rank and no broadcast of decisions —
+///   and each sender expands its groups' widths to its rows and tells each receiver the widths of its rows.
+/// - Link costs are measured once, at start-up, through the transport (`LinkProbe`).
+public final class AdaptivePrecision: PrecisionPolicy, EpochAware {
+    private let transport: any Transport
+    private let settings: QuantizationSettings
+    private let links: LinkCostModel
+    /// α of the rows this rank sends, per direction, per peer, in message order.
+    private let sentScores: [MessageDirection: [[Float]]]
+    /// Rows this rank receives per direction, per peer.
+    private let receivedRowCounts: [MessageDirection: [Int]]
+    private var sites: [MessageSite: SiteState] = [:]
+    /// What each re-assignment decided, for the report.
+    public private(set) var cycles: [AssignmentCycleReport] = []
+    /// Seconds spent measuring links at start-up.
+    public let probeSeconds: Double
+
+    private struct SiteState {
+        var width: Int
+        var sent: [BitAssignment]
+        var received: [BitAssignment]
+        /// Per peer, per sent row: the traced variance T_u of the current cycle.
+        var trace: [[Double]]
+    }
+
+    /// Measures links and exchanges aggregation scores: collective, all ranks call it together.
+    public init(part: Part, transport: any Transport, configuration: TrainingConfiguration) throws {
+        self.transport = transport
+        settings = configuration.quantization
+        let scores = AggregationScores(part: part, aggregation: configuration.model.kind.aggregation)
+        // Backward rows are our halo rows' gradients, scored here; forward rows are scored by the receiver, which
+        // sends the scores of its halo block from us back to us (in our send order).
+        let backward = part.haloRanges.map { Array(scores.backward[$0]) }
+        let outgoing = part.haloRanges.map { range in Self.bytes(Array(scores.forward[range])) }
+        let incoming = try transport.allToAll(outgoing)
+        let forward = incoming.enumerated().map { peer, bytes in
+            peer == part.rank ? [] : Self.floats(bytes)
+        }
+        for p in 0..<part.partCount where p != part.rank && forward[p].count != part.sendLists[p].count {
+            throw TransportError.invalidArgument("rank \(p) scored \(forward[p].count) rows, we send it \(part.sendLists[p].count)")
+        }
+        sentScores = [.forward: forward, .backward: backward]
+        receivedRowCounts = [.forward: part.haloRanges.map(\.count), .backward: part.sendLists.map(\.count)]
+        let watch = Stopwatch()
+        links = try LinkProbe.measure(transport)
+        probeSeconds = watch.elapsed
+    }
+
+    public func bitsSent(layer: LayerIndex, direction: MessageDirection, to peer: Int) -> BitAssignment {
+        sites[MessageSite(layer: layer, direction: direction)]?.sent[peer] ?? .uniform(.eight)
+    }
+
+    public func bitsReceived(layer: LayerIndex, direction: MessageDirection, from peer: Int) -> BitAssignment {
+        sites[MessageSite(layer: layer, direction: direction)]?.received[peer] ?? .uniform(.eight)
+    }
+
+    public func didSend(layer: LayerIndex, direction: MessageDirection, to peer: Int, ranges: [Float], width: Int) {
+        let site = MessageSite(layer: layer, direction: direction)
+        let p = transport.worldSize
+        if sites[site] == nil {
+            let counts = sentScores[direction]!.map(\.count)
+            sites[site] = SiteState(width: width, sent: Array(repeating: .uniform(.eight), count: p),
+                                    received: Array(repeating: .uniform(.eight), count: p),
+                                    trace: counts.map { [Double](repeating: 0, count: $0) })
+        }
+        let scale = Double(width) / 6
+        sites[site]!.trace[peer].withUnsafeMutableBufferPointer { t in
+            for (i, r) in ranges.enumerated() where r.isFinite { t[i] += scale * Double(r) * Double(r) }
+        }
+    }
+
+    public func beginEpoch(_ epoch: Int) throws {
+        guard epoch > 0, epoch % max(1, settings.assignCycle) == 0, transport.worldSize > 1 else { return }
+        try reassign(epoch: epoch)
+    }
+
+    /// One re-assignment: collective.
+    private func reassign(epoch: Int) throws {
+        let p = transport.worldSize, rank = transport.rank
+        let order = sites.keys.sorted()
+        // 1. Group this rank's outgoing rows of every site and share the groups' summaries with everyone.
+        var groupings: [MessageSite: [RowGrouping?]] = [:]
+        var summary = ByteWriter()
+        for site in order {
+            let state = sites[site]!
+            let scores = sentScores[site.direction]!
+            var perPeer: [RowGrouping?] = Array(repeating: nil, count: p)
+            for peer in 0..<p where peer != rank {
+                let weights = zip(scores[peer], state.trace[peer]).map { Double($0) * Double($0) * $1 }
+                let grouping = RowGrouping(weights: weights, groupSize: settings.groupSize)
+                perPeer[peer] = grouping
+                summary.append(grouping.groups.count)
+                for g in grouping.groups { summary.append(g.weight); summary.append(g.rows) }
+            }
+            groupings[site] = perPeer
+        }
+        let everyone = try transport.allToAll(Array(repeating: summary.bytes, count: p))
+        var readers = everyone.map { ByteReader($0) }
+        var groups: [MessageSite: [[[AssignmentGroup]]]] = [:]   // site → source → destination → groups
+        for site in order {
+            var table = [[[AssignmentGroup]]](repeating: Array(repeating: [], count: p), count: p)
+            for source in 0..<p {
+                for destination in 0..<p where destination != source {
+                    let n: Int = try readers[source].read()
+                    table[source][destination] = try (0..<n).map { _ in
+                        AssignmentGroup(weight: try readers[source].read(), rows: try readers[source].read())
+                    }
+                }
+            }
+            groups[site] = table
+        }
+
+        // 2. Every rank solves every site's problem (same inputs, deterministic solver: same solution).
+        var report = AssignmentCycleReport(epoch: epoch)
+        var rowBits = [[UInt8]](repeating: [], count: p)
+        for site in order {
+            let watch = Stopwatch()
+            let problem = AssignmentProblem(width: sites[site]!.width, lambda: settings.lambda, links: links) { s, d in
+                groups[site]![s][d]
+            }
+            let solution = AssignmentSolver.solve(problem)
+            report.solveSeconds += watch.elapsed
+            var histogram: [String: Int] = [:]
+            for (c, channel) in problem.channels.enumerated() {
+                for (g, bits) in zip(channel.groups, solution.bits[c]) { histogram[String(bits.rawValue), default: 0] += g.rows }
+                guard channel.source == rank, let grouping = groupings[site]![channel.destination] else { continue }
+                let widths = grouping.rowBits(solution.bits[c])
+                sites[site]!.sent[channel.destination] = .perRow(widths)
+                rowBits[channel.destination].append(contentsOf: widths.map { UInt8($0.rawValue) })
+            }
+            report.sites.append(.init(site: site, rowsByBits: histogram, objective: solution.objective,
+                                      variance: solution.variance, modelledTime: solution.time))
+        }
+
+        // 3. Receivers learn their rows' widths, site by site in the same order.
+        let received = try transport.allToAll(rowBits)
+        for source in 0..<p where source != rank {
+            var offset = 0
+            for site in order {
+                let count = receivedRowCounts[site.direction]![source]
+                let slice = received[source][offset..<(offset + count)]
+                sites[site]!.received[source] = .perRow(try slice.map {
+                    guard let b = BitWidth(rawValue: Int($0)) else {
+                        throw TransportError.invalidArgument("rank \(source) sent bit width \($0)")
+                    }
+                    return b
+                })
+                offset += count
+            }
+            guard offset == received[source].count else {
+                throw TransportError.invalidArgument("rank \(source) sent \(received[source].count) row widths, expected \(offset)")
+            }
+        }
+        for site in order {
+            for peer in 0..<p { sites[site]!.trace[peer].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+        }
+        cycles.append(report)
+    }
+
+    static func bytes(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
+    static func floats(_ bytes: [UInt8]) -> [Float] {
+        bytes.withUnsafeBytes { raw in (0..<(bytes.count / 4)).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+    }
+}

@@ -1,0 +1,39 @@
+import HaloAssignment
+import HaloTransport
+
+/// Measures every link's time model `t(bytes) = a·bytes + c` through the transport itself, as AdaQP's assignment
+/// needs it (`algorithms.md` §5).
+///
+/// In round r every rank sends one message of each probe size to rank (rank + r) mod P and times the all-to-all;
+/// its own outgoing link's samples are fitted locally, then one all-reduce gives every rank every link's model.
+public enum LinkProbe {
+    public static let defaultSizes = [4 << 10, 64 << 10, 256 << 10, 1 << 20]
+
+    public static func measure(_ transport: any Transport, sizes: [Int] = defaultSizes, repetitions: Int = 3) throws -> LinkCostModel {
+        let p = transport.worldSize, rank = transport.rank
+        guard p > 1 else { return LinkCostModel(worldSize: 1, uniform: .zero) }
+        var flat = [Double](repeating: 0, count: 2 * p * p)
+        try transport.barrier()
+        for round in 1..<p {
+            let destination = (rank + round) % p
+            var samples: [(bytes: Int, seconds: Double)] = []
+            for size in sizes {
+                var messages = [[UInt8]](repeating: [], count: p)
+                messages[destination] = [UInt8](repeating: 0xA5, count: size)
+                _ = try transport.allToAll(messages)   // warm-up: connections, buffers
+                for _ in 0..<max(1, repetitions) {
+                    let watch = Stopwatch()
+                    _ = try transport.allToAll(messages)
+                    samples.append((size, watch.elapsed))
+                }
+            }
+            let cost = LinkCost.fit(samples: samples)
+            flat[2 * (rank * p + destination)] = cost.secondsPerByte
+            flat[2 * (rank * p + destination) + 1] = cost.latency
+        }
+        try transport.allReduceSum(&flat)
+        return LinkCostModel(worldSize: p, costs: (0..<(p * p)).map {
+            LinkCost(secondsPerByte: flat[2 * $0], latency: flat[2 * $0 + 1])
+        })
+    }
+}
