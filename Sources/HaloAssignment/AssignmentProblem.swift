@@ -27,7 +27,7 @@ public struct AssignmentGroup: Sendable, Hashable, Codable {
 }
 
 /// The rows one rank sends to another in one (layer, direction), as groups, and the link they travel on.
-public struct AssignmentChannel: Sendable, Equatable {
+public struct AssignmentChannel: Sendable, Equatable, Codable {
     /// Sending rank s.
     public var source: Int
     /// Receiving rank p (≠ s).
@@ -263,7 +263,7 @@ public struct AssignmentProblem: Sendable, Equatable {
 }
 
 /// An assignment of bit widths to the groups of an `AssignmentProblem`, with its evaluation.
-public struct AssignmentSolution: Sendable, Equatable {
+public struct AssignmentSolution: Sendable, Equatable, Codable {
     /// `bits[channel][group]`, indexed like the problem's channels and their groups.
     public var bits: [[BitWidth]]
     /// Σ V over all groups.

@@ -22,12 +22,14 @@ import HaloQuantization
 ///    point with `t_c ≤ τ`; an optimum's round time is the time of some frontier point, so sweeping τ over all
 ///    frontier times of the round (merged in ascending order) and keeping the best `A·Σ V + B·τ` is exact.
 ///
-/// Cost: per class of N equally sized groups, O((F + S)·log N) where F is the class's frontier size (≤ the number
-/// of distinct byte totals of its profiles) and S ≤ F + N·(number of times the best point improves while a
-/// chain waits) the skipped-chain restarts — in practice a few × F; for a channel, the Pareto sums of its classes
-/// cost about the product of their frontier sizes, so they are cheap when one class dominates, as with groups
-/// from `RowGrouping` (all of `groupSize` rows but the last). The round sweep is O(Σ F·log P). Many distinct
-/// row counts in one channel can make the Pareto sums expensive (the problem is a knapsack), never inexact.
+/// Cost: a class of N equally sized groups is swept in O(F + S·log N) after an O(N log N) sort, where F is its
+/// frontier size (at most the number of distinct byte totals of its profiles: ≤ 3N + 1 when D is a multiple of 4,
+/// ~10^4 – 4·10^4 for N = 2000 at D = 602 with heavy-tailed weights) and S the number of times a chain is resumed
+/// (a few × F in practice). A channel's frontier is the Pareto sum of its classes' frontiers, which costs about
+/// the product of their sizes: cheap when one class dominates, as with groups from `RowGrouping` (all of
+/// `groupSize` rows but the last). The round sweep is O(Σ F·log P). Many distinct row counts in one channel make
+/// the Pareto sums expensive (the problem is a knapsack), never inexact. Measured (release, one core of a loaded
+/// 2-core VM): P = 8, 56 channels × 2000 groups of 100 rows: 0.06 – 0.35 s depending on D and the weight spread.
 ///
 /// Candidate widths whose row size equals the next larger candidate's (only for tiny widths D) are never better
 /// than it and are skipped by `solve`.
@@ -70,7 +72,7 @@ public enum AssignmentSolver {
         frontiers: [Frontier], costs: [LinkCost], varianceWeight: Double, timeWeight: Double
     ) -> [Int] {
         let count = frontiers.count
-        var heap = MinHeap<Double>()
+        let heap = MinHeap<Double>(capacity: frontiers.count)
         for c in 0..<count { heap.push(costs[c].time(bytes: frontiers[c].bytes[0]), Int32(c)) }
         var current = [Int](repeating: -1, count: count)
         var ready = 0

@@ -34,7 +34,8 @@ protocol StaircaseChains {
     var bucketRange: Int? { get }
 }
 
-/// Key ranges up to this use a bucket queue (4 bytes per key), larger ones a binary heap.
+/// Up to 8 chains use a linear queue; more use a bucket queue when their key range is below this (4 bytes per
+/// key), else a binary heap.
 let bucketQueueLimit = 1 << 24
 
 /// Emits, in ascending key order, every point `(key, value, chain, index)` whose value is smaller than the value of
@@ -44,28 +45,57 @@ let bucketQueueLimit = 1 << 24
 /// Chains are activated lazily in order of their first keys; after the points at key u are examined, each chain
 /// involved jumps (galloping, then binary search) to its first later point with a value below the best so far, or
 /// retires when its last point is not below it. Skipped points have larger keys and no smaller values than a point
-/// already seen, so they are dominated. Exactness needs no monotonicity of the values (it only decides how much
-/// is skipped); with non-increasing values every skip is exact.
+/// already seen, so they are dominated. The jumps rely on values not increasing along a chain, which holds for the
+/// profile chains and Pareto sums here (up to floating-point rounding of the values themselves).
 func sweepStaircase<C: StaircaseChains>(
-    _ chains: C, emit: (_ key: Int, _ value: Double, _ chain: Int, _ index: Int) -> Void
+    _ chains: C, queue kind: SweepQueueKind = .automatic,
+    emit: (_ key: Int, _ value: Double, _ chain: Int, _ index: Int) -> Void
 ) {
-    if let maxKey = chains.bucketRange, maxKey < bucketQueueLimit {
+    var kind = kind
+    if kind == .automatic {
+        if chains.chainCount <= 8 {
+            kind = .linear
+        } else if let maxKey = chains.bucketRange, maxKey < bucketQueueLimit {
+            kind = .bucket
+        } else {
+            kind = .heap
+        }
+    }
+    switch kind {
+    case .linear:
+        sweepStaircase(chains, queue: LinearQueue(idCount: chains.chainCount), emit: emit)
+    case .bucket:
+        guard let maxKey = chains.bucketRange else { preconditionFailure("these chains have no bucket range") }
         sweepStaircase(chains, queue: BucketQueue(maxKey: maxKey, idCount: chains.chainCount), emit: emit)
-    } else {
+    case .heap, .automatic:
         sweepStaircase(chains, queue: MinHeap<Int>(), emit: emit)
     }
+}
+
+/// Which queue a sweep uses (all give the same result; tests force each one).
+enum SweepQueueKind {
+    case automatic, linear, bucket, heap
 }
 
 private func sweepStaircase<C: StaircaseChains, Q: SweepQueue>(
     _ chains: C, queue: Q, emit: (_ key: Int, _ value: Double, _ chain: Int, _ index: Int) -> Void
 ) {
-    var queue = queue
     let chainCount = chains.chainCount
-    var position = [Int](repeating: 0, count: chainCount)
+    // Per chain: its current point, that point's value, and the value of its last point (its best); and the
+    // chains with a point at the current key.
+    let position = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(chainCount, 1))
+    let currentValue = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(chainCount, 1))
+    let lastValue = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(chainCount, 1))
+    let gathered = UnsafeMutablePointer<Int32>.allocate(capacity: max(chainCount, 1))
+    defer {
+        position.deallocate()
+        currentValue.deallocate()
+        lastValue.deallocate()
+        gathered.deallocate()
+    }
     var next = 0
     while next < chainCount && chains.first(next) > chains.last(next) { next += 1 }
     var best = Double.infinity
-    var gathered: [Int] = []
     while true {
         let activation = next < chainCount ? chains.key(next, chains.first(next)) : Int.max
         let key: Int
@@ -76,18 +106,23 @@ private func sweepStaircase<C: StaircaseChains, Q: SweepQueue>(
         } else {
             break
         }
-        gathered.removeAll(keepingCapacity: true)
-        queue.popAll(key, into: &gathered)
+        var gatheredCount = 0
+        queue.popAll(key, into: gathered, count: &gatheredCount)
         while next < chainCount && chains.key(next, chains.first(next)) == key {
-            position[next] = chains.first(next)
-            gathered.append(next)
+            let first = chains.first(next)
+            position[next] = first
+            currentValue[next] = chains.value(next, first)
+            lastValue[next] = chains.value(next, chains.last(next))
+            gathered[gatheredCount] = Int32(next)
+            gatheredCount += 1
             next += 1
             while next < chainCount && chains.first(next) > chains.last(next) { next += 1 }
         }
         var bestValue = Double.infinity
         var bestChain = -1
-        for k in gathered {
-            let v = chains.value(k, position[k])
+        for g in 0..<gatheredCount {
+            let k = Int(gathered[g])
+            let v = currentValue[k]
             if v < bestValue || (v == bestValue && k < bestChain) {
                 bestValue = v
                 bestChain = k
@@ -97,24 +132,34 @@ private func sweepStaircase<C: StaircaseChains, Q: SweepQueue>(
             best = bestValue
             emit(key, bestValue, bestChain, position[bestChain])
         }
-        for k in gathered {
+        for g in 0..<gatheredCount {
+            let k = Int(gathered[g])
             let end = chains.last(k)
             var lo = position[k] + 1
-            guard lo <= end, chains.value(k, end) < best else { continue }
+            guard lo <= end, lastValue[k] < best else { continue }
             // Gallop to a point below `best` (the last one is), then find the first such point.
             var hi = lo
+            var hiValue = hi == end ? lastValue[k] : chains.value(k, hi)
             var step = 1
-            while !(chains.value(k, hi) < best) {
+            while !(hiValue < best) {
                 lo = hi + 1
                 hi = min(end, hi + step)
+                hiValue = hi == end ? lastValue[k] : chains.value(k, hi)
                 step &<<= 1
             }
             while lo < hi {
                 let mid = (lo + hi) >> 1
-                if chains.value(k, mid) < best { hi = mid } else { lo = mid + 1 }
+                let v = chains.value(k, mid)
+                if v < best {
+                    hi = mid
+                    hiValue = v
+                } else {
+                    lo = mid + 1
+                }
             }
-            position[k] = lo
-            queue.push(chains.key(k, lo), Int32(k))
+            position[k] = hi
+            currentValue[k] = hiValue
+            queue.push(chains.key(k, hi), Int32(k))
         }
     }
 }
@@ -145,18 +190,34 @@ private struct ProfileChains: StaircaseChains {
     }
 }
 
-/// The Pareto sum of two frontiers: chain k walks `small`'s point k combined with every point of `large`.
+/// The Pareto sum of two frontiers: chain k walks `small`'s point k combined with every point of `large`
+/// (buffers valid during the sweep).
 private struct SumChains: StaircaseChains {
-    let small: Frontier
-    let large: Frontier
+    let smallBytes: UnsafeBufferPointer<Int>
+    let smallVariance: UnsafeBufferPointer<Double>
+    let largeBytes: UnsafeBufferPointer<Int>
+    let largeVariance: UnsafeBufferPointer<Double>
 
-    var chainCount: Int { small.count }
+    var chainCount: Int { smallBytes.count }
     func first(_ k: Int) -> Int { 0 }
-    func last(_ k: Int) -> Int { large.count - 1 }
-    func key(_ k: Int, _ j: Int) -> Int { small.bytes[k] + large.bytes[j] }
-    func value(_ k: Int, _ j: Int) -> Double { small.variance[k] + large.variance[j] }
+    func last(_ k: Int) -> Int { largeBytes.count - 1 }
+    func key(_ k: Int, _ j: Int) -> Int { smallBytes[k] + largeBytes[j] }
+    func value(_ k: Int, _ j: Int) -> Double { smallVariance[k] + largeVariance[j] }
     /// Keys are byte totals: usually far too many for buckets, and the sums here have few chains.
     var bucketRange: Int? { nil }
+
+    /// Runs `body` with the chains of `small ⊕ large`.
+    static func with<R>(small: Frontier, large: Frontier, _ body: (SumChains) -> R) -> R {
+        small.bytes.withUnsafeBufferPointer { sb in
+            small.variance.withUnsafeBufferPointer { sv in
+                large.bytes.withUnsafeBufferPointer { lb in
+                    large.variance.withUnsafeBufferPointer { lv in
+                        body(SumChains(smallBytes: sb, smallVariance: sv, largeBytes: lb, largeVariance: lv))
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The groups of one channel with equal row counts, heaviest first, and the frontier of their profiles.
@@ -185,7 +246,7 @@ struct ChannelFrontier {
     ///   - groups: the channel's groups.
     ///   - sizes: bytes per row at each effective level, strictly increasing.
     ///   - factors: variance factors at each effective level, strictly decreasing.
-    init(groups: [AssignmentGroup], sizes: [Int], factors: [Double]) {
+    init(groups: [AssignmentGroup], sizes: [Int], factors: [Double], queue: SweepQueueKind = .automatic) {
         levels = sizes.count
         groupCount = groups.count
         guard !groups.isEmpty else {
@@ -200,20 +261,21 @@ struct ChannelFrontier {
             }
             classes.append(Self.classFrontier(
                 rows: rows, members: members, weights: members.map { groups[$0].weight },
-                sizes: sizes, factors: factors))
+                sizes: sizes, factors: factors, queue: queue))
         }
         frontier = classes[0].frontier
         for s in 1..<classes.count {
             let added = classes[s].frontier
             let swap = added.count < frontier.count
-            let chains = swap ? SumChains(small: added, large: frontier) : SumChains(small: frontier, large: added)
             var sum = Frontier()
             var previous: [Int32] = []
             var addedIndex: [Int32] = []
-            sweepStaircase(chains) { key, value, k, j in
-                sum.append(bytes: key, variance: value)
-                previous.append(Int32(swap ? j : k))
-                addedIndex.append(Int32(swap ? k : j))
+            SumChains.with(small: swap ? added : frontier, large: swap ? frontier : added) { chains in
+                sweepStaircase(chains, queue: queue == .bucket ? .automatic : queue) { key, value, k, j in
+                    sum.append(bytes: key, variance: value)
+                    previous.append(Int32(swap ? j : k))
+                    addedIndex.append(Int32(swap ? k : j))
+                }
             }
             frontier = sum
             parents.append((previous, addedIndex))
@@ -221,7 +283,7 @@ struct ChannelFrontier {
     }
 
     private static func classFrontier(
-        rows: Int, members: [Int], weights: [Double], sizes: [Int], factors: [Double]
+        rows: Int, members: [Int], weights: [Double], sizes: [Int], factors: [Double], queue: SweepQueueKind
     ) -> GroupClass {
         let n = members.count
         var prefix = [Double](repeating: 0, count: n + 1)
@@ -242,7 +304,7 @@ struct ChannelFrontier {
                     levels: levels, upgradable: upgradable, step1: delta1 / unit, step2: delta2 / unit,
                     factors: (factors[0], levels > 1 ? factors[1] : factors[0], levels > 2 ? factors[2] : factors[0]),
                     prefix: prefix, suffix: suffix)
-                sweepStaircase(chains) { key, value, k, j in
+                sweepStaircase(chains, queue: queue) { key, value, k, j in
                     result.frontier.append(bytes: rows * (base + unit * key), variance: value)
                     result.c1.append(Int32(j))
                     result.c2.append(Int32(k))

@@ -1,99 +1,133 @@
+// Priority queues for the sweeps. They live in the solver's innermost loops, so they keep their storage in raw
+// buffers (no copy-on-write checks per access) and are classes that free it on deinit.
+
 /// A priority queue of `(key, id)` pairs for sweeps in ascending key order, where every key pushed is larger than
 /// every key already taken out.
 protocol SweepQueue {
     /// The smallest key in the queue if it is ≤ `limit`, else `nil`; the caller then moves on to a key ≤ `limit`.
-    mutating func smallestKey(notAbove limit: Int) -> Int?
-    mutating func push(_ key: Int, _ id: Int32)
-    /// Removes every entry with key `key` (the smallest), appending their ids to `ids`.
-    mutating func popAll(_ key: Int, into ids: inout [Int])
+    func smallestKey(notAbove limit: Int) -> Int?
+    func push(_ key: Int, _ id: Int32)
+    /// Removes every entry with key `key` (the smallest), appending their ids at `ids[count...]`.
+    func popAll(_ key: Int, into ids: UnsafeMutablePointer<Int32>, count: inout Int)
 }
 
 /// A binary min-heap of `(key, id)` pairs ordered by key, then id (so pops are deterministic).
-struct MinHeap<Key: Comparable> {
-    private var keys: [Key] = []
-    private var ids: [Int32] = []
+final class MinHeap<Key: Comparable & BitwiseCopyable> {
+    private var keys: UnsafeMutablePointer<Key>
+    private var ids: UnsafeMutablePointer<Int32>
+    private var capacity: Int
+    private(set) var count = 0
 
-    init() {}
+    init(capacity: Int = 16) {
+        self.capacity = max(capacity, 1)
+        keys = .allocate(capacity: self.capacity)
+        ids = .allocate(capacity: self.capacity)
+    }
 
-    var isEmpty: Bool { keys.isEmpty }
+    deinit {
+        keys.deallocate()
+        ids.deallocate()
+    }
+
+    var isEmpty: Bool { count == 0 }
 
     /// The smallest key, `nil` when empty.
-    var minKey: Key? { keys.first }
-
-    mutating func removeAll() {
-        keys.removeAll(keepingCapacity: true)
-        ids.removeAll(keepingCapacity: true)
-    }
+    var minKey: Key? { count > 0 ? keys[0] : nil }
 
     @inline(__always)
-    private func less(_ i: Int, _ j: Int) -> Bool {
-        keys[i] < keys[j] || (!(keys[j] < keys[i]) && ids[i] < ids[j])
+    private func less(_ ka: Key, _ ia: Int32, _ kb: Key, _ ib: Int32) -> Bool {
+        ka < kb || (!(kb < ka) && ia < ib)
     }
 
-    mutating func push(_ key: Key, _ id: Int32) {
-        keys.append(key)
-        ids.append(id)
-        var i = keys.count - 1
+    func push(_ key: Key, _ id: Int32) {
+        if count == capacity {
+            let newCapacity = 2 * capacity
+            let newKeys = UnsafeMutablePointer<Key>.allocate(capacity: newCapacity)
+            let newIds = UnsafeMutablePointer<Int32>.allocate(capacity: newCapacity)
+            newKeys.initialize(from: keys, count: count)
+            newIds.initialize(from: ids, count: count)
+            keys.deallocate()
+            ids.deallocate()
+            keys = newKeys
+            ids = newIds
+            capacity = newCapacity
+        }
+        var i = count
+        count += 1
         while i > 0 {
             let parent = (i - 1) >> 1
-            guard less(i, parent) else { break }
-            keys.swapAt(i, parent)
-            ids.swapAt(i, parent)
+            guard less(key, id, keys[parent], ids[parent]) else { break }
+            keys[i] = keys[parent]
+            ids[i] = ids[parent]
             i = parent
         }
+        keys[i] = key
+        ids[i] = id
     }
 
     /// Removes and returns the id with the smallest key.
-    mutating func pop() -> Int32 {
+    func pop() -> Int32 {
+        precondition(count > 0, "pop from an empty heap")
         let top = ids[0]
-        let last = keys.count - 1
-        keys.swapAt(0, last)
-        ids.swapAt(0, last)
-        keys.removeLast()
-        ids.removeLast()
+        count -= 1
+        let key = keys[count]
+        let id = ids[count]
         var i = 0
-        let n = keys.count
         while true {
             let l = 2 * i + 1
-            guard l < n else { break }
+            guard l < count else { break }
             var m = l
-            if l + 1 < n && less(l + 1, l) { m = l + 1 }
-            guard less(m, i) else { break }
-            keys.swapAt(i, m)
-            ids.swapAt(i, m)
+            if l + 1 < count && less(keys[l + 1], ids[l + 1], keys[l], ids[l]) { m = l + 1 }
+            guard less(keys[m], ids[m], key, id) else { break }
+            keys[i] = keys[m]
+            ids[i] = ids[m]
             i = m
         }
+        keys[i] = key
+        ids[i] = id
         return top
     }
 }
 
 extension MinHeap: SweepQueue where Key == Int {
-    mutating func smallestKey(notAbove limit: Int) -> Int? {
+    func smallestKey(notAbove limit: Int) -> Int? {
         guard let k = minKey, k <= limit else { return nil }
         return k
     }
 
-    mutating func popAll(_ key: Int, into ids: inout [Int]) {
-        while let top = minKey, top == key { ids.append(Int(pop())) }
+    func popAll(_ key: Int, into ids: UnsafeMutablePointer<Int32>, count: inout Int) {
+        while let top = minKey, top == key {
+            ids[count] = pop()
+            count += 1
+        }
     }
 }
 
 /// A bucket queue over the keys `0 ... maxKey`: O(1) per push and pop, plus a scan over an occupancy bitmap
 /// (one bit per key) to find the next key. Each id may be queued at most once at a time.
-struct BucketQueue: SweepQueue {
-    private var head: [Int32]
-    private var link: [Int32]
-    private var occupied: [UInt64]
+final class BucketQueue: SweepQueue {
+    private let head: UnsafeMutableBufferPointer<Int32>
+    private let link: UnsafeMutableBufferPointer<Int32>
+    private let occupied: UnsafeMutableBufferPointer<UInt64>
     /// No occupied key lies below `cursor`.
     private var cursor = 0
 
     init(maxKey: Int, idCount: Int) {
-        head = [Int32](repeating: -1, count: maxKey + 1)
-        link = [Int32](repeating: -1, count: idCount)
-        occupied = [UInt64](repeating: 0, count: maxKey / 64 + 1)
+        head = .allocate(capacity: maxKey + 1)
+        head.initialize(repeating: -1)
+        link = .allocate(capacity: max(idCount, 1))
+        link.initialize(repeating: -1)
+        occupied = .allocate(capacity: maxKey / 64 + 1)
+        occupied.initialize(repeating: 0)
     }
 
-    mutating func smallestKey(notAbove limit: Int) -> Int? {
+    deinit {
+        head.deallocate()
+        link.deallocate()
+        occupied.deallocate()
+    }
+
+    func smallestKey(notAbove limit: Int) -> Int? {
         let end = min(limit, head.count - 1)
         var word = cursor >> 6
         var bits = occupied[word] & (~0 << UInt64(cursor & 63))
@@ -113,19 +147,52 @@ struct BucketQueue: SweepQueue {
         return nil
     }
 
-    mutating func push(_ key: Int, _ id: Int32) {
+    func push(_ key: Int, _ id: Int32) {
         link[Int(id)] = head[key]
         head[key] = id
         occupied[key >> 6] |= 1 << UInt64(key & 63)
     }
 
-    mutating func popAll(_ key: Int, into ids: inout [Int]) {
+    func popAll(_ key: Int, into ids: UnsafeMutablePointer<Int32>, count: inout Int) {
         var id = head[key]
         head[key] = -1
         occupied[key >> 6] &= ~(1 << UInt64(key & 63))
         while id >= 0 {
-            ids.append(Int(id))
+            ids[count] = id
+            count += 1
             id = link[Int(id)]
+        }
+    }
+}
+
+/// A queue for a handful of ids: one slot per id, scanned linearly. Each id may be queued at most once at a time.
+final class LinearQueue: SweepQueue {
+    private let keys: UnsafeMutableBufferPointer<Int>
+
+    init(idCount: Int) {
+        keys = .allocate(capacity: max(idCount, 1))
+        keys.initialize(repeating: .max)
+    }
+
+    deinit {
+        keys.deallocate()
+    }
+
+    func smallestKey(notAbove limit: Int) -> Int? {
+        var smallest = Int.max
+        for k in keys where k < smallest { smallest = k }
+        return smallest <= limit && smallest < .max ? smallest : nil
+    }
+
+    func push(_ key: Int, _ id: Int32) {
+        keys[Int(id)] = key
+    }
+
+    func popAll(_ key: Int, into ids: UnsafeMutablePointer<Int32>, count: inout Int) {
+        for i in keys.indices where keys[i] == key {
+            keys[i] = .max
+            ids[count] = Int32(i)
+            count += 1
         }
     }
 }
