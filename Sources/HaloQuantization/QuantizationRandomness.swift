@@ -13,9 +13,10 @@ import HaloTensor
 /// mixer (Wellons' `lowbias32`, a better-avalanching relative of MurmurHash3's `fmix32`), about ten vector
 /// instructions per 16 elements. (23 bits because `1 + u` is then built exactly from the bits, without an
 /// integer-to-float conversion.) That is adequate because stochastic rounding only needs each `u` to be
-/// uniform on [0, 1) and independent of the others and of the data: the mixer is a bijection, so within a row
-/// the `u` are distinct draws of a full-period sequence; rows are decorrelated by independent Philox keys (two
-/// rows share a sequence only if 63 key bits collide); and nothing about `u` depends on the values rounded. The
+/// uniform on [0, 1) and independent of the others and of the data: the step m is odd and the mixer a
+/// bijection, so within a row the hashes of different columns never repeat; rows are decorrelated by independent
+/// Philox keys (two rows share a sequence only if 63 key bits collide); and nothing about `u` depends on the
+/// values rounded. The
 /// tests check mean, variance, bins and lag-1 / adjacent-row correlation of the `u`, and unbiasedness of the
 /// quantizer itself. It is not meant to be cryptographic or to pass BigCrush.
 public struct QuantizationRandomness: Sendable, Hashable {

@@ -73,7 +73,7 @@ struct EncodeJob {
         }
     }
 
-    /// Asks for message row `i` to be brought into the cache (it is read in one batch's time).
+    /// Asks for message row `i` to be brought into the cache: the extrema pass reads it one batch from now.
     @inline(__always)
     private func prefetchRow(_ i: Int) {
         let start = UnsafeRawPointer(row(i))
@@ -113,9 +113,9 @@ struct EncodeJob {
         var p = BatchParameters()
         // Raw Float32 rows need nothing unless their ranges are asked for.
         guard quantizedRows > 0 || ranges != nil else { return p }
-        p.lo = reduceRows(lanes) { a, b in a.replacing(with: b, where: b .< a) }
-        let hi = reduceRows(lanes + 16) { a, b in a.replacing(with: b, where: b .> a) }
-        let nonFinite = reduceRows(lanes + 32) { a, b in a + b }
+        p.lo = reduceRows(lanes, .minimum)
+        let hi = reduceRows(lanes + 16, .maximum)
+        let nonFinite = reduceRows(lanes + 32, .sum)
         // NaN marks a row holding NaN or ±∞, or whose range overflows Float32.
         let range = hi - p.lo
         p.range = range.replacing(with: .nan, where: nonFinite .!= 0 .| .!(range .< .infinity))
@@ -126,13 +126,25 @@ struct EncodeJob {
     }
 }
 
+/// How `reduceRows` combines lanes.
+enum LaneReduction {
+    case minimum, maximum, sum
+
+    @inline(__always)
+    func callAsFunction(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        switch self {
+        case .minimum: a.replacing(with: b, where: b .< a)
+        case .maximum: a.replacing(with: b, where: b .> a)
+        case .sum: a + b
+        }
+    }
+}
+
 /// Reduces 16 vectors (one per row) to one vector whose lane r is row r's reduction, in 15 two-source
 /// permute pairs: each level interleaves two vectors' even and odd lanes and combines them, halving the lanes
 /// per row and doubling the rows per vector. Overwrites `v`.
 @inline(__always)
-func reduceRows(
-    _ v: UnsafeMutablePointer<SIMD16<Float>>, _ combine: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>
-) -> SIMD16<Float> {
+func reduceRows(_ v: UnsafeMutablePointer<SIMD16<Float>>, _ combine: LaneReduction) -> SIMD16<Float> {
     var vectors = 8
     while vectors >= 1 {
         for k in 0..<vectors {

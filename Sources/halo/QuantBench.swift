@@ -10,11 +10,14 @@ struct QuantBench: ParsableCommand {
         commandName: "quantbench",
         abstract: "Measure stochastic quantize+pack and unpack+dequantize throughput (2/4/8 bits, fp32 rows).",
         discussion: """
-            Encode GB/s counts the Float32 input rows read (rows × width × 4 B per second); decode GB/s counts the
-            Float32 rows written. Two working sets: 'memory' streams --megabytes of rows (far larger than the
-            caches, like a large graph's messages), 'cache' re-encodes 256 KB that stays in L2 (the kernel's
-            arithmetic limit). Copy is a STREAM-style copy over the same large arrays in the same run, counted as
-            STREAM does (read + write bytes); its read side is half of it.
+            Encode GB/s counts the Float32 input rows read (rows × width × 4 B per second); decode GB/s counts the \
+            Float32 rows written.
+
+            Two working sets: 'memory' streams --megabytes of rows (larger than the caches, like a large graph's \
+            messages); 'cache' re-encodes 256 KB that stays in L2 (the kernels' arithmetic limit).
+
+            Copy is a STREAM-style copy of --megabytes in the same run, counted as STREAM does (read + write \
+            bytes); compare encode GB/s with its read side, half of it.
             """)
 
     @Option(parsing: .upToNextOption, help: "Row widths to measure.")
