@@ -2,8 +2,8 @@ import HaloTensor
 
 /// Inverted dropout: zero each element with probability `rate`, scale survivors by `1/(1 − rate)`.
 ///
-/// The keep/drop decision for element (node, column) is the counter draw at (epoch, site, global node id, column),
-/// so a node gets the same mask whichever rank holds it.
+/// The keep/drop decision for element (node, column) is number `column` of the `UniformRow` addressed by
+/// (epoch, site, global node id), so a node gets the same mask whichever rank holds it.
 public struct Dropout: Sendable {
     public let rate: Float
     public let site: DropoutSite
@@ -31,7 +31,7 @@ public struct Dropout: Sendable {
                     context.pool.forEachChunk(of: nodeIDs.count, grain: 64) { rows in
                         for r in rows {
                             let row = fb + r * cols
-                            random.fillUniform(row, count: cols, .dropout, epoch, siteWord, UInt32(bitPattern: idb[r]))
+                            UniformRow(random, .dropout, epoch, siteWord, UInt32(bitPattern: idb[r])).fill(row, count: cols)
                             for j in 0..<cols {
                                 let factor: Float = row[j] < rate ? 0 : keep
                                 row[j] = factor
@@ -65,9 +65,9 @@ public struct Dropout: Sendable {
         let keep = 1 / (1 - rate), random = context.random
         let epoch = UInt32(truncatingIfNeeded: context.epoch), siteWord = site.counterWord
         for r in 0..<m.rows {
-            let id = UInt32(bitPattern: nodeIDs[r])
+            let row = UniformRow(random, .dropout, epoch, siteWord, UInt32(bitPattern: nodeIDs[r]))
             for e in m.rowPointers[r]..<m.rowPointers[r + 1] {
-                let u = random.uniform(.dropout, epoch, siteWord, id, index: Int(m.columnIndices[e]))
+                let u = row.uniform(Int(m.columnIndices[e]))
                 values[e] *= u < rate ? 0 : keep
             }
         }

@@ -44,9 +44,8 @@ public struct QuantizationRandomness: Sendable, Hashable {
     /// The per-row key of node `node` (one Philox block).
     @inline(__always)
     func rowKey(node: Int32) -> RowKey {
-        let words = random.block(
-            CounterRandom.Stream.quantization.rawValue &<< 24, epoch, site, UInt32(bitPattern: node))
-        return RowKey(k0: words[0], step: words[1] | 1)
+        let row = UniformRow(random, .quantization, epoch, site, UInt32(bitPattern: node))
+        return RowKey(k0: row.k0, step: row.step)
     }
 
     /// The dither `u ∈ [0, 1)` of element `column` of node `node`'s row: exactly what the kernels draw
@@ -62,28 +61,4 @@ public struct QuantizationRandomness: Sendable, Hashable {
 struct RowKey {
     var k0: UInt32
     var step: UInt32
-}
-
-/// Chris Wellons' `lowbias32` integer mixer (an invertible 32-bit hash; see the note on `QuantizationRandomness`).
-@inline(__always)
-func lowbias32(_ value: UInt32) -> UInt32 {
-    var x = value
-    x ^= x &>> 16
-    x &*= 0x7FEB_352D
-    x ^= x &>> 15
-    x &*= 0x846C_A68B
-    x ^= x &>> 16
-    return x
-}
-
-/// `lowbias32` on 16 lanes.
-@inline(__always)
-func lowbias32(_ value: SIMD16<UInt32>) -> SIMD16<UInt32> {
-    var x = value
-    x ^= x &>> 16
-    x &*= 0x7FEB_352D
-    x ^= x &>> 15
-    x &*= 0x846C_A68B
-    x ^= x &>> 16
-    return x
 }

@@ -1,3 +1,4 @@
+import HaloTensor
 // The row kernels: one fused pass that quantizes and bit-packs a row into the wire buffer, and one fused pass that
 // unpacks and dequantizes it into a matrix row. Everything here works on raw pointers; `RowQuantizer` validates
 // sizes and splits messages over threads.
