@@ -460,22 +460,16 @@ private struct DatasetDirectory {
 
     /// Maps JSON decoding failures to the key at fault.
     private func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        let file = path(FileName.meta)
-        func key(_ path: [any CodingKey]) -> String {
-            "`" + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "`"
-        }
         do {
-            return try JSONDecoder().decode(T.self, from: data)
-        } catch DecodingError.keyNotFound(let missing, let context) {
-            throw DatasetError(.missingField, file: file, field: key(context.codingPath + [missing]), found: "missing", expected: "a value")
-        } catch DecodingError.typeMismatch(let expected, let context) where !context.codingPath.isEmpty {
-            throw DatasetError(.badField, file: file, field: key(context.codingPath), found: "of the wrong type", expected: "\(expected)")
-        } catch DecodingError.valueNotFound(let expected, let context) {
-            throw DatasetError(.badField, file: file, field: key(context.codingPath), found: "null", expected: "\(expected)")
-        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
-            throw DatasetError(.badField, file: file, field: key(context.codingPath), found: "invalid", expected: context.debugDescription)
-        } catch {
-            throw DatasetError(.badJSON, file: file, field: "content", found: "not a valid JSON object", expected: "the meta.json of a \(DatasetFormat.formatName) directory")
+            return try JSONFieldProblem.decode(T.self, from: data)
+        } catch let problem as JSONFieldProblem {
+            let kind: DatasetError.Kind = switch problem.kind {
+            case .missingField: .missingField
+            case .badField: .badField
+            case .notJSON: .badJSON
+            }
+            throw DatasetError(kind, file: path(FileName.meta), field: problem.field, found: problem.found,
+                               expected: problem.kind == .notJSON ? "the meta.json of a \(DatasetFormat.formatName) directory" : problem.expected)
         }
     }
 

@@ -637,22 +637,16 @@ struct StoreDirectory {
 
     /// Maps JSON decoding failures to the key at fault.
     func decode<T: Decodable>(_ type: T.Type, from data: Data, file relative: String) throws -> T {
-        let file = path(relative)
-        func key(_ path: [any CodingKey]) -> String {
-            "`" + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "`"
-        }
         do {
-            return try JSONDecoder().decode(T.self, from: data)
-        } catch DecodingError.keyNotFound(let missing, let context) {
-            throw PartitionError(.missingField, file: file, field: key(context.codingPath + [missing]), found: "missing", expected: "a value")
-        } catch DecodingError.typeMismatch(let expected, let context) where !context.codingPath.isEmpty {
-            throw PartitionError(.badField, file: file, field: key(context.codingPath), found: "of the wrong type", expected: "\(expected)")
-        } catch DecodingError.valueNotFound(let expected, let context) {
-            throw PartitionError(.badField, file: file, field: key(context.codingPath), found: "null", expected: "\(expected)")
-        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
-            throw PartitionError(.badField, file: file, field: key(context.codingPath), found: "invalid", expected: context.debugDescription)
-        } catch {
-            throw PartitionError(.badJSON, file: file, field: "content", found: "not a valid JSON object", expected: "a \(T.self) JSON object")
+            return try JSONFieldProblem.decode(T.self, from: data)
+        } catch let problem as JSONFieldProblem {
+            let kind: PartitionError.Kind = switch problem.kind {
+            case .missingField: .missingField
+            case .badField: .badField
+            case .notJSON: .badJSON
+            }
+            throw PartitionError(kind, file: path(relative), field: problem.field, found: problem.found,
+                                 expected: problem.kind == .notJSON ? "a \(T.self) JSON object" : problem.expected)
         }
     }
 
