@@ -92,10 +92,10 @@ final class DistributedEquivalenceTests: XCTestCase {
         let partitioning = try Partitioner.partition(graph: data.graph, parts: 3, method: .random, seed: 1)
         let parts = Part.build(dataset: data, partitioning: partitioning)
         let reports = try distributed(data, config, parts: 3, method: .random)
-        // Layer 0 transforms first (8 → 24 is wider, so it aggregates first: width 8), layer 1 (24 → 3) transforms
-        // first: width 3. Each layer sends its boundary rows forward and the same number of rows back.
+        // Layer 0 (8 → 24, wider) aggregates its input first: it sends 8-wide rows forward and, having no input
+        // gradient to return, nothing back. Layer 1 (24 → 3) transforms first: 3-wide rows forward and back.
         let boundaryRows = parts.reduce(0) { $0 + $1.sendLists.reduce(0) { $0 + $1.count } }
-        let haloBytes = 2 * boundaryRows * (8 + 3) * 4
+        let haloBytes = boundaryRows * (8 + 3 + 3) * 4
         let parameterCount = 8 * 24 + 24 + 24 * 3 + 3 + 2 * 24   // conv0, conv1, layer norm
         // Gradient all-reduce (floats) and the loss all-reduce (one double) per rank.
         let allReduceBytes = 3 * (parameterCount * 4 + 8)
