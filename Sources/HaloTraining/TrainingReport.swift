@@ -1,4 +1,7 @@
 import Foundation
+import HaloGraph
+import HaloPartition
+import HaloTensor
 
 /// One epoch of a run, as written to `--json-out`.
 public struct EpochRecord: Sendable, Codable, Equatable {
@@ -116,5 +119,22 @@ public struct RunEnvironment: Sendable, Codable {
         self.edges = edges
         self.featureWidth = featureWidth
         self.classes = classes
+    }
+}
+
+extension RunEnvironment {
+    /// This host's figures for a run on `dataset`.
+    public init(ranks: Int, threadsPerRank: Int, dataset: Dataset) {
+        self.init(ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName,
+                  hostCores: ComputePool.availableCores, nodes: dataset.nodeCount, edges: dataset.graph.edgeCount,
+                  featureWidth: dataset.featureWidth, classes: dataset.classCount)
+    }
+
+    /// This host's figures for a run on the parts described by `manifest`.
+    public init(ranks: Int, threadsPerRank: Int, manifest: PartitionManifest) {
+        self.init(ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName,
+                  hostCores: ComputePool.availableCores, nodes: manifest.dataset.nodes,
+                  edges: manifest.dataset.directedEdges, featureWidth: manifest.dataset.featureWidth,
+                  classes: manifest.dataset.classes)
     }
 }

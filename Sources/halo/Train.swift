@@ -192,9 +192,7 @@ struct Train: ParsableCommand {
             let data = try loadDataset(pool: pool, logger: logger)
             let trainer = Trainer(configuration: config, shard: .wholeGraph(data, aggregation: model.aggregation),
                                   classCount: data.classCount, pool: pool)
-            let environment = RunEnvironment(
-                ranks: 1, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
-                nodes: data.nodeCount, edges: data.graph.edgeCount, featureWidth: data.featureWidth, classes: data.classCount)
+            let environment = RunEnvironment(ranks: 1, threadsPerRank: threadsPerRank, dataset: data)
             if precomputeLayer0 { try trainer.precomputeFirstAggregation() }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
             let report = try trainer.train(environment: environment) { progress.show($0) }
@@ -208,19 +206,14 @@ struct Train: ParsableCommand {
         var environment: RunEnvironment
         if let manifest, let partitions {
             summary = PartitionSummary(manifest: manifest)
-            environment = RunEnvironment(
-                ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
-                nodes: manifest.dataset.nodes, edges: manifest.dataset.directedEdges,
-                featureWidth: manifest.dataset.featureWidth, classes: manifest.dataset.classes)
+            environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, manifest: manifest)
             logger.info("training on the \(ranks) parts in \(partitions)")
         } else {
             let data = try loadDataset(pool: ComputePool(threads: cores), logger: logger)
             let (built, s) = try partitionDataset(data, parts: ranks, logger: logger)
             inMemoryParts = built
             summary = s
-            environment = RunEnvironment(
-                ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
-                nodes: data.nodeCount, edges: data.graph.edgeCount, featureWidth: data.featureWidth, classes: data.classCount)
+            environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, dataset: data)
         }
         let partsToTrain = inMemoryParts, directory = partitions, env = environment, quiet = self.quiet
         let epochs = self.epochs
@@ -274,10 +267,7 @@ struct Train: ParsableCommand {
             if let manifest, let partitions {
                 part = try PartitionStore.read(directory: partitions, rank: mpi.rank)
                 summary = PartitionSummary(manifest: manifest)
-                environment = RunEnvironment(
-                    ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
-                    nodes: manifest.dataset.nodes, edges: manifest.dataset.directedEdges,
-                    featureWidth: manifest.dataset.featureWidth, classes: manifest.dataset.classes)
+                environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, manifest: manifest)
             } else {
                 // Every rank partitions the same data with the same seed; a checksum comparison guards against
                 // ranks that somehow see different inputs.
@@ -287,9 +277,7 @@ struct Train: ParsableCommand {
                 try confirmSamePartitioning(built, transport: transport)
                 part = built[mpi.rank]
                 summary = s
-                environment = RunEnvironment(
-                    ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName, hostCores: cores,
-                    nodes: data.nodeCount, edges: data.graph.edgeCount, featureWidth: data.featureWidth, classes: data.classCount)
+                environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, dataset: data)
             }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && mpi.rank == 0)
             var report = try RankTraining.run(part: part, transport: transport, configuration: configuration,
