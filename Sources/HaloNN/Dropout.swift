@@ -57,7 +57,7 @@ public struct Dropout: Sendable {
     }
 
     /// Dropout on sparse input features: element (row, column index) of the stored non-zeros.
-    /// Zeroed entries stay in the pattern, so the transpose can be refreshed by permutation.
+    /// Zeroed entries stay in the pattern.
     public func apply(_ x: SparseFeatures, nodeIDs: [Int32], context: StepContext) -> SparseFeatures {
         guard context.training, isActive else { return x }
         let m = x.matrix

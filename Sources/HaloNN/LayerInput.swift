@@ -1,30 +1,19 @@
 import HaloTensor
 
-/// Sparse input features with their transpose prepared for the weight-gradient product `Xᵀ·G`.
+/// Sparse input features (CSR), as the first layer consumes them: `X·W` by SpMM forward, `Xᵀ·G` by the
+/// scattering transposed product backward (`SparseMatrix.multiplyTransposed`), so no transpose is stored.
 public struct SparseFeatures: Sendable {
     public let matrix: SparseMatrix
-    public let transpose: SparseMatrix
-    /// Entry `k` of `transpose` is entry `permutation[k]` of `matrix`.
-    let permutation: [Int]
 
     public init(_ matrix: SparseMatrix) {
         self.matrix = matrix
-        (transpose, permutation) = matrix.transposedWithPermutation()
     }
 
-    private init(matrix: SparseMatrix, transpose: SparseMatrix, permutation: [Int]) {
-        self.matrix = matrix
-        self.transpose = transpose
-        self.permutation = permutation
-    }
-
-    /// The same sparsity pattern with new values (in `matrix` order); the transpose follows in O(nnz).
+    /// The same sparsity pattern with new values (dropout keeps zeroed entries in the pattern).
     public func replacingValues(_ values: [Float]) -> SparseFeatures {
         var m = matrix
         m.values = values
-        var t = transpose
-        t.values = permutation.map { values[$0] }
-        return SparseFeatures(matrix: m, transpose: t, permutation: permutation)
+        return SparseFeatures(m)
     }
 }
 
@@ -64,7 +53,7 @@ public enum LayerInput: Sendable {
     func accumulateTransposedProduct(_ outputGradient: Matrix, into gradient: inout Matrix, pool: ComputePool) {
         switch self {
         case .dense(let x): gemm(x, outputGradient, into: &gradient, transposeA: true, beta: 1)
-        case .sparse(let s): s.transpose.multiply(outputGradient, into: &gradient, accumulate: true, pool: pool)
+        case .sparse(let s): s.matrix.multiplyTransposed(outputGradient, into: &gradient, accumulate: true, pool: pool)
         }
     }
 }

@@ -269,3 +269,24 @@ final class SparseMatrixTests: XCTestCase {
         XCTAssertEqual(s.dense(), Matrix([[4, 3]]))
     }
 }
+
+final class SparseTransposedProductTests: XCTestCase {
+    func testScatteredTransposedProductEqualsTransposeThenMultiply() {
+        var rng = TestRNG(seed: 42)
+        for (rows, cols, width) in [(0, 5, 3), (7, 1, 17), (40, 33, 1), (64, 100, 65), (120, 37, 256), (9, 200, 7)] {
+            let a = randomCSR(rows: rows, cols: cols, maxPerRow: 12, &rng)
+            let x = randomMatrix(rows, width, &rng)
+            let reference = a.transposed().multiplied(by: x)
+            for threads in [1, 2, 3, 7] {
+                var out = Matrix(rows: cols, cols: width, repeating: 9)   // overwritten without `accumulate`
+                a.multiplyTransposed(x, into: &out, pool: ComputePool(threads: threads))
+                XCTAssertLessThanOrEqual(out.maxAbsDifference(reference), 1e-4, "\(rows)×\(cols)×\(width), \(threads) threads")
+                var acc = Matrix(rows: cols, cols: width, repeating: 1)
+                a.multiplyTransposed(x, into: &acc, accumulate: true, pool: ComputePool(threads: threads))
+                var expected = reference
+                addScaled(Matrix(rows: cols, cols: width, repeating: 1), to: &expected)
+                XCTAssertLessThanOrEqual(acc.maxAbsDifference(expected), 1e-4)
+            }
+        }
+    }
+}
