@@ -71,11 +71,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "HaloTensorTests", dependencies: ["HaloTensor"]),
+        // Helpers shared by the test targets (a seedable generator); not part of any product.
+        .target(name: "HaloTestSupport", swiftSettings: strictSettings),
+        .testTarget(name: "HaloTensorTests", dependencies: ["HaloTensor", "HaloTestSupport"]),
         .testTarget(name: "HaloGraphTests", dependencies: ["HaloGraph"]),
-        .testTarget(name: "HaloNNTests", dependencies: ["HaloNN"]),
-        .testTarget(name: "HaloQuantizationTests", dependencies: ["HaloQuantization"]),
-        .testTarget(name: "HaloAssignmentTests", dependencies: ["HaloAssignment"]),
+        .testTarget(name: "HaloNNTests", dependencies: ["HaloNN", "HaloTestSupport"]),
+        .testTarget(name: "HaloQuantizationTests", dependencies: ["HaloQuantization", "HaloTestSupport"]),
+        .testTarget(name: "HaloAssignmentTests", dependencies: ["HaloAssignment", "HaloTestSupport"]),
         .testTarget(name: "HaloPartitionTests", dependencies: ["HaloPartition"]),
         .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport"]),
         // End-to-end: runs the built `halo` executable, alone and under mpirun.

@@ -33,25 +33,7 @@ public struct Graph: Sendable, Equatable {
             fill[Int(d)] += 1
         }
         // Sort and deduplicate each in-list, compacting in place.
-        var pointers = [Int](repeating: 0, count: nodeCount + 1)
-        var write = 0
-        srcs.withUnsafeMutableBufferPointer { buf in
-            for v in 0..<nodeCount {
-                let lo = counts[v], hi = counts[v + 1]
-                if hi - lo > 1 {
-                    var slice = UnsafeMutableBufferPointer(rebasing: buf[lo..<hi])
-                    slice.sort()
-                }
-                var previous: Int32 = -1
-                for e in lo..<hi where buf[e] != previous {
-                    previous = buf[e]
-                    buf[write] = buf[e]
-                    write += 1
-                }
-                pointers[v + 1] = write
-            }
-        }
-        srcs.removeLast(srcs.count - write)
+        let pointers = sortAndDeduplicateRows(pointers: counts, entries: &srcs)
         var outDegrees = [Int32](repeating: 0, count: nodeCount)
         for s in srcs { outDegrees[Int(s)] += 1 }
         self.nodeCount = nodeCount

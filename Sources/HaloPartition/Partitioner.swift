@@ -180,23 +180,7 @@ public enum Partitioner {
                 fill[Int(u)] += 1
             }
         }
-        var compact = [Int](repeating: 0, count: n + 1)
-        var write = 0
-        neighbours.withUnsafeMutableBufferPointer { buf in
-            for v in 0..<n {
-                let lo = pointers[v], hi = pointers[v + 1]
-                var slice = UnsafeMutableBufferPointer(rebasing: buf[lo..<hi])
-                slice.sort()
-                var previous: Int32 = -1
-                for e in lo..<hi where buf[e] != previous {
-                    previous = buf[e]
-                    buf[write] = buf[e]
-                    write += 1
-                }
-                compact[v + 1] = write
-            }
-        }
-        neighbours.removeLast(neighbours.count - write)
+        let compact = sortAndDeduplicateRows(pointers: pointers, entries: &neighbours)
         return (compact, neighbours)
     }
 }

@@ -1,20 +1,15 @@
 import Foundation
 import HaloAssignment
 import HaloQuantization
+import HaloTestSupport
 
 /// SplitMix64: a small deterministic generator for test instances.
 struct TestRandom {
-    var state: UInt64
+    private var source: TestRNG
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { source = TestRNG(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { source.next() }
 
     /// Uniform in [0, 1).
     mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }

@@ -1,6 +1,7 @@
 import HaloGraph
 import HaloNN
 import HaloTensor
+import HaloTestSupport
 import XCTest
 
 /// A mutable matrix shared between a gradient check's probes and its loss.

@@ -1,6 +1,7 @@
 import HaloGraph
 import HaloNN
 import HaloTensor
+import HaloTestSupport
 import XCTest
 
 final class LinearTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
 import HaloNN
 import HaloTensor
+import HaloTestSupport
 import XCTest
 
 final class LossTests: XCTestCase {

@@ -2,25 +2,7 @@ import HaloGraph
 import HaloNN
 import HaloTensor
 import XCTest
-
-/// A small deterministic generator for test data (SplitMix64), independent of the code under test.
-struct TestRNG: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func float(in range: ClosedRange<Float> = -1...1) -> Float { Float.random(in: range, using: &self) }
-
-    mutating func int(_ range: Range<Int>) -> Int { Int.random(in: range, using: &self) }
-}
+import HaloTestSupport
 
 func randomMatrix(_ rows: Int, _ cols: Int, _ rng: inout TestRNG, range: ClosedRange<Float> = -1...1) -> Matrix {
     Matrix(rows: rows, cols: cols, storage: (0..<(rows * cols)).map { _ in rng.float(in: range) })

@@ -1,5 +1,6 @@
 import Foundation
 import HaloTensor
+import HaloTestSupport
 import XCTest
 @testable import HaloQuantization
 

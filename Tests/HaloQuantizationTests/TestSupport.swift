@@ -1,25 +1,7 @@
 import Foundation
 import HaloTensor
 @testable import HaloQuantization
-
-/// A small deterministic generator for test data (SplitMix64), independent of the code under test.
-struct TestRNG: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func float(in range: ClosedRange<Float> = -1...1) -> Float { Float.random(in: range, using: &self) }
-
-    mutating func int(_ range: Range<Int>) -> Int { Int.random(in: range, using: &self) }
-}
+import HaloTestSupport
 
 /// Widths that hit every kernel path: tails only, whole 16·V blocks for each V, blocks plus tails.
 let oddWidths = [1, 3, 7, 15, 16, 17, 33, 64, 65, 255, 257]

@@ -1,4 +1,5 @@
 import HaloTensor
+import HaloTestSupport
 import XCTest
 
 final class GEMMTests: XCTestCase {
