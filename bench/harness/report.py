@@ -720,7 +720,8 @@ def diagnosis(R: Results) -> list[str]:
                 elif pa["all-reduce"] >= 0.5:
                     said.append(f"{where}: AdaQP {s:.2f}×, bounded by the all-reduce: {breakdown('AdaQP', a, pa)} "
                                 f"(vanilla's halo wait {f_ms(v['comm_wait_s'])} ms is down to "
-                                f"{f_ms(a['comm_wait_s'])} ms; the all-reduce, {f_ms(a['allreduce_s'])} ms, is untouched).")
+                                f"{f_ms(a['comm_wait_s'])} ms; the all-reduce, {f_ms(a['allreduce_s'])} ms against vanilla's "
+                                f"{f_ms(v['allreduce_s'])} ms, moves the same bytes).")
                 q = R.cell(ds, P, cap, "adaqp-q")
                 if q and q["thr_med"] and a["thr_med"] < 0.9 * q["thr_med"]:
                     pq = parts_of(q)
@@ -772,7 +773,8 @@ def overlap_notes(R: Results) -> str:
                 s, _, _ = R.speedup(ds, P, cap, "adaqp-p")
                 if s is None:
                     continue
-                key = (s, ds, P, cap)
+                noisy = max(spread(R.cell(ds, P, cap, "adaqp-p")) or 1, spread(R.cell(ds, P, cap, "vanilla")) or 1) > NOISY
+                key = (s, ds, P, cap, " †" if noisy else "")
                 best = key if best is None or s > best[0] else best
                 worst = key if worst is None or s < worst[0] else worst
     if best is None:
@@ -792,8 +794,8 @@ def overlap_notes(R: Results) -> str:
                     if s is not None:
                         gains.append(s)
     txt = (f"speed-ups range from {worst[0]:.2f}× ({R.ds_cfg[worst[1]]['label']}, P={worst[2]}, "
-           f"{cap_label(worst[3])}) to {best[0]:.2f}× ({R.ds_cfg[best[1]]['label']}, P={best[2]}, "
-           f"{cap_label(best[3])}). Overlapping can hide at most the compute that needs no remote rows (the central "
+           f"{cap_label(worst[3])}{worst[4]}) to {best[0]:.2f}× ({R.ds_cfg[best[1]]['label']}, P={best[2]}, "
+           f"{cap_label(best[3])}{best[4]}){' († = a noisy cell, see the tables)' if best[4] or worst[4] else ''}. Overlapping can hide at most the compute that needs no remote rows (the central "
            f"nodes'), so it cannot help much where the halo wait is several times the compute: in {heavy} of "
            f"{cells} cells vanilla waits more than 3× as long as it computes")
     if gains:
