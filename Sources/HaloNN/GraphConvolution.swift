@@ -76,7 +76,7 @@ public final class GraphConvolution {
                 op.forward.multiply(ready, into: &aggregated, rows: 0..<central, pool: pool)
             }
             op.forward.multiply(rows, into: &aggregated, rows: central..<inner, pool: pool)
-            gemm(aggregated, neighborWeight.value, into: &out)
+            gemm(aggregated, neighborWeight.value, into: &out, pool: pool)
         }
         if let selfWeight { x.multiply(selfWeight.value, into: &out, accumulate: true, pool: pool) }
         addRowVector(bias.value.storage, to: &out, pool: pool)
@@ -104,7 +104,7 @@ public final class GraphConvolution {
         input = x
         aggregated = aggregate
         usedPrecomputedAggregate = true
-        var out = matmul(aggregate, neighborWeight.value)
+        var out = matmul(aggregate, neighborWeight.value, pool: context.pool)
         if let selfWeight { x.multiply(selfWeight.value, into: &out, accumulate: true, pool: context.pool) }
         addRowVector(bias.value.storage, to: &out, pool: context.pool)
         return out
@@ -136,23 +136,23 @@ public final class GraphConvolution {
         var inputGradient: Matrix?
         if usedPrecomputedAggregate {
             precondition(!needInputGradient, "\(layer): a precomputed aggregate only serves the first layer")
-            gemm(aggregated, gradient, into: &neighborWeight.gradient, transposeA: true, beta: 1)
+            gemm(aggregated, gradient, into: &neighborWeight.gradient, transposeA: true, beta: 1, pool: pool)
         } else if transformsFirst(sparseInput: x.isSparse) {
             let transformedGradient = try propagateBack(gradient, width: outputWidth)
             x.accumulateTransposedProduct(transformedGradient, into: &neighborWeight.gradient, pool: pool)
-            if needInputGradient { inputGradient = matmul(transformedGradient, neighborWeight.value, transposeB: true) }
+            if needInputGradient { inputGradient = matmul(transformedGradient, neighborWeight.value, transposeB: true, pool: pool) }
         } else {
-            gemm(aggregated, gradient, into: &neighborWeight.gradient, transposeA: true, beta: 1)
+            gemm(aggregated, gradient, into: &neighborWeight.gradient, transposeA: true, beta: 1, pool: pool)
             // The weight gradient needs only local rows here: without an input gradient to return (the first
             // layer), nothing has to travel back.
             if needInputGradient {
-                let aggregatedGradient = matmul(gradient, neighborWeight.value, transposeB: true)
+                let aggregatedGradient = matmul(gradient, neighborWeight.value, transposeB: true, pool: pool)
                 inputGradient = try propagateBack(aggregatedGradient, width: inputWidth)
             }
         }
         if let selfWeight {
             x.accumulateTransposedProduct(gradient, into: &selfWeight.gradient, pool: pool)
-            if needInputGradient { gemm(gradient, selfWeight.value, into: &inputGradient!, transposeB: true, beta: 1) }
+            if needInputGradient { gemm(gradient, selfWeight.value, into: &inputGradient!, transposeB: true, beta: 1, pool: pool) }
         }
         return inputGradient
     }

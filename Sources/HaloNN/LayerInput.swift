@@ -44,7 +44,7 @@ public enum LayerInput: Sendable {
     /// `out (+)= input · weight`.
     func multiply(_ weight: Matrix, into out: inout Matrix, accumulate: Bool, pool: ComputePool) {
         switch self {
-        case .dense(let x): gemm(x, weight, into: &out, beta: accumulate ? 1 : 0)
+        case .dense(let x): gemm(x, weight, into: &out, beta: accumulate ? 1 : 0, pool: pool)
         case .sparse(let s): s.matrix.multiply(weight, into: &out, accumulate: accumulate, pool: pool)
         }
     }
@@ -52,7 +52,7 @@ public enum LayerInput: Sendable {
     /// `gradient += inputᵀ · outputGradient` (a weight gradient).
     func accumulateTransposedProduct(_ outputGradient: Matrix, into gradient: inout Matrix, pool: ComputePool) {
         switch self {
-        case .dense(let x): gemm(x, outputGradient, into: &gradient, transposeA: true, beta: 1)
+        case .dense(let x): gemm(x, outputGradient, into: &gradient, transposeA: true, beta: 1, pool: pool)
         case .sparse(let s): s.matrix.multiplyTransposed(outputGradient, into: &gradient, accumulate: true, pool: pool)
         }
     }

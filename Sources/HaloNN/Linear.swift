@@ -29,6 +29,6 @@ public final class Linear {
         let db = columnSums(gradient)
         for j in 0..<db.count { bias.gradient.storage[j] += db[j] }
         guard needInputGradient else { return nil }
-        return matmul(gradient, weight.value, transposeB: true)
+        return matmul(gradient, weight.value, transposeB: true, pool: pool)
     }
 }

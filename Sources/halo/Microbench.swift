@@ -57,7 +57,7 @@ struct Microbench: ParsableCommand {
 
     func run() throws {
         let threads = self.threads ?? ComputePool.availableCores
-        BLASRuntime.threads = threads
+        BLASRuntime.threads = 1
         let pools = [("1", ComputePool.serial), ("\(threads)", ComputePool(threads: threads))]
 
         var stream: [String: Double] = [:]
@@ -83,11 +83,12 @@ struct Microbench: ParsableCommand {
             (width, width, data.nodeCount, true, false),    // weight gradient Xᵀ·G
             (2048, 2048, 2048, false, false),
         ]
+        let pool = ComputePool(threads: threads)
         for (m, n, k, ta, tb) in shapes {
             let a = ta ? Matrix(rows: k, cols: m, repeating: 0.5) : Matrix(rows: m, cols: k, repeating: 0.5)
             let b = tb ? Matrix(rows: n, cols: k, repeating: 0.25) : Matrix(rows: k, cols: n, repeating: 0.25)
             var c = Matrix(rows: m, cols: n)
-            let t = best(of: repeats) { gemm(a, b, into: &c, transposeA: ta, transposeB: tb) }
+            let t = best(of: repeats) { gemm(a, b, into: &c, transposeA: ta, transposeB: tb, pool: pool) }
             gemms.append(GEMMResult(m: m, n: n, k: k, transposeA: ta, transposeB: tb, seconds: t,
                                     gflops: 2 * Double(m) * Double(n) * Double(k) / t / 1e9))
         }

@@ -182,8 +182,8 @@ struct Train: ParsableCommand {
         let ranks = manifest?.parts ?? parts ?? 1
         let cores = ComputePool.availableCores
         let threadsPerRank = threads ?? max(1, cores / ranks)
-        // Ranks as threads each run their own BLAS calls; BLAS threads on top would oversubscribe the cores.
-        BLASRuntime.threads = ranks == 1 ? threadsPerRank : 1
+        // GEMMs take their threads from the rank's pool (see `gemm`); OpenBLAS's own would compete with it.
+        BLASRuntime.threads = 1
         let pool = ComputePool(threads: threadsPerRank)
         let config = configuration
 
@@ -258,7 +258,7 @@ struct Train: ParsableCommand {
             let cores = ComputePool.availableCores
             let ranksOnHost = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? ranks
             let threadsPerRank = threads ?? max(1, cores / max(ranksOnHost, 1))
-            BLASRuntime.threads = threadsPerRank
+            BLASRuntime.threads = 1
             let pool = ComputePool(threads: threadsPerRank)
 
             let part: Part

@@ -55,6 +55,29 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// A pool splits C into row blocks (tall C) or column blocks (wide C), each a separate BLAS call with offset
+    /// operands; every transpose combination must give the serial result, including ragged last blocks.
+    func testPooledProductSplitsRowsOrColumnsAndMatchesNaiveProduct() {
+        var rng = TestRNG(seed: 14)
+        let pooledShapes: [(Int, Int, Int)] = [(200, 37, 9), (9, 37, 200), (97, 70, 95), (64, 1, 64), (31, 5, 31), (130, 3, 130)]
+        for (m, k, n) in pooledShapes {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let (a, b) = operands(m, k, n, ta, tb, &rng)
+                    let c0 = randomMatrix(m, n, &rng)
+                    let ab = naiveProduct(a, b, transposeA: ta, transposeB: tb)
+                    let expected = (0..<m).map { i in (0..<n).map { j in 1.5 * ab[i][j] - 0.5 * Double(c0[i, j]) } }
+                    for threads in [2, 3] {
+                        var c = c0
+                        gemm(a, b, into: &c, transposeA: ta, transposeB: tb, alpha: 1.5, beta: -0.5,
+                             pool: ComputePool(threads: threads))
+                        assertClose(c, expected, tolerance: 3e-4, "m=\(m) k=\(k) n=\(n) ta=\(ta) tb=\(tb) threads=\(threads)")
+                    }
+                }
+            }
+        }
+    }
+
     /// k = 0 is an empty sum: C = beta·C exactly (BLAS itself would skip the call).
     func testEmptyInnerDimensionScalesByBeta() {
         var rng = TestRNG(seed: 13)
