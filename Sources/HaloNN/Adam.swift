@@ -31,8 +31,9 @@ public final class Adam {
         secondMoments = firstMoments
     }
 
-    /// One update from the parameters' current gradients.
-    public func step() {
+    /// One update from the parameters' current gradients, split over `pool` (each element's update is
+    /// independent, so the result does not depend on the thread count).
+    public func step(pool: ComputePool = .serial) {
         stepCount += 1
         let h = hyperparameters
         let t = Float(stepCount)
@@ -43,11 +44,14 @@ public final class Adam {
                 p.gradient.storage.withUnsafeBufferPointer { g in
                     firstMoments[k].withUnsafeMutableBufferPointer { m in
                         secondMoments[k].withUnsafeMutableBufferPointer { v in
-                            for i in w.indices {
-                                let grad = g[i] + h.weightDecay * w[i]
-                                m[i] = h.beta1 * m[i] + (1 - h.beta1) * grad
-                                v[i] = h.beta2 * v[i] + (1 - h.beta2) * grad * grad
-                                w[i] -= stepSize * m[i] / ((v[i] / correction2).squareRoot() + h.epsilon)
+                            let w = w.baseAddress!, g = g.baseAddress!, m = m.baseAddress!, v = v.baseAddress!
+                            pool.forEachChunk(of: p.count, grain: 16_384) { range in
+                                for i in range {
+                                    let grad = g[i] + h.weightDecay * w[i]
+                                    m[i] = h.beta1 * m[i] + (1 - h.beta1) * grad
+                                    v[i] = h.beta2 * v[i] + (1 - h.beta2) * grad * grad
+                                    w[i] -= stepSize * m[i] / ((v[i] / correction2).squareRoot() + h.epsilon)
+                                }
                             }
                         }
                     }

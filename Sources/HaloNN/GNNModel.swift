@@ -46,11 +46,10 @@ public final class GNNModel {
     public let convolutions: [GraphConvolution]
     public let norms: [LayerNorm]
     private let inputDropout: Dropout
-    private let hiddenDropouts: [Dropout]
+    private let hiddenActivations: [ReLUDropout]
 
-    // Saved for backward, per hidden layer.
+    /// Saved for backward, per hidden layer: the activation's output (also the next layer's input).
     private var activations: [Matrix] = []
-    private var dropoutFactors: [Matrix?] = []
     /// `op · [X; X_halo]` of the input features, when the first layer's aggregation is precomputed.
     public private(set) var precomputedFirstAggregate: Matrix?
 
@@ -82,7 +81,9 @@ public final class GNNModel {
         norms = c.normalization == .layerNorm
             ? (0..<(c.layers - 1)).map { LayerNorm(width: c.hiddenWidth, name: "norm\($0)") } : []
         inputDropout = Dropout(rate: c.inputDropout, site: .input)
-        hiddenDropouts = (0..<(c.layers - 1)).map { Dropout(rate: c.dropout, site: .hidden(LayerIndex($0))) }
+        hiddenActivations = (0..<(c.layers - 1)).map {
+            ReLUDropout(dropout: Dropout(rate: c.dropout, site: .hidden(LayerIndex($0))))
+        }
     }
 
     public var parameters: [Parameter] {
@@ -110,7 +111,6 @@ public final class GNNModel {
             }
         }
         activations.removeAll(keepingCapacity: true)
-        dropoutFactors.removeAll(keepingCapacity: true)
         for (l, conv) in convolutions.enumerated() {
             var out = if l == 0, let firstAggregate {
                 conv.forward(precomputedAggregate: firstAggregate, input: h, context: context)
@@ -119,9 +119,8 @@ public final class GNNModel {
             }
             if l == convolutions.count - 1 { return out }
             if !norms.isEmpty { norms[l].forward(&out, pool: context.pool) }
-            reluInPlace(&out, pool: context.pool)
+            hiddenActivations[l].forward(&out, nodeIDs: nodeIDs, context: context)
             activations.append(out)
-            dropoutFactors.append(hiddenDropouts[l].apply(&out, nodeIDs: nodeIDs, context: context))
             h = .dense(out)
         }
         preconditionFailure("unreachable: the last layer returns")
@@ -139,8 +138,7 @@ public final class GNNModel {
             else { return }
             gradient = g
             let below = l - 1
-            Dropout.backward(&gradient, factors: dropoutFactors[below])
-            reluBackwardInPlace(&gradient, output: activations[below], pool: context.pool)
+            hiddenActivations[below].backward(&gradient, output: activations[below], context: context)
             if !norms.isEmpty { norms[below].backward(&gradient, pool: context.pool) }
         }
     }

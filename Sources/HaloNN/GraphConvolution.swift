@@ -59,9 +59,10 @@ public final class GraphConvolution {
         usedPrecomputedAggregate = false
         let pool = context.pool
         let inner = op.innerCount, central = op.centralCount
-        var out = Matrix(rows: inner, cols: outputWidth)
+        // Both products below write every inner row, so the outputs start uninitialized.
+        var out = Matrix.uninitialized(rows: inner, cols: outputWidth)
         if transformsFirst(sparseInput: x.isSparse) {
-            var rows = Matrix(rows: inner, cols: outputWidth)
+            var rows = Matrix.uninitialized(rows: inner, cols: outputWidth, reservingRows: inner + op.haloCount)
             x.multiply(neighborWeight.value, into: &rows, accumulate: false, pool: pool)
             rows.appendZeroRows(op.haloCount)
             try exchange.exchangeForward(layer, rows: &rows, context: context) { ready in
@@ -124,9 +125,11 @@ public final class GraphConvolution {
         // The gradient with respect to the aggregated rows [inner; halo] is opᵀ·(upstream). Its halo part goes to
         // the owners first, so their messages travel while the inner part is computed.
         func propagateBack(_ upstream: Matrix, width: Int) throws -> Matrix {
-            var haloGradient = Matrix(rows: halo, cols: width)
+            // Both are overwritten whole: by the halo rows' product, and by the local product before received
+            // contributions are added.
+            var haloGradient = Matrix.uninitialized(rows: halo, cols: width)
             op.backward.multiply(upstream, into: &haloGradient, rows: inner..<(inner + halo), outputRow: 0, pool: pool)
-            var innerGradient = Matrix(rows: inner, cols: width)
+            var innerGradient = Matrix.uninitialized(rows: inner, cols: width)
             try exchange.exchangeBackward(layer, haloGradient: haloGradient, innerGradient: &innerGradient, context: context) { local in
                 op.backward.multiply(upstream, into: &local, rows: 0..<inner, pool: pool)
             }

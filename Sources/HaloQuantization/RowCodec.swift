@@ -80,16 +80,6 @@ func encodedRowSize(width: Int, bits: BitWidth) -> Int {
 
 // MARK: - Vector helpers
 
-@inline(__always)
-private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always)
-private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
 /// The 16·V floats at `p` (V = 1, 2 or 4) split into V vectors, lane i of vector r holding `p[V·i + r]`.
 ///
 /// This is how packing stays vertical (`BlockPacker`): the codes of vector r are shifted by r·b and ORed, so lane
@@ -99,7 +89,7 @@ private func loadDeinterleaved(_ p: UnsafePointer<Float>, ways: Int)
     -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)
 {
     if ways == 1 {
-        let v = load16(p)
+        let v = loadVector(p)
         return (v, v, v, v)
     }
     let first = UnsafeRawPointer(p).loadUnaligned(as: SIMD32<Float>.self)
@@ -167,7 +157,7 @@ func rowExtremaLanes(_ x: UnsafePointer<Float>, width: Int)
     let zero = SIMD16<Float>()
     var j = 0
     while j + 32 <= width {
-        let a = load16(x + j), b = load16(x + j + 16)
+        let a = loadVector(x + j), b = loadVector(x + j + 16)
         lo0 = lo0.replacing(with: a, where: a .< lo0)
         hi0 = hi0.replacing(with: a, where: a .> hi0)
         lo1 = lo1.replacing(with: b, where: b .< lo1)
@@ -181,7 +171,7 @@ func rowExtremaLanes(_ x: UnsafePointer<Float>, width: Int)
         while j < width {
             var a = SIMD16<Float>(repeating: x[0])
             if j + 16 <= width {
-                a = load16(x + j)
+                a = loadVector(x + j)
             } else {
                 for k in 0..<(width - j) { a[k] = x[j + k] }
             }
@@ -390,8 +380,8 @@ private func dequantize16(
 ) {
     var v = exact ? lo : lo.addingProduct(q, delta)
     if count == 16 {
-        if accumulate { v += load16(y) }
-        store16(v, y)
+        if accumulate { v += loadVector(y) }
+        storeVector(v, y)
     } else {
         for k in 0..<count { y[k] = accumulate ? y[k] + v[k] : v[k] }
     }
@@ -458,7 +448,7 @@ func decodeRow(
         if accumulate {
             var j = 0
             while j + 16 <= width {
-                store16(load16(y + j) + row.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self), y + j)
+                storeVector(loadVector(y + j) + row.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self), y + j)
                 j += 16
             }
             while j < width {

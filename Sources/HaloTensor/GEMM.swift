@@ -60,7 +60,8 @@ public func gemm(
 public func matmul(
     _ a: Matrix, _ b: Matrix, transposeA: Bool = false, transposeB: Bool = false, pool: ComputePool = .serial
 ) -> Matrix {
-    var c = Matrix(rows: transposeA ? a.cols : a.rows, cols: transposeB ? b.rows : b.cols)
+    // β = 0 overwrites every element (and an empty inner dimension zero-fills), so no zero-fill first.
+    var c = Matrix.uninitialized(rows: transposeA ? a.cols : a.rows, cols: transposeB ? b.rows : b.cols)
     gemm(a, b, into: &c, transposeA: transposeA, transposeB: transposeB, pool: pool)
     return c
 }

@@ -18,6 +18,18 @@ public struct Matrix: Sendable, Equatable {
         self.storage = [Float](repeating: 0, count: rows * cols)
     }
 
+    /// A matrix whose elements are unspecified until written, for outputs that a kernel overwrites entirely (GEMM
+    /// with β = 0, SpMM without accumulation): zero-filling them first would be one more pass over memory per
+    /// layer. `reservingRows` leaves capacity for `appendZeroRows` up to that many rows without reallocating.
+    public static func uninitialized(rows: Int, cols: Int, reservingRows: Int = 0) -> Matrix {
+        precondition(rows >= 0 && cols >= 0, "matrix shape must be non-negative, got \(rows)×\(cols)")
+        let count = rows * cols
+        let storage = [Float](unsafeUninitializedCapacity: Swift.max(count, reservingRows * cols)) { _, initialized in
+            initialized = count
+        }
+        return Matrix(rows: rows, cols: cols, storage: storage)
+    }
+
     /// A matrix filled with `value`.
     public init(rows: Int, cols: Int, repeating value: Float) {
         precondition(rows >= 0 && cols >= 0, "matrix shape must be non-negative, got \(rows)×\(cols)")
@@ -86,6 +98,7 @@ public struct Matrix: Sendable, Equatable {
 
     /// Appends `count` zero rows (room for halo rows after a partition's inner rows).
     public mutating func appendZeroRows(_ count: Int) {
+        guard count > 0 else { return }  // appending nothing must not copy a shared buffer
         storage.append(contentsOf: repeatElement(0, count: count * cols))
         rows += count
     }

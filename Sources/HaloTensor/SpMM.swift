@@ -52,16 +52,6 @@ extension SparseMatrix {
     }
 }
 
-@inline(__always)
-func loadVector(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always)
-func storeVector(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
 /// One output row: `out[0..<width] (+)= Σ_e values[e] · x[columns[e], 0..<width]`.
 @inline(__always)
 func spmmRow(

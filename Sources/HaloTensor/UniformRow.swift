@@ -24,15 +24,20 @@ public struct UniformRow: Sendable {
         Float(lowbias32(k0 &+ UInt32(truncatingIfNeeded: j) &* step) >> 9) * (1.0 / 8_388_608.0)
     }
 
+    /// Numbers `j ..< j + 16` of the row, equal to `uniform(j + lane)` lane by lane.
+    @inlinable @inline(__always)
+    public func block(at j: Int) -> SIMD16<Float> {
+        let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let h = lowbias32(SIMD16(repeating: k0) &+ (lanes &+ SIMD16(repeating: UInt32(truncatingIfNeeded: j))) &* step)
+        return SIMD16<Float>(h &>> 9) * (1.0 / 8_388_608.0)
+    }
+
     /// Writes numbers `0..<count` to `out` (16 at a time).
     @inlinable
     public func fill(_ out: UnsafeMutablePointer<Float>, count: Int) {
-        let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
         var j = 0
         while j + 16 <= count {
-            let h = lowbias32(SIMD16(repeating: k0) &+ (lanes &+ SIMD16(repeating: UInt32(truncatingIfNeeded: j))) &* step)
-            let u = SIMD16<Float>(h &>> 9) * (1.0 / 8_388_608.0)
-            UnsafeMutableRawPointer(out + j).storeBytes(of: u, as: SIMD16<Float>.self)
+            storeVector(block(at: j), out + j)
             j += 16
         }
         while j < count {

@@ -68,7 +68,7 @@ public final class Trainer {
             globalTrainingCount: shard.globalCounts.train, pool: pool)
         try model.backward(gradient, operator: shard.propagation, exchange: exchange, context: context)
         try allReduceGradients()
-        optimizer.step()
+        optimizer.step(pool: pool)
         var total = [localLoss]
         try collectives.allReduceSum(&total)
         return total[0]

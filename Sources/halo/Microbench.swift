@@ -141,7 +141,7 @@ struct Microbench: ParsableCommand {
                         pool.forEachChunk(of: n / 16) { chunk in
                             for i in chunk {
                                 let o = i * 16
-                                storeSIMD(loadSIMD(bp + o) + 3 * loadSIMD(cp + o), ap + o)
+                                storeVector(loadVector(bp + o) + 3 * loadVector(cp + o), ap + o)
                             }
                         }
                     }
@@ -152,10 +152,3 @@ struct Microbench: ParsableCommand {
     }
 }
 
-@inline(__always) private func loadSIMD(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always) private func storeSIMD(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}

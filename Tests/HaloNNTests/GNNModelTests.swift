@@ -170,6 +170,23 @@ final class AdamTests: XCTestCase {
         XCTAssertEqual(p.value[0, 2], 0.49, accuracy: 1e-6)
     }
 
+    /// Split over threads, every element still gets exactly the serial update.
+    func testThreadedStepEqualsSerialStep() {
+        var rng = TestRNG(seed: 502)
+        let initial = randomMatrix(70, 1000, &rng)  // 70 000 elements: several chunks of the pool's grain
+        let serial = Parameter(name: "w", value: initial), threaded = Parameter(name: "w", value: initial)
+        let hyper = Adam.Hyperparameters(learningRate: 0.01, weightDecay: 0.001)
+        let a = Adam(parameters: [serial], hyperparameters: hyper), b = Adam(parameters: [threaded], hyperparameters: hyper)
+        for _ in 0..<3 {
+            let g = randomMatrix(70, 1000, &rng)
+            serial.gradient = g
+            threaded.gradient = g
+            a.step()
+            b.step(pool: ComputePool(threads: 3))
+        }
+        XCTAssertEqual(serial.value, threaded.value)
+    }
+
     func testStepsMatchReference() {
         var rng = TestRNG(seed: 501)
         for decay: Float in [0, 0.05] {

@@ -266,3 +266,68 @@ final class DropoutTests: XCTestCase {
         XCTAssertTrue(dropped.matrix.values.contains(0))
     }
 }
+
+final class ReLUDropoutTests: XCTestCase {
+    private func context(training: Bool = true, threads: Int = 1) -> StepContext {
+        StepContext(epoch: 5, training: training, random: CounterRandom(seed: 21), pool: ComputePool(threads: threads))
+    }
+
+    /// The fused pass equals ReLU followed by `Dropout` (same masks, same values, bit for bit), forward and
+    /// backward, for widths with and without a partial 16-lane tail and on several threads.
+    func testMatchesReLUThenDropout() {
+        var rng = TestRNG(seed: 241)
+        for (rows, cols) in [(40, 37), (33, 32), (7, 5), (1, 1), (0, 16)] {
+            for rate: Float in [0, 0.3] {
+                let dropout = Dropout(rate: rate, site: .hidden(LayerIndex(1)))
+                let fused = ReLUDropout(dropout: dropout)
+                let x = randomMatrix(rows, cols, &rng)
+                let ids = (0..<rows).map { Int32(3 * $0 + 2) }
+                var separate = x
+                reluInPlace(&separate)
+                let relu = separate
+                let factors = dropout.apply(&separate, nodeIDs: ids, context: context())
+                for threads in [1, 3] {
+                    var y = x
+                    fused.forward(&y, nodeIDs: ids, context: context(threads: threads))
+                    XCTAssertEqual(y, separate, "forward \(rows)×\(cols) rate \(rate) threads \(threads)")
+                    let upstream = randomMatrix(rows, cols, &rng)
+                    var expected = upstream
+                    Dropout.backward(&expected, factors: factors)
+                    reluBackwardInPlace(&expected, output: relu)
+                    var g = upstream
+                    fused.backward(&g, output: y, context: context(threads: threads))
+                    XCTAssertEqual(g, expected, "backward \(rows)×\(cols) rate \(rate) threads \(threads)")
+                }
+            }
+        }
+    }
+
+    func testEvaluationIsPlainReLU() {
+        var rng = TestRNG(seed: 242)
+        let fused = ReLUDropout(dropout: Dropout(rate: 0.5, site: .hidden(LayerIndex(0))))
+        let x = randomMatrix(9, 20, &rng)
+        var y = x, relu = x
+        fused.forward(&y, nodeIDs: (0..<9).map(Int32.init), context: context(training: false))
+        reluInPlace(&relu)
+        XCTAssertEqual(y, relu)
+    }
+
+    func testGradientMatchesFiniteDifferences() {
+        var rng = TestRNG(seed: 243)
+        let fused = ReLUDropout(dropout: Dropout(rate: 0.4, site: .hidden(LayerIndex(0))))
+        let box = MatrixBox(randomMatrix(6, 19, &rng))
+        let ids = (0..<6).map { Int32(10 + $0) }
+        let upstream = randomMatrix(6, 19, &rng)
+        func loss() -> Double {
+            var y = box.value
+            fused.forward(&y, nodeIDs: ids, context: context())
+            return weightedSum(y, upstream)
+        }
+        var y = box.value
+        fused.forward(&y, nodeIDs: ids, context: context())
+        var g = upstream
+        fused.backward(&g, output: y, context: context())
+        checkGradientAvoidingKinks("relu-dropout", probes: box.probes(), analytic: g.storage, step: 1e-3, loss: loss)
+        XCTAssertTrue(g.storage.contains(0) && g.storage.contains { $0 != 0 })
+    }
+}
