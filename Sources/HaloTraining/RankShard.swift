@@ -26,11 +26,18 @@ public struct RankShard: Sendable {
     }
 
     /// The whole dataset as the single shard of a one-rank run.
-    public static func wholeGraph(_ dataset: Dataset, aggregation: Aggregation) -> RankShard {
-        RankShard(
-            nodeIDs: (0..<dataset.nodeCount).map { Int32($0) }, features: LayerInput(dataset.features),
-            labels: dataset.labels, split: dataset.split, propagation: .wholeGraph(dataset.graph, aggregation),
-            globalCounts: GlobalSplitCounts(dataset.split))
+    ///
+    /// With `localityOrder` the rows are stored in reverse Cuthill–McKee order (`Graph.reverseCuthillMcKeeOrder`)
+    /// so that aggregation reads neighbours from cache; `nodeIDs` keep each row's dataset id, which is what
+    /// dropout and every other random draw are keyed by, so the model trained is the same either way (up to
+    /// floating-point summation order).
+    public static func wholeGraph(_ dataset: Dataset, aggregation: Aggregation, localityOrder: Bool = true) -> RankShard {
+        let order = localityOrder ? dataset.graph.reverseCuthillMcKeeOrder() : Array(0..<dataset.nodeCount)
+        let data = localityOrder ? dataset.renumbered(order) : dataset
+        return RankShard(
+            nodeIDs: order.map { Int32($0) }, features: LayerInput(data.features),
+            labels: data.labels, split: data.split, propagation: .wholeGraph(data.graph, aggregation),
+            globalCounts: GlobalSplitCounts(data.split))
     }
 
     /// One rank's shard of a partitioned dataset.

@@ -63,6 +63,26 @@ final class SingleRankTrainingTests: XCTestCase {
         XCTAssertNotEqual(try losses(.serial, seed: 8), a)
     }
 
+    /// Storing the rows in locality order is a layout choice: randomness follows the dataset's node ids, so the
+    /// run is the same model as in dataset order, up to floating-point summation order.
+    func testLocalityOrderTrainsTheSameModel() throws {
+        let data = try smallTask(seed: 5)
+        func run(_ localityOrder: Bool) throws -> TrainingReport {
+            let trainer = Trainer(configuration: configuration(.gcn, epochs: 8),
+                                  shard: .wholeGraph(data, aggregation: .gcn, localityOrder: localityOrder),
+                                  classCount: data.classCount, pool: .serial)
+            return try trainer.train(environment: environment(data))
+        }
+        let ordered = try run(true), given = try run(false)
+        for (a, b) in zip(ordered.epochs, given.epochs) {
+            XCTAssertEqual(a.loss, b.loss, accuracy: 1e-5 * abs(b.loss), "epoch \(a.epoch)")
+            XCTAssertEqual(try XCTUnwrap(a.testAccuracy), try XCTUnwrap(b.testAccuracy), accuracy: 1.0 / 300)
+        }
+        let shard = RankShard.wholeGraph(data, aggregation: .gcn)
+        XCTAssertNotEqual(shard.nodeIDs, (0..<Int32(data.nodeCount)).map { $0 }, "the synthetic graph's ids are not already in RCM order")
+        XCTAssertEqual(shard.nodeIDs.sorted(), (0..<Int32(data.nodeCount)).map { $0 })
+    }
+
     func testReportHasTheDocumentedFields() throws {
         let data = try smallTask()
         let trainer = Trainer(configuration: configuration(.gcn, epochs: 3), shard: .wholeGraph(data, aggregation: .gcn),
