@@ -85,18 +85,32 @@ func spmmRow(
         storeVector(a, out + j)
         j += 16
     }
-    if j < width {
-        // Fewer than 16 columns left: accumulate in a zero-padded register copy of the tail.
-        let tail = width - j
-        var a = SIMD16<Float>()
-        if accumulate { for t in 0..<tail { a[t] = out[j + t] } }
+    // Fewer than 16 columns left (narrow outputs such as class logits): 8- and 4-lane registers, then scalars.
+    if j + 8 <= width {
+        var a = SIMD8<Float>()
+        if accumulate { a = UnsafeRawPointer(out + j).loadUnaligned(as: SIMD8<Float>.self) }
         for e in 0..<count {
-            let src = x + Int(columns[e]) * width + j
-            var row = SIMD16<Float>()
-            for t in 0..<tail { row[t] = src[t] }
-            a = a.addingProduct(SIMD16<Float>(repeating: values[e]), row)
+            let src = UnsafeRawPointer(x + Int(columns[e]) * width + j).loadUnaligned(as: SIMD8<Float>.self)
+            a = a.addingProduct(SIMD8(repeating: values[e]), src)
         }
-        for t in 0..<tail { out[j + t] = a[t] }
+        UnsafeMutableRawPointer(out + j).storeBytes(of: a, as: SIMD8<Float>.self)
+        j += 8
+    }
+    if j + 4 <= width {
+        var a = SIMD4<Float>()
+        if accumulate { a = UnsafeRawPointer(out + j).loadUnaligned(as: SIMD4<Float>.self) }
+        for e in 0..<count {
+            let src = UnsafeRawPointer(x + Int(columns[e]) * width + j).loadUnaligned(as: SIMD4<Float>.self)
+            a = a.addingProduct(SIMD4(repeating: values[e]), src)
+        }
+        UnsafeMutableRawPointer(out + j).storeBytes(of: a, as: SIMD4<Float>.self)
+        j += 4
+    }
+    while j < width {
+        var a: Float = accumulate ? out[j] : 0
+        for e in 0..<count { a += values[e] * x[Int(columns[e]) * width + j] }
+        out[j] = a
+        j += 1
     }
 }
 

@@ -83,9 +83,15 @@ struct Train: ParsableCommand {
     @Option(help: "AdaQP's trade-off: weight of quantization variance against communication time, in [0, 1].")
     var lambda: Double = 0.5
 
-    @Flag(name: .customLong("precompute-layer0"),
-          help: "Aggregate the input features once before training, so layer 0 never communicates (uses a dense copy of the aggregated features).")
-    var precomputeLayer0 = false
+    @Flag(name: .customLong("precompute-layer0"), inversion: .prefixedNo,
+          help: ArgumentHelp(
+            "Aggregate the input features once before training (Â·X), so layer 0 never aggregates or communicates again.",
+            discussion: """
+            Exact when there is no input dropout: Â·(X·W) = (Â·X)·W. Costs a dense copy of the aggregated features. \
+            Default: on for a single rank with dense features and no input dropout (it only removes work there); \
+            off for several ranks, which then exchange layer 0 every epoch as the AdaQP and PipeGCN papers do.
+            """))
+    var precomputeLayer0: Bool?
 
     @Option(help: "Ranks (graph partitions) to train on. With --transport local they are threads of this process.")
     var parts: Int?
@@ -137,7 +143,7 @@ struct Train: ParsableCommand {
             optimizer: Adam.Hyperparameters(learningRate: lr, weightDecay: weightDecay),
             epochs: epochs, seed: seed, evaluateEvery: evalEvery, threads: threads ?? 0, method: method,
             quantization: QuantizationSettings(assignment: assign, assignCycle: assignCycle, groupSize: groupSize,
-                                               lambda: lambda, precomputeFirstLayer: precomputeLayer0))
+                                               lambda: lambda, precomputeFirstLayer: precomputeLayer0 ?? false))
     }
 
     func run() throws {
@@ -190,10 +196,13 @@ struct Train: ParsableCommand {
         if manifest == nil && ranks == 1 {
             // The single-process reference: the whole graph, no exchange.
             let data = try loadDataset(pool: pool, logger: logger)
-            let trainer = Trainer(configuration: config, shard: .wholeGraph(data, aggregation: model.aggregation),
-                                  classCount: data.classCount, pool: pool)
+            let shard = RankShard.wholeGraph(data, aggregation: model.aggregation)
+            var config = config
+            config.quantization.precomputeFirstLayer = precomputeLayer0
+                ?? (config.model.inputDropout == 0 && !shard.features.isSparse)
+            let trainer = Trainer(configuration: config, shard: shard, classCount: data.classCount, pool: pool)
             let environment = RunEnvironment(ranks: 1, threadsPerRank: threadsPerRank, dataset: data)
-            if precomputeLayer0 { try trainer.precomputeFirstAggregation() }
+            if config.quantization.precomputeFirstLayer { try trainer.precomputeFirstAggregation() }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
             let report = try trainer.train(environment: environment) { progress.show($0) }
             progress.finish()

@@ -84,6 +84,21 @@ final class DistributedTrainCommandTests: XCTestCase {
         }
     }
 
+    /// Without input dropout a single rank aggregates dense input features once by default; that must be the same
+    /// model as aggregating every epoch and as ranks that exchange layer 0 every epoch.
+    func testPrecomputedFirstAggregationIsTheDefaultModelOnOneRank() throws {
+        let model = ["--model", "gcn", "--layers", "2", "--hidden", "24", "--dropout", "0.5", "--epochs", "12",
+                     "--seed", "3", "--threads", "1", "--quiet"]
+        let precomputed = try train([], name: "default", model: model)
+        let perEpoch = try train(["--no-precompute-layer0"], name: "per-epoch", model: model)
+        let ranks = try train(["--parts", "2"], name: "two-ranks", model: model)
+        assertSameTraining(perEpoch, precomputed, "precomputed vs per-epoch aggregation")
+        assertSameTraining(perEpoch, ranks, "one rank precomputed vs two ranks exchanging layer 0")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: scratch.appendingPathComponent("default.json")))
+        let quantization = try XCTUnwrap(((config as? [String: Any])?["config"] as? [String: Any])?["quantization"] as? [String: Any])
+        XCTAssertEqual(quantization["precompute_first_layer"] as? Bool, true, "the report says which was used: \(quantization)")
+    }
+
     func testCoraOnFourMetisPartsOverMPIMatchesOneProcess() throws {
         let cora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets/cora")

@@ -4,7 +4,7 @@ import XCTest
 import HaloTestSupport
 
 /// Widths that hit every SpMM path: scalar tail only, one 16-lane block, 64-float blocks and mixtures.
-let testWidths = [1, 7, 15, 16, 17, 63, 64, 65, 130, 257]
+let testWidths = [1, 4, 5, 7, 8, 12, 15, 16, 17, 28, 63, 64, 65, 130, 257]
 
 func randomMatrix(_ rows: Int, _ cols: Int, _ rng: inout TestRNG) -> Matrix {
     Matrix(rows: rows, cols: cols, storage: (0..<(rows * cols)).map { _ in rng.float() })
