@@ -85,6 +85,14 @@ final class MPITransportTests: XCTestCase {
         XCTAssertTrue(MPIEnvironmentError.notLaunchedByMPI.description.contains("mpirun"))
     }
 
+    /// Halo's Open MPI choices apply only where the user (environment or `mpirun --mca`) made none.
+    func testOpenMPIDefaultsNeverOverrideTheUser() {
+        let name = "OMPI_MCA_coll_libnbc_iallreduce_algorithm"
+        XCTAssertEqual(MPIEnvironment.openMPIDefaults(missingFrom: [:])[name], "1")
+        XCTAssertNil(MPIEnvironment.openMPIDefaults(missingFrom: [name: "3"])[name])
+        XCTAssertEqual(MPIEnvironment.openMPIDefaults(missingFrom: ["PATH": "/bin"]), MPIEnvironment.openMPIDefaults)
+    }
+
     /// The self-test itself, on a one-rank transport: passes on a correct one, and catches a corrupted byte.
     func testSelfTestAcceptsCorrectAndRejectsCorruptTransport() throws {
         let summary = try TransportSelfTest.run(SingleRankTransport(corrupt: false))
