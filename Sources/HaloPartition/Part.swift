@@ -22,7 +22,8 @@ public struct GlobalSplitCounts: Sendable, Equatable, Codable {
 /// One rank's share of a partitioned dataset: what a rank loads and trains on.
 ///
 /// Local numbering (see `algorithms.md` §1): inner nodes `0..<innerCount`, central first (`0..<centralCount`: no
-/// in-neighbour owned by another rank) then marginal, each group in increasing global id; then the halo nodes
+/// in-neighbour owned by another rank) then marginal, each group in the whole graph's locality order (reverse
+/// Cuthill–McKee, `Graph.reverseCuthillMcKeeOrder`, so aggregation gathers from cache); then the halo nodes
 /// `innerCount..<innerCount+haloCount`, grouped by owner rank ascending and in increasing global id within an owner.
 /// `haloRanges[p]` locates owner `p`'s block inside the halo (offsets relative to the halo's start).
 ///
@@ -34,7 +35,7 @@ public struct Part: Sendable, Equatable {
     public var partCount: Int
     /// Nodes in the whole graph.
     public var totalNodeCount: Int
-    /// Global id of each inner node, in local order: central nodes, then marginal, each ascending.
+    /// Global id of each inner node, in local order: central nodes, then marginal, each in locality order.
     public var innerGlobalIDs: [Int32]
     public var centralCount: Int
     /// Global id of each halo node: grouped by owner rank ascending, ascending within an owner.
@@ -146,7 +147,8 @@ extension Part {
     ///
     /// Linear in nodes and edges (plus sorting each halo and each local in-list): global→local maps are flat
     /// `[Int32]` arrays shared by all parts, never dictionaries.
-    public static func build(dataset: Dataset, partitioning: GraphPartitioning) -> [Part] {
+    /// With `localityOrder` false the inner groups are in increasing global id instead (small hand-checked layouts).
+    public static func build(dataset: Dataset, partitioning: GraphPartitioning, localityOrder: Bool = true) -> [Part] {
         let graph = dataset.graph
         let n = graph.nodeCount, partCount = partitioning.partCount
         let owner = partitioning.owner
@@ -169,11 +171,11 @@ extension Part {
             }
         }
 
-        // Inner numbering: central then marginal, ascending global id within each (one pass in id order).
+        // Inner numbering: central then marginal, each in locality order (one pass in that order).
         var innerIDs = innerCounts.map { [Int32](repeating: 0, count: $0) }
         var nextCentral = [Int](repeating: 0, count: partCount), nextMarginal = centralCounts
         var localIndex = [Int32](repeating: 0, count: n)
-        for v in 0..<n {
+        for v in localityOrder ? graph.reverseCuthillMcKeeOrder() : Array(0..<n) {
             let o = Int(owner[v])
             let k: Int
             if marginal[v] {

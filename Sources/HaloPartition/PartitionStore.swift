@@ -13,7 +13,8 @@ import HaloTensor
 ///                            byte sizes and XXH64 checksums
 ///     part-<r>/meta.json     the part's counts, feature layout, class count, global split sizes, file list
 ///     part-<r>/*.i32|i64|f32|u8   headerless little-endian arrays:
-///       inner_ids.i32 [I]            global ids, central then marginal, ascending within each
+///       inner_ids.i32 [I]            global ids, central then marginal (any order within each; `Part.build`
+///                                    writes the graph's reverse Cuthill–McKee order)
 ///       halo_ids.i32 [H]             global ids, grouped by owner ascending, ascending within an owner
 ///       halo_offsets.i64 [P+1]       owner p's block is halo_ids[offsets[p]..<offsets[p+1]]
 ///       in_indptr.i64 [I+1], in_indices.i32 [E]    local in-edge CSR (sources: inner 0..<I, halo I..<I+H)
@@ -408,14 +409,12 @@ struct PartReader {
         let haloIDs = array(PartFile.haloIDs, Int32.self)
         var seen = [UInt8](repeating: 0, count: n)
 
-        // Inner ids: in range, ascending within the central and the marginal group, distinct.
+        // Inner ids: in range and distinct. Their order within the central and the marginal group is a layout
+        // choice of the writer (`Part.build` uses locality order); that central nodes come first is checked with the
+        // CSR below.
         for (k, v) in innerIDs.enumerated() {
             guard v >= 0 && Int(v) < n else {
                 throw fail(.idOutOfRange, PartFile.innerIDs, "entry \(k)", found: "\(v)", expected: "a node id in 0..<\(n)")
-            }
-            if k > 0 && k != meta.central && innerIDs[k - 1] >= v {
-                throw fail(.unsortedIDs, PartFile.innerIDs, "entry \(k)", found: "\(v) after \(innerIDs[k - 1])",
-                           expected: "ascending ids within the central (0..<\(meta.central)) and marginal groups")
             }
             if seen[Int(v)] != 0 {
                 throw fail(.duplicateID, PartFile.innerIDs, "entry \(k)", found: "node \(v) again", expected: "each node once")

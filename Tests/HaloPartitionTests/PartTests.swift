@@ -8,9 +8,13 @@ final class PartTests: XCTestCase {
     func testHandMadeGraphLayout() {
         let data = handMadeDataset()
         let partitioning = GraphPartitioning(partCount: 3, owner: handMadeOwner, method: .contiguous, seed: 0)
-        let parts = Part.build(dataset: data, partitioning: partitioning)
-        assertPartsConsistent(parts, dataset: data, partitioning: partitioning)
+        let parts = Part.build(dataset: data, partitioning: partitioning, localityOrder: false)
+        assertPartsConsistent(parts, dataset: data, partitioning: partitioning, localityOrder: false)
         assertOperatorsMatchGlobal(parts, graph: data.graph)
+        // The default (locality) layout of the same parts is just as consistent.
+        let ordered = Part.build(dataset: data, partitioning: partitioning)
+        assertPartsConsistent(ordered, dataset: data, partitioning: partitioning)
+        assertOperatorsMatchGlobal(ordered, graph: data.graph)
 
         // Part 0 owns {0, 1, 2}: node 1 reads only node 0 (central); 0 reads 6, 2 reads 3 (marginal).
         XCTAssertEqual(parts[0].innerGlobalIDs, [1, 0, 2])
@@ -84,7 +88,7 @@ final class PartTests: XCTestCase {
     func testOnePartIsTheWholeGraph() throws {
         let data = syntheticDataset()
         let partitioning = try Partitioner.partition(graph: data.graph, parts: 1, method: .metis)
-        let parts = Part.build(dataset: data, partitioning: partitioning)
+        let parts = Part.build(dataset: data, partitioning: partitioning, localityOrder: false)
         XCTAssertEqual(parts.count, 1)
         let part = parts[0]
         XCTAssertEqual(part.innerGlobalIDs, (0..<Int32(data.nodeCount)).map { $0 })
@@ -97,6 +101,12 @@ final class PartTests: XCTestCase {
         for aggregation in Aggregation.allCases {
             XCTAssertEqual(part.propagationOperator(aggregation).forward, data.graph.aggregationOperator(aggregation))
         }
+        // In locality order the single part is the dataset renumbered by reverse Cuthill–McKee.
+        let order = data.graph.reverseCuthillMcKeeOrder()
+        let ordered = Part.build(dataset: data, partitioning: partitioning)[0], renumbered = data.renumbered(order)
+        XCTAssertEqual(ordered.innerGlobalIDs, order.map { Int32($0) })
+        XCTAssertEqual(ordered.features, renumbered.features)
+        XCTAssertEqual(ordered.propagationOperator(.gcn).forward, renumbered.graph.aggregationOperator(.gcn))
     }
 
     func testCoraFourMetisParts() throws {

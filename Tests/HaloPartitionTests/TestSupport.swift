@@ -48,10 +48,15 @@ func operatorDiscrepancy(_ part: Part, graph: Graph, globalProduct: Matrix, x: M
 
 /// Checks every structural invariant of `parts` against the dataset and partitioning they were built from.
 func assertPartsConsistent(
-    _ parts: [Part], dataset: Dataset, partitioning: GraphPartitioning, file: StaticString = #filePath, line: UInt = #line
+    _ parts: [Part], dataset: Dataset, partitioning: GraphPartitioning, localityOrder: Bool = true,
+    file: StaticString = #filePath, line: UInt = #line
 ) {
     let graph = dataset.graph, n = graph.nodeCount, p = partitioning.partCount
     XCTAssertEqual(parts.count, p, file: file, line: line)
+    var localityRank = [Int](repeating: 0, count: n)
+    for (position, v) in (localityOrder ? graph.reverseCuthillMcKeeOrder() : Array(0..<n)).enumerated() {
+        localityRank[v] = position
+    }
     // Every node is inner in exactly one part, the one that owns it.
     var seen = [Int](repeating: 0, count: n)
     for part in parts {
@@ -66,12 +71,13 @@ func assertPartsConsistent(
         let r = Int32(part.rank)
         XCTAssertEqual(part.totalNodeCount, n, file: file, line: line)
         XCTAssertEqual(part.partCount, p, file: file, line: line)
-        // Central nodes have no remote in-neighbour, marginal ones have one; each group ascending.
+        // Central nodes have no remote in-neighbour, marginal ones have one; each group in locality order.
         for (i, v) in part.innerGlobalIDs.enumerated() {
             let remote = graph.inNeighbors(Int(v)).contains { partitioning.owner[Int($0)] != r }
             XCTAssertEqual(remote, i >= part.centralCount, "node \(v) at local \(i) (central count \(part.centralCount))", file: file, line: line)
             if i > 0 && i != part.centralCount {
-                XCTAssertLessThan(part.innerGlobalIDs[i - 1], v, "inner group not ascending", file: file, line: line)
+                XCTAssertLessThan(localityRank[Int(part.innerGlobalIDs[i - 1])], localityRank[Int(v)],
+                                  "inner group not in locality order", file: file, line: line)
             }
         }
         // Halo = exactly the remote in-neighbours, grouped by owner, ascending within an owner.
