@@ -24,6 +24,10 @@ halo=.build/release/halo
 model=(--model gcn --layers 2 --hidden 256 --dropout 0.5 --lr 0.01 --weight-decay 0 --epochs "$epochs" --seed 0)
 for ds in amazon_photo coauthor_physics; do
   "$halo" train --dataset "$data/$ds" "${model[@]}" --norm none --threads "$threads" --quiet --json-out "$out/halo-$ds.json"
+  # Halo aggregates dense input features once by default ((A.X).W = A.(X.W), no input dropout); PyG's GCNConv
+  # aggregates every epoch. The same run without that, for the comparison of like with like:
+  "$halo" train --dataset "$data/$ds" "${model[@]}" --norm none --threads "$threads" --no-precompute-layer0 --quiet \
+    --json-out "$out/halo-per-epoch-$ds.json"
   OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$py" bench/pyg_peer.py --dataset "$data/$ds" "${model[@]}" \
     --threads "$threads" --json-out "$out/pyg-$ds.json"
 done
