@@ -412,40 +412,23 @@ private struct DerivedCounts {
 }
 
 /// One dataset directory: file locations, meta.json and typed binary reads, with errors named `directory/file`.
-private struct DatasetDirectory {
-    let root: URL
-    let name: String
+private typealias DatasetDirectory = FormatDirectory<DatasetErrorKind>
 
-    init(_ root: URL) {
-        self.root = root
-        name = root.standardizedFileURL.lastPathComponent
-    }
-
-    func url(_ file: String) -> URL { root.appendingPathComponent(file) }
-    func path(_ file: String) -> String { "\(name)/\(file)" }
-    func exists(_ file: String) -> Bool { FileManager.default.fileExists(atPath: url(file).path) }
-
-    /// Runs a file-system operation, reporting its failure as a `DatasetError` about `file`.
-    func perform<T>(on file: String, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch {
-            throw DatasetError(.io, file: path(file), field: "file", found: "inaccessible (\(error.localizedDescription))", expected: "a readable, writable path")
-        }
-    }
-
+private extension FormatDirectory where Category == DatasetErrorKind {
     func readMeta() throws -> Meta {
         let file = path(FileName.meta)
         guard exists(FileName.meta) else {
             throw DatasetError(.missingFile, file: file, field: "file", found: "missing", expected: "present in a \(DatasetFormat.formatName) directory")
         }
         let data = try perform(on: FileName.meta) { try Data(contentsOf: url(FileName.meta)) }
-        let header = try decode(MetaHeader.self, from: data)
+        let header = try decodeMeta(MetaHeader.self, from: data)
         guard header.format == DatasetFormat.formatName else {
             throw DatasetError(.wrongFormat, file: file, field: "`format`", found: "\"\(header.format)\"", expected: "\"\(DatasetFormat.formatName)\"")
         }
         guard header.formatVersion == DatasetFormat.formatVersion else {
             throw DatasetError(.unsupportedVersion, file: file, field: "`format_version`", found: "\(header.formatVersion)", expected: "\(DatasetFormat.formatVersion)")
         }
-        let meta = try decode(Meta.self, from: data)
+        let meta = try decodeMeta(Meta.self, from: data)
         // Node, feature and class ids are stored as int32.
         let limits: [(String, Int, ClosedRange<Int>)] = [
             ("num_nodes", meta.numNodes, 0...Int(Int32.max)), ("num_features", meta.numFeatures, 0...Int(Int32.max)),
@@ -458,19 +441,8 @@ private struct DatasetDirectory {
         return meta
     }
 
-    /// Maps JSON decoding failures to the key at fault.
-    private func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        do {
-            return try JSONFieldProblem.decode(T.self, from: data)
-        } catch let problem as JSONFieldProblem {
-            let kind: DatasetError.Kind = switch problem.kind {
-            case .missingField: .missingField
-            case .badField: .badField
-            case .notJSON: .badJSON
-            }
-            throw DatasetError(kind, file: path(FileName.meta), field: problem.field, found: problem.found,
-                               expected: problem.kind == .notJSON ? "the meta.json of a \(DatasetFormat.formatName) directory" : problem.expected)
-        }
+    private func decodeMeta<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        try decode(T.self, from: data, file: FileName.meta, document: "the meta.json of a \(DatasetFormat.formatName) directory")
     }
 
     /// Checks `files` against the layout meta.json describes and against the directory; returns whether the

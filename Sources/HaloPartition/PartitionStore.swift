@@ -613,40 +613,12 @@ struct PartReader {
 // MARK: - The directory
 
 /// A partition directory: file locations, JSON decoding and file-system errors named `directory/relative-path`.
-struct StoreDirectory {
-    let root: URL
-    let name: String
+typealias StoreDirectory = FormatDirectory<PartitionErrorKind>
 
-    init(_ root: URL) {
-        self.root = root
-        name = root.standardizedFileURL.lastPathComponent
-    }
-
-    func url(_ relative: String) -> URL { root.appendingPathComponent(relative) }
-    func path(_ relative: String) -> String { "\(name)/\(relative)" }
-    func exists(_ relative: String) -> Bool { FileManager.default.fileExists(atPath: url(relative).path) }
-
-    /// Runs a file-system operation, reporting its failure as a `PartitionError` about `relative`.
-    func perform<T>(on relative: String, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as PartitionError { throw error } catch {
-            throw PartitionError(.io, file: path(relative), field: "file", found: "inaccessible (\(error.localizedDescription))",
-                                 expected: "a readable, writable path")
-        }
-    }
-
-    /// Maps JSON decoding failures to the key at fault.
+extension FormatDirectory where Category == PartitionErrorKind {
+    /// Decodes the JSON file `relative` (a manifest or a part's meta.json).
     func decode<T: Decodable>(_ type: T.Type, from data: Data, file relative: String) throws -> T {
-        do {
-            return try JSONFieldProblem.decode(T.self, from: data)
-        } catch let problem as JSONFieldProblem {
-            let kind: PartitionError.Kind = switch problem.kind {
-            case .missingField: .missingField
-            case .badField: .badField
-            case .notJSON: .badJSON
-            }
-            throw PartitionError(kind, file: path(relative), field: problem.field, found: problem.found,
-                                 expected: problem.kind == .notJSON ? "a \(T.self) JSON object" : problem.expected)
-        }
+        try decode(T.self, from: data, file: relative, document: "a \(T.self) JSON object")
     }
 
     /// Makes `root` ready for a fresh write: created if absent; an earlier partition directory is cleared of its

@@ -77,33 +77,20 @@ func spmmRow(
         storeVector(a2, out + j + 32); storeVector(a3, out + j + 48)
         j += 64
     }
+    // Then one 16-, 8- or 4-lane register at a time (narrow outputs such as class logits), then scalars.
     while j + 16 <= width {
-        var a = accumulate ? loadVector(out + j) : SIMD16<Float>()
-        for e in 0..<count {
-            a = a.addingProduct(SIMD16<Float>(repeating: values[e]), loadVector(x + Int(columns[e]) * width + j))
-        }
-        storeVector(a, out + j)
+        spmmColumns(SIMD16<Float>.self, out: out, x: x, width: width, at: j,
+                    columns: columns, values: values, count: count, accumulate: accumulate)
         j += 16
     }
-    // Fewer than 16 columns left (narrow outputs such as class logits): 8- and 4-lane registers, then scalars.
     if j + 8 <= width {
-        var a = SIMD8<Float>()
-        if accumulate { a = UnsafeRawPointer(out + j).loadUnaligned(as: SIMD8<Float>.self) }
-        for e in 0..<count {
-            let src = UnsafeRawPointer(x + Int(columns[e]) * width + j).loadUnaligned(as: SIMD8<Float>.self)
-            a = a.addingProduct(SIMD8(repeating: values[e]), src)
-        }
-        UnsafeMutableRawPointer(out + j).storeBytes(of: a, as: SIMD8<Float>.self)
+        spmmColumns(SIMD8<Float>.self, out: out, x: x, width: width, at: j,
+                    columns: columns, values: values, count: count, accumulate: accumulate)
         j += 8
     }
     if j + 4 <= width {
-        var a = SIMD4<Float>()
-        if accumulate { a = UnsafeRawPointer(out + j).loadUnaligned(as: SIMD4<Float>.self) }
-        for e in 0..<count {
-            let src = UnsafeRawPointer(x + Int(columns[e]) * width + j).loadUnaligned(as: SIMD4<Float>.self)
-            a = a.addingProduct(SIMD4(repeating: values[e]), src)
-        }
-        UnsafeMutableRawPointer(out + j).storeBytes(of: a, as: SIMD4<Float>.self)
+        spmmColumns(SIMD4<Float>.self, out: out, x: x, width: width, at: j,
+                    columns: columns, values: values, count: count, accumulate: accumulate)
         j += 4
     }
     while j < width {
@@ -112,6 +99,20 @@ func spmmRow(
         out[j] = a
         j += 1
     }
+}
+
+/// Columns `j ..< j + V.scalarCount` of one output row, accumulated in a single register.
+@inline(__always)
+private func spmmColumns<V: SIMD>(
+    _: V.Type, out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, width: Int, at j: Int,
+    columns: UnsafePointer<Int32>, values: UnsafePointer<Float>, count: Int, accumulate: Bool
+) where V.Scalar == Float {
+    var a = accumulate ? UnsafeRawPointer(out + j).loadUnaligned(as: V.self) : V()
+    for e in 0..<count {
+        let row = UnsafeRawPointer(x + Int(columns[e]) * width + j).loadUnaligned(as: V.self)
+        a = a.addingProduct(V(repeating: values[e]), row)
+    }
+    UnsafeMutableRawPointer(out + j).storeBytes(of: a, as: V.self)
 }
 
 extension SparseMatrix {
