@@ -84,11 +84,17 @@ public final class MPIEnvironment: @unchecked Sendable {
     ///   moves the vector over the root's link about 2× (P = 2) to 5× (P = 4) more than a ring. Measured on the
     ///   100 Mbit/s emulated network (Coauthor-Physics, AdaQP, 8.6 MB of gradients): all-reduce 1.43 → 0.72 s per
     ///   epoch at P = 2 and 3.60 → 1.18 s at P = 4 (docs/multi-host.md).
+    ///
+    /// Environment variables outrank Open MPI's parameter files, so a site setting in `openmpi-mca-params.conf` is
+    /// overridden too; `HALO_KEEP_OPENMPI_DEFAULTS=1` leaves every parameter to Open MPI and its files.
     public static let openMPIDefaults = ["OMPI_MCA_coll_libnbc_iallreduce_algorithm": "1"]
+    /// Set (to anything) to leave Open MPI's parameters alone.
+    public static let keepOpenMPIDefaultsVariable = "HALO_KEEP_OPENMPI_DEFAULTS"
 
-    /// The entries of `openMPIDefaults` that `environment` does not set already.
+    /// The entries of `openMPIDefaults` that `environment` does not set already (none if it asks to keep Open MPI's).
     public static func openMPIDefaults(missingFrom environment: [String: String]) -> [String: String] {
-        openMPIDefaults.filter { environment[$0.key] == nil }
+        guard environment[keepOpenMPIDefaultsVariable] == nil else { return [:] }
+        return openMPIDefaults.filter { environment[$0.key] == nil }
     }
 
     static func applyOpenMPIDefaults() {

@@ -40,12 +40,14 @@ public final class Adam {
         let correction1 = 1 - powf(h.beta1, t), correction2 = 1 - powf(h.beta2, t)
         let stepSize = h.learningRate / correction1
         for (k, p) in parameters.enumerated() {
+            // Read before the closures below: inside them `p.value` is exclusively borrowed.
+            let count = p.count
             p.value.storage.withUnsafeMutableBufferPointer { w in
                 p.gradient.storage.withUnsafeBufferPointer { g in
                     firstMoments[k].withUnsafeMutableBufferPointer { m in
                         secondMoments[k].withUnsafeMutableBufferPointer { v in
                             let w = w.baseAddress!, g = g.baseAddress!, m = m.baseAddress!, v = v.baseAddress!
-                            pool.forEachChunk(of: p.count, grain: 16_384) { range in
+                            pool.forEachChunk(of: count, grain: 16_384) { range in
                                 for i in range {
                                     let grad = g[i] + h.weightDecay * w[i]
                                     m[i] = h.beta1 * m[i] + (1 - h.beta1) * grad

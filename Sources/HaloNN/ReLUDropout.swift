@@ -41,12 +41,14 @@ public struct ReLUDropout: Sendable {
                         var j = 0
                         while j + 16 <= cols {
                             let v = loadVector(row + j)
-                            let survives = (numbers.block(at: j) .>= rateVector) .& (v .> zero)
+                            // `!(v <= 0)` rather than `v > 0`: a NaN survives (and keeps the loss NaN) instead
+                            // of being silently zeroed.
+                            let survives = (numbers.block(at: j) .>= rateVector) .& .!(v .<= zero)
                             storeVector(zero.replacing(with: v * scaleVector, where: survives), row + j)
                             j += 16
                         }
                         while j < cols {
-                            row[j] = numbers.uniform(j) >= rate && row[j] > 0 ? row[j] * scale : 0
+                            row[j] = numbers.uniform(j) >= rate && !(row[j] <= 0) ? row[j] * scale : 0
                             j += 1
                         }
                     }

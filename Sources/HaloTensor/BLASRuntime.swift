@@ -58,6 +58,11 @@ public enum BLASRuntime {
         return String(cString: name)
     }
 
+    /// Makes OpenBLAS run each call on the calling thread, once per process. `gemm` with a multithreaded pool calls
+    /// this: it already runs one BLAS call per pool thread, and OpenBLAS threads inside each would oversubscribe.
+    public static func useCallerThreadsOnly() { _ = singleThreaded }
+    private static let singleThreaded: Void = { openblas_set_num_threads(1) }()
+
     /// Threads OpenBLAS may use inside one call.
     public static var threads: Int {
         get { Int(openblas_get_num_threads()) }

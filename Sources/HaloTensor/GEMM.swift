@@ -11,7 +11,8 @@ import CBLAS
 /// pool thread. OpenBLAS's own workers spin in `sched_yield` for a while after every call and then compete with
 /// the pool's SpMM and elementwise kernels for the same cores (measured on Coauthor-Physics with 2 threads:
 /// 28 % of all CPU samples in that spin loop, epoch 110 ms → 81 ms without it), so Halo keeps OpenBLAS at one
-/// thread (`BLASRuntime.threads = 1`) and has one parallel-for for everything.
+/// thread (`BLASRuntime.useCallerThreadsOnly()`, done here on the first multithreaded call) and has one
+/// parallel-for for everything.
 public func gemm(
     _ a: Matrix, _ b: Matrix, into c: inout Matrix,
     transposeA: Bool = false, transposeB: Bool = false, alpha: Float = 1, beta: Float = 0,
@@ -27,6 +28,7 @@ public func gemm(
         if beta == 0 { c.zero() } else if beta != 1 { scale(&c, by: beta) }
         return
     }
+    if pool.threads > 1 { BLASRuntime.useCallerThreadsOnly() }
     let lda = a.cols, ldb = b.cols, ldc = n
     let transA = transposeA ? CblasTrans : CblasNoTrans
     let transB = transposeB ? CblasTrans : CblasNoTrans

@@ -88,8 +88,9 @@ struct Train: ParsableCommand {
             "Aggregate the input features once before training (Â·X), so layer 0 never aggregates or communicates again.",
             discussion: """
             Exact when there is no input dropout: Â·(X·W) = (Â·X)·W. Costs a dense copy of the aggregated features. \
-            Default: on for a single rank with dense features and no input dropout (it only removes work there); \
-            off for several ranks, which then exchange layer 0 every epoch as the AdaQP and PipeGCN papers do.
+            Default: on when one process trains the whole graph (no --parts, --partitions or MPI) with dense \
+            features and no input dropout, where it only removes work; otherwise off, and ranks exchange layer 0 \
+            every epoch as the AdaQP and PipeGCN papers do.
             """))
     var precomputeLayer0: Bool?
 

@@ -91,6 +91,7 @@ final class MPITransportTests: XCTestCase {
         XCTAssertEqual(MPIEnvironment.openMPIDefaults(missingFrom: [:])[name], "1")
         XCTAssertNil(MPIEnvironment.openMPIDefaults(missingFrom: [name: "3"])[name])
         XCTAssertEqual(MPIEnvironment.openMPIDefaults(missingFrom: ["PATH": "/bin"]), MPIEnvironment.openMPIDefaults)
+        XCTAssertEqual(MPIEnvironment.openMPIDefaults(missingFrom: [MPIEnvironment.keepOpenMPIDefaultsVariable: "1"]), [:])
     }
 
     /// The self-test itself, on a one-rank transport: passes on a correct one, and catches a corrupted byte.

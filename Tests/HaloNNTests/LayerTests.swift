@@ -302,6 +302,15 @@ final class ReLUDropoutTests: XCTestCase {
         }
     }
 
+    /// A non-finite activation must not be hidden: NaN rows stay NaN wherever dropout keeps them.
+    func testNaNIsNotZeroed() {
+        let fused = ReLUDropout(dropout: Dropout(rate: 0.3, site: .hidden(LayerIndex(0))))
+        var y = Matrix(rows: 2, cols: 40, repeating: .nan)
+        fused.forward(&y, nodeIDs: [4, 9], context: context())
+        XCTAssertTrue(y.storage.contains { $0.isNaN })
+        XCTAssertTrue(y.storage.contains(0), "dropped elements are zero")
+    }
+
     func testEvaluationIsPlainReLU() {
         var rng = TestRNG(seed: 242)
         let fused = ReLUDropout(dropout: Dropout(rate: 0.5, site: .hidden(LayerIndex(0))))
