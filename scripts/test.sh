@@ -10,7 +10,10 @@ bash scripts/install-deps.sh
 # more than pays for the longer compile. `-enable-testing` lets tests see internal symbols (`@testable`).
 # The end-to-end tests launch the halo executable, so everything is built (not just the test bundle) first.
 # A build folder of its own, so the demo's build for this CPU and the tests' build do not evict each other.
-build=(-c release -Xswiftc -enable-testing --scratch-path .build-tests)
+# Package.swift turns Swift's run-time exclusivity checks off in release builds (they cost in the hot loops); the
+# tests turn them back on, so an overlapping access (e.g. reading a class's property while it is borrowed
+# mutably) traps here instead of passing silently.
+build=(-c release -Xswiftc -enable-testing -Xswiftc -enforce-exclusivity=checked --scratch-path .build-tests)
 swift build "${build[@]}" --build-tests
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
