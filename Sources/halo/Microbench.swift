@@ -46,6 +46,9 @@ struct Microbench: ParsableCommand {
         var seconds: [String: Double]
         var gbps: [String: Double]
         var fractionOfStream: [String: Double]
+        /// The same operator with rows and columns in reverse Cuthill–McKee order, as training stores it.
+        var secondsLocalityOrder: [String: Double]
+        var gbpsLocalityOrder: [String: Double]
     }
 
     struct GEMMResult: Codable {
@@ -75,6 +78,13 @@ struct Microbench: ParsableCommand {
             spmmRate[name] = bytes / t / 1e9
             fraction[name] = spmmRate[name]! / stream[name]!
         }
+        let ordered = data.graph.renumbered(data.graph.reverseCuthillMcKeeOrder()).aggregationOperator(.gcn)
+        var orderedSeconds: [String: Double] = [:], orderedRate: [String: Double] = [:]
+        for (name, pool) in pools {
+            let t = best(of: repeats) { ordered.multiply(x, into: &out, pool: pool) }
+            orderedSeconds[name] = t
+            orderedRate[name] = bytes / t / 1e9
+        }
 
         var gemms: [GEMMResult] = []
         let shapes: [(Int, Int, Int, Bool, Bool)] = [
@@ -96,11 +106,13 @@ struct Microbench: ParsableCommand {
         let result = Result(
             threads: threads, blasCore: BLASRuntime.coreName, streamTriadGBps: stream,
             spmm: SpMMResult(dataset: data.name, rows: op.rows, nonZeros: op.nonZeroCount, width: width,
-                             seconds: spmmSeconds, gbps: spmmRate, fractionOfStream: fraction),
+                             seconds: spmmSeconds, gbps: spmmRate, fractionOfStream: fraction,
+                             secondsLocalityOrder: orderedSeconds, gbpsLocalityOrder: orderedRate),
             gemm: gemms)
         for (name, _) in pools {
-            print(String(format: "threads %@: STREAM triad %.1f GB/s | SpMM %.1f GB/s (%.0f%% of triad, %.2f ms)",
-                         name, stream[name]!, spmmRate[name]!, 100 * fraction[name]!, 1000 * spmmSeconds[name]!))
+            print(String(format: "threads %@: STREAM triad %.1f GB/s | SpMM %.1f GB/s (%.0f%% of triad, %.2f ms) | in locality order %.1f GB/s (%.2f ms)",
+                         name, stream[name]!, spmmRate[name]!, 100 * fraction[name]!, 1000 * spmmSeconds[name]!,
+                         orderedRate[name]!, 1000 * orderedSeconds[name]!))
         }
         for g in gemms {
             print(String(format: "GEMM %d×%d×%d%@%@: %.1f GFLOP/s", g.m, g.n, g.k, g.transposeA ? " Aᵀ" : "",
