@@ -197,7 +197,9 @@ struct Train: ParsableCommand {
         if manifest == nil && ranks == 1 {
             // The single-process reference: the whole graph, no exchange.
             let data = try loadDataset(pool: pool, logger: logger)
+            let ordering = Stopwatch()
             let shard = RankShard.wholeGraph(data, aggregation: model.aggregation)
+            logger.info("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
             var config = config
             config.quantization.precomputeFirstLayer = precomputeLayer0
                 ?? (config.model.inputDropout == 0 && !shard.features.isSparse)
