@@ -1,7 +1,7 @@
 /// Sparse × dense products: the aggregation step of every graph layer and the first layer on sparse features.
 ///
-/// The kernel walks one output row at a time and keeps a 64-float slice of it in four 16-lane registers while it
-/// streams the row's non-zeros, so each output element is written once and each input row slice is read once per
+/// The kernel walks one output row at a time and keeps a 128- or 64-float slice of it in 16-lane registers while
+/// it streams the row's non-zeros, so each output element is written once and each input row slice is read once per
 /// non-zero — the memory-bound optimum for CSR. Rows are split across threads by non-zero count.
 extension SparseMatrix {
     /// `out = self · x` (or `out += self · x` when `accumulate`), for the sparse rows `rowRange` only.
@@ -59,7 +59,31 @@ func spmmRow(
     columns: UnsafePointer<Int32>, values: UnsafePointer<Float>, count: Int, accumulate: Bool
 ) {
     var j = 0
-    while j + 64 <= width {
+    // 128 columns at a time in eight registers where the row is that wide: more independent gathers in flight
+    // per non-zero (measured on Coauthor-Physics, width 256: SpMM 5.4 → 5.0 ms, epoch ~5% faster). Written out
+    // rather than generic: a generic vector-of-vectors version was not specialised into registers.
+    while j + 128 <= width {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
+        if accumulate {
+            a0 = loadVector(out + j); a1 = loadVector(out + j + 16); a2 = loadVector(out + j + 32)
+            a3 = loadVector(out + j + 48); a4 = loadVector(out + j + 64); a5 = loadVector(out + j + 80)
+            a6 = loadVector(out + j + 96); a7 = loadVector(out + j + 112)
+        }
+        for e in 0..<count {
+            let v = SIMD16<Float>(repeating: values[e])
+            let src = x + Int(columns[e]) * width + j
+            a0 = a0.addingProduct(v, loadVector(src)); a1 = a1.addingProduct(v, loadVector(src + 16))
+            a2 = a2.addingProduct(v, loadVector(src + 32)); a3 = a3.addingProduct(v, loadVector(src + 48))
+            a4 = a4.addingProduct(v, loadVector(src + 64)); a5 = a5.addingProduct(v, loadVector(src + 80))
+            a6 = a6.addingProduct(v, loadVector(src + 96)); a7 = a7.addingProduct(v, loadVector(src + 112))
+        }
+        storeVector(a0, out + j); storeVector(a1, out + j + 16); storeVector(a2, out + j + 32)
+        storeVector(a3, out + j + 48); storeVector(a4, out + j + 64); storeVector(a5, out + j + 80)
+        storeVector(a6, out + j + 96); storeVector(a7, out + j + 112)
+        j += 128
+    }
+    if j + 64 <= width {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         if accumulate {
             a0 = loadVector(out + j); a1 = loadVector(out + j + 16)

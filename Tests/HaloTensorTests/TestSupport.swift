@@ -3,8 +3,8 @@ import HaloTensor
 import XCTest
 import HaloTestSupport
 
-/// Widths that hit every SpMM path: scalar tail only, one 16-lane block, 64-float blocks and mixtures.
-let testWidths = [1, 4, 5, 7, 8, 12, 15, 16, 17, 28, 63, 64, 65, 130, 257]
+/// Widths that hit every SpMM path: scalar tail only, 4/8/16-lane blocks, 64- and 128-float blocks and mixtures.
+let testWidths = [1, 4, 5, 7, 8, 12, 15, 16, 17, 28, 63, 64, 65, 128, 130, 200, 255, 257]
 
 func randomMatrix(_ rows: Int, _ cols: Int, _ rng: inout TestRNG) -> Matrix {
     Matrix(rows: rows, cols: cols, storage: (0..<(rows * cols)).map { _ in rng.float() })
