@@ -78,6 +78,26 @@ final class MatrixTests: XCTestCase {
         XCTAssertEqual(noCols.count, 0)
     }
 
+    /// An uninitialized matrix has its shape and, with reserved rows, grows to them in place; appending nothing
+    /// to a shared buffer does not copy it.
+    func testUninitializedReservesRowsForAppending() {
+        var m = Matrix.uninitialized(rows: 3, cols: 4, reservingRows: 5)
+        XCTAssertEqual(m.rows, 3)
+        XCTAssertEqual(m.count, 12)
+        for i in 0..<12 { m.storage[i] = Float(i) }
+        let before = m.storage.withUnsafeBufferPointer { $0.baseAddress }
+        m.appendZeroRows(2)
+        XCTAssertEqual(m.storage.withUnsafeBufferPointer { $0.baseAddress }, before, "appending within the reserve reallocated")
+        XCTAssertEqual(m.row(2), [8, 9, 10, 11])
+        XCTAssertEqual(m.row(4), [0, 0, 0, 0])
+        let shared = m
+        m.appendZeroRows(0)
+        XCTAssertEqual(m.storage.withUnsafeBufferPointer { $0.baseAddress },
+                       shared.storage.withUnsafeBufferPointer { $0.baseAddress }, "appending no rows copied a shared buffer")
+        XCTAssertEqual(Matrix.uninitialized(rows: 0, cols: 7).count, 0)
+        XCTAssertEqual(Matrix.uninitialized(rows: 2, cols: 0, reservingRows: 9).count, 0)
+    }
+
     func testResizeAndReshape() {
         var m = Matrix([[1, 2, 3], [4, 5, 6]])
         m.resize(rows: 3, cols: 2)  // same element count: storage reused, still zero-filled
