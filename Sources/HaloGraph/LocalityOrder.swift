@@ -5,8 +5,8 @@
 /// SpMM runs at DRAM speed. Numbering nodes in reverse Cuthill–McKee order — breadth first, low-degree
 /// neighbours first, reversed — keeps a node's neighbours within a narrow band of ids, so the rows gathered for
 /// one output row were mostly touched by the rows just before it and are still in cache (measured, GCN-256 on
-/// Coauthor-Physics, 2 threads: 54.5 → 46.4 ms per epoch). A renumbering changes no result: rows keep their
-/// global ids for everything random (see `RankShard.wholeGraph`).
+/// Coauthor-Physics, 2 threads, alternating runs: 55.5 → 47.4 ms per epoch). A renumbering changes no result:
+/// rows keep their global ids for everything random (see `RankShard.wholeGraph`).
 extension Graph {
     /// Reverse Cuthill–McKee order: `order[newIndex]` is the node placed at `newIndex`.
     ///
