@@ -101,6 +101,20 @@ public struct NodeSplit: Sendable, Equatable {
     }
 }
 
+/// How many nodes each split mask holds, as the dataset and partition formats record it (`split_sizes`,
+/// `global_split_sizes`).
+public struct SplitSizes: Codable, Equatable, Sendable {
+    public var train: Int
+    public var val: Int
+    public var test: Int
+
+    public init(train: Int, val: Int, test: Int) {
+        self.train = train
+        self.val = val
+        self.test = test
+    }
+}
+
 /// A node-classification dataset: graph, features, labels and split.
 public struct Dataset: Sendable, Equatable {
     public var name: String

@@ -335,12 +335,6 @@ private enum FileName {
 
 /// The keys of meta.json. Optional keys are statistics a reader can recompute; when present they are checked.
 private struct Meta: Codable {
-    struct SplitSizes: Codable, Equatable {
-        var train: Int
-        var val: Int
-        var test: Int
-    }
-
     var format: String
     var formatVersion: Int
     var name: String?
@@ -384,14 +378,14 @@ private struct MetaHeader: Decodable {
 private struct DerivedCounts {
     var undirectedEdges = 0, isolatedNodes = 0, unlabelledNodes = 0, featureNonZeros = 0
     var binaryFeatures = true
-    var splitSizes: Meta.SplitSizes
+    var splitSizes: SplitSizes
 
     init(_ dataset: Dataset) {
         let graph = dataset.graph
         for v in 0..<graph.nodeCount {
             if graph.inDegree(v) == 0 && graph.outDegrees[v] == 0 { isolatedNodes += 1 }
             // Each unordered pair once: from its smaller end, or from the larger end when the reverse is absent.
-            for u in graph.inNeighbors(v) where Int(u) < v || !binarySearch(graph.inNeighbors(Int(u)), Int32(v)) {
+            for u in graph.inNeighbors(v) where Int(u) < v || !graph.hasEdge(from: v, to: Int(u)) {
                 undirectedEdges += 1
             }
         }

@@ -49,6 +49,17 @@ public struct Graph: Sendable, Equatable {
     /// The in-neighbours of `v`.
     public func inNeighbors(_ v: Int) -> ArraySlice<Int32> { inSources[inPointers[v]..<inPointers[v + 1]] }
 
+    /// Whether the edge `source → destination` exists (binary search in the destination's sorted in-list).
+    public func hasEdge(from source: Int, to destination: Int) -> Bool {
+        var lo = inPointers[destination], hi = inPointers[destination + 1]
+        let target = Int32(source)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if inSources[mid] < target { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < inPointers[destination + 1] && inSources[lo] == target
+    }
+
     /// Degrees with the self loop that normalisation adds, as used by GCN and SAGE weights.
     public var degreesWithSelfLoops: NodeDegrees {
         NodeDegrees(
@@ -78,10 +89,7 @@ public struct Graph: Sendable, Equatable {
     /// Whether every edge (u, v) has its reverse (v, u).
     public var isSymmetric: Bool {
         for v in 0..<nodeCount {
-            for u in inNeighbors(v) {
-                let list = inNeighbors(Int(u))
-                if !binarySearch(list, Int32(v)) { return false }
-            }
+            for u in inNeighbors(v) where !hasEdge(from: v, to: Int(u)) { return false }
         }
         return true
     }
@@ -99,13 +107,4 @@ public struct NodeDegrees: Sendable, Equatable {
         self.inDegrees = inDegrees
         self.outDegrees = outDegrees
     }
-}
-
-func binarySearch(_ sorted: ArraySlice<Int32>, _ value: Int32) -> Bool {
-    var lo = sorted.startIndex, hi = sorted.endIndex
-    while lo < hi {
-        let mid = (lo + hi) / 2
-        if sorted[mid] < value { lo = mid + 1 } else { hi = mid }
-    }
-    return lo < sorted.endIndex && sorted[lo] == value
 }

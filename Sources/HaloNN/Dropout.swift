@@ -16,42 +16,54 @@ public struct Dropout: Sendable {
 
     public var isActive: Bool { rate > 0 }
 
-    /// Applies dropout in place to a dense matrix whose row `i` is global node `nodeIDs[i]`; returns the
-    /// per-element factors (0 or `1/(1−rate)`) for the backward pass. Inactive (eval or rate 0): returns nil.
-    public func apply(_ x: inout Matrix, nodeIDs: [Int32], context: StepContext) -> Matrix? {
-        guard context.training, isActive else { return nil }
+    /// The factor survivors are multiplied by in this context (1 when dropout is off or not training).
+    public func survivorScale(_ context: StepContext) -> Float {
+        context.training && isActive ? 1 / (1 - rate) : 1
+    }
+
+    /// `x ← dropout(x)` in place — or `dropout(relu(x))` when `rectifying` — where row `i` is global node
+    /// `nodeIDs[i]`. Outside training (or at rate 0) only the ReLU, if asked, applies.
+    ///
+    /// One pass: the numbers are drawn 16 at a time in registers, so no mask is stored. A backward pass needs none
+    /// either: after a rectifying pass an element survived exactly when its output is positive (`ReLUDropout`),
+    /// and input dropout has no backward pass.
+    public func apply(_ x: inout Matrix, nodeIDs: [Int32], context: StepContext, rectifying: Bool = false) {
         precondition(nodeIDs.count == x.rows, "dropout needs one node id per row")
-        var factors = Matrix(rows: x.rows, cols: x.cols)
-        let cols = x.cols, keep = 1 / (1 - rate), rate = self.rate
+        let dropping = context.training && isActive
+        guard dropping || rectifying else { return }
+        let cols = x.cols, rate = self.rate, scale = survivorScale(context)
         let random = context.random, epoch = UInt32(truncatingIfNeeded: context.epoch), siteWord = site.counterWord
+        let zero = SIMD16<Float>(), rateVector = SIMD16<Float>(repeating: rate), scaleVector = SIMD16<Float>(repeating: scale)
+        // An element passes when `!(v <= floor)`: the ReLU's test with floor 0, every finite value with floor −∞
+        // (inputs are validated finite). Written as `!(v <= …)` so that a NaN passes and keeps the loss NaN rather
+        // than being silently zeroed.
+        let floor: Float = rectifying ? 0 : -.infinity
+        let floorVector = SIMD16<Float>(repeating: floor)
         nodeIDs.withUnsafeBufferPointer { ids in
-            factors.storage.withUnsafeMutableBufferPointer { f in
-                x.storage.withUnsafeMutableBufferPointer { xs in
-                    let fb = f.baseAddress!, xb = xs.baseAddress!, idb = ids.baseAddress!
-                    context.pool.forEachChunk(of: nodeIDs.count, grain: 64) { rows in
-                        for r in rows {
-                            let row = fb + r * cols
-                            UniformRow(random, .dropout, epoch, siteWord, UInt32(bitPattern: idb[r])).fill(row, count: cols)
-                            for j in 0..<cols {
-                                let factor: Float = row[j] < rate ? 0 : keep
-                                row[j] = factor
-                                xb[r * cols + j] *= factor
-                            }
+            x.storage.withUnsafeMutableBufferPointer { xs in
+                let base = xs.baseAddress!, idb = ids.baseAddress!
+                context.pool.forEachChunk(of: nodeIDs.count, grain: 64) { rows in
+                    for r in rows {
+                        let row = base + r * cols
+                        guard dropping else {
+                            for j in 0..<cols where row[j] < 0 { row[j] = 0 }
+                            continue
+                        }
+                        let numbers = UniformRow(random, .dropout, epoch, siteWord, UInt32(bitPattern: idb[r]))
+                        var j = 0
+                        while j + 16 <= cols {
+                            let v = loadVector(row + j)
+                            let survives = (numbers.block(at: j) .>= rateVector) .& .!(v .<= floorVector)
+                            storeVector(zero.replacing(with: v * scaleVector, where: survives), row + j)
+                            j += 16
+                        }
+                        while j < cols {
+                            let v = row[j]
+                            row[j] = numbers.uniform(j) >= rate && !(v <= floor) ? v * scale : 0
+                            j += 1
                         }
                     }
                 }
-            }
-        }
-        return factors
-    }
-
-    /// Backward of `apply`: multiplies the gradient by the saved factors.
-    public static func backward(_ gradient: inout Matrix, factors: Matrix?) {
-        guard let factors else { return }
-        precondition(gradient.count == factors.count, "dropout backward shape mismatch")
-        factors.storage.withUnsafeBufferPointer { f in
-            gradient.storage.withUnsafeMutableBufferPointer { g in
-                for i in g.indices { g[i] *= f[i] }
             }
         }
     }

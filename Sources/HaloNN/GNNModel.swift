@@ -98,13 +98,13 @@ public final class GNNModel {
         var h: LayerInput
         var firstAggregate = precomputedFirstAggregate
         if var aggregate = firstAggregate {
-            _ = inputDropout.apply(&aggregate, nodeIDs: nodeIDs, context: context)
+            inputDropout.apply(&aggregate, nodeIDs: nodeIDs, context: context)
             firstAggregate = aggregate
             h = features
         } else {
             switch features {
             case .dense(var x):
-                _ = inputDropout.apply(&x, nodeIDs: nodeIDs, context: context)
+                inputDropout.apply(&x, nodeIDs: nodeIDs, context: context)
                 h = .dense(x)
             case .sparse(let s):
                 h = .sparse(inputDropout.apply(s, nodeIDs: nodeIDs, context: context))

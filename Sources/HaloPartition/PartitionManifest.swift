@@ -1,3 +1,5 @@
+import HaloGraph
+
 /// The `manifest.json` of a partition directory: what was partitioned, how, how well, and a size and checksum for
 /// every file of every part. A rank reads it first, then only its own `part-<rank>/`.
 public struct PartitionManifest: Sendable, Equatable, Codable {
@@ -115,12 +117,6 @@ public struct PartitionManifest: Sendable, Equatable, Codable {
 /// needs on its own.
 struct PartMeta: Codable, Equatable {
     static let formatName = "halo-partition-part"
-
-    struct SplitSizes: Codable, Equatable {
-        var train: Int
-        var val: Int
-        var test: Int
-    }
 
     var format: String
     var formatVersion: Int

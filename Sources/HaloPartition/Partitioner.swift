@@ -48,7 +48,7 @@ public struct GraphPartitioning: Sendable, Equatable {
             for u in graph.inNeighbors(v) where owner[Int(u)] != ov {
                 crossing += 1
                 // Each unordered pair once: from its smaller end, or from this end when the reverse edge is absent.
-                if Int(u) < v || !sortedContains(graph.inNeighbors(Int(u)), Int32(v)) { cutPairs += 1 }
+                if Int(u) < v || !graph.hasEdge(from: v, to: Int(u)) { cutPairs += 1 }
             }
         }
         return PartitionQuality(partSizes: partSizes, cutEdges: cutPairs, cutDirectedEdges: crossing,
@@ -183,14 +183,4 @@ public enum Partitioner {
         let compact = sortAndDeduplicateRows(pointers: pointers, entries: &neighbours)
         return (compact, neighbours)
     }
-}
-
-/// Binary search in a sorted slice.
-func sortedContains(_ sorted: ArraySlice<Int32>, _ value: Int32) -> Bool {
-    var lo = sorted.startIndex, hi = sorted.endIndex
-    while lo < hi {
-        let mid = (lo + hi) / 2
-        if sorted[mid] < value { lo = mid + 1 } else { hi = mid }
-    }
-    return lo < sorted.endIndex && sorted[lo] == value
 }

@@ -60,8 +60,9 @@ func spmmRow(
 ) {
     var j = 0
     // 128 columns at a time in eight registers where the row is that wide: more independent gathers in flight
-    // per non-zero (measured on Coauthor-Physics, width 256: SpMM 5.4 → 5.0 ms, epoch ~5% faster). Written out
-    // rather than generic: a generic vector-of-vectors version was not specialised into registers.
+    // per non-zero (Coauthor-Physics operator in locality order, width 256, 2 threads, two alternating series of
+    // `halo microbench`: 5.4 → 5.0 ms and 6.1 → 5.3 ms). Written out rather than generic: a SIMD64 version was
+    // not compiled into registers (100× slower).
     while j + 128 <= width {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()

@@ -1,5 +1,5 @@
 import HaloGraph
-import HaloNN
+@testable import HaloNN
 import HaloTensor
 import HaloTestSupport
 import XCTest
@@ -151,40 +151,38 @@ final class ReLUTests: XCTestCase {
     }
 }
 
+/// The factor of each element under `dropout` in a training context: 0 or `1/(1 − rate)`, computed one number at a
+/// time with `UniformRow.uniform` (the kernels draw 16 at a time with `block(at:)`).
+func referenceFactors(_ dropout: Dropout, nodeIDs: [Int32], cols: Int, context: StepContext) -> Matrix {
+    let keep = 1 / (1 - dropout.rate)
+    return Matrix(rows: nodeIDs.count, cols: cols) { i, j in
+        let row = UniformRow(context.random, .dropout, UInt32(truncatingIfNeeded: context.epoch), dropout.site.counterWord,
+                             UInt32(bitPattern: nodeIDs[i]))
+        return row.uniform(j) < dropout.rate ? 0 : keep
+    }
+}
+
 final class DropoutTests: XCTestCase {
     private func context(epoch: Int = 3, training: Bool = true, seed: UInt64 = 9, threads: Int = 1) -> StepContext {
         StepContext(epoch: epoch, training: training, random: CounterRandom(seed: seed), pool: ComputePool(threads: threads))
     }
 
-    func testForwardBackwardConsistency() throws {
+    /// Each element is multiplied by its reference factor, bit for bit, with and without a partial 16-lane tail.
+    func testMatchesReferenceMask() {
         var rng = TestRNG(seed: 231)
         let dropout = Dropout(rate: 0.4, site: .hidden(LayerIndex(0)))
         XCTAssertTrue(dropout.isActive)
-        let x = randomMatrix(20, 9, &rng)
-        let ids = (0..<20).map { Int32($0 * 3 + 1) }
-        var y = x
-        let factors = try XCTUnwrap(dropout.apply(&y, nodeIDs: ids, context: context()))
-        let keep: Float = 1 / (1 - 0.4)
-        XCTAssertTrue(factors.storage.allSatisfy { $0 == 0 || $0 == keep })
-        XCTAssertTrue(factors.storage.contains(0) && factors.storage.contains(keep))
-        for i in 0..<x.count { XCTAssertEqual(y.storage[i], x.storage[i] * factors.storage[i]) }
-        // Backward multiplies by the same factors.
-        let upstream = randomMatrix(20, 9, &rng)
-        var g = upstream
-        Dropout.backward(&g, factors: factors)
-        for i in 0..<g.count { XCTAssertEqual(g.storage[i], upstream.storage[i] * factors.storage[i]) }
-        // Finite differences of Σ dropout(x) ⊙ R (linear in x for a fixed mask).
-        let box = MatrixBox(x)
-        func loss() -> Double {
-            var z = box.value
-            _ = dropout.apply(&z, nodeIDs: ids, context: context())
-            return weightedSum(z, upstream)
+        for cols in [9, 32, 37] {
+            let x = randomMatrix(20, cols, &rng)
+            let ids = (0..<20).map { Int32($0 * 3 + 1) }
+            let factors = referenceFactors(dropout, nodeIDs: ids, cols: cols, context: context())
+            XCTAssertTrue(factors.storage.contains(0) && factors.storage.contains(1 / (1 - 0.4)))
+            for threads in [1, 3] {
+                var y = x
+                dropout.apply(&y, nodeIDs: ids, context: context(threads: threads))
+                for i in 0..<x.count { XCTAssertEqual(y.storage[i], x.storage[i] * factors.storage[i], "width \(cols) element \(i)") }
+            }
         }
-        checkGradient("dropout", probes: box.probes(), analytic: g.storage, loss: loss)
-        // Nil factors: backward is the identity.
-        var h = upstream
-        Dropout.backward(&h, factors: nil)
-        XCTAssertEqual(h, upstream)
     }
 
     func testIdentityWhenInactive() {
@@ -194,11 +192,11 @@ final class DropoutTests: XCTestCase {
         let off = Dropout(rate: 0, site: .input)
         XCTAssertFalse(off.isActive)
         var a = x
-        XCTAssertNil(off.apply(&a, nodeIDs: ids, context: context()))
+        off.apply(&a, nodeIDs: ids, context: context())
         XCTAssertEqual(a, x)
         let on = Dropout(rate: 0.5, site: .input)
         var b = x
-        XCTAssertNil(on.apply(&b, nodeIDs: ids, context: context(training: false)))
+        on.apply(&b, nodeIDs: ids, context: context(training: false))
         XCTAssertEqual(b, x)
         let features = SparseFeatures(randomSparse(rows: 5, cols: 4, perRow: 2, &rng))
         XCTAssertEqual(off.apply(features, nodeIDs: ids, context: context()).matrix, features.matrix)
@@ -209,9 +207,9 @@ final class DropoutTests: XCTestCase {
         for rate: Float in [0.1, 0.5, 0.8] {
             let dropout = Dropout(rate: rate, site: .hidden(LayerIndex(2)))
             var x = Matrix(rows: 200, cols: 64, repeating: 1)
-            let factors = dropout.apply(&x, nodeIDs: (0..<200).map(Int32.init), context: context(threads: 2))!
+            dropout.apply(&x, nodeIDs: (0..<200).map(Int32.init), context: context(threads: 2))
             let n = Double(x.count)
-            let dropped = Double(factors.storage.filter { $0 == 0 }.count) / n
+            let dropped = Double(x.storage.filter { $0 == 0 }.count) / n
             let sigma = (Double(rate) * (1 - Double(rate)) / n).squareRoot()
             XCTAssertEqual(dropped, Double(rate), accuracy: 5 * sigma, "rate \(rate)")
             // Inverted dropout keeps the expectation: the mean stays near one.
@@ -224,29 +222,27 @@ final class DropoutTests: XCTestCase {
     func testMaskFollowsNodeIDs() {
         var rng = TestRNG(seed: 233)
         let dropout = Dropout(rate: 0.5, site: .hidden(LayerIndex(1)))
-        let x = randomMatrix(12, 7, &rng)
+        // All ones: the output is the factor matrix, so equal outputs are equal masks.
+        let x = Matrix(rows: 12, cols: 7, repeating: 1)
         let ids = (0..<12).map { Int32(100 + $0 * 7) }
-        var y = x
-        let factors = dropout.apply(&y, nodeIDs: ids, context: context())!
-        let permutation = Array((0..<12).shuffled(using: &rng))
-        var px = Matrix(rows: 12, cols: 7) { i, j in x[permutation[i], j] }
-        let pf = dropout.apply(&px, nodeIDs: permutation.map { ids[$0] }, context: context(threads: 3))!
-        for i in 0..<12 {
-            XCTAssertEqual(px.row(i), y.row(permutation[i]))
-            XCTAssertEqual(pf.row(i), factors.row(permutation[i]))
+        func dropped(_ d: Dropout = Dropout(rate: 0.5, site: .hidden(LayerIndex(1))), rows: Range<Int> = 0..<12,
+                     ids: [Int32], _ c: StepContext) -> Matrix {
+            var m = x.rows(rows)
+            d.apply(&m, nodeIDs: ids, context: c)
+            return m
         }
+        let y = dropped(ids: ids, context())
+        let permutation = Array((0..<12).shuffled(using: &rng))
+        let py = dropped(ids: permutation.map { ids[$0] }, context(threads: 3))
+        for i in 0..<12 { XCTAssertEqual(py.row(i), y.row(permutation[i])) }
         // A subset of the rows (another rank's view) gets the same masks.
-        var sub = x.rows(4..<9)
-        let sf = dropout.apply(&sub, nodeIDs: Array(ids[4..<9]), context: context())!
-        XCTAssertEqual(sf, factors.rows(4..<9))
+        XCTAssertEqual(dropped(rows: 4..<9, ids: Array(ids[4..<9]), context()), y.rows(4..<9))
         // Same address → same mask; other epoch, site or seed → another mask.
-        var again = x
-        XCTAssertEqual(dropout.apply(&again, nodeIDs: ids, context: context()), factors)
-        var other = x
-        XCTAssertNotEqual(dropout.apply(&other, nodeIDs: ids, context: context(epoch: 4)), factors)
-        XCTAssertNotEqual(Dropout(rate: 0.5, site: .hidden(LayerIndex(2))).apply(&other, nodeIDs: ids, context: context()), factors)
-        XCTAssertNotEqual(Dropout(rate: 0.5, site: .input).apply(&other, nodeIDs: ids, context: context()), factors)
-        XCTAssertNotEqual(dropout.apply(&other, nodeIDs: ids, context: context(seed: 10)), factors)
+        XCTAssertEqual(dropped(dropout, ids: ids, context()), y)
+        XCTAssertNotEqual(dropped(ids: ids, context(epoch: 4)), y)
+        XCTAssertNotEqual(dropped(Dropout(rate: 0.5, site: .hidden(LayerIndex(2))), ids: ids, context()), y)
+        XCTAssertNotEqual(dropped(Dropout(rate: 0.5, site: .input), ids: ids, context()), y)
+        XCTAssertNotEqual(dropped(ids: ids, context(seed: 10)), y)
     }
 
     /// Sparse-feature dropout drops exactly the elements dense dropout drops on the same matrix.
@@ -258,7 +254,7 @@ final class DropoutTests: XCTestCase {
         let ids = (0..<30).map { Int32(1000 - $0) }
         let dropped = dropout.apply(features, nodeIDs: ids, context: context())
         var dense = sparse.dense()
-        _ = dropout.apply(&dense, nodeIDs: ids, context: context())
+        dropout.apply(&dense, nodeIDs: ids, context: context())
         XCTAssertEqual(dropped.matrix.dense(), dense)
         // The pattern stays; only values change.
         XCTAssertEqual(dropped.matrix.rowPointers, sparse.rowPointers)
@@ -272,7 +268,7 @@ final class ReLUDropoutTests: XCTestCase {
         StepContext(epoch: 5, training: training, random: CounterRandom(seed: 21), pool: ComputePool(threads: threads))
     }
 
-    /// The fused pass equals ReLU followed by `Dropout` (same masks, same values, bit for bit), forward and
+    /// The fused pass equals ReLU followed by the reference dropout mask (same values, bit for bit), forward and
     /// backward, for widths with and without a partial 16-lane tail and on several threads.
     func testMatchesReLUThenDropout() {
         var rng = TestRNG(seed: 241)
@@ -282,17 +278,17 @@ final class ReLUDropoutTests: XCTestCase {
                 let fused = ReLUDropout(dropout: dropout)
                 let x = randomMatrix(rows, cols, &rng)
                 let ids = (0..<rows).map { Int32(3 * $0 + 2) }
-                var separate = x
-                reluInPlace(&separate)
-                let relu = separate
-                let factors = dropout.apply(&separate, nodeIDs: ids, context: context())
+                var relu = x
+                reluInPlace(&relu)
+                let factors = rate > 0 ? referenceFactors(dropout, nodeIDs: ids, cols: cols, context: context())
+                                       : Matrix(rows: rows, cols: cols, repeating: 1)
+                let separate = Matrix(rows: rows, cols: cols) { i, j in relu[i, j] * factors[i, j] }
                 for threads in [1, 3] {
                     var y = x
                     fused.forward(&y, nodeIDs: ids, context: context(threads: threads))
                     XCTAssertEqual(y, separate, "forward \(rows)×\(cols) rate \(rate) threads \(threads)")
                     let upstream = randomMatrix(rows, cols, &rng)
-                    var expected = upstream
-                    Dropout.backward(&expected, factors: factors)
+                    var expected = Matrix(rows: rows, cols: cols) { i, j in upstream[i, j] * factors[i, j] }
                     reluBackwardInPlace(&expected, output: relu)
                     var g = upstream
                     fused.backward(&g, output: y, context: context(threads: threads))
