@@ -36,6 +36,24 @@ struct Microbench: ParsableCommand {
         var streamTriadGBps: [String: Double]
         var spmm: SpMMResult
         var gemm: [GEMMResult]
+        /// The first layer's products on the dataset's sparse input features, sparse kernels next to dense GEMM.
+        var featureProducts: FeatureProductResult?
+    }
+
+    struct FeatureProductResult: Codable {
+        var rows: Int
+        var features: Int
+        var nonZeros: Int
+        var width: Int
+        /// `X·W`: SpMM on the CSR features, and GEMM on their dense copy.
+        var forwardSparseSeconds: Double
+        var forwardDenseSeconds: Double
+        /// `Xᵀ·G` (the weight gradient): the sparse transposed product, and GEMM on the dense copy.
+        var weightGradientSparseSeconds: Double
+        var weightGradientDenseSeconds: Double
+        /// The same two products by table lookup (`BinaryMatrix`), when every non-zero has one value.
+        var forwardBinarySeconds: Double?
+        var weightGradientBinarySeconds: Double?
     }
 
     struct SpMMResult: Codable {
@@ -103,12 +121,37 @@ struct Microbench: ParsableCommand {
                                     gflops: 2 * Double(m) * Double(n) * Double(k) / t / 1e9))
         }
 
+        var featureProducts: FeatureProductResult?
+        if case .sparse(let features) = data.features {
+            let weight = Matrix(rows: features.cols, cols: width) { i, j in Float((i &* 7 &+ j) % 13) * 0.1 }
+            let gradient = Matrix(rows: features.rows, cols: width) { i, j in Float((i &* 5 &+ j) % 11) * 0.1 }
+            let dense = features.dense()
+            var product = Matrix(rows: features.rows, cols: width)
+            var weightGradient = Matrix(rows: features.cols, cols: width)
+            featureProducts = FeatureProductResult(
+                rows: features.rows, features: features.cols, nonZeros: features.nonZeroCount, width: width,
+                forwardSparseSeconds: best(of: repeats) { features.multiply(weight, into: &product, pool: pool) },
+                forwardDenseSeconds: best(of: repeats) { gemm(dense, weight, into: &product, pool: pool) },
+                weightGradientSparseSeconds: best(of: repeats) {
+                    features.multiplyTransposed(gradient, into: &weightGradient, pool: pool)
+                },
+                weightGradientDenseSeconds: best(of: repeats) {
+                    gemm(dense, gradient, into: &weightGradient, transposeA: true, pool: pool)
+                })
+            if let binary = BinaryMatrix(features) {
+                featureProducts?.forwardBinarySeconds = best(of: repeats) { binary.multiply(weight, into: &product, pool: pool) }
+                featureProducts?.weightGradientBinarySeconds = best(of: repeats) {
+                    binary.multiplyTransposed(gradient, into: &weightGradient, pool: pool)
+                }
+            }
+        }
+
         let result = Result(
             threads: threads, blasCore: BLASRuntime.coreName, streamTriadGBps: stream,
             spmm: SpMMResult(dataset: data.name, rows: op.rows, nonZeros: op.nonZeroCount, width: width,
                              seconds: spmmSeconds, gbps: spmmRate, fractionOfStream: fraction,
                              secondsLocalityOrder: orderedSeconds, gbpsLocalityOrder: orderedRate),
-            gemm: gemms)
+            gemm: gemms, featureProducts: featureProducts)
         for (name, _) in pools {
             print(String(format: "threads %@: STREAM triad %.1f GB/s | SpMM %.1f GB/s (%.0f%% of triad, %.2f ms) | in locality order %.1f GB/s (%.2f ms)",
                          name, stream[name]!, spmmRate[name]!, 100 * fraction[name]!, 1000 * spmmSeconds[name]!,
@@ -117,6 +160,16 @@ struct Microbench: ParsableCommand {
         for g in gemms {
             print(String(format: "GEMM %d×%d×%d%@%@: %.1f GFLOP/s", g.m, g.n, g.k, g.transposeA ? " Aᵀ" : "",
                          g.transposeB ? " Bᵀ" : "", g.gflops))
+        }
+        if let f = featureProducts {
+            print(String(format: "input features %d×%d (%.1f%% dense), width %d: X·W sparse %.2f ms, dense GEMM %.2f ms | Xᵀ·G sparse %.2f ms, dense GEMM %.2f ms",
+                         f.rows, f.features, 100 * Double(f.nonZeros) / Double(f.rows * f.features), f.width,
+                         1000 * f.forwardSparseSeconds, 1000 * f.forwardDenseSeconds,
+                         1000 * f.weightGradientSparseSeconds, 1000 * f.weightGradientDenseSeconds))
+            if let forward = f.forwardBinarySeconds, let backward = f.weightGradientBinarySeconds {
+                print(String(format: "  one value in every non-zero: by table lookup X·W %.2f ms | Xᵀ·G %.2f ms",
+                             1000 * forward, 1000 * backward))
+            }
         }
         print("OpenBLAS core: \(result.blasCore)")
         if let jsonOut {

@@ -1,0 +1,205 @@
+/// Products with a `BinaryMatrix` by table lookup.
+///
+/// Both directions work on 64-column slices of the dense operand (four 16-lane registers) and on blocks of eight
+/// code groups, whose 16-entry tables fill 32 KiB, so the tables read in the inner loop stay in L1 while the
+/// output rows stream through it. Two interleaved register sets halve the addition dependency chains.
+///
+/// Measured on Amazon-Photo's features (7650 × 745, 35% non-zero) at width 256 with 2 threads, in a scratch
+/// benchmark of these loops (best of 15; this machine's speed varies by up to 2× with its neighbours' load):
+/// `B·X` 3.1 ms against 6.3 ms for OpenBLAS on the dense copy and 8.6 ms for CSR SpMM; `Bᵀ·X` 5.0–5.9 ms
+/// against 6.8 ms and 13.9 ms. `halo microbench` reports all three on any dataset with sparse features.
+extension BinaryMatrix {
+    /// Output rows one thread finishes slice by slice before moving on: their 64-column slices (256 KiB at 1024
+    /// rows) stay in L2 while every block of tables passes over them.
+    static let rowChunk = 1024
+
+    /// `out = B · x`, or `out += B · x` when `accumulate`.
+    public func multiply(_ x: Matrix, into out: inout Matrix, accumulate: Bool = false, pool: ComputePool = .serial) {
+        precondition(x.rows == cols, "binary product: matrix is \(rows)×\(cols) but dense has \(x.rows) rows")
+        precondition(out.rows == rows && out.cols == x.cols,
+                     "binary product: output is \(out.rows)×\(out.cols), expected \(rows)×\(x.cols)")
+        let width = x.cols
+        guard width > 0, rows > 0 else { return }
+        if width % 16 != 0 {
+            withPaddedWidth(x, &out, accumulate: accumulate) { multiply($0, into: &$1, accumulate: true, pool: pool) }
+            return
+        }
+        let groups = columnGroups
+        // tables[slice s][group g][entry m][0..<w]: starts at groups·16·s, entries w floats apart.
+        var tables = [Float](unsafeUninitializedCapacity: groups * 16 * width) { _, n in n = groups * 16 * width }
+        x.storage.withUnsafeBufferPointer { xs in
+            tables.withUnsafeMutableBufferPointer { ts in
+                let xp = xs.baseAddress!, tp = ts.baseAddress!, sourceRows = cols
+                pool.forEachChunk(of: groups, grain: 8) { chunk in
+                    for g in chunk {
+                        for c in stride(from: 0, to: width, by: 16) {
+                            let s = c / 64 * 64, w = min(64, width - s)
+                            storeSubsetSums(
+                                of: xp, rows: 4 * g, rowCount: sourceRows, width: width, column: c,
+                                into: tp + groups * 16 * s + g * 16 * w + (c - s), stride: w)
+                        }
+                    }
+                }
+            }
+        }
+        let scale = SIMD16<Float>(repeating: value)
+        tables.withUnsafeBufferPointer { ts in
+            rowCodes.withUnsafeBufferPointer { cs in
+                out.storage.withUnsafeMutableBufferPointer { os in
+                    let tp = ts.baseAddress!, cp = cs.baseAddress!, op = os.baseAddress!
+                    pool.forEachChunk(of: rows, grain: 64) { range in
+                        for chunkStart in stride(from: range.lowerBound, to: range.upperBound, by: Self.rowChunk) {
+                            let chunk = chunkStart..<min(chunkStart + Self.rowChunk, range.upperBound)
+                            for s in stride(from: 0, to: width, by: 64) {
+                                let w = min(64, width - s)
+                                for first in stride(from: 0, to: groups, by: Self.blockGroups) {
+                                    let count = min(Self.blockGroups, groups - first)
+                                    let blockTables = tp + groups * 16 * s + first * 16 * w
+                                    let overwrite = first == 0 && !accumulate
+                                    for r in chunk {
+                                        addTableEntries(
+                                            tables: blockTables, width: w, codes: cp + r * groups + first, count: count,
+                                            scale: scale, into: op + r * width + s, overwrite: overwrite)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out = Bᵀ · x`, or `out += Bᵀ · x` when `accumulate` (a weight gradient `Xᵀ·G`).
+    ///
+    /// Threads own disjoint ranges of output rows, so no two write the same row; each builds the tables of every
+    /// row block itself (16 stores per four input rows — cheap next to the lookups) in its own L1-sized buffer.
+    public func multiplyTransposed(_ x: Matrix, into out: inout Matrix, accumulate: Bool = false, pool: ComputePool = .serial) {
+        precondition(x.rows == rows, "binary product ᵀ: matrix is \(rows)×\(cols) but dense has \(x.rows) rows")
+        precondition(out.rows == cols && out.cols == x.cols,
+                     "binary product ᵀ: output is \(out.rows)×\(out.cols), expected \(cols)×\(x.cols)")
+        let width = x.cols
+        guard width > 0, cols > 0 else { return }
+        if width % 16 != 0 {
+            withPaddedWidth(x, &out, accumulate: accumulate) { multiplyTransposed($0, into: &$1, accumulate: true, pool: pool) }
+            return
+        }
+        let groups = rowGroups, blocks = rowBlocks, blockGroups = Self.blockGroups, sourceRows = rows
+        let scale = SIMD16<Float>(repeating: value)
+        x.storage.withUnsafeBufferPointer { xs in
+            columnCodes.withUnsafeBufferPointer { cs in
+                out.storage.withUnsafeMutableBufferPointer { os in
+                    let xp = xs.baseAddress!, cp = cs.baseAddress!, op = os.baseAddress!, outputRows = cols
+                    pool.forEachChunk(of: outputRows, grain: 16) { features in
+                        let table = UnsafeMutablePointer<Float>.allocate(capacity: blockGroups * 16 * 64)
+                        defer { table.deallocate() }
+                        for s in stride(from: 0, to: width, by: 64) {
+                            let w = min(64, width - s)
+                            for block in 0..<blocks {
+                                let count = min(blockGroups, groups - block * blockGroups)
+                                for i in 0..<count {
+                                    for c in stride(from: s, to: s + w, by: 16) {
+                                        storeSubsetSums(
+                                            of: xp, rows: 4 * (block * blockGroups + i), rowCount: sourceRows, width: width,
+                                            column: c, into: table + i * 16 * w + (c - s), stride: w)
+                                    }
+                                }
+                                let overwrite = block == 0 && !accumulate
+                                for f in features {
+                                    addTableEntries(
+                                        tables: table, width: w, codes: cp + (block * outputRows + f) * blockGroups,
+                                        count: count, scale: scale, into: op + f * width + s, overwrite: overwrite)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` on copies of `x` and `out` widened with zero columns to a multiple of 16 (the kernels' register
+    /// width), then copies the real columns back. `body` accumulates into the widened output, which starts as
+    /// `out` or zeros.
+    private func withPaddedWidth(_ x: Matrix, _ out: inout Matrix, accumulate: Bool, _ body: (Matrix, inout Matrix) -> Void) {
+        let padded = (x.cols + 15) / 16 * 16
+        let wideX = Matrix(rows: x.rows, cols: padded) { i, j in j < x.cols ? x[i, j] : 0 }
+        let current = out
+        var wideOut = Matrix(rows: out.rows, cols: padded) { i, j in accumulate && j < current.cols ? current[i, j] : 0 }
+        body(wideX, &wideOut)
+        for i in 0..<out.rows {
+            for j in 0..<out.cols { out[i, j] = wideOut[i, j] }
+        }
+    }
+}
+
+/// Entry `m` of the table of four rows `r_0…r_3` (rows `firstRow…firstRow+3` of `x`, zero past `rowCount`) at 16
+/// columns from `column`: `Σ r_b` over the set bits `b` of `m`, stored at `table + m · stride`.
+@inline(__always)
+private func storeSubsetSums(
+    of x: UnsafePointer<Float>, rows firstRow: Int, rowCount: Int, width: Int, column: Int,
+    into table: UnsafeMutablePointer<Float>, stride: Int
+) {
+    @inline(__always) func row(_ b: Int) -> SIMD16<Float> {
+        firstRow + b < rowCount ? loadVector(x + (firstRow + b) * width + column) : SIMD16<Float>()
+    }
+    let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+    let r01 = r0 + r1, r23 = r2 + r3
+    // Written out: an array of the 16 entries would be built on the heap on every call.
+    storeVector(SIMD16<Float>(), table); storeVector(r0, table + stride)
+    storeVector(r1, table + 2 * stride); storeVector(r01, table + 3 * stride)
+    storeVector(r2, table + 4 * stride); storeVector(r0 + r2, table + 5 * stride)
+    storeVector(r1 + r2, table + 6 * stride); storeVector(r01 + r2, table + 7 * stride)
+    storeVector(r3, table + 8 * stride); storeVector(r0 + r3, table + 9 * stride)
+    storeVector(r1 + r3, table + 10 * stride); storeVector(r01 + r3, table + 11 * stride)
+    storeVector(r23, table + 12 * stride); storeVector(r0 + r23, table + 13 * stride)
+    storeVector(r1 + r23, table + 14 * stride); storeVector(r01 + r23, table + 15 * stride)
+}
+
+/// `out[0..<width] = (overwrite ? 0 : out) + scale · Σ_{g < count} table_g[codes[g]]`, where group `g`'s table
+/// starts at `tables + g · 16 · width` with entries `width` floats apart. Width 64 runs in four registers (the
+/// common case); narrower slices 16 columns at a time.
+@inline(__always)
+private func addTableEntries(
+    tables: UnsafePointer<Float>, width: Int, codes: UnsafePointer<UInt8>, count: Int,
+    scale: SIMD16<Float>, into out: UnsafeMutablePointer<Float>, overwrite: Bool
+) {
+    let groupStride = 16 * width
+    if width == 64 {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
+        var g = 0
+        while g + 2 <= count {
+            let e = tables + g * groupStride + Int(codes[g]) * 64
+            a0 += loadVector(e); a1 += loadVector(e + 16); a2 += loadVector(e + 32); a3 += loadVector(e + 48)
+            let f = tables + (g + 1) * groupStride + Int(codes[g + 1]) * 64
+            b0 += loadVector(f); b1 += loadVector(f + 16); b2 += loadVector(f + 32); b3 += loadVector(f + 48)
+            g += 2
+        }
+        if g < count {
+            let e = tables + g * groupStride + Int(codes[g]) * 64
+            a0 += loadVector(e); a1 += loadVector(e + 16); a2 += loadVector(e + 32); a3 += loadVector(e + 48)
+        }
+        if overwrite {
+            storeVector(scale * (a0 + b0), out); storeVector(scale * (a1 + b1), out + 16)
+            storeVector(scale * (a2 + b2), out + 32); storeVector(scale * (a3 + b3), out + 48)
+        } else {
+            storeVector(loadVector(out).addingProduct(scale, a0 + b0), out)
+            storeVector(loadVector(out + 16).addingProduct(scale, a1 + b1), out + 16)
+            storeVector(loadVector(out + 32).addingProduct(scale, a2 + b2), out + 32)
+            storeVector(loadVector(out + 48).addingProduct(scale, a3 + b3), out + 48)
+        }
+        return
+    }
+    for j in stride(from: 0, to: width, by: 16) {
+        var a = SIMD16<Float>(), b = SIMD16<Float>()
+        var g = 0
+        while g + 2 <= count {
+            a += loadVector(tables + g * groupStride + Int(codes[g]) * width + j)
+            b += loadVector(tables + (g + 1) * groupStride + Int(codes[g + 1]) * width + j)
+            g += 2
+        }
+        if g < count { a += loadVector(tables + g * groupStride + Int(codes[g]) * width + j) }
+        storeVector(overwrite ? scale * (a + b) : loadVector(out + j).addingProduct(scale, a + b), out + j)
+    }
+}

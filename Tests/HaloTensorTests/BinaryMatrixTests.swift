@@ -1,0 +1,142 @@
+import HaloTensor
+import HaloTestSupport
+import XCTest
+
+final class BinaryMatrixTests: XCTestCase {
+    private let pools = [ComputePool.serial, ComputePool(threads: 2), ComputePool(threads: 3), ComputePool(threads: 7)]
+
+    /// A random duplicate-free CSR matrix whose non-zeros are all `value`, with about `density` of its cells set.
+    private func randomIndicator(rows: Int, cols: Int, density: Double, value: Float, _ rng: inout TestRNG) -> SparseMatrix {
+        var pointers = [0], indices = [Int32](), values = [Float]()
+        for _ in 0..<rows {
+            for c in 0..<cols where Double(rng.int(0..<1000)) / 1000 < density {
+                indices.append(Int32(c))
+                values.append(value)
+            }
+            pointers.append(indices.count)
+        }
+        return SparseMatrix(rows: rows, cols: cols, rowPointers: pointers, columnIndices: indices, values: values)
+    }
+
+    private func transposedNaive(_ s: SparseMatrix, _ x: Matrix) -> [[Double]] {
+        naiveSparseProduct(s.transposed(), x)
+    }
+
+    func testProductsMatchNaiveForShapesAndWidths() throws {
+        var rng = TestRNG(seed: 71)
+        // Shapes whose rows and columns are and are not multiples of the 4-wide groups and 8-group blocks, one
+        // row, one column, and a run of empty rows (density 0.05).
+        let shapes = [(1, 1), (1, 9), (4, 4), (5, 3), (13, 10), (33, 37), (70, 129)]
+        for (rows, cols) in shapes {
+            for density in [0.05, 0.4, 0.9] {
+                var s = randomIndicator(rows: rows, cols: cols, density: density, value: 1, &rng)
+                if s.nonZeroCount == 0 {
+                    s = SparseMatrix(rows: rows, cols: cols, triplets: [(rows - 1, cols - 1, 1)])
+                }
+                let codes = try XCTUnwrap(BinaryMatrix(s))
+                for width in testWidths {
+                    let x = randomMatrix(cols, width, &rng)
+                    var out = Matrix(rows: rows, cols: width, repeating: 7)  // overwritten
+                    codes.multiply(x, into: &out, pool: ComputePool(threads: 2))
+                    assertClose(out, naiveSparseProduct(s, x), tolerance: 1e-4, "\(rows)×\(cols) d=\(density) · width \(width)")
+                    let g = randomMatrix(rows, width, &rng)
+                    var gradient = Matrix(rows: cols, cols: width, repeating: -3)  // overwritten
+                    codes.multiplyTransposed(g, into: &gradient, pool: ComputePool(threads: 2))
+                    assertClose(gradient, transposedNaive(s, g), tolerance: 1e-4, "ᵀ \(rows)×\(cols) d=\(density) · width \(width)")
+                }
+            }
+        }
+    }
+
+    func testCommonValueOtherThanOneScalesTheProducts() throws {
+        var rng = TestRNG(seed: 72)
+        let s = randomIndicator(rows: 29, cols: 22, density: 0.3, value: -0.625, &rng)
+        let codes = try XCTUnwrap(BinaryMatrix(s))
+        XCTAssertEqual(codes.value, -0.625)
+        XCTAssertEqual(codes.nonZeroCount, s.nonZeroCount)
+        for width in [16, 40, 64, 100] {
+            let x = randomMatrix(22, width, &rng)
+            var out = Matrix(rows: 29, cols: width)
+            codes.multiply(x, into: &out)
+            assertClose(out, naiveSparseProduct(s, x), tolerance: 1e-4, "width \(width)")
+            let g = randomMatrix(29, width, &rng)
+            var gradient = Matrix(rows: 22, cols: width)
+            codes.multiplyTransposed(g, into: &gradient)
+            assertClose(gradient, transposedNaive(s, g), tolerance: 1e-4, "ᵀ width \(width)")
+        }
+    }
+
+    func testAccumulateAddsToOutput() throws {
+        var rng = TestRNG(seed: 73)
+        let s = randomIndicator(rows: 41, cols: 35, density: 0.35, value: 1, &rng)
+        let codes = try XCTUnwrap(BinaryMatrix(s))
+        for width in [5, 16, 64, 70, 256] {
+            let x = randomMatrix(35, width, &rng)
+            let initial = randomMatrix(41, width, &rng)
+            var out = initial
+            codes.multiply(x, into: &out, accumulate: true, pool: ComputePool(threads: 3))
+            let product = naiveSparseProduct(s, x)
+            assertClose(out, (0..<41).map { i in (0..<width).map { product[i][$0] + Double(initial[i, $0]) } },
+                        tolerance: 1e-4, "width \(width)")
+
+            let g = randomMatrix(41, width, &rng)
+            let initialGradient = randomMatrix(35, width, &rng)
+            var gradient = initialGradient
+            codes.multiplyTransposed(g, into: &gradient, accumulate: true, pool: ComputePool(threads: 3))
+            let back = transposedNaive(s, g)
+            assertClose(gradient, (0..<35).map { i in (0..<width).map { back[i][$0] + Double(initialGradient[i, $0]) } },
+                        tolerance: 1e-4, "ᵀ width \(width)")
+        }
+    }
+
+    func testResultsAreBitIdenticalAcrossThreadCounts() throws {
+        var rng = TestRNG(seed: 74)
+        let s = randomIndicator(rows: 301, cols: 93, density: 0.35, value: 1, &rng)
+        let codes = try XCTUnwrap(BinaryMatrix(s))
+        let x = randomMatrix(93, 130, &rng), g = randomMatrix(301, 130, &rng)
+        var reference = Matrix(rows: 301, cols: 130), referenceGradient = Matrix(rows: 93, cols: 130)
+        codes.multiply(x, into: &reference)
+        codes.multiplyTransposed(g, into: &referenceGradient)
+        for pool in pools {
+            var out = Matrix(rows: 301, cols: 130), gradient = Matrix(rows: 93, cols: 130)
+            codes.multiply(x, into: &out, pool: pool)
+            codes.multiplyTransposed(g, into: &gradient, pool: pool)
+            XCTAssertEqual(out, reference, "\(pool.threads) threads")
+            XCTAssertEqual(gradient, referenceGradient, "ᵀ, \(pool.threads) threads")
+        }
+    }
+
+    func testEmptyRowsGiveZeroRowsAndZeroWidthIsANoOp() throws {
+        var rng = TestRNG(seed: 75)
+        // Rows 1 and 2 have no non-zeros; column 3 has none either.
+        let s = SparseMatrix(rows: 4, cols: 5, triplets: [(0, 0, 1), (0, 4, 1), (3, 1, 1), (3, 2, 1)])
+        let codes = try XCTUnwrap(BinaryMatrix(s))
+        let x = randomMatrix(5, 20, &rng)
+        var out = Matrix(rows: 4, cols: 20, repeating: 9)
+        codes.multiply(x, into: &out)
+        for j in 0..<20 {
+            XCTAssertEqual(out[1, j], 0)
+            XCTAssertEqual(out[2, j], 0)
+        }
+        var gradient = Matrix(rows: 5, cols: 20, repeating: 9)
+        codes.multiplyTransposed(randomMatrix(4, 20, &rng), into: &gradient)
+        for j in 0..<20 { XCTAssertEqual(gradient[3, j], 0) }
+        var none = Matrix(rows: 4, cols: 0)
+        codes.multiply(Matrix(rows: 5, cols: 0), into: &none, pool: ComputePool(threads: 2))
+        XCTAssertEqual(none.count, 0)
+    }
+
+    func testCodesExistOnlyForOneCommonNonZeroValue() {
+        let mixed = SparseMatrix(rows: 2, cols: 3, triplets: [(0, 0, 1), (1, 2, 2)])
+        XCTAssertNil(BinaryMatrix(mixed), "two different values")
+        let zeros = SparseMatrix(rows: 2, cols: 3, triplets: [(0, 0, 0), (1, 2, 0)])
+        XCTAssertNil(BinaryMatrix(zeros), "stored zeros carry no pattern worth coding")
+        let nothing = SparseMatrix(rows: 2, cols: 3, rowPointers: [0, 0, 0], columnIndices: [], values: [])
+        XCTAssertNil(BinaryMatrix(nothing), "no non-zeros")
+        let nan = SparseMatrix(rows: 1, cols: 2, triplets: [(0, 0, .nan), (0, 1, .nan)])
+        XCTAssertNil(BinaryMatrix(nan), "NaN is not one value")
+        // A row naming a column twice sums the two entries in CSR; a code cannot.
+        let duplicate = SparseMatrix(rows: 1, cols: 3, rowPointers: [0, 2], columnIndices: [1, 1], values: [1, 1])
+        XCTAssertNil(BinaryMatrix(duplicate))
+    }
+}
