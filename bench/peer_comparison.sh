@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Halo next to PyTorch Geometric on this machine's CPU, in one run:
-#   - kernel roofline: STREAM triad bandwidth, SpMM GB/s, GEMM GFLOP/s (halo microbench);
+#   - kernel roofline: STREAM triad bandwidth, SpMM GB/s, GEMM GFLOP/s, first-layer products (halo microbench);
 #   - 2-layer GCN, hidden 256, on Amazon-Photo and Coauthor-Physics: epoch time and accuracy of Halo and of
 #     PyG's fastest CPU setup (bench/pyg_peer.py), both with 2 threads, same model and hyperparameters.
 # Writes bench/results/peer/*.json and docs/peer-comparison.md.
@@ -19,6 +19,8 @@ py=$(bash bench/setup_pyg_venv.sh | tail -n 1)
 halo=.build/release/halo
 
 "$halo" microbench --dataset "$data/coauthor_physics" --width 256 --threads "$threads" --json-out "$out/microbench.json"
+# Amazon-Photo's first-layer products (indicator features, 35 % dense): CSR, dense GEMM and table lookup.
+"$halo" microbench --dataset "$data/amazon_photo" --width 256 --threads "$threads" --json-out "$out/microbench-photo.json"
 
 # The same model on both sides: GCN conv -> ReLU -> dropout -> GCN conv, no normalisation layer, Adam lr 0.01.
 model=(--model gcn --layers 2 --hidden 256 --dropout 0.5 --lr 0.01 --weight-decay 0 --epochs "$epochs" --seed 0)

@@ -1,19 +1,44 @@
 import HaloTensor
 
 /// Sparse input features (CSR), as the first layer consumes them: `X·W` by SpMM forward, `Xᵀ·G` by the
-/// scattering transposed product backward (`SparseMatrix.multiplyTransposed`), so no transpose is stored.
+/// scattering transposed product backward (`SparseMatrix.multiplyTransposed`), so no transpose is stored — or,
+/// when `binary` holds the same matrix as bit codes (indicator features dense enough), both by table lookup.
 public struct SparseFeatures: Sendable {
     public let matrix: SparseMatrix
+    /// `matrix` as codes for the table-lookup products, when every non-zero has one value.
+    public let binary: BinaryMatrix?
 
-    public init(_ matrix: SparseMatrix) {
+    public init(_ matrix: SparseMatrix, binary: BinaryMatrix? = nil) {
+        precondition(binary.map { $0.rows == matrix.rows && $0.cols == matrix.cols && $0.nonZeroCount == matrix.nonZeroCount } ?? true,
+                     "the binary codes must be those of the CSR matrix")
         self.matrix = matrix
+        self.binary = binary
     }
 
-    /// The same sparsity pattern with new values (dropout keeps zeroed entries in the pattern).
+    /// The same sparsity pattern with new values (dropout keeps zeroed entries in the pattern). The values are no
+    /// longer all one, so the products fall back to CSR.
     public func replacingValues(_ values: [Float]) -> SparseFeatures {
         var m = matrix
         m.values = values
         return SparseFeatures(m)
+    }
+
+    /// `out (+)= X · weight`.
+    func multiply(_ weight: Matrix, into out: inout Matrix, accumulate: Bool, pool: ComputePool) {
+        if let binary {
+            binary.multiply(weight, into: &out, accumulate: accumulate, pool: pool)
+        } else {
+            matrix.multiply(weight, into: &out, accumulate: accumulate, pool: pool)
+        }
+    }
+
+    /// `gradient += Xᵀ · outputGradient`.
+    func accumulateTransposedProduct(_ outputGradient: Matrix, into gradient: inout Matrix, pool: ComputePool) {
+        if let binary {
+            binary.multiplyTransposed(outputGradient, into: &gradient, accumulate: true, pool: pool)
+        } else {
+            matrix.multiplyTransposed(outputGradient, into: &gradient, accumulate: true, pool: pool)
+        }
     }
 }
 
@@ -45,7 +70,7 @@ public enum LayerInput: Sendable {
     func multiply(_ weight: Matrix, into out: inout Matrix, accumulate: Bool, pool: ComputePool) {
         switch self {
         case .dense(let x): gemm(x, weight, into: &out, beta: accumulate ? 1 : 0, pool: pool)
-        case .sparse(let s): s.matrix.multiply(weight, into: &out, accumulate: accumulate, pool: pool)
+        case .sparse(let s): s.multiply(weight, into: &out, accumulate: accumulate, pool: pool)
         }
     }
 
@@ -53,7 +78,7 @@ public enum LayerInput: Sendable {
     func accumulateTransposedProduct(_ outputGradient: Matrix, into gradient: inout Matrix, pool: ComputePool) {
         switch self {
         case .dense(let x): gemm(x, outputGradient, into: &gradient, transposeA: true, beta: 1, pool: pool)
-        case .sparse(let s): s.matrix.multiplyTransposed(outputGradient, into: &gradient, accumulate: true, pool: pool)
+        case .sparse(let s): s.accumulateTransposedProduct(outputGradient, into: &gradient, pool: pool)
         }
     }
 }

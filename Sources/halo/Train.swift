@@ -88,7 +88,7 @@ struct Train: ParsableCommand {
             "Aggregate the input features once before training (Â·X), so layer 0 never aggregates or communicates again.",
             discussion: """
             Exact when there is no input dropout: Â·(X·W) = (Â·X)·W. Costs a dense copy of the aggregated features. \
-            Default: on when one process trains the whole graph (no --parts, --partitions or MPI) with dense \
+            Default: on when one process trains the whole graph (no --parts, --partitions or MPI) with dense (or dense enough indicator) \
             features and no input dropout, where it only removes work; otherwise off, and ranks exchange layer 0 \
             every epoch as the AdaQP and PipeGCN papers do.
             """))
@@ -202,7 +202,7 @@ struct Train: ParsableCommand {
             logger.info("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
             var config = config
             config.quantization.precomputeFirstLayer = precomputeLayer0
-                ?? (config.model.inputDropout == 0 && !shard.features.isSparse)
+                ?? (config.model.inputDropout == 0 && shard.features.suitsPrecomputedAggregation)
             let trainer = Trainer(configuration: config, shard: shard, classCount: data.classCount, pool: pool)
             let environment = RunEnvironment(ranks: 1, threadsPerRank: threadsPerRank, dataset: data)
             if config.quantization.precomputeFirstLayer { try trainer.precomputeFirstAggregation() }

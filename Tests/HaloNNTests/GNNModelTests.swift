@@ -17,7 +17,7 @@ final class GNNModelTests: XCTestCase {
 
     private func setup(
         _ kind: ModelConfiguration.Kind, layers: Int, hidden: Int, normalization: ModelConfiguration.Normalization,
-        dropout: Float, sparse: Bool = false, seed: UInt64
+        dropout: Float, sparse: Bool = false, indicator: Bool = false, seed: UInt64
     ) -> Setup {
         var rng = TestRNG(seed: seed)
         let graph = randomGraph(nodes: nodes, edges: 22, &rng)
@@ -32,9 +32,15 @@ final class GNNModelTests: XCTestCase {
         for p in model.parameters where p.name.hasSuffix(".scale") {
             p.value = randomMatrix(p.value.rows, p.value.cols, &rng, range: 0.7...1.3)
         }
-        let features: LayerInput = sparse
+        var features: LayerInput = sparse
             ? .sparse(SparseFeatures(randomSparse(rows: nodes, cols: inputWidth, perRow: 3, &rng)))
             : .dense(randomMatrix(nodes, inputWidth, &rng))
+        if indicator {
+            // Every non-zero 1, multiplied by table lookup (input dropout changes the values: CSR then).
+            var pattern = randomSparse(rows: nodes, cols: inputWidth, perRow: 3, &rng)
+            pattern.values = pattern.values.map { _ in 1 }
+            features = .sparse(SparseFeatures(pattern, binary: BinaryMatrix(pattern)))
+        }
         return Setup(model: model, op: .wholeGraph(graph, kind.aggregation), features: features,
                      nodeIDs: (0..<nodes).map { Int32(50 + 3 * $0) }, weights: randomMatrix(nodes, classes, &rng))
     }
@@ -103,6 +109,14 @@ final class GNNModelTests: XCTestCase {
             let s = setup(kind, layers: layers, hidden: 6, normalization: .layerNorm, dropout: 0.3, seed: 406 + UInt64(layers))
             try checkModel(s, training: true, label: "\(kind)-\(layers) dropout")
         }
+    }
+
+    func testGradientsWithIndicatorFeatures() throws {
+        let s = setup(.sage, layers: 2, hidden: 6, normalization: .none, dropout: 0.2, indicator: true, seed: 410)
+        guard case .sparse(let features) = s.features else { return XCTFail("indicator features are sparse") }
+        XCTAssertNotNil(features.binary)
+        try checkModel(s, training: true, label: "sage-2 indicator dropout")
+        try checkModel(s, training: false, label: "sage-2 indicator eval")
     }
 
     func testGradientsWithSparseFeatures() throws {

@@ -206,6 +206,41 @@ final class GraphConvolutionTests: XCTestCase {
         }
     }
 
+    /// Indicator features (one value in every non-zero) multiplied by table lookup: the outputs and parameter
+    /// gradients of the CSR path, and finite differences agree.
+    func testIndicatorFeaturesByTableLookupMatchCSR() throws {
+        var rng = TestRNG(seed: 105)
+        let graph = randomGraph(nodes: nodes, edges: 18, &rng)
+        for aggregation in Aggregation.allCases {
+            let op = PropagationOperator.wholeGraph(graph, aggregation)
+            for (inputWidth, outputWidth) in [(6, 3), (9, 20)] {
+                let conv = makeLayer(aggregation, inputWidth, outputWidth, &rng)
+                var pattern = randomSparse(rows: nodes, cols: inputWidth, perRow: 4, &rng)
+                pattern.values = pattern.values.map { _ in 0.5 }
+                let csr = LayerInput.sparse(SparseFeatures(pattern))
+                let lookup = LayerInput.sparse(SparseFeatures(pattern, binary: try XCTUnwrap(BinaryMatrix(pattern))))
+                let r = randomMatrix(nodes, outputWidth, &rng)
+                let exchange = NoBoundaryExchange()
+                let label = "\(aggregation) indicator \(inputWidth)→\(outputWidth)"
+                func gradients(_ x: LayerInput) throws -> (Matrix, [Matrix]) {
+                    for p in conv.parameters { p.zeroGradient() }
+                    let out = try conv.forward(x, operator: op, exchange: exchange, context: evalContext)
+                    _ = try conv.backward(r, operator: op, exchange: exchange, context: evalContext, needInputGradient: false)
+                    return (out, conv.parameters.map(\.gradient))
+                }
+                let (csrOut, csrGradients) = try gradients(csr)
+                let (lookupOut, lookupGradients) = try gradients(lookup)
+                XCTAssertLessThanOrEqual(lookupOut.maxAbsDifference(csrOut), 1e-5, "\(label) output")
+                for (p, (a, b)) in zip(conv.parameters, zip(lookupGradients, csrGradients)) {
+                    XCTAssertLessThanOrEqual(a.maxAbsDifference(b), 1e-5, "\(label) \(p.name) lookup vs CSR")
+                    try checkGradient("\(label) \(p.name)", probes: probes(p), analytic: a.storage) {
+                        weightedSum(try conv.forward(lookup, operator: op, exchange: exchange, context: evalContext), r)
+                    }
+                }
+            }
+        }
+    }
+
     func testMessageWidthFollowsCodePath() {
         let narrowing = GraphConvolution(layer: LayerIndex(1), aggregation: .gcn, inputWidth: 8, outputWidth: 2,
                                          random: CounterRandom(seed: 1))

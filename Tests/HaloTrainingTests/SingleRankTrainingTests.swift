@@ -83,6 +83,53 @@ final class SingleRankTrainingTests: XCTestCase {
         XCTAssertEqual(shard.nodeIDs.sorted(), (0..<Int32(data.nodeCount)).map { $0 })
     }
 
+    /// The synthetic task with indicator features (1 where the Gaussian feature is positive): sparse, one value.
+    private func indicatorTask() throws -> (Dataset, SparseMatrix) {
+        var data = try smallTask(seed: 6)
+        guard case .dense(let x) = data.features else { throw XCTSkip("synthetic features are dense") }
+        var triplets: [(row: Int, col: Int, value: Float)] = []
+        for i in 0..<x.rows { for j in 0..<x.cols where x[i, j] > 0 { triplets.append((i, j, 1)) } }
+        let indicator = SparseMatrix(rows: x.rows, cols: x.cols, triplets: triplets)
+        data.features = .sparse(indicator)
+        return (data, indicator)
+    }
+
+    func testFeatureRepresentationFollowsDensityAndValues() throws {
+        let (_, indicator) = try indicatorTask()
+        guard case .sparse(let lookup) = LayerInput(.sparse(indicator)) else { return XCTFail("indicator features stay sparse") }
+        XCTAssertNotNil(lookup.binary, "half-dense indicator features are multiplied by table lookup")
+        var valued = indicator
+        valued.values = valued.values.indices.map { Float($0 % 7) + 1 }
+        guard case .dense = LayerInput(.sparse(valued)) else { return XCTFail("half-dense valued features are densified for GEMM") }
+        let rare = SparseMatrix(rows: 100, cols: 100, triplets: (0..<100).map { ($0, ($0 * 37) % 100, 1) })
+        guard case .sparse(let csr) = LayerInput(.sparse(rare)) else { return XCTFail("1% dense features stay sparse") }
+        XCTAssertNil(csr.binary, "CSR is faster at 1% density")
+    }
+
+    /// Table lookup is a kernel choice: training on indicator features gives the run of the CSR path, up to
+    /// summation order, with and without input dropout (which turns the lookup off).
+    func testIndicatorFeaturesTrainLikeCSR() throws {
+        let (data, indicator) = try indicatorTask()
+        for inputDropout: Float in [0, 0.3] {
+            func run(lookup: Bool) throws -> TrainingReport {
+                var shard = RankShard.wholeGraph(data, aggregation: .gcn)
+                guard case .sparse(let features) = shard.features, features.binary != nil else {
+                    throw XCTSkip("expected the lookup representation")
+                }
+                if !lookup { shard.features = .sparse(SparseFeatures(features.matrix)) }
+                var config = configuration(.gcn, epochs: 6)
+                config.model.inputDropout = inputDropout
+                let trainer = Trainer(configuration: config, shard: shard, classCount: data.classCount, pool: ComputePool(threads: 2))
+                return try trainer.train(environment: environment(data))
+            }
+            let lookup = try run(lookup: true), csr = try run(lookup: false)
+            for (a, b) in zip(lookup.epochs, csr.epochs) {
+                XCTAssertEqual(a.loss, b.loss, accuracy: 1e-5 * abs(b.loss), "input dropout \(inputDropout), epoch \(a.epoch)")
+            }
+        }
+        XCTAssertEqual(indicator.values.count, indicator.nonZeroCount)
+    }
+
     func testReportHasTheDocumentedFields() throws {
         let data = try smallTask()
         let trainer = Trainer(configuration: configuration(.gcn, epochs: 3), shard: .wholeGraph(data, aggregation: .gcn),
