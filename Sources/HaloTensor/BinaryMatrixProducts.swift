@@ -72,8 +72,8 @@ extension BinaryMatrix {
 
     /// `out = Bᵀ · x`, or `out += Bᵀ · x` when `accumulate` (a weight gradient `Xᵀ·G`).
     ///
-    /// Threads own disjoint ranges of output rows, so no two write the same row; each builds the tables of every
-    /// row block itself (16 stores per four input rows — cheap next to the lookups) in its own L1-sized buffer.
+    /// Threads own disjoint (column slice, output rows) parts of the result, so no two write the same element; each
+    /// builds the tables of its slices in its own L1-sized buffer (16 stores per four input rows).
     public func multiplyTransposed(_ x: Matrix, into out: inout Matrix, accumulate: Bool = false, pool: ComputePool = .serial) {
         precondition(x.rows == rows, "binary product ᵀ: matrix is \(rows)×\(cols) but dense has \(x.rows) rows")
         precondition(out.rows == cols && out.cols == x.cols,
@@ -90,11 +90,17 @@ extension BinaryMatrix {
             columnCodes.withUnsafeBufferPointer { cs in
                 out.storage.withUnsafeMutableBufferPointer { os in
                     let xp = xs.baseAddress!, cp = cs.baseAddress!, op = os.baseAddress!, outputRows = cols
-                    pool.forEachChunk(of: outputRows, grain: 16) { features in
+                    // Work units are (64-column slice, range of output rows). Slices first: a thread that owns whole
+                    // slices builds only their tables; output rows are split further only when there are fewer
+                    // slices than threads, and then the threads of one slice each build its tables.
+                    let slices = (width + 63) / 64
+                    let rowRanges = min(max(1, (pool.threads + slices - 1) / slices), max(1, outputRows / 16))
+                    pool.forEachChunk(of: slices * rowRanges) { units in
                         let table = UnsafeMutablePointer<Float>.allocate(capacity: blockGroups * 16 * 64)
                         defer { table.deallocate() }
-                        for s in stride(from: 0, to: width, by: 64) {
-                            let w = min(64, width - s)
+                        for unit in units {
+                            let s = unit / rowRanges * 64, w = min(64, width - s), part = unit % rowRanges
+                            let features = (outputRows * part / rowRanges)..<(outputRows * (part + 1) / rowRanges)
                             for block in 0..<blocks {
                                 let count = min(blockGroups, groups - block * blockGroups)
                                 for i in 0..<count {
