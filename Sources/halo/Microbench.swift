@@ -10,12 +10,12 @@ struct Microbench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure memory bandwidth (STREAM triad), SpMM GB/s and GEMM GFLOP/s on this machine.",
         discussion: """
-            SpMM is measured on the GCN operator of --dataset at width --width. Its traffic is counted as the bytes
-            the kernel must move at least once per non-zero: the gathered input row slice (width × 4 B), the column
+            SpMM is measured on the GCN operator of --dataset at width --width. Its traffic is counted as the bytes \
+            the kernel must move at least once per non-zero: the gathered input row slice (width × 4 B), the column \
             index and value (8 B), plus each output row once — the usual convention for CSR SpMM.
 
-            When --dataset has sparse features, the first layer's two products with them (X·W and the weight
-            gradient Xᵀ·G) are timed by CSR, by GEMM on a dense copy, and — when every non-zero has one value — by
+            When --dataset has sparse features, the first layer's two products with them (X·W and the weight \
+            gradient Xᵀ·G) are timed by CSR, by GEMM on a dense copy, and — when every non-zero has one value — by \
             table lookup: the numbers behind the choice `halo train` makes for the first layer.
             """)
 

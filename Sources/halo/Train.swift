@@ -13,18 +13,19 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a GCN or GraphSAGE model on a whole graph, on one rank or many.",
         discussion: """
-            Prints one line per epoch (loss, accuracies, epoch time) and, with --json-out, writes every epoch and the
-            summary as JSON. Model selection uses the validation set only: the reported test accuracy is the one at
+            Prints one line per epoch (loss, accuracies, epoch time) and, with --json-out, writes every epoch and the \
+            summary as JSON. Model selection uses the validation set only: the reported test accuracy is the one at \
             the epoch of best validation accuracy.
 
-            With --parts P the graph is split into P parts (METIS by default) and each rank trains on its part,
-            exchanging boundary rows every layer; the model is the one a single process would train. Ranks are
+            With --parts P the graph is split into P parts (METIS by default) and each rank trains on its part, \
+            exchanging boundary rows every layer; the model is the one a single process would train. Ranks are \
             threads of this process (--transport local) or MPI processes:
               mpirun -np 4 --bind-to none halo train --transport mpi --dataset DIR
 
             Kipf & Welling's GCN on Cora:
-              halo train --dataset ../shared/datasets/cora --model gcn --hidden 16 --dropout 0.5 \\
-                --input-dropout 0.5 --norm none --normalize-features --lr 0.01 --weight-decay 5e-4 --epochs 200
+              halo train --dataset ../shared/datasets/cora --model gcn \\
+                --hidden 16 --dropout 0.5 --input-dropout 0.5 --norm none \\
+                --normalize-features --lr 0.01 --weight-decay 5e-4 --epochs 200
             """)
 
     @Option(name: .long, help: ArgumentHelp(
@@ -88,8 +89,9 @@ struct Train: ParsableCommand {
             "Aggregate the input features once before training (Â·X), so layer 0 never aggregates or communicates again.",
             discussion: """
             Exact when there is no input dropout: Â·(X·W) = (Â·X)·W. Costs a dense copy of the aggregated features. \
-            Default: on when one process trains the whole graph (no --parts, --partitions or MPI) with dense (or dense enough indicator) \
-            features and no input dropout, where it only removes work; otherwise off, and ranks exchange layer 0 \
+            Default: on when one process trains the whole graph (no --parts, --partitions or MPI) with dense \
+            features (or indicator features dense enough for table lookup) and no input dropout, where it only \
+            removes work; otherwise off, and ranks exchange layer 0 \
             every epoch as the AdaQP and PipeGCN papers do.
             """))
     var precomputeLayer0: Bool?
