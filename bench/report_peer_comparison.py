@@ -110,8 +110,8 @@ if products:
     print("\n## First layer on sparse input features\n")
     print("`X·W` (forward) and `Xᵀ·G` (weight gradient) at width 256 on 2 threads, best of the repetitions: CSR "
           "kernels, OpenBLAS on a dense copy, and table lookup (`BinaryMatrix`, features whose non-zeros are all one "
-          "value). Halo picks lookup for indicator features at ≥ 12.5 % density, GEMM for other features at ≥ 5 %, "
-          "CSR below.\n")
+          "value). Halo picks lookup for indicator features at ≥ 15 % density without input dropout, GEMM for other "
+          "features at ≥ 20 %, CSR below (`FeatureStatistics`, decided over all ranks' parts together).\n")
     print("| features | rows × columns | density | X·W CSR | X·W GEMM | X·W lookup | Xᵀ·G CSR | Xᵀ·G GEMM | Xᵀ·G lookup |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     def ms(v):

@@ -9,14 +9,14 @@ public struct SparseFeatures: Sendable {
     public let binary: BinaryMatrix?
 
     public init(_ matrix: SparseMatrix, binary: BinaryMatrix? = nil) {
-        precondition(binary.map { $0.rows == matrix.rows && $0.cols == matrix.cols && $0.nonZeroCount == matrix.nonZeroCount } ?? true,
-                     "the binary codes must be those of the CSR matrix")
+        precondition(binary.map { $0.rows == matrix.rows && $0.cols == matrix.cols } ?? true,
+                     "the binary codes must have the CSR matrix's shape")
         self.matrix = matrix
         self.binary = binary
     }
 
-    /// The same sparsity pattern with new values (dropout keeps zeroed entries in the pattern). The values are no
-    /// longer all one, so the products fall back to CSR.
+    /// The same sparsity pattern with new values (dropout keeps zeroed entries in the pattern), multiplied in CSR
+    /// form: the values may no longer be one (trainers do not choose codes for features that get input dropout).
     public func replacingValues(_ values: [Float]) -> SparseFeatures {
         var m = matrix
         m.values = values

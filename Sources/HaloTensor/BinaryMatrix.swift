@@ -8,7 +8,9 @@
 /// At Amazon-Photo's 35% density this beats both (see `BinaryMatrixProducts.swift` for measurements); at low
 /// densities CSR wins, so the caller chooses (`LayerInput`).
 ///
-/// The arithmetic is plain float32 addition: results equal the CSR product up to summation order.
+/// The arithmetic is float32 addition of the dense operand's rows, then one multiplication by the common value:
+/// results equal the CSR product up to rounding order (exactly so in summation order when the value is a power of
+/// two, such as the usual 1).
 public struct BinaryMatrix: Sendable {
     public let rows: Int
     public let cols: Int
@@ -16,9 +18,10 @@ public struct BinaryMatrix: Sendable {
     public let value: Float
     public let nonZeroCount: Int
 
-    /// Rows, columns or rows of the transpose per code (the bits of a code).
+    /// Columns (or, for the transpose, rows) per code: the kernels are written for four (16-entry tables).
     static let groupSize = 4
-    /// Groups whose tables are used together: 8 groups × 16 entries × 64 floats = 32 KiB, one L1 cache's worth.
+    /// Groups whose tables are used together: 8 groups × 16 entries × 64 floats = 32 KiB, two thirds of this
+    /// machine's 48 KiB L1 data cache, leaving room for the output rows streaming through.
     static let blockGroups = 8
 
     /// `rowCodes[r · columnGroups + g]`: bit `b` set when `(r, 4g + b)` is a non-zero.
@@ -31,14 +34,26 @@ public struct BinaryMatrix: Sendable {
     var rowGroups: Int { (rows + Self.groupSize - 1) / Self.groupSize }
     var rowBlocks: Int { (rowGroups + Self.blockGroups - 1) / Self.blockGroups }
 
-    /// The codes of `sparse`, or nil when its stored values are not all one non-zero value (or it stores nothing,
-    /// or a row names a column twice, which codes cannot count).
+    /// The one value of all non-zeros of `sparse` (stored zeros do not count), or nil when there are none, they
+    /// differ, or the value is not finite (an infinite value would turn the zero table entries into NaN).
+    public static func commonValue(of sparse: SparseMatrix) -> Float? {
+        var common: Float?
+        for v in sparse.values where v != 0 {
+            guard v.isFinite else { return nil }
+            if let c = common, c != v { return nil }
+            common = v
+        }
+        return common
+    }
+
+    /// The codes of `sparse`, or nil when its non-zeros do not share one finite value (`commonValue(of:)`), or a
+    /// row names a column twice, which codes cannot count. Stored zeros (entries dropout has zeroed) are left out.
     public init?(_ sparse: SparseMatrix) {
-        guard let first = sparse.values.first, first != 0, sparse.values.allSatisfy({ $0 == first }) else { return nil }
+        guard let common = Self.commonValue(of: sparse) else { return nil }
         rows = sparse.rows
         cols = sparse.cols
-        value = first
-        nonZeroCount = sparse.nonZeroCount
+        value = common
+        var nonZeros = 0
         let columnGroups = (cols + Self.groupSize - 1) / Self.groupSize
         let rowGroups = (rows + Self.groupSize - 1) / Self.groupSize
         let rowBlocks = (rowGroups + Self.blockGroups - 1) / Self.blockGroups
@@ -47,15 +62,18 @@ public struct BinaryMatrix: Sendable {
         for r in 0..<rows {
             let group = r / Self.groupSize, rowBit = UInt8(1) << (r % Self.groupSize)
             let block = group / Self.blockGroups, slot = group % Self.blockGroups
-            for e in sparse.rowPointers[r]..<sparse.rowPointers[r + 1] {
+            for e in sparse.rowPointers[r]..<sparse.rowPointers[r + 1] where sparse.values[e] != 0 {
                 let c = Int(sparse.columnIndices[e])
+                precondition(c >= 0 && c < cols, "column \(c) of row \(r) outside 0..<\(cols)")
                 let columnBit = UInt8(1) << (c % Self.groupSize)
                 let rowCode = r * columnGroups + c / Self.groupSize
                 if rowCodes[rowCode] & columnBit != 0 { return nil }
                 rowCodes[rowCode] |= columnBit
                 columnCodes[(block * cols + c) * Self.blockGroups + slot] |= rowBit
+                nonZeros += 1
             }
         }
+        nonZeroCount = nonZeros
         self.rowCodes = rowCodes
         self.columnCodes = columnCodes
     }

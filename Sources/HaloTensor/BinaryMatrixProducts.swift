@@ -4,10 +4,10 @@
 /// code groups, whose 16-entry tables fill 32 KiB, so the tables read in the inner loop stay in L1 while the
 /// output rows stream through it. Two interleaved register sets halve the addition dependency chains.
 ///
-/// Measured on Amazon-Photo's features (7650 × 745, 35% non-zero) at width 256 with 2 threads, in a scratch
-/// benchmark of these loops (best of 15; this machine's speed varies by up to 2× with its neighbours' load):
-/// `B·X` 3.1 ms against 6.3 ms for OpenBLAS on the dense copy and 8.6 ms for CSR SpMM; `Bᵀ·X` 5.0–5.9 ms
-/// against 6.8 ms and 13.9 ms. `halo microbench` reports all three on any dataset with sparse features.
+/// Measured by `halo microbench` on Amazon-Photo's features (7650 × 745, 35% non-zero) at width 256 with 2
+/// threads, over several runs (this machine's speed varies with its neighbours' load): `B·X` 4.2–6.7 ms against
+/// 6.1–7.0 ms for OpenBLAS on the dense copy and 7–9 ms for CSR SpMM; `Bᵀ·X` 5.3–5.7 ms against 6.7–7.5 ms and
+/// 12–17 ms. At best the inner loops run at about one 64-byte load per cycle per core.
 extension BinaryMatrix {
     /// Output rows one thread finishes slice by slice before moving on: their 64-column slices (256 KiB at 1024
     /// rows) stay in L2 while every block of tables passes over them.
@@ -25,17 +25,18 @@ extension BinaryMatrix {
             return
         }
         let groups = columnGroups
-        // tables[slice s][group g][entry m][0..<w]: starts at groups·16·s, entries w floats apart.
+        // tables[slice s][group g][entry m][0..<w]: starts at groups·16·s, entries w floats apart. One array for all
+        // threads (built in parallel, then read by all), unlike Bᵀ·X, whose tables are per thread and per block.
         var tables = [Float](unsafeUninitializedCapacity: groups * 16 * width) { _, n in n = groups * 16 * width }
         x.storage.withUnsafeBufferPointer { xs in
             tables.withUnsafeMutableBufferPointer { ts in
                 let xp = xs.baseAddress!, tp = ts.baseAddress!, sourceRows = cols
-                pool.forEachChunk(of: groups, grain: 8) { chunk in
-                    for g in chunk {
+                pool.forEachChunk(of: groups, grain: 8) { groupRange in
+                    for g in groupRange {
                         for c in stride(from: 0, to: width, by: 16) {
                             let s = c / 64 * 64, w = min(64, width - s)
                             storeSubsetSums(
-                                of: xp, rows: 4 * g, rowCount: sourceRows, width: width, column: c,
+                                of: xp, firstRow: 4 * g, rowCount: sourceRows, width: width, column: c,
                                 into: tp + groups * 16 * s + g * 16 * w + (c - s), stride: w)
                         }
                     }
@@ -52,13 +53,13 @@ extension BinaryMatrix {
                             let chunk = chunkStart..<min(chunkStart + Self.rowChunk, range.upperBound)
                             for s in stride(from: 0, to: width, by: 64) {
                                 let w = min(64, width - s)
-                                for first in stride(from: 0, to: groups, by: Self.blockGroups) {
-                                    let count = min(Self.blockGroups, groups - first)
-                                    let blockTables = tp + groups * 16 * s + first * 16 * w
-                                    let overwrite = first == 0 && !accumulate
+                                for firstGroup in stride(from: 0, to: groups, by: Self.blockGroups) {
+                                    let count = min(Self.blockGroups, groups - firstGroup)
+                                    let blockTables = tp + groups * 16 * s + firstGroup * 16 * w
+                                    let overwrite = firstGroup == 0 && !accumulate
                                     for r in chunk {
                                         addTableEntries(
-                                            tables: blockTables, width: w, codes: cp + r * groups + first, count: count,
+                                            tables: blockTables, width: w, codes: cp + r * groups + firstGroup, count: count,
                                             scale: scale, into: op + r * width + s, overwrite: overwrite)
                                     }
                                 }
@@ -93,25 +94,28 @@ extension BinaryMatrix {
                     // Work units are (64-column slice, range of output rows). Slices first: a thread that owns whole
                     // slices builds only their tables; output rows are split further only when there are fewer
                     // slices than threads, and then the threads of one slice each build its tables.
+                    // threads / gcd(threads, slices) ranges per slice make the unit count a multiple of the threads.
                     let slices = (width + 63) / 64
-                    let rowRanges = min(max(1, (pool.threads + slices - 1) / slices), max(1, outputRows / 16))
+                    var a = pool.threads, b = slices
+                    while b != 0 { (a, b) = (b, a % b) }
+                    let rowRanges = min(pool.threads / a, max(1, outputRows / 16))
                     pool.forEachChunk(of: slices * rowRanges) { units in
                         let table = UnsafeMutablePointer<Float>.allocate(capacity: blockGroups * 16 * 64)
                         defer { table.deallocate() }
                         for unit in units {
                             let s = unit / rowRanges * 64, w = min(64, width - s), part = unit % rowRanges
-                            let features = (outputRows * part / rowRanges)..<(outputRows * (part + 1) / rowRanges)
+                            let rowRange = (outputRows * part / rowRanges)..<(outputRows * (part + 1) / rowRanges)
                             for block in 0..<blocks {
                                 let count = min(blockGroups, groups - block * blockGroups)
                                 for i in 0..<count {
                                     for c in stride(from: s, to: s + w, by: 16) {
                                         storeSubsetSums(
-                                            of: xp, rows: 4 * (block * blockGroups + i), rowCount: sourceRows, width: width,
+                                            of: xp, firstRow: 4 * (block * blockGroups + i), rowCount: sourceRows, width: width,
                                             column: c, into: table + i * 16 * w + (c - s), stride: w)
                                     }
                                 }
                                 let overwrite = block == 0 && !accumulate
-                                for f in features {
+                                for f in rowRange {
                                     addTableEntries(
                                         tables: table, width: w, codes: cp + (block * outputRows + f) * blockGroups,
                                         count: count, scale: scale, into: op + f * width + s, overwrite: overwrite)
@@ -130,8 +134,8 @@ extension BinaryMatrix {
     private func withPaddedWidth(_ x: Matrix, _ out: inout Matrix, accumulate: Bool, _ body: (Matrix, inout Matrix) -> Void) {
         let padded = (x.cols + 15) / 16 * 16
         let wideX = Matrix(rows: x.rows, cols: padded) { i, j in j < x.cols ? x[i, j] : 0 }
-        let current = out
-        var wideOut = Matrix(rows: out.rows, cols: padded) { i, j in accumulate && j < current.cols ? current[i, j] : 0 }
+        // Read `out` in place (a second reference would make the copy-back below copy all of it first).
+        var wideOut = Matrix(rows: out.rows, cols: padded) { i, j in accumulate && j < out.cols ? out[i, j] : 0 }
         body(wideX, &wideOut)
         for i in 0..<out.rows {
             for j in 0..<out.cols { out[i, j] = wideOut[i, j] }
@@ -143,7 +147,7 @@ extension BinaryMatrix {
 /// columns from `column`: `Σ r_b` over the set bits `b` of `m`, stored at `table + m · stride`.
 @inline(__always)
 private func storeSubsetSums(
-    of x: UnsafePointer<Float>, rows firstRow: Int, rowCount: Int, width: Int, column: Int,
+    of x: UnsafePointer<Float>, firstRow: Int, rowCount: Int, width: Int, column: Int,
     into table: UnsafeMutablePointer<Float>, stride: Int
 ) {
     @inline(__always) func row(_ b: Int) -> SIMD16<Float> {

@@ -31,19 +31,25 @@ public struct RankShard: Sendable {
     /// so that aggregation reads neighbours from cache; `nodeIDs` keep each row's dataset id, which is what
     /// dropout and every other random draw are keyed by, so the model trained is the same either way (up to
     /// floating-point summation order).
-    public static func wholeGraph(_ dataset: Dataset, aggregation: Aggregation, localityOrder: Bool = true) -> RankShard {
+    ///
+    /// `inputDropout` says whether training will drop input features, which rules out the lookup representation.
+    public static func wholeGraph(
+        _ dataset: Dataset, aggregation: Aggregation, localityOrder: Bool = true, inputDropout: Bool = false
+    ) -> RankShard {
         let order = localityOrder ? dataset.graph.reverseCuthillMcKeeOrder() : Array(0..<dataset.nodeCount)
         let data = localityOrder ? dataset.renumbered(order) : dataset
         return RankShard(
-            nodeIDs: order.map { Int32($0) }, features: LayerInput(data.features),
+            nodeIDs: order.map { Int32($0) }, features: LayerInput(data.features, inputDropout: inputDropout),
             labels: data.labels, split: data.split, propagation: .wholeGraph(data.graph, aggregation),
             globalCounts: GlobalSplitCounts(data.split))
     }
 
-    /// One rank's shard of a partitioned dataset.
-    public init(part: Part, aggregation: Aggregation) {
+    /// One rank's shard of a partitioned dataset. `featureRepresentation` must be the same on every rank (decide
+    /// it from all ranks' `FeatureStatistics`): dense and sparse first layers exchange different rows.
+    public init(part: Part, aggregation: Aggregation, featureRepresentation: FeatureRepresentation) {
         self.init(
-            nodeIDs: part.innerGlobalIDs, features: LayerInput(part.features), labels: part.labels, split: part.split,
+            nodeIDs: part.innerGlobalIDs, features: LayerInput(part.features, representation: featureRepresentation),
+            labels: part.labels, split: part.split,
             propagation: part.propagationOperator(aggregation), globalCounts: part.globalSplitCounts)
     }
 
@@ -56,51 +62,36 @@ public struct RankShard: Sendable {
 }
 
 extension LayerInput {
-    /// Density above which sparse input features are multiplied as a dense matrix.
-    ///
-    /// A sparse product moves about `nnz · width · 4` bytes at memory speed (~30 GB/s here); the dense GEMM does
-    /// `2 · rows · cols · width` flops at ~450 GFLOP/s. The dense product wins above roughly 10% density; 5% leaves
-    /// room for SpMM's better cache behaviour on narrow rows (measured by `halo microbench` on Amazon-Photo's
-    /// 35%-dense features at width 256: `X·W` 8.6 ms CSR, 6.3–6.9 ms GEMM; `Xᵀ·G` 14–17 ms CSR, 7.2–7.5 ms GEMM;
-    /// Coauthor-Physics, 0.4%, stays sparse). Features with one value in every non-zero take the table-lookup
-    /// path first (`binaryFeatureDensity`).
-    public static let denseFeatureDensity = 0.05
-    /// Largest dense copy made of sparse features (bytes).
-    public static let denseFeatureBudget = 2 << 30
-    /// Density above which indicator features (every non-zero one value) are multiplied by table lookup.
-    ///
-    /// Lookup costs one vector addition per four columns of a row, CSR one multiply-add per non-zero but gathered
-    /// from L2 at about half the rate (see `BinaryMatrixProducts.swift`), so lookup wins above about 1/8 density.
-    /// It always beats the dense GEMM, which multiplies every column.
-    public static let binaryFeatureDensity = 0.125
-
     /// Whether aggregating these features once before training (`--precompute-layer0`) pays on one process:
-    /// dense features, and indicator features dense enough for table lookup whose dense aggregate `Â·X` fits the
-    /// dense-copy budget (measured on Amazon-Photo: 17.8–18.4 ms per epoch against 18.1–19.4 ms by lookup every
-    /// epoch). Other sparse features stay sparse: their aggregate would be dense and far larger.
+    /// dense features, and indicator features multiplied by table lookup whose dense aggregate `Â·X` fits the
+    /// dense-copy budget (Amazon-Photo, three runs of bench/peer_comparison.sh: 16.0–16.3 ms per epoch
+    /// precomputed, 14.4–17.2 ms by lookup every epoch — within noise, so the path that spends no work on layer 0's
+    /// input stays the default). Other sparse features stay sparse: their aggregate would be dense and far larger.
     public var suitsPrecomputedAggregation: Bool {
         switch self {
         case .dense: return true
-        case .sparse(let s): return s.binary != nil && s.matrix.rows * s.matrix.cols * 4 <= Self.denseFeatureBudget
+        case .sparse(let s):
+            return s.binary != nil && s.matrix.rows * s.matrix.cols * 4 <= FeatureStatistics.denseCopyBudget
         }
     }
 
-    /// Input features as a layer sees them: sparse features keep their CSR form (with their transpose ready)
-    /// unless they are dense enough for table lookup (indicator features) or GEMM to be faster; GEMM only when
-    /// the dense copy fits the budget.
-    public init(_ features: NodeFeatures) {
+    /// Input features in the given representation (dense features are always dense).
+    public init(_ features: NodeFeatures, representation: FeatureRepresentation) {
         switch features {
         case .dense(let m):
             self = .dense(m)
         case .sparse(let s):
-            let cells = s.rows * s.cols
-            let density = cells > 0 ? Double(s.nonZeroCount) / Double(cells) : 0
-            if density >= Self.binaryFeatureDensity, let codes = BinaryMatrix(s) {
-                self = .sparse(SparseFeatures(s, binary: codes))
-            } else {
-                self = density >= Self.denseFeatureDensity && cells * 4 <= Self.denseFeatureBudget
-                    ? .dense(s.dense()) : .sparse(SparseFeatures(s))
+            switch representation {
+            case .dense: self = .dense(s.dense())
+            // A rank whose part has no non-zeros has no codes; CSR gives it the same (zero) products.
+            case .lookup: self = .sparse(SparseFeatures(s, binary: BinaryMatrix(s)))
+            case .csr: self = .sparse(SparseFeatures(s))
             }
         }
+    }
+
+    /// Input features in the representation their own statistics call for (one process, or tests).
+    public init(_ features: NodeFeatures, inputDropout: Bool = false) {
+        self.init(features, representation: FeatureStatistics(features).representation(inputDropout: inputDropout))
     }
 }

@@ -17,7 +17,12 @@ public enum RankTraining {
             throw TransportError.invalidArgument(
                 "rank \(transport.rank) of \(transport.worldSize) was given part \(part.rank) of \(part.partCount)")
         }
-        let shard = RankShard(part: part, aggregation: configuration.model.kind.aggregation)
+        // Set-up traffic goes through its own collectives, so the training statistics count training alone.
+        let features = try FeatureStatistics(part.features)
+            .combinedOverRanks(TransportCollectives(transport), worldSize: transport.worldSize)
+        let shard = RankShard(
+            part: part, aggregation: configuration.model.kind.aggregation,
+            featureRepresentation: features.representation(inputDropout: configuration.model.inputDropout > 0))
         let method = configuration.method, settings = configuration.quantization
         let policy: any PrecisionPolicy
         if !method.quantizes {

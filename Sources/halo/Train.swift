@@ -200,7 +200,7 @@ struct Train: ParsableCommand {
             // The single-process reference: the whole graph, no exchange.
             let data = try loadDataset(pool: pool, logger: logger)
             let ordering = Stopwatch()
-            let shard = RankShard.wholeGraph(data, aggregation: model.aggregation)
+            let shard = RankShard.wholeGraph(data, aggregation: model.aggregation, inputDropout: inputDropout > 0)
             logger.info("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
             var config = config
             config.quantization.precomputeFirstLayer = precomputeLayer0

@@ -213,7 +213,8 @@ final class GraphConvolutionTests: XCTestCase {
         let graph = randomGraph(nodes: nodes, edges: 18, &rng)
         for aggregation in Aggregation.allCases {
             let op = PropagationOperator.wholeGraph(graph, aggregation)
-            for (inputWidth, outputWidth) in [(6, 3), (9, 20)] {
+            // Output widths on the padded path (3, 20) and on the 64-column registers (64).
+            for (inputWidth, outputWidth) in [(6, 3), (9, 20), (7, 64)] {
                 let conv = makeLayer(aggregation, inputWidth, outputWidth, &rng)
                 var pattern = randomSparse(rows: nodes, cols: inputWidth, perRow: 4, &rng)
                 pattern.values = pattern.values.map { _ in 0.5 }

@@ -126,15 +126,48 @@ final class BinaryMatrixTests: XCTestCase {
         XCTAssertEqual(none.count, 0)
     }
 
+    /// More rows than one thread's chunk of output rows (1024), so the chunk loop runs several times per thread.
+    func testManyRowsSpanSeveralRowChunks() throws {
+        var rng = TestRNG(seed: 76)
+        let s = randomIndicator(rows: 2600, cols: 23, density: 0.3, value: 1, &rng)
+        let codes = try XCTUnwrap(BinaryMatrix(s))
+        for pool in [ComputePool.serial, ComputePool(threads: 2)] {
+            let x = randomMatrix(23, 80, &rng)
+            var out = Matrix(rows: 2600, cols: 80)
+            codes.multiply(x, into: &out, pool: pool)
+            assertClose(out, naiveSparseProduct(s, x), tolerance: 1e-4, "\(pool.threads) threads")
+            let g = randomMatrix(2600, 80, &rng)
+            var gradient = Matrix(rows: 23, cols: 80)
+            codes.multiplyTransposed(g, into: &gradient, pool: pool)
+            assertClose(gradient, transposedNaive(s, g), tolerance: 1e-3, "ᵀ \(pool.threads) threads")
+        }
+    }
+
+    /// Stored zeros (what dropout leaves in the pattern) are not non-zeros: the codes skip them.
+    func testStoredZerosAreLeftOut() throws {
+        var rng = TestRNG(seed: 77)
+        var s = randomIndicator(rows: 19, cols: 14, density: 0.5, value: 2, &rng)
+        s.values = s.values.indices.map { $0 % 3 == 0 ? 0 : 2 }
+        let codes = try XCTUnwrap(BinaryMatrix(s))
+        XCTAssertEqual(codes.value, 2)
+        XCTAssertEqual(codes.nonZeroCount, s.values.filter { $0 != 0 }.count)
+        let x = randomMatrix(14, 32, &rng)
+        var out = Matrix(rows: 19, cols: 32)
+        codes.multiply(x, into: &out)
+        assertClose(out, naiveSparseProduct(s, x), tolerance: 1e-4)
+    }
+
     func testCodesExistOnlyForOneCommonNonZeroValue() {
         let mixed = SparseMatrix(rows: 2, cols: 3, triplets: [(0, 0, 1), (1, 2, 2)])
         XCTAssertNil(BinaryMatrix(mixed), "two different values")
         let zeros = SparseMatrix(rows: 2, cols: 3, triplets: [(0, 0, 0), (1, 2, 0)])
-        XCTAssertNil(BinaryMatrix(zeros), "stored zeros carry no pattern worth coding")
+        XCTAssertNil(BinaryMatrix(zeros), "only stored zeros: no non-zero value")
         let nothing = SparseMatrix(rows: 2, cols: 3, rowPointers: [0, 0, 0], columnIndices: [], values: [])
         XCTAssertNil(BinaryMatrix(nothing), "no non-zeros")
         let nan = SparseMatrix(rows: 1, cols: 2, triplets: [(0, 0, .nan), (0, 1, .nan)])
         XCTAssertNil(BinaryMatrix(nan), "NaN is not one value")
+        let infinite = SparseMatrix(rows: 1, cols: 2, triplets: [(0, 0, .infinity), (0, 1, .infinity)])
+        XCTAssertNil(BinaryMatrix(infinite), "an infinite value would make the zero entries NaN")
         // A row naming a column twice sums the two entries in CSR; a code cannot.
         let duplicate = SparseMatrix(rows: 1, cols: 3, rowPointers: [0, 2], columnIndices: [1, 1], values: [1, 1])
         XCTAssertNil(BinaryMatrix(duplicate))

@@ -86,6 +86,37 @@ final class DistributedEquivalenceTests: XCTestCase {
         }
     }
 
+    /// Parts of very different feature density: one dense enough for GEMM on its own, one sparse enough for CSR.
+    /// Ranks choose the first layer's representation from all parts together, so they agree, and the run is the
+    /// single process's (a dense rank aggregates first, a sparse one transforms first: mixed, they would exchange
+    /// rows of different widths).
+    func testRanksAgreeOnFeatureRepresentationWhenPartsDiffer() throws {
+        var data = try SyntheticGraphSpec(parsing: "synthetic:nodes=800,classes=4,features=20,degree=8,signal=1,seed=9").generate()
+        guard case .dense(let x) = data.features else { throw XCTSkip("synthetic features are dense") }
+        // Rows of the first half keep their positive entries (~50%), the second half only those above 1.6 (~5%).
+        var triplets: [(row: Int, col: Int, value: Float)] = []
+        for i in 0..<x.rows {
+            for j in 0..<x.cols where x[i, j] > (i < x.rows / 2 ? 0 : 1.6) { triplets.append((i, j, x[i, j])) }
+        }
+        let sparse = SparseMatrix(rows: x.rows, cols: x.cols, triplets: triplets)
+        data.features = .sparse(sparse)
+        let partitioning = try Partitioner.partition(graph: data.graph, parts: 2, method: .contiguous, seed: 1)
+        let parts = Part.build(dataset: data, partitioning: partitioning)
+        let local = parts.map { FeatureStatistics($0.features).representation(inputDropout: true) }
+        XCTAssertEqual(local, [.dense, .csr], "the parts alone would choose differently")
+        let global = FeatureStatistics.combining(parts.map { FeatureStatistics($0.features) })
+        XCTAssertEqual(global.representation(inputDropout: true), FeatureStatistics(data.features).representation(inputDropout: true))
+
+        let config = configuration(.gcn, epochs: 10)
+        let reference = try singleProcess(data, config)
+        let env = environment(data, ranks: 2)
+        let reports = try LocalTransport.run(worldSize: 2) { transport in
+            try RankTraining.run(part: parts[transport.rank], transport: transport, configuration: config,
+                                 environment: env, pool: .serial)
+        }
+        assertSameRun(reference, reports, "mixed-density parts")
+    }
+
     func testHaloTrafficIsCountedExactly() throws {
         let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=600,classes=3,features=8,degree=6,seed=2").generate()
         let config = configuration(.gcn, epochs: 2)

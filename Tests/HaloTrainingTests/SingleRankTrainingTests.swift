@@ -94,40 +94,59 @@ final class SingleRankTrainingTests: XCTestCase {
         return (data, indicator)
     }
 
-    func testFeatureRepresentationFollowsDensityAndValues() throws {
+    func testFeatureRepresentationFollowsDensityValuesAndDropout() throws {
         let (_, indicator) = try indicatorTask()
         guard case .sparse(let lookup) = LayerInput(.sparse(indicator)) else { return XCTFail("indicator features stay sparse") }
         XCTAssertNotNil(lookup.binary, "half-dense indicator features are multiplied by table lookup")
+        guard case .dense = LayerInput(.sparse(indicator), inputDropout: true) else {
+            return XCTFail("with input dropout, half-dense indicator features are densified for GEMM")
+        }
         var valued = indicator
         valued.values = valued.values.indices.map { Float($0 % 7) + 1 }
         guard case .dense = LayerInput(.sparse(valued)) else { return XCTFail("half-dense valued features are densified for GEMM") }
         let rare = SparseMatrix(rows: 100, cols: 100, triplets: (0..<100).map { ($0, ($0 * 37) % 100, 1) })
         guard case .sparse(let csr) = LayerInput(.sparse(rare)) else { return XCTFail("1% dense features stay sparse") }
         XCTAssertNil(csr.binary, "CSR is faster at 1% density")
+
+        // The rules themselves, at the thresholds.
+        func rep(_ density: Double, indicator: Bool, fits: Bool = true, dropout: Bool = false) -> FeatureRepresentation {
+            FeatureStatistics(sparse: true, nonZeros: Int(density * 10_000), cells: 10_000, indicator: indicator,
+                              denseCopyFits: fits).representation(inputDropout: dropout)
+        }
+        XCTAssertEqual(rep(FeatureStatistics.lookupDensity, indicator: true), .lookup)
+        XCTAssertEqual(rep(FeatureStatistics.lookupDensity - 0.01, indicator: true), .csr)
+        XCTAssertEqual(rep(FeatureStatistics.denseDensity, indicator: false), .dense)
+        XCTAssertEqual(rep(FeatureStatistics.denseDensity, indicator: false, fits: false), .csr)
+        XCTAssertEqual(rep(FeatureStatistics.denseDensity - 0.01, indicator: false), .csr)
+        XCTAssertEqual(rep(0.5, indicator: true, dropout: true), .dense)
+        XCTAssertEqual(FeatureStatistics(.dense(Matrix(rows: 2, cols: 2))).representation(inputDropout: false), .dense)
+        // Combining parts: counts add, properties must hold everywhere.
+        let a = FeatureStatistics(sparse: true, nonZeros: 50, cells: 100, indicator: true, denseCopyFits: true)
+        let b = FeatureStatistics(sparse: true, nonZeros: 0, cells: 100, indicator: true, denseCopyFits: false)
+        let both = FeatureStatistics.combining([a, b])
+        XCTAssertEqual(both, FeatureStatistics(sparse: true, nonZeros: 50, cells: 200, indicator: true, denseCopyFits: false))
     }
 
     /// Table lookup is a kernel choice: training on indicator features gives the run of the CSR path, up to
-    /// summation order, with and without input dropout (which turns the lookup off).
+    /// summation order.
     func testIndicatorFeaturesTrainLikeCSR() throws {
-        let (data, indicator) = try indicatorTask()
-        for inputDropout: Float in [0, 0.3] {
-            func run(lookup: Bool) throws -> TrainingReport {
-                var shard = RankShard.wholeGraph(data, aggregation: .gcn)
-                guard case .sparse(let features) = shard.features, features.binary != nil else {
-                    throw XCTSkip("expected the lookup representation")
-                }
-                if !lookup { shard.features = .sparse(SparseFeatures(features.matrix)) }
-                var config = configuration(.gcn, epochs: 6)
-                config.model.inputDropout = inputDropout
-                let trainer = Trainer(configuration: config, shard: shard, classCount: data.classCount, pool: ComputePool(threads: 2))
-                return try trainer.train(environment: environment(data))
+        let (data, _) = try indicatorTask()
+        func run(lookup: Bool) throws -> TrainingReport {
+            var shard = RankShard.wholeGraph(data, aggregation: .gcn)
+            guard case .sparse(let features) = shard.features, features.binary != nil else {
+                XCTFail("expected the lookup representation")
+                return try XCTUnwrap(nil)
             }
-            let lookup = try run(lookup: true), csr = try run(lookup: false)
-            for (a, b) in zip(lookup.epochs, csr.epochs) {
-                XCTAssertEqual(a.loss, b.loss, accuracy: 1e-5 * abs(b.loss), "input dropout \(inputDropout), epoch \(a.epoch)")
-            }
+            if !lookup { shard.features = .sparse(SparseFeatures(features.matrix)) }
+            let trainer = Trainer(configuration: configuration(.gcn, epochs: 6), shard: shard,
+                                  classCount: data.classCount, pool: ComputePool(threads: 2))
+            return try trainer.train(environment: environment(data))
         }
-        XCTAssertEqual(indicator.values.count, indicator.nonZeroCount)
+        let lookup = try run(lookup: true), csr = try run(lookup: false)
+        XCTAssertEqual(lookup.epochs.count, 6)
+        for (a, b) in zip(lookup.epochs, csr.epochs) {
+            XCTAssertEqual(a.loss, b.loss, accuracy: 1e-5 * abs(b.loss), "epoch \(a.epoch)")
+        }
     }
 
     func testReportHasTheDocumentedFields() throws {
