@@ -1,4 +1,5 @@
 import HaloGraph
+import HaloNN
 import HaloTensor
 
 /// How the first layer multiplies sparse input features: as a dense matrix by GEMM, by table lookup (indicator
@@ -11,6 +12,16 @@ public enum FeatureRepresentation: String, Sendable, Codable {
     case dense
     case lookup
     case csr
+}
+
+extension LayerInput {
+    /// The representation these features are multiplied in.
+    public var representation: FeatureRepresentation {
+        switch self {
+        case .dense: return .dense
+        case .sparse(let s): return s.binary != nil ? .lookup : .csr
+        }
+    }
 }
 
 /// The facts about input features that decide their representation, for one part or summed over all parts.

@@ -148,7 +148,7 @@ public final class Trainer {
         var memory = [Double](repeating: 0, count: collectives.worldSize)
         memory[collectives.rank] = Double(ResourceUsage.peakResidentBytes())
         try collectives.allReduceSum(&memory)
-        return TrainingReport(
+        var report = TrainingReport(
             config: configuration, environment: environment, epochs: records,
             bestValidationAccuracy: best?.validation, testAccuracyAtBestValidation: best?.test,
             bestValidationEpoch: best?.epoch, finalTestAccuracy: records.last?.testAccuracy,
@@ -157,5 +157,7 @@ public final class Trainer {
             bytesSentPerEpoch: records.map { Double($0.bytesSent) }.reduce(0, +) / Double(max(records.count, 1)),
             haloBytesPerEpoch: records.map { Double($0.forwardBytesSent + $0.backwardBytesSent) }.reduce(0, +)
                 / Double(max(records.count, 1)))
+        report.featureRepresentation = shard.features.representation
+        return report
     }
 }

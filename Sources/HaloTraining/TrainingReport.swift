@@ -72,6 +72,8 @@ public struct TrainingReport: Sendable, Codable {
     public var assignmentCycles: [AssignmentCycleReport]?
     /// AdaQP: seconds spent measuring the links' time models at start-up.
     public var linkProbeSeconds: Double?
+    /// How the first layer multiplied the input features (dense GEMM, table lookup or CSR).
+    public var featureRepresentation: FeatureRepresentation?
 
     enum CodingKeys: String, CodingKey {
         case config, environment, partitioning, epochs
@@ -87,6 +89,7 @@ public struct TrainingReport: Sendable, Codable {
         case haloBytesPerEpoch = "halo_bytes_per_epoch"
         case assignmentCycles = "assignment_cycles"
         case linkProbeSeconds = "link_probe_s"
+        case featureRepresentation = "feature_representation"
     }
 
     /// Pretty-printed JSON with snake_case configuration keys.

@@ -143,6 +143,8 @@ final class SingleRankTrainingTests: XCTestCase {
             return try trainer.train(environment: environment(data))
         }
         let lookup = try run(lookup: true), csr = try run(lookup: false)
+        XCTAssertEqual(lookup.featureRepresentation, .lookup)
+        XCTAssertEqual(csr.featureRepresentation, .csr)
         XCTAssertEqual(lookup.epochs.count, 6)
         for (a, b) in zip(lookup.epochs, csr.epochs) {
             XCTAssertEqual(a.loss, b.loss, accuracy: 1e-5 * abs(b.loss), "epoch \(a.epoch)")
@@ -165,6 +167,7 @@ final class SingleRankTrainingTests: XCTestCase {
             XCTAssertNotNil(epochs[0][key], "epoch record misses \(key)")
         }
         XCTAssertGreaterThan(report["peak_rss_bytes"] as? Int ?? 0, 0)
+        XCTAssertEqual(report["feature_representation"] as? String, "dense", "synthetic features are dense")
     }
 
     func testMultiLabelTrainingUsesMicroF1() throws {
