@@ -6,8 +6,8 @@
 ///
 /// Measured by `halo microbench` on Amazon-Photo's features (7650 × 745, 35% non-zero) at width 256 with 2
 /// threads, over several runs (this machine's speed varies with its neighbours' load): `B·X` 4.2–6.7 ms against
-/// 6.1–7.0 ms for OpenBLAS on the dense copy and 7–9 ms for CSR SpMM; `Bᵀ·X` 5.3–5.7 ms against 6.7–7.5 ms and
-/// 12–17 ms. At best the inner loops run at about one 64-byte load per cycle per core.
+/// 6.1–7.0 ms for OpenBLAS on the dense copy and 7.1–9.3 ms for CSR SpMM; `Bᵀ·X` 5.3–5.7 ms against 6.7–7.6 ms
+/// and 11.6–17.5 ms. At best the inner loops run at about one 64-byte load per cycle per core.
 extension BinaryMatrix {
     /// Output rows one thread finishes slice by slice before moving on: their 64-column slices (256 KiB at 1024
     /// rows) stay in L2 while every block of tables passes over them.

@@ -30,11 +30,12 @@ public struct FeatureStatistics: Sendable, Equatable {
     ///
     /// Lookup costs one vector addition per four columns whatever the density; CSR one multiply-add per
     /// non-zero. `halo microbench` on Amazon-Photo (35% dense, width 256, 2 threads): `X·W` 4.2–6.7 ms lookup,
-    /// 7–9 ms CSR; `Xᵀ·G` 5.3–6.4 ms lookup, 12–17 ms CSR. CSR scales with density, so lookup wins from about 15%.
+    /// 7.1–9.3 ms CSR; `Xᵀ·G` 5.3–6.4 ms lookup, 11.6–17.5 ms CSR. CSR scales with density, so lookup wins from
+    /// about 15%.
     public static let lookupDensity = 0.15
     /// Density from which other sparse features are multiplied as a dense matrix by GEMM.
     ///
-    /// GEMM's time does not depend on density: on the same features `X·W` 6.1–7.0 ms, `Xᵀ·G` 6.7–7.5 ms, about
+    /// GEMM's time does not depend on density: on the same features `X·W` 6.1–7.0 ms, `Xᵀ·G` 6.7–7.6 ms, about
     /// 13.5 ms together against ~23 ms for CSR at 35%, so GEMM wins from about 20% (Coauthor-Physics, 0.4%, stays
     /// CSR).
     public static let denseDensity = 0.2
@@ -76,7 +77,7 @@ public struct FeatureStatistics: Sendable, Equatable {
     ///
     /// Input dropout rules out lookup: it changes the values every epoch, and rebuilding the codes each time costs
     /// more than lookup saves (Amazon-Photo, input dropout 0.5: 56.6 ms per epoch by lookup with rebuilt codes,
-    /// 45.4 ms CSR, 21.9 ms dense, whose dropout is one vectorised pass).
+    /// 45.4–48.7 ms CSR, 21.9 ms dense, whose dropout is one vectorised pass).
     public func representation(inputDropout: Bool) -> FeatureRepresentation {
         guard sparse else { return .dense }
         if indicator && !inputDropout && density >= Self.lookupDensity { return .lookup }

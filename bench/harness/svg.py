@@ -80,15 +80,8 @@ class Canvas:
         return "\n".join([head, bg] + self.parts + ["</svg>", ""])
 
 
-def _frame(c: Canvas, left, top, right, bottom, ymax, y_label, title, ymin=0.0):
-    """Axes, horizontal grid and y ticks; returns a function mapping a value to a y pixel."""
-    ticks = nice_ticks(ymin, ymax)
-    top_val = ticks[-1]
-    ph = bottom - top
-
-    def ypix(v):
-        return bottom - (v - ymin) / (top_val - ymin) * ph
-
+def _axes(c: Canvas, left, top, right, bottom, ticks, ypix, y_label, title):
+    """Grid lines and labels at `ticks`, the two axes, the axis label and the title; returns `ypix`."""
     for t in ticks:
         y = ypix(t)
         c.line(left, y, right, y, stroke="#e4e4e4")
@@ -98,6 +91,18 @@ def _frame(c: Canvas, left, top, right, bottom, ymax, y_label, title, ymin=0.0):
     c.text(16, (top + bottom) / 2, y_label, size=12, anchor="middle", rotate=-90)
     c.text(c.width / 2, 20, title, size=14, anchor="middle", weight="bold")
     return ypix
+
+
+def _frame(c: Canvas, left, top, right, bottom, ymax, y_label, title, ymin=0.0):
+    """Axes, horizontal grid and y ticks; returns a function mapping a value to a y pixel."""
+    ticks = nice_ticks(ymin, ymax)
+    top_val = ticks[-1]
+    ph = bottom - top
+
+    def ypix(v):
+        return bottom - (v - ymin) / (top_val - ymin) * ph
+
+    return _axes(c, left, top, right, bottom, ticks, ypix, y_label, title)
 
 
 def _legend(c: Canvas, items, x, y, line_items=False):
@@ -120,15 +125,7 @@ def _log_frame(c: Canvas, left, top, right, bottom, lo, hi, y_label, title):
     def ypix(v):
         return bottom - (math.log10(max(v, lo)) - a) / (b - a) * (bottom - top)
 
-    for t in ticks:
-        y = ypix(t)
-        c.line(left, y, right, y, stroke="#e4e4e4")
-        c.text(left - 6, y + 4, fmt_tick(t), size=11, anchor="end")
-    c.line(left, top, left, bottom)
-    c.line(left, bottom, right, bottom)
-    c.text(16, (top + bottom) / 2, y_label, size=12, anchor="middle", rotate=-90)
-    c.text(c.width / 2, 20, title, size=14, anchor="middle", weight="bold")
-    return ypix
+    return _axes(c, left, top, right, bottom, ticks, ypix, y_label, title)
 
 
 def line_chart(title: str, x_labels: list[str], series: list[dict], y_label: str, x_label: str = "",
