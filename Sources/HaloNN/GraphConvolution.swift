@@ -139,13 +139,13 @@ public final class GraphConvolution {
         var inputGradient: Matrix?
         if usedPrecomputedAggregate {
             precondition(!needInputGradient, "\(layer): a precomputed aggregate only serves the first layer")
-            gemm(aggregated, gradient, into: &neighborWeight.gradient, transposeA: true, beta: 1, pool: pool)
+            accumulateTransposedProduct(aggregated, gradient, into: &neighborWeight.gradient, pool: pool)
         } else if transformsFirst(sparseInput: x.isSparse) {
             let transformedGradient = try propagateBack(gradient, width: outputWidth)
             x.accumulateTransposedProduct(transformedGradient, into: &neighborWeight.gradient, pool: pool)
             if needInputGradient { inputGradient = matmul(transformedGradient, neighborWeight.value, transposeB: true, pool: pool) }
         } else {
-            gemm(aggregated, gradient, into: &neighborWeight.gradient, transposeA: true, beta: 1, pool: pool)
+            accumulateTransposedProduct(aggregated, gradient, into: &neighborWeight.gradient, pool: pool)
             // The weight gradient needs only local rows here: without an input gradient to return (the first
             // layer), nothing has to travel back.
             if needInputGradient {

@@ -74,10 +74,11 @@ public enum LayerInput: Sendable {
         }
     }
 
-    /// `gradient += inputᵀ · outputGradient` (a weight gradient).
+    /// `gradient += inputᵀ · outputGradient` (a weight gradient). For a dense input, the product skips the zeros of
+    /// an output gradient that a ReLU and dropout made mostly zero.
     func accumulateTransposedProduct(_ outputGradient: Matrix, into gradient: inout Matrix, pool: ComputePool) {
         switch self {
-        case .dense(let x): gemm(x, outputGradient, into: &gradient, transposeA: true, beta: 1, pool: pool)
+        case .dense(let x): HaloTensor.accumulateTransposedProduct(x, outputGradient, into: &gradient, pool: pool)
         case .sparse(let s): s.accumulateTransposedProduct(outputGradient, into: &gradient, pool: pool)
         }
     }

@@ -17,6 +17,11 @@ struct Microbench: ParsableCommand {
             When --dataset has sparse features, the first layer's two products with them (X·W and the weight \
             gradient Xᵀ·G) are timed by CSR, by GEMM on a dense copy, and — when every non-zero has one value — by \
             table lookup: the numbers behind the choice `halo train` makes for the first layer.
+
+            A weight gradient Aᵀ·G whose G is mostly zeros (a hidden layer's gradient behind ReLU and dropout) is \
+            timed by GEMM and by listing G's non-zeros, at several densities of G: A is the nodes × --width \
+            hidden activation and, when the dataset has at most 2048 features, the nodes × features aggregate of a \
+            precomputed first layer.
             """)
 
     @Option(help: "Dataset whose GCN operator SpMM is measured.")
@@ -42,6 +47,20 @@ struct Microbench: ParsableCommand {
         var gemm: [GEMMResult]
         /// The first layer's products on the dataset's sparse input features, sparse kernels next to dense GEMM.
         var featureProducts: FeatureProductResult?
+        /// `Aᵀ·G` with a mostly-zero G, by GEMM and by listing G's non-zeros.
+        var sparseGradientProducts: [SparseGradientResult]
+    }
+
+    struct SparseGradientResult: Codable {
+        var rows: Int
+        var depth: Int
+        var width: Int
+        var density: Double
+        var gemmSeconds: Double
+        /// Listing G's non-zeros and the product, together.
+        var listedSeconds: Double
+        /// Listing alone.
+        var listingSeconds: Double
     }
 
     struct FeatureProductResult: Codable {
@@ -150,12 +169,33 @@ struct Microbench: ParsableCommand {
             }
         }
 
+        var sparseGradients: [SparseGradientResult] = []
+        let depths = [width] + (data.features.width <= 2048 && data.features.width != width ? [data.features.width] : [])
+        for depth in depths {
+            let a = Matrix(rows: data.nodeCount, cols: depth) { i, j in Float((i &* 13 &+ j) % 19) * 0.1 - 0.9 }
+            var c = Matrix(rows: depth, cols: width)
+            for density in [0.05, 0.25, 0.5] {
+                // A fixed pseudo-random pattern with the given share of non-zeros.
+                let g = Matrix(rows: data.nodeCount, cols: width) { i, j in
+                    Double((UInt32(truncatingIfNeeded: i &* 40_503 &+ j &* 2_654_435_761) >> 8) % 1000) < density * 1000
+                        ? Float((i &+ j) % 7) * 0.1 + 0.1 : 0
+                }
+                sparseGradients.append(SparseGradientResult(
+                    rows: data.nodeCount, depth: depth, width: width, density: density,
+                    gemmSeconds: best(of: repeats) { gemm(a, g, into: &c, transposeA: true, beta: 1, pool: pool) },
+                    listedSeconds: best(of: repeats) {
+                        accumulateTransposedProduct(a, BlockColumnLists(g, pool: pool)!, into: &c, pool: pool)
+                    },
+                    listingSeconds: best(of: repeats) { _ = BlockColumnLists(g, pool: pool) }))
+            }
+        }
+
         let result = Result(
             threads: threads, blasCore: BLASRuntime.coreName, streamTriadGBps: stream,
             spmm: SpMMResult(dataset: data.name, rows: op.rows, nonZeros: op.nonZeroCount, width: width,
                              seconds: spmmSeconds, gbps: spmmRate, fractionOfStream: fraction,
                              secondsLocalityOrder: orderedSeconds, gbpsLocalityOrder: orderedRate),
-            gemm: gemms, featureProducts: featureProducts)
+            gemm: gemms, featureProducts: featureProducts, sparseGradientProducts: sparseGradients)
         for (name, _) in pools {
             print(String(format: "threads %@: STREAM triad %.1f GB/s | SpMM %.1f GB/s (%.0f%% of triad, %.2f ms) | in locality order %.1f GB/s (%.2f ms)",
                          name, stream[name]!, spmmRate[name]!, 100 * fraction[name]!, 1000 * spmmSeconds[name]!,
@@ -174,6 +214,11 @@ struct Microbench: ParsableCommand {
                 print(String(format: "  one value in every non-zero: by table lookup X·W %.2f ms | Xᵀ·G %.2f ms",
                              1000 * forward, 1000 * backward))
             }
+        }
+        for r in sparseGradients {
+            print(String(format: "Aᵀ·G, A %d×%d, G %.0f%% non-zero: GEMM %.2f ms | listed non-zeros %.2f ms (listing %.2f ms)",
+                         r.rows, r.depth, 100 * r.density, 1000 * r.gemmSeconds, 1000 * r.listedSeconds,
+                         1000 * r.listingSeconds))
         }
         print("OpenBLAS core: \(result.blasCore)")
         if let jsonOut {

@@ -253,4 +253,43 @@ final class GraphConvolutionTests: XCTestCase {
         XCTAssertEqual(widening.parameters.map(\.name), ["conv1.weight_neighbor", "conv1.weight_self", "conv1.bias"])
         XCTAssertEqual(narrowing.parameters.map(\.name), ["conv1.weight", "conv1.bias"])
     }
+
+    /// A hidden layer's upstream gradient is mostly zeros (ReLU, dropout), and the weight gradients then skip them
+    /// (`BlockColumnLists`): aggregate-first, a precomputed aggregate and SAGE's self term, checked by finite
+    /// differences. Rows span several 128-row blocks and the input more than one 64-column tile.
+    func testWeightGradientsFromAMostlyZeroUpstreamGradient() throws {
+        var rng = TestRNG(seed: 105)
+        let nodes = 300
+        let graph = randomGraph(nodes: nodes, edges: 900, &rng)
+        for aggregation in Aggregation.allCases {
+            let op = PropagationOperator.wholeGraph(graph, aggregation)
+            for (inputWidth, outputWidth) in [(70, 70), (20, 33)] {
+                let conv = makeLayer(aggregation, inputWidth, outputWidth, &rng)
+                XCTAssertFalse(conv.transformsFirst(sparseInput: false))
+                let x = randomMatrix(nodes, inputWidth, &rng)
+                // One element in five non-zero: below SparseGradientProduct.maximumDensity.
+                let r = Matrix(rows: nodes, cols: outputWidth) { i, j in (i * outputWidth + j) % 5 == 0 ? rng.float() : 0 }
+                XCTAssertLessThan(0.2, SparseGradientProduct.maximumDensity)
+                let exchange = NoBoundaryExchange()
+                let aggregate = try conv.aggregateOnce(x, operator: op, exchange: exchange, context: evalContext)
+                for precomputed in [false, true] {
+                    let label = "\(aggregation) \(inputWidth)→\(outputWidth) \(precomputed ? "precomputed" : "aggregate-first")"
+                    func forward() throws -> Matrix {
+                        precomputed
+                            ? conv.forward(precomputedAggregate: aggregate, input: .dense(x), context: evalContext)
+                            : try conv.forward(.dense(x), operator: op, exchange: exchange, context: evalContext)
+                    }
+                    for p in conv.parameters { p.zeroGradient() }
+                    _ = try forward()
+                    _ = try conv.backward(r, operator: op, exchange: exchange, context: evalContext, needInputGradient: false)
+                    for p in conv.parameters {
+                        var pick = TestRNG(seed: 5)
+                        let indices = sampledIndices(p.count, 12, &pick)
+                        try checkGradient("\(label) \(p.name)", probes: probes(p, indices: indices),
+                                          analytic: indices.map { p.gradient.storage[$0] }, loss: { weightedSum(try forward(), r) })
+                    }
+                }
+            }
+        }
+    }
 }

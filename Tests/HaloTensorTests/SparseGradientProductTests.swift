@@ -1,0 +1,108 @@
+import HaloTensor
+import HaloTestSupport
+import XCTest
+
+final class SparseGradientProductTests: XCTestCase {
+    /// A matrix in which about `density` of the elements are non-zero.
+    private func mostlyZero(_ rows: Int, _ cols: Int, density: Double, _ rng: inout TestRNG) -> Matrix {
+        Matrix(rows: rows, cols: cols, storage: (0..<(rows * cols)).map { _ in
+            Double(rng.int(0..<10_000)) / 10_000 < density ? rng.float() : 0
+        })
+    }
+
+    /// `c0 + aᵀ·g` in Double.
+    private func expected(_ c0: Matrix, _ a: Matrix, _ g: Matrix) -> [[Double]] {
+        let product = naiveProduct(a, g, transposeA: true)
+        return (0..<c0.rows).map { i in (0..<c0.cols).map { j in Double(c0[i, j]) + product[i][j] } }
+    }
+
+    // Rows around the 128-row block, depths around the 64-column tile and the 16-lane vector, widths that are and
+    // are not multiples of 16.
+    private let rowCounts = [0, 1, 5, 127, 128, 129, 300]
+    private let depths = [1, 15, 16, 17, 63, 64, 65, 130]
+    private let widths = [1, 7, 16, 33]
+
+    func testListedProductMatchesNaiveReference() {
+        var rng = TestRNG(seed: 71)
+        for rows in rowCounts {
+            for depth in depths {
+                for width in widths {
+                    for density in [0.0, 0.05, 0.25, 0.7, 1.0] {
+                        let a = randomMatrix(rows, depth, &rng)
+                        let g = mostlyZero(rows, width, density: density, &rng)
+                        let c0 = randomMatrix(depth, width, &rng)  // the product accumulates
+                        guard let lists = BlockColumnLists(g) else { return XCTFail("no lists without a density limit") }
+                        var c = c0
+                        accumulateTransposedProduct(a, lists, into: &c, pool: ComputePool(threads: 2))
+                        assertClose(c, expected(c0, a, g), tolerance: 1e-4,
+                                    "rows \(rows) depth \(depth) width \(width) density \(density)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testListsCountExactlyTheNonZeros() {
+        var rng = TestRNG(seed: 72)
+        var g = mostlyZero(300, 37, density: 0.2, &rng)
+        g[0, 0] = .nan   // NaN is not zero: it must reach the product
+        g[1, 1] = -0.0   // negative zero is zero
+        let nonZeros = g.storage.filter { $0 != 0 }.count
+        let lists = BlockColumnLists(g, pool: ComputePool(threads: 3))
+        XCTAssertEqual(lists?.nonZeroCount, nonZeros)
+        XCTAssertEqual(lists?.rows, 300)
+        XCTAssertEqual(lists?.cols, 37)
+        XCTAssertEqual(lists?.blockCount, 3)
+        XCTAssertEqual(lists?.density ?? -1, Double(nonZeros) / Double(300 * 37), accuracy: 1e-12)
+    }
+
+    func testDeclinesMatricesDenserThanTheLimit() {
+        var rng = TestRNG(seed: 73)
+        let g = mostlyZero(200, 40, density: 0.5, &rng)
+        XCTAssertNil(BlockColumnLists(g, maximumDensity: 0.3))
+        XCTAssertNotNil(BlockColumnLists(g, maximumDensity: 0.7))
+        XCTAssertNotNil(BlockColumnLists(Matrix(rows: 0, cols: 5), maximumDensity: 0))
+    }
+
+    /// Threads split the output's rows, never a sum, so the bits do not depend on the thread count.
+    func testSameBitsForAnyThreadCount() {
+        var rng = TestRNG(seed: 74)
+        let a = randomMatrix(777, 301, &rng)
+        let g = mostlyZero(777, 45, density: 0.25, &rng)
+        var results: [Matrix] = []
+        for threads in [1, 2, 3, 7] {
+            var c = Matrix(rows: 301, cols: 45)
+            accumulateTransposedProduct(a, BlockColumnLists(g, pool: ComputePool(threads: threads))!, into: &c,
+                                        pool: ComputePool(threads: threads))
+            results.append(c)
+        }
+        for r in results.dropFirst() { XCTAssertEqual(r.storage, results[0].storage) }
+    }
+
+    /// The entry point takes the lists below `SparseGradientProduct.maximumDensity` and GEMM above; both add aᵀ·g.
+    func testEitherPathAddsTheProduct() {
+        var rng = TestRNG(seed: 75)
+        for density in [0.02, SparseGradientProduct.maximumDensity / 2, 0.9] {
+            let a = randomMatrix(260, 70, &rng)
+            let g = mostlyZero(260, 20, density: density, &rng)
+            let c0 = randomMatrix(70, 20, &rng)
+            var c = c0
+            accumulateTransposedProduct(a, g, into: &c, pool: ComputePool(threads: 2))
+            assertClose(c, expected(c0, a, g), tolerance: 1e-4, "density \(density)")
+        }
+    }
+
+    func testNaNInTheGradientReachesTheProduct() {
+        var rng = TestRNG(seed: 76)
+        let a = randomMatrix(150, 20, &rng)
+        var g = Matrix(rows: 150, cols: 3)
+        g[140, 1] = .nan
+        var c = Matrix(rows: 20, cols: 3)
+        accumulateTransposedProduct(a, g, into: &c)
+        for k in 0..<20 {
+            XCTAssertTrue(c[k, 1].isNaN)
+            XCTAssertEqual(c[k, 0], 0)
+            XCTAssertEqual(c[k, 2], 0)
+        }
+    }
+}
