@@ -48,11 +48,20 @@ public final class Adam {
                         secondMoments[k].withUnsafeMutableBufferPointer { v in
                             let w = w.baseAddress!, g = g.baseAddress!, m = m.baseAddress!, v = v.baseAddress!
                             pool.forEachChunk(of: count, grain: 16_384) { range in
-                                for i in range {
+                                // Sixteen lanes at a time, then the rest one by one: the same operations in the
+                                // same order either way (no fused multiply-add), so the bits do not depend on where
+                                // a chunk boundary falls.
+                                var i = range.lowerBound
+                                while i + 16 <= range.upperBound {
+                                    Self.update(w + i, g + i, m + i, v + i, h, stepSize: stepSize, correction2: correction2)
+                                    i += 16
+                                }
+                                while i < range.upperBound {
                                     let grad = g[i] + h.weightDecay * w[i]
                                     m[i] = h.beta1 * m[i] + (1 - h.beta1) * grad
                                     v[i] = h.beta2 * v[i] + (1 - h.beta2) * grad * grad
                                     w[i] -= stepSize * m[i] / ((v[i] / correction2).squareRoot() + h.epsilon)
+                                    i += 1
                                 }
                             }
                         }
@@ -60,6 +69,23 @@ public final class Adam {
                 }
             }
         }
+    }
+
+    /// Adam's update of the 16 elements at `w`, `g`, `m`, `v` (the scalar loop's operations, lane by lane).
+    @inline(__always)
+    private static func update(
+        _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+        _ v: UnsafeMutablePointer<Float>, _ h: Hyperparameters, stepSize: Float, correction2: Float
+    ) {
+        typealias Lanes = SIMD16<Float>
+        let weight = UnsafeRawPointer(w).loadUnaligned(as: Lanes.self)
+        let grad = UnsafeRawPointer(g).loadUnaligned(as: Lanes.self) + h.weightDecay * weight
+        let first = h.beta1 * UnsafeRawPointer(m).loadUnaligned(as: Lanes.self) + (1 - h.beta1) * grad
+        let second = h.beta2 * UnsafeRawPointer(v).loadUnaligned(as: Lanes.self) + (1 - h.beta2) * grad * grad
+        UnsafeMutableRawPointer(m).storeBytes(of: first, as: Lanes.self)
+        UnsafeMutableRawPointer(v).storeBytes(of: second, as: Lanes.self)
+        let updated = weight - stepSize * first / ((second / correction2).squareRoot() + h.epsilon)
+        UnsafeMutableRawPointer(w).storeBytes(of: updated, as: Lanes.self)
     }
 }
 
