@@ -77,15 +77,13 @@ public final class Adam {
         _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
         _ v: UnsafeMutablePointer<Float>, _ h: Hyperparameters, stepSize: Float, correction2: Float
     ) {
-        typealias Lanes = SIMD16<Float>
-        let weight = UnsafeRawPointer(w).loadUnaligned(as: Lanes.self)
-        let grad = UnsafeRawPointer(g).loadUnaligned(as: Lanes.self) + h.weightDecay * weight
-        let first = h.beta1 * UnsafeRawPointer(m).loadUnaligned(as: Lanes.self) + (1 - h.beta1) * grad
-        let second = h.beta2 * UnsafeRawPointer(v).loadUnaligned(as: Lanes.self) + (1 - h.beta2) * grad * grad
-        UnsafeMutableRawPointer(m).storeBytes(of: first, as: Lanes.self)
-        UnsafeMutableRawPointer(v).storeBytes(of: second, as: Lanes.self)
-        let updated = weight - stepSize * first / ((second / correction2).squareRoot() + h.epsilon)
-        UnsafeMutableRawPointer(w).storeBytes(of: updated, as: Lanes.self)
+        let weight = loadVector(w)
+        let grad = loadVector(g) + h.weightDecay * weight
+        let first = h.beta1 * loadVector(m) + (1 - h.beta1) * grad
+        let second = h.beta2 * loadVector(v) + (1 - h.beta2) * grad * grad
+        storeVector(first, m)
+        storeVector(second, v)
+        storeVector(weight - stepSize * first / ((second / correction2).squareRoot() + h.epsilon), w)
     }
 }
 

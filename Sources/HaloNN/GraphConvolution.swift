@@ -136,16 +136,23 @@ public final class GraphConvolution {
             return innerGradient
         }
 
+        // The weight gradients that multiply `gradient` itself by a dense matrix: skipping its zeros pays when a ReLU
+        // and dropout left most of them (`BlockColumnLists`). Listed once for both of SAGE's weights.
+        let aggregatesFirst = usedPrecomputedAggregate || !transformsFirst(sparseInput: x.isSparse)
+        let listed = inputWidth >= BlockColumnLists.tileWidth && (aggregatesFirst || (selfWeight != nil && !x.isSparse))
+            ? BlockColumnLists.ifWorthwhile(gradient, pool: pool) : nil
+
         var inputGradient: Matrix?
         if usedPrecomputedAggregate {
             precondition(!needInputGradient, "\(layer): a precomputed aggregate only serves the first layer")
-            accumulateTransposedProduct(aggregated, gradient, into: &neighborWeight.gradient, pool: pool)
+            addTransposedProduct(aggregated, gradient, listed: listed, into: &neighborWeight.gradient, pool: pool)
         } else if transformsFirst(sparseInput: x.isSparse) {
+            // The gradient is aggregated before it meets the input, which makes it dense: no listing.
             let transformedGradient = try propagateBack(gradient, width: outputWidth)
-            x.accumulateTransposedProduct(transformedGradient, into: &neighborWeight.gradient, pool: pool)
+            x.accumulateTransposedProduct(transformedGradient, listed: nil, into: &neighborWeight.gradient, pool: pool)
             if needInputGradient { inputGradient = matmul(transformedGradient, neighborWeight.value, transposeB: true, pool: pool) }
         } else {
-            accumulateTransposedProduct(aggregated, gradient, into: &neighborWeight.gradient, pool: pool)
+            addTransposedProduct(aggregated, gradient, listed: listed, into: &neighborWeight.gradient, pool: pool)
             // The weight gradient needs only local rows here: without an input gradient to return (the first
             // layer), nothing has to travel back.
             if needInputGradient {
@@ -154,7 +161,7 @@ public final class GraphConvolution {
             }
         }
         if let selfWeight {
-            x.accumulateTransposedProduct(gradient, into: &selfWeight.gradient, pool: pool)
+            x.accumulateTransposedProduct(gradient, listed: listed, into: &selfWeight.gradient, pool: pool)
             if needInputGradient { gemm(gradient, selfWeight.value, into: &inputGradient!, transposeB: true, beta: 1, pool: pool) }
         }
         return inputGradient

@@ -74,11 +74,21 @@ public enum LayerInput: Sendable {
         }
     }
 
-    /// `gradient += inputᵀ · outputGradient` (a weight gradient). For a dense input, the product skips the zeros of
-    /// an output gradient that a ReLU and dropout made mostly zero.
+    /// `gradient += inputᵀ · outputGradient` (a weight gradient). For a dense input the output gradient's non-zeros
+    /// are listed first when it is sparse enough for that to pay (`BlockColumnLists.ifWorthwhile`).
     func accumulateTransposedProduct(_ outputGradient: Matrix, into gradient: inout Matrix, pool: ComputePool) {
         switch self {
-        case .dense(let x): HaloTensor.accumulateTransposedProduct(x, outputGradient, into: &gradient, pool: pool)
+        case .dense(let x): addTransposedProduct(x, outputGradient, into: &gradient, pool: pool)
+        case .sparse(let s): s.accumulateTransposedProduct(outputGradient, into: &gradient, pool: pool)
+        }
+    }
+
+    /// The same, with the output gradient's non-zeros already listed (or nil: GEMM) for a dense input.
+    func accumulateTransposedProduct(
+        _ outputGradient: Matrix, listed: BlockColumnLists?, into gradient: inout Matrix, pool: ComputePool
+    ) {
+        switch self {
+        case .dense(let x): addTransposedProduct(x, outputGradient, listed: listed, into: &gradient, pool: pool)
         case .sparse(let s): s.accumulateTransposedProduct(outputGradient, into: &gradient, pool: pool)
         }
     }

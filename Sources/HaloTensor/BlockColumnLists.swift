@@ -1,19 +1,20 @@
 /// The non-zeros of a mostly-zero matrix `G`, listed column by column within blocks of rows: the layout in which
-/// `Aᵀ·G` can skip G's zeros (`accumulateTransposedProduct(_:_:into:pool:)`).
+/// `Aᵀ·G` can skip G's zeros (`accumulateTransposedProduct(of:into:pool:)`).
 ///
-/// The matrix this is for is a hidden layer's gradient: the ReLU and dropout in front of it zero about three
-/// quarters of its elements, and the weight gradient `Aᵀ·G` is as large a product as the layer's forward GEMM.
-/// Listing G's non-zeros takes one pass over G; the product then does a quarter of GEMM's multiply-adds.
+/// The matrix this is for is a hidden layer's gradient behind a ReLU and dropout (without a normalisation layer
+/// between them and the convolution, which would make it dense again). The weight gradient `Aᵀ·G` is as large a
+/// product as the layer's forward GEMM; listing G's non-zeros takes one pass over G, and the product then does only
+/// the multiply-adds of the non-zeros.
 ///
-/// Layout: rows are cut into blocks of `blockRows`; list (block b, column j) holds the non-zeros
-/// `G[r, j]`, r in block b, in increasing r, each as its value and the offset of row r in a packed block of A
-/// (`(r − first row of b) · packedRowStride`). Lists are stored one after another in the order (b, j).
+/// Layout: rows are cut into blocks of `blockRows`; list (block b, column j) holds the non-zeros `G[r, j]`, r in
+/// block b, in increasing r, each as its value and r's position within the block. Lists are stored one after
+/// another in the order (b, j).
 public struct BlockColumnLists: Sendable {
     /// Rows per block. A block of A's rows, 64 columns wide, is packed into 32 KiB: it stays in L1 while every
-    /// column's list of the block reads from it.
+    /// column's list of the block reads from it. Also small enough for a row's position to fit a byte.
     public static let blockRows = 128
-    /// Floats between consecutive packed rows of A (one 64-column tile: four 16-lane vectors).
-    static let packedRowStride = 64
+    /// The densest `G` worth listing for `Aᵀ·G`: break-even with GEMM is near 50 % (`halo microbench`).
+    public static let worthwhileDensity = 0.4
 
     public let rows: Int
     public let cols: Int
@@ -21,14 +22,39 @@ public struct BlockColumnLists: Sendable {
     public let nonZeroCount: Int
     /// List (b, j) is entries `starts[b·cols + j] ..< starts[b·cols + j + 1]`.
     let starts: [Int]
-    let rowOffsets: [Int32]
+    /// Each entry's row within its block.
+    let rowsInBlock: [UInt8]
     let values: [Float]
 
     public var blockCount: Int { (rows + Self.blockRows - 1) / Self.blockRows }
     public var density: Double { rows * cols == 0 ? 0 : Double(nonZeroCount) / Double(rows * cols) }
 
+    /// The lists of `g` when it is sparse enough for them to pay (at most `worthwhileDensity` non-zero), else nil.
+    ///
+    /// A gradient that is dense (behind a normalisation layer, or after an aggregation) is recognised from every
+    /// eighth block of rows before anything is listed, so it costs an eighth of a pass rather than a whole one.
+    public static func ifWorthwhile(_ g: Matrix, pool: ComputePool = .serial) -> BlockColumnLists? {
+        let sampleStride = 8, blocks = (g.rows + blockRows - 1) / blockRows
+        if blocks >= 4 * sampleStride, g.cols > 0 {
+            var sampledElements = 0
+            var counts = [Int32](repeating: 0, count: g.cols)
+            g.storage.withUnsafeBufferPointer { gs in
+                counts.withUnsafeMutableBufferPointer { cs in
+                    for b in stride(from: 0, to: blocks, by: sampleStride) {
+                        let rows = (b * blockRows)..<min(g.rows, (b + 1) * blockRows)
+                        countNonZeros(gs.baseAddress!, rows: rows, cols: g.cols, into: cs.baseAddress!)
+                        sampledElements += rows.count * g.cols
+                    }
+                }
+            }
+            let sampledNonZeros = counts.reduce(0) { $0 + Int($1) }
+            if Double(sampledNonZeros) > worthwhileDensity * Double(sampledElements) { return nil }
+        }
+        return BlockColumnLists(g, maximumDensity: worthwhileDensity, pool: pool)
+    }
+
     /// Lists the non-zeros of `g`, or returns nil without listing them when more than `maximumDensity` of its
-    /// elements are non-zero (counting them is a cheap pass; the caller then uses a dense product).
+    /// elements are non-zero (found by the counting pass that precedes the listing).
     public init?(_ g: Matrix, maximumDensity: Double = 1, pool: ComputePool = .serial) {
         let rows = g.rows, cols = g.cols, blockRows = Self.blockRows
         let blocks = (rows + blockRows - 1) / blockRows
@@ -51,14 +77,14 @@ public struct BlockColumnLists: Sendable {
         // counts in list order (b, j) → the lists' starts.
         var starts = [Int](repeating: 0, count: blocks * cols + 1)
         for list in 0..<(blocks * cols) { starts[list + 1] = starts[list] + Int(counts[list]) }
-        var rowOffsets = [Int32](unsafeUninitializedCapacity: nonZeros) { _, n in n = nonZeros }
+        var rowsInBlock = [UInt8](unsafeUninitializedCapacity: nonZeros) { _, n in n = nonZeros }
         var values = [Float](unsafeUninitializedCapacity: nonZeros) { _, n in n = nonZeros }
         g.storage.withUnsafeBufferPointer { gs in
             starts.withUnsafeBufferPointer { ss in
-                rowOffsets.withUnsafeMutableBufferPointer { os in
+                rowsInBlock.withUnsafeMutableBufferPointer { rs in
                     values.withUnsafeMutableBufferPointer { vs in
                         guard let gp = gs.baseAddress, let sp = ss.baseAddress,
-                              let op = os.baseAddress, let vp = vs.baseAddress else { return }
+                              let rp = rs.baseAddress, let vp = vs.baseAddress else { return }
                         pool.forEachChunk(of: blocks, grain: 4) { blockRange in
                             var cursors = [Int](repeating: 0, count: cols)
                             cursors.withUnsafeMutableBufferPointer { cursorStorage in
@@ -67,9 +93,8 @@ public struct BlockColumnLists: Sendable {
                                     for j in 0..<cols { cursors[j] = sp[b * cols + j] }
                                     let first = b * blockRows
                                     for r in first..<min(rows, first + blockRows) {
-                                        Self.appendNonZeros(of: gp + r * cols, cols: cols,
-                                                            offset: Int32((r - first) * Self.packedRowStride),
-                                                            cursors: cursors, offsets: op, values: vp)
+                                        Self.appendNonZeros(of: gp + r * cols, cols: cols, rowInBlock: UInt8(r - first),
+                                                            cursors: cursors, rowsInBlock: rp, values: vp)
                                     }
                                 }
                             }
@@ -82,7 +107,7 @@ public struct BlockColumnLists: Sendable {
         self.cols = cols
         self.nonZeroCount = nonZeros
         self.starts = starts
-        self.rowOffsets = rowOffsets
+        self.rowsInBlock = rowsInBlock
         self.values = values
     }
 
@@ -92,14 +117,14 @@ public struct BlockColumnLists: Sendable {
     /// at the densities this is for (5–25 %) no branch is taken per zero element, and none mispredicts on one.
     @inline(__always)
     private static func appendNonZeros(
-        of row: UnsafePointer<Float>, cols: Int, offset: Int32, cursors: UnsafeMutablePointer<Int>,
-        offsets: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>
+        of row: UnsafePointer<Float>, cols: Int, rowInBlock: UInt8, cursors: UnsafeMutablePointer<Int>,
+        rowsInBlock: UnsafeMutablePointer<UInt8>, values: UnsafeMutablePointer<Float>
     ) {
         let zero = SIMD16<Float>()
         let laneBits = SIMD16<Int32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
         @inline(__always) func append(_ j: Int) {
             let slot = cursors[j]
-            offsets[slot] = offset
+            rowsInBlock[slot] = rowInBlock
             values[slot] = row[j]
             cursors[j] = slot + 1
         }

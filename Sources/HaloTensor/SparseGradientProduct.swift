@@ -1,76 +1,93 @@
-/// `c += aᵀ · g` where `g` is mostly zeros, such as the gradient behind a ReLU and dropout: the weight gradient
-/// of a hidden layer. GEMM when `g` is too dense for skipping its zeros to pay.
+/// `c += aᵀ · g`, the weight gradient of a layer with input `a` and output gradient `g`, by listing g's non-zeros
+/// when `listed` holds them (`BlockColumnLists.ifWorthwhile`), by GEMM otherwise.
 ///
-/// Measured by `halo microbench` on Amazon-Photo's first-layer shape (a 7650 × 745, g 7650 × 256, 2 threads),
-/// listing included: 2.2 ms against OpenBLAS's 7.3 ms with 5 % of g non-zero (what training sees after its first
-/// epochs), 4.9 against 7.4 ms at 25 %, 7.6 against 7.4 ms at 50 %, hence `maximumDensity`. On a hidden layer's
-/// shape (a 7650 × 256): 0.9 against 2.8 ms at 5 %.
-public func accumulateTransposedProduct(_ a: Matrix, _ g: Matrix, into c: inout Matrix, pool: ComputePool = .serial) {
+/// GEMM also takes inputs narrower than one 64-column tile: the listed product would pad them to 64 columns and
+/// run them on one thread, and such products are small anyway.
+///
+/// Where g is zero the listed product skips the term, so a non-finite element of `a` contributes only through g's
+/// non-zeros, where GEMM's `0 · ∞` would make the sum NaN. Layer inputs are validated finite features or
+/// activations computed from them, and a non-finite activation reaches the loss regardless.
+public func addTransposedProduct(
+    _ a: Matrix, _ g: Matrix, listed: BlockColumnLists?, into c: inout Matrix, pool: ComputePool = .serial
+) {
     precondition(a.rows == g.rows, "aᵀ·g: a has \(a.rows) rows, g has \(g.rows)")
-    if let lists = BlockColumnLists(g, maximumDensity: SparseGradientProduct.maximumDensity, pool: pool) {
-        accumulateTransposedProduct(a, lists, into: &c, pool: pool)
+    if let listed, a.cols >= BlockColumnLists.tileWidth {
+        precondition(listed.rows == g.rows && listed.cols == g.cols, "aᵀ·g: the lists are not g's")
+        listed.accumulateTransposedProduct(of: a, into: &c, pool: pool)
     } else {
         gemm(a, g, into: &c, transposeA: true, beta: 1, pool: pool)
     }
 }
 
-/// Tuning of `accumulateTransposedProduct` with a mostly-zero right-hand side.
-public enum SparseGradientProduct {
-    /// The densest `g` the list-based product is used for (break-even with GEMM is near 50 %).
-    public static let maximumDensity = 0.4
+/// `c += aᵀ · g`, listing g's non-zeros first when that pays.
+public func addTransposedProduct(_ a: Matrix, _ g: Matrix, into c: inout Matrix, pool: ComputePool = .serial) {
+    let listed = a.cols >= BlockColumnLists.tileWidth ? BlockColumnLists.ifWorthwhile(g, pool: pool) : nil
+    addTransposedProduct(a, g, listed: listed, into: &c, pool: pool)
 }
 
-/// `c += aᵀ · g` with g's non-zeros listed (`BlockColumnLists`).
-///
-/// Each thread takes 64-column tiles of `a` (of `c`'s rows). For one tile it keeps the sums for all of g's columns
-/// (`g.cols` × 64 floats, in L2) and walks the row blocks: it packs the block's 128 × 64 part of `a` into an
-/// aligned 32 KiB buffer (A's rows start anywhere, and loads that straddle cache lines ran the kernel at two
-/// thirds of the packed speed), then, for every column j, adds `g[r, j] · a[r, tile]` over the list of (b, j) into
-/// four registers, alternating between two sets of four so consecutive multiply-adds do not wait on each other.
-/// The order of the additions depends only on the shapes, so the result is the same for any thread count.
-public func accumulateTransposedProduct(
-    _ a: Matrix, _ g: BlockColumnLists, into c: inout Matrix, pool: ComputePool = .serial
-) {
-    precondition(a.rows == g.rows, "aᵀ·g: a has \(a.rows) rows, g has \(g.rows)")
-    precondition(c.rows == a.cols && c.cols == g.cols, "aᵀ·g: output is \(c.rows)×\(c.cols), expected \(a.cols)×\(g.cols)")
-    let depth = a.cols, width = g.cols, rows = a.rows
-    guard depth > 0, width > 0, g.nonZeroCount > 0 else { return }
-    let tileWidth = BlockColumnLists.packedRowStride, blockRows = BlockColumnLists.blockRows
-    let tiles = (depth + tileWidth - 1) / tileWidth, blocks = g.blockCount
-    a.storage.withUnsafeBufferPointer { aStorage in
-        g.starts.withUnsafeBufferPointer { startStorage in
-            g.rowOffsets.withUnsafeBufferPointer { offsetStorage in
-                g.values.withUnsafeBufferPointer { valueStorage in
-                    c.storage.withUnsafeMutableBufferPointer { cStorage in
-                        let ap = aStorage.baseAddress!, sp = startStorage.baseAddress!
-                        let op = offsetStorage.baseAddress!, vp = valueStorage.baseAddress!, cp = cStorage.baseAddress!
-                        pool.forEachChunk(of: tiles) { tileRange in
-                            let packed = UnsafeMutableRawPointer.allocate(byteCount: blockRows * tileWidth * 4, alignment: 64)
-                                .bindMemory(to: Float.self, capacity: blockRows * tileWidth)
-                            let sums = UnsafeMutableRawPointer.allocate(byteCount: width * tileWidth * 4, alignment: 64)
-                                .bindMemory(to: Float.self, capacity: width * tileWidth)
-                            defer {
-                                packed.deallocate()
-                                sums.deallocate()
-                            }
-                            for tile in tileRange {
-                                let firstColumn = tile * tileWidth, columns = min(tileWidth, depth - firstColumn)
-                                sums.initialize(repeating: 0, count: width * tileWidth)
-                                for b in 0..<blocks {
-                                    let firstRow = b * blockRows
-                                    packTile(of: ap, stride: depth, rows: firstRow..<min(rows, firstRow + blockRows),
-                                             firstColumn: firstColumn, columns: columns, into: packed)
-                                    let listStarts = sp + b * width
-                                    for j in 0..<width {
-                                        let first = listStarts[j], end = listStarts[j + 1]
-                                        if first < end {
-                                            addListedRows(packed, offsets: op, values: vp, entries: first..<end, into: sums + j * tileWidth)
+extension BlockColumnLists {
+    /// Columns of `a` one pass of the product covers: four 16-lane registers per accumulator set.
+    public static let tileWidth = 64
+
+    /// `c += aᵀ · G`, G being the listed matrix: only G's non-zeros are multiplied.
+    ///
+    /// Work is cut into 64-column tiles of `a` (rows of c), and, when there are fewer tiles than threads, also into
+    /// ranges of G's columns. For one unit a thread keeps 64 sums per column of G (in L2) and walks the row blocks:
+    /// it packs the block's 128 × 64 part of `a` into an aligned 32 KiB buffer (a's rows start anywhere, and loads
+    /// straddling cache lines ran the kernel at two thirds of the packed speed), then, for every column j, adds
+    /// `G[r, j] · a[r, tile]` over the list of (block, j) into four registers, alternating between two sets of four
+    /// so that consecutive multiply-adds do not wait on each other. The order of the additions depends on the shapes
+    /// and on G's pattern, never on the thread count.
+    ///
+    /// Measured by `halo microbench` on Amazon-Photo's first-layer shape (a 7650 × 745, G 7650 × 256, 2 threads),
+    /// listing included, over three runs: 1.9–2.1 ms against OpenBLAS's 7.0–7.4 ms with 5 % of G non-zero,
+    /// 4.4–4.7 against 6.9–7.4 ms at 25 %, 7.4–7.7 against 7.3–7.4 ms at 50 %.
+    public func accumulateTransposedProduct(of a: Matrix, into c: inout Matrix, pool: ComputePool = .serial) {
+        precondition(a.rows == rows, "aᵀ·G: a has \(a.rows) rows, G has \(rows)")
+        precondition(c.rows == a.cols && c.cols == cols, "aᵀ·G: output is \(c.rows)×\(c.cols), expected \(a.cols)×\(cols)")
+        let depth = a.cols, width = cols, rowCount = rows
+        guard depth > 0, width > 0, nonZeroCount > 0 else { return }
+        let tileWidth = Self.tileWidth, blockRows = Self.blockRows, blocks = blockCount
+        let tiles = (depth + tileWidth - 1) / tileWidth
+        let columnRanges = min(width, max(1, (pool.threads + tiles - 1) / tiles))
+        a.storage.withUnsafeBufferPointer { aStorage in
+            starts.withUnsafeBufferPointer { startStorage in
+                rowsInBlock.withUnsafeBufferPointer { rowStorage in
+                    values.withUnsafeBufferPointer { valueStorage in
+                        c.storage.withUnsafeMutableBufferPointer { cStorage in
+                            let ap = aStorage.baseAddress!, sp = startStorage.baseAddress!
+                            let rp = rowStorage.baseAddress!, vp = valueStorage.baseAddress!, cp = cStorage.baseAddress!
+                            pool.forEachChunk(of: tiles * columnRanges) { units in
+                                let packed = UnsafeMutableRawPointer.allocate(byteCount: blockRows * tileWidth * 4, alignment: 64)
+                                    .bindMemory(to: Float.self, capacity: blockRows * tileWidth)
+                                let sums = UnsafeMutableRawPointer.allocate(byteCount: width * tileWidth * 4, alignment: 64)
+                                    .bindMemory(to: Float.self, capacity: width * tileWidth)
+                                defer {
+                                    packed.deallocate()
+                                    sums.deallocate()
+                                }
+                                for unit in units {
+                                    let tile = unit / columnRanges, part = unit % columnRanges
+                                    let gColumns = (width * part / columnRanges)..<(width * (part + 1) / columnRanges)
+                                    let firstColumn = tile * tileWidth, columns = min(tileWidth, depth - firstColumn)
+                                    (sums + gColumns.lowerBound * tileWidth).initialize(repeating: 0, count: gColumns.count * tileWidth)
+                                    for b in 0..<blocks {
+                                        let firstRow = b * blockRows
+                                        packTile(of: ap, stride: depth, rows: firstRow..<min(rowCount, firstRow + blockRows),
+                                                 firstColumn: firstColumn, columns: columns, into: packed)
+                                        let listStarts = sp + b * width
+                                        for j in gColumns {
+                                            let first = listStarts[j], end = listStarts[j + 1]
+                                            if first < end {
+                                                addListedRows(packed, rowsInBlock: rp, values: vp, entries: first..<end,
+                                                              into: sums + j * tileWidth)
+                                            }
                                         }
                                     }
-                                }
-                                for t in 0..<columns {
-                                    let out = cp + (firstColumn + t) * width
-                                    for j in 0..<width { out[j] += sums[j * tileWidth + t] }
+                                    for t in 0..<columns {
+                                        let out = cp + (firstColumn + t) * width
+                                        for j in gColumns { out[j] += sums[j * tileWidth + t] }
+                                    }
                                 }
                             }
                         }
@@ -88,7 +105,7 @@ private func packTile(
     of a: UnsafePointer<Float>, stride: Int, rows: Range<Int>, firstColumn: Int, columns: Int,
     into packed: UnsafeMutablePointer<Float>
 ) {
-    let tileWidth = BlockColumnLists.packedRowStride
+    let tileWidth = BlockColumnLists.tileWidth
     for r in rows {
         let source = a + r * stride + firstColumn, target = packed + (r - rows.lowerBound) * tileWidth
         if columns == tileWidth {
@@ -114,17 +131,19 @@ private func packTile(
     }
 }
 
-/// `sum[0..<64] += Σ values[e] · packed[offsets[e] ..< offsets[e] + 64]` over `entries`.
+/// `sum[0..<64] += Σ values[e] · packed row rowsInBlock[e]` over `entries`.
 @inline(__always)
 private func addListedRows(
-    _ packed: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int32>, values: UnsafePointer<Float>,
+    _ packed: UnsafeMutablePointer<Float>, rowsInBlock: UnsafePointer<UInt8>, values: UnsafePointer<Float>,
     entries: Range<Int>, into sum: UnsafeMutablePointer<Float>
 ) {
+    // Packed rows are 64 floats apart.
+    @inline(__always) func row(_ e: Int) -> UnsafeMutablePointer<Float> { packed + (Int(rowsInBlock[e]) &<< 6) }
     var a0 = loadVector(sum), a1 = loadVector(sum + 16), a2 = loadVector(sum + 32), a3 = loadVector(sum + 48)
     var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
     var e = entries.lowerBound
     while e + 1 < entries.upperBound {
-        let p = packed + Int(offsets[e]), q = packed + Int(offsets[e + 1])
+        let p = row(e), q = row(e + 1)
         let u = SIMD16<Float>(repeating: values[e]), v = SIMD16<Float>(repeating: values[e + 1])
         a0 = a0.addingProduct(u, loadVector(p))
         a1 = a1.addingProduct(u, loadVector(p + 16))
@@ -137,7 +156,7 @@ private func addListedRows(
         e += 2
     }
     if e < entries.upperBound {
-        let p = packed + Int(offsets[e]), u = SIMD16<Float>(repeating: values[e])
+        let p = row(e), u = SIMD16<Float>(repeating: values[e])
         a0 = a0.addingProduct(u, loadVector(p))
         a1 = a1.addingProduct(u, loadVector(p + 16))
         a2 = a2.addingProduct(u, loadVector(p + 32))

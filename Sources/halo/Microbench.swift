@@ -49,6 +49,8 @@ struct Microbench: ParsableCommand {
         var featureProducts: FeatureProductResult?
         /// `Aᵀ·G` with a mostly-zero G, by GEMM and by listing G's non-zeros.
         var sparseGradientProducts: [SparseGradientResult]
+        /// Training lists G below this density and uses GEMM above (`BlockColumnLists.worthwhileDensity`).
+        var sparseGradientListedBelowDensity: Double
     }
 
     struct SparseGradientResult: Codable {
@@ -184,7 +186,7 @@ struct Microbench: ParsableCommand {
                     rows: data.nodeCount, depth: depth, width: width, density: density,
                     gemmSeconds: best(of: repeats) { gemm(a, g, into: &c, transposeA: true, beta: 1, pool: pool) },
                     listedSeconds: best(of: repeats) {
-                        accumulateTransposedProduct(a, BlockColumnLists(g, pool: pool)!, into: &c, pool: pool)
+                        BlockColumnLists(g, pool: pool)!.accumulateTransposedProduct(of: a, into: &c, pool: pool)
                     },
                     listingSeconds: best(of: repeats) { _ = BlockColumnLists(g, pool: pool) }))
             }
@@ -195,7 +197,8 @@ struct Microbench: ParsableCommand {
             spmm: SpMMResult(dataset: data.name, rows: op.rows, nonZeros: op.nonZeroCount, width: width,
                              seconds: spmmSeconds, gbps: spmmRate, fractionOfStream: fraction,
                              secondsLocalityOrder: orderedSeconds, gbpsLocalityOrder: orderedRate),
-            gemm: gemms, featureProducts: featureProducts, sparseGradientProducts: sparseGradients)
+            gemm: gemms, featureProducts: featureProducts, sparseGradientProducts: sparseGradients,
+            sparseGradientListedBelowDensity: BlockColumnLists.worthwhileDensity)
         for (name, _) in pools {
             print(String(format: "threads %@: STREAM triad %.1f GB/s | SpMM %.1f GB/s (%.0f%% of triad, %.2f ms) | in locality order %.1f GB/s (%.2f ms)",
                          name, stream[name]!, spmmRate[name]!, 100 * fraction[name]!, 1000 * spmmSeconds[name]!,

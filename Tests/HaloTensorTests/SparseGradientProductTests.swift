@@ -33,7 +33,7 @@ final class SparseGradientProductTests: XCTestCase {
                         let c0 = randomMatrix(depth, width, &rng)  // the product accumulates
                         guard let lists = BlockColumnLists(g) else { return XCTFail("no lists without a density limit") }
                         var c = c0
-                        accumulateTransposedProduct(a, lists, into: &c, pool: ComputePool(threads: 2))
+                        lists.accumulateTransposedProduct(of: a, into: &c, pool: ComputePool(threads: 2))
                         assertClose(c, expected(c0, a, g), tolerance: 1e-4,
                                     "rows \(rows) depth \(depth) width \(width) density \(density)")
                     }
@@ -64,32 +64,65 @@ final class SparseGradientProductTests: XCTestCase {
         XCTAssertNotNil(BlockColumnLists(Matrix(rows: 0, cols: 5), maximumDensity: 0))
     }
 
-    /// Threads split the output's rows, never a sum, so the bits do not depend on the thread count.
+    /// Threads split the listing by row blocks and the product by the output's rows and columns, never a sum, so
+    /// the bits do not depend on the thread count. 1600 rows are 13 blocks, enough for the listing to be split too;
+    /// 7 threads on 5 column tiles also split G's columns.
     func testSameBitsForAnyThreadCount() {
         var rng = TestRNG(seed: 74)
-        let a = randomMatrix(777, 301, &rng)
-        let g = mostlyZero(777, 45, density: 0.25, &rng)
+        let a = randomMatrix(1600, 301, &rng)
+        let g = mostlyZero(1600, 45, density: 0.25, &rng)
         var results: [Matrix] = []
         for threads in [1, 2, 3, 7] {
             var c = Matrix(rows: 301, cols: 45)
-            accumulateTransposedProduct(a, BlockColumnLists(g, pool: ComputePool(threads: threads))!, into: &c,
-                                        pool: ComputePool(threads: threads))
+            BlockColumnLists(g, pool: ComputePool(threads: threads))!
+                .accumulateTransposedProduct(of: a, into: &c, pool: ComputePool(threads: threads))
             results.append(c)
         }
+        assertClose(results[0], expected(Matrix(rows: 301, cols: 45), a, g), tolerance: 1e-3)
         for r in results.dropFirst() { XCTAssertEqual(r.storage, results[0].storage) }
     }
 
-    /// The entry point takes the lists below `SparseGradientProduct.maximumDensity` and GEMM above; both add aᵀ·g.
+    /// Lists are made below `worthwhileDensity`; a dense gradient is recognised from a sample of its blocks.
+    func testListsOnlyWhenWorthwhile() {
+        var rng = TestRNG(seed: 77)
+        for rows in [300, 5000] {  // a full count, and a sampled one (at least 32 blocks)
+            XCTAssertNotNil(BlockColumnLists.ifWorthwhile(mostlyZero(rows, 40, density: 0.1, &rng)), "\(rows) rows")
+            XCTAssertNil(BlockColumnLists.ifWorthwhile(mostlyZero(rows, 40, density: 0.8, &rng)), "\(rows) rows")
+        }
+        XCTAssertNil(BlockColumnLists.ifWorthwhile(mostlyZero(5000, 40, density: 0.5, &rng)))
+        XCTAssertNotNil(BlockColumnLists.ifWorthwhile(Matrix(rows: 5000, cols: 0)))
+    }
+
+    /// The entry point lists a sparse g for an input at least one tile wide and uses GEMM otherwise; either way it
+    /// adds aᵀ·g.
     func testEitherPathAddsTheProduct() {
         var rng = TestRNG(seed: 75)
-        for density in [0.02, SparseGradientProduct.maximumDensity / 2, 0.9] {
-            let a = randomMatrix(260, 70, &rng)
-            let g = mostlyZero(260, 20, density: density, &rng)
-            let c0 = randomMatrix(70, 20, &rng)
-            var c = c0
-            accumulateTransposedProduct(a, g, into: &c, pool: ComputePool(threads: 2))
-            assertClose(c, expected(c0, a, g), tolerance: 1e-4, "density \(density)")
+        for density in [0.02, BlockColumnLists.worthwhileDensity / 2, 0.9] {
+            for depth in [20, 70] {
+                let a = randomMatrix(260, depth, &rng)
+                let g = mostlyZero(260, 20, density: density, &rng)
+                let c0 = randomMatrix(depth, 20, &rng)
+                var c = c0
+                addTransposedProduct(a, g, into: &c, pool: ComputePool(threads: 2))
+                assertClose(c, expected(c0, a, g), tolerance: 1e-4, "density \(density) depth \(depth)")
+            }
         }
+    }
+
+    /// Where g is zero the listed product skips the term, so an infinite element of a stays out of those sums
+    /// (GEMM would make them NaN: 0 · ∞); where g is not zero it reaches them.
+    func testInfiniteInputMeetsOnlyNonZerosOfTheGradient() {
+        var rng = TestRNG(seed: 78)
+        var a = randomMatrix(150, 64, &rng)
+        a[3, 5] = .infinity
+        var g = Matrix(rows: 150, cols: 2)
+        g[3, 1] = 1
+        g[100, 0] = 2
+        var c = Matrix(rows: 64, cols: 2)
+        BlockColumnLists(g)!.accumulateTransposedProduct(of: a, into: &c)
+        XCTAssertEqual(c[5, 0], 2 * a[100, 5])
+        XCTAssertEqual(c[5, 1], .infinity)
+        XCTAssertEqual(c[6, 1], a[3, 6])
     }
 
     func testNaNInTheGradientReachesTheProduct() {
@@ -98,7 +131,7 @@ final class SparseGradientProductTests: XCTestCase {
         var g = Matrix(rows: 150, cols: 3)
         g[140, 1] = .nan
         var c = Matrix(rows: 20, cols: 3)
-        accumulateTransposedProduct(a, g, into: &c)
+        BlockColumnLists(g)!.accumulateTransposedProduct(of: a, into: &c)
         for k in 0..<20 {
             XCTAssertTrue(c[k, 1].isNaN)
             XCTAssertEqual(c[k, 0], 0)

@@ -79,7 +79,11 @@ func assertClose(
     for i in 0..<actual.rows {
         XCTAssertEqual(actual.cols, expected[i].count, "cols; \(message())", file: file, line: line)
         guard actual.cols == expected[i].count else { return }
-        for j in 0..<actual.cols { worst = max(worst, abs(Double(actual[i, j]) - expected[i][j])) }
+        for j in 0..<actual.cols {
+            let difference = abs(Double(actual[i, j]) - expected[i][j])
+            // `max` would drop a NaN; a NaN where a number is expected must fail.
+            worst = difference.isNaN ? .infinity : max(worst, difference)
+        }
     }
     XCTAssertLessThanOrEqual(worst, tolerance, "max abs error; \(message())", file: file, line: line)
 }
