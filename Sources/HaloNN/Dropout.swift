@@ -69,18 +69,27 @@ public struct Dropout: Sendable {
     }
 
     /// Dropout on sparse input features: element (row, column index) of the stored non-zeros.
-    /// Zeroed entries stay in the pattern.
+    /// Zeroed entries stay in the pattern. Rows are split over `context.pool` (in ranges of equal non-zero
+    /// counts); each element's decision is its own, so the result does not depend on the split.
     public func apply(_ x: SparseFeatures, nodeIDs: [Int32], context: StepContext) -> SparseFeatures {
         guard context.training, isActive else { return x }
+        precondition(nodeIDs.count == x.matrix.rows, "dropout needs one node id per row")
         let m = x.matrix
         var values = m.values
-        let keep = 1 / (1 - rate), random = context.random
+        let rate = self.rate, keep = 1 / (1 - rate), random = context.random
         let epoch = UInt32(truncatingIfNeeded: context.epoch), siteWord = site.counterWord
-        for r in 0..<m.rows {
-            let row = UniformRow(random, .dropout, epoch, siteWord, UInt32(bitPattern: nodeIDs[r]))
-            for e in m.rowPointers[r]..<m.rowPointers[r + 1] {
-                let u = row.uniform(Int(m.columnIndices[e]))
-                values[e] *= u < rate ? 0 : keep
+        m.rowPointers.withUnsafeBufferPointer { pointers in
+            m.columnIndices.withUnsafeBufferPointer { columns in
+                values.withUnsafeMutableBufferPointer { values in
+                    context.pool.forEachBalancedChunk(of: m.rows, prefixCost: { pointers[$0] }) { rows in
+                        for r in rows {
+                            let row = UniformRow(random, .dropout, epoch, siteWord, UInt32(bitPattern: nodeIDs[r]))
+                            for e in pointers[r]..<pointers[r + 1] {
+                                values[e] *= row.uniform(Int(columns[e])) < rate ? 0 : keep
+                            }
+                        }
+                    }
+                }
             }
         }
         return x.replacingValues(values)

@@ -260,6 +260,10 @@ final class DropoutTests: XCTestCase {
         XCTAssertEqual(dropped.matrix.rowPointers, sparse.rowPointers)
         XCTAssertEqual(dropped.matrix.columnIndices, sparse.columnIndices)
         XCTAssertTrue(dropped.matrix.values.contains(0))
+        // Rows split over threads: the same values.
+        for threads in [2, 3, 7] {
+            XCTAssertEqual(dropout.apply(features, nodeIDs: ids, context: context(threads: threads)).matrix, dropped.matrix)
+        }
     }
 }
 
