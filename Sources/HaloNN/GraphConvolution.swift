@@ -136,8 +136,9 @@ public final class GraphConvolution {
             return innerGradient
         }
 
-        // The weight gradients that multiply `gradient` itself by a dense matrix: skipping its zeros pays when a ReLU
-        // and dropout left most of them (`BlockColumnLists`). Listed once for both of SAGE's weights.
+        // The products that multiply `gradient` itself by a dense matrix (weight gradients, and the input gradient
+        // of an aggregate-first layer and of SAGE's self term): skipping its zeros pays when a ReLU and dropout left
+        // most of them (`BlockColumnLists`). Listed once for all of them.
         let aggregatesFirst = usedPrecomputedAggregate || !transformsFirst(sparseInput: x.isSparse)
         let listed = inputWidth >= BlockColumnLists.tileWidth && (aggregatesFirst || (selfWeight != nil && !x.isSparse))
             ? BlockColumnLists.ifWorthwhile(gradient, pool: pool) : nil
@@ -156,13 +157,16 @@ public final class GraphConvolution {
             // The weight gradient needs only local rows here: without an input gradient to return (the first
             // layer), nothing has to travel back.
             if needInputGradient {
-                let aggregatedGradient = matmul(gradient, neighborWeight.value, transposeB: true, pool: pool)
+                var aggregatedGradient = Matrix.uninitialized(rows: gradient.rows, cols: inputWidth)
+                multiplyTransposedWeight(gradient, neighborWeight.value, listed: listed, into: &aggregatedGradient, pool: pool)
                 inputGradient = try propagateBack(aggregatedGradient, width: inputWidth)
             }
         }
         if let selfWeight {
             x.accumulateTransposedProduct(gradient, listed: listed, into: &selfWeight.gradient, pool: pool)
-            if needInputGradient { gemm(gradient, selfWeight.value, into: &inputGradient!, transposeB: true, beta: 1, pool: pool) }
+            if needInputGradient {
+                multiplyTransposedWeight(gradient, selfWeight.value, listed: listed, into: &inputGradient!, accumulate: true, pool: pool)
+            }
         }
         return inputGradient
     }

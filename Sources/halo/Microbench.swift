@@ -51,6 +51,9 @@ struct Microbench: ParsableCommand {
         var sparseGradientProducts: [SparseGradientResult]
         /// Training lists G below this density and uses GEMM above (`BlockColumnLists.worthwhileDensity`).
         var sparseGradientListedBelowDensity: Double
+        /// The input gradient `G·Wᵀ` comes from the lists below this density
+        /// (`BlockColumnLists.worthwhileInputGradientDensity`).
+        var sparseGradientInputListedBelowDensity: Double
     }
 
     struct SparseGradientResult: Codable {
@@ -63,6 +66,9 @@ struct Microbench: ParsableCommand {
         var listedSeconds: Double
         /// Listing alone.
         var listingSeconds: Double
+        /// The input-gradient-shaped product `G · Wᵀ` (G: rows × width, result rows × depth) by GEMM and from the lists.
+        var inputGradientGEMMSeconds: Double
+        var inputGradientListedSeconds: Double
     }
 
     struct FeatureProductResult: Codable {
@@ -176,19 +182,26 @@ struct Microbench: ParsableCommand {
         for depth in depths {
             let a = Matrix(rows: data.nodeCount, cols: depth) { i, j in Float((i &* 13 &+ j) % 19) * 0.1 - 0.9 }
             var c = Matrix(rows: depth, cols: width)
+            let weightT = Matrix(rows: width, cols: depth) { i, j in Float((i &* 3 &+ j) % 23) * 0.01 }
+            var inputGradient = Matrix(rows: data.nodeCount, cols: depth)
             for density in [0.05, 0.25, 0.5] {
                 // A fixed pseudo-random pattern with the given share of non-zeros.
                 let g = Matrix(rows: data.nodeCount, cols: width) { i, j in
                     Double((UInt32(truncatingIfNeeded: i &* 40_503 &+ j &* 2_654_435_761) >> 8) % 1000) < density * 1000
                         ? Float((i &+ j) % 7) * 0.1 + 0.1 : 0
                 }
+                let lists = BlockColumnLists(g, pool: pool)!
                 sparseGradients.append(SparseGradientResult(
                     rows: data.nodeCount, depth: depth, width: width, density: density,
                     gemmSeconds: best(of: repeats) { gemm(a, g, into: &c, transposeA: true, beta: 1, pool: pool) },
                     listedSeconds: best(of: repeats) {
                         BlockColumnLists(g, pool: pool)!.accumulateTransposedProduct(of: a, into: &c, pool: pool)
                     },
-                    listingSeconds: best(of: repeats) { _ = BlockColumnLists(g, pool: pool) }))
+                    listingSeconds: best(of: repeats) { _ = BlockColumnLists(g, pool: pool) },
+                    inputGradientGEMMSeconds: best(of: repeats) { gemm(g, weightT, into: &inputGradient, pool: pool) },
+                    inputGradientListedSeconds: best(of: repeats) {
+                        lists.multiply(weightT, into: &inputGradient, pool: pool)
+                    }))
             }
         }
 
@@ -198,7 +211,8 @@ struct Microbench: ParsableCommand {
                              seconds: spmmSeconds, gbps: spmmRate, fractionOfStream: fraction,
                              secondsLocalityOrder: orderedSeconds, gbpsLocalityOrder: orderedRate),
             gemm: gemms, featureProducts: featureProducts, sparseGradientProducts: sparseGradients,
-            sparseGradientListedBelowDensity: BlockColumnLists.worthwhileDensity)
+            sparseGradientListedBelowDensity: BlockColumnLists.worthwhileDensity,
+            sparseGradientInputListedBelowDensity: BlockColumnLists.worthwhileInputGradientDensity)
         for (name, _) in pools {
             print(String(format: "threads %@: STREAM triad %.1f GB/s | SpMM %.1f GB/s (%.0f%% of triad, %.2f ms) | in locality order %.1f GB/s (%.2f ms)",
                          name, stream[name]!, spmmRate[name]!, 100 * fraction[name]!, 1000 * spmmSeconds[name]!,
@@ -219,9 +233,9 @@ struct Microbench: ParsableCommand {
             }
         }
         for r in sparseGradients {
-            print(String(format: "Aᵀ·G, A %d×%d, G %.0f%% non-zero: GEMM %.2f ms | listed non-zeros %.2f ms (listing %.2f ms)",
+            print(String(format: "Aᵀ·G, A %d×%d, G %.0f%% non-zero: GEMM %.2f ms | listed non-zeros %.2f ms (listing %.2f ms) | G·W GEMM %.2f ms, listed %.2f ms",
                          r.rows, r.depth, 100 * r.density, 1000 * r.gemmSeconds, 1000 * r.listedSeconds,
-                         1000 * r.listingSeconds))
+                         1000 * r.listingSeconds, 1000 * r.inputGradientGEMMSeconds, 1000 * r.inputGradientListedSeconds))
         }
         print("OpenBLAS core: \(result.blasCore)")
         if let jsonOut {

@@ -254,10 +254,11 @@ final class GraphConvolutionTests: XCTestCase {
         XCTAssertEqual(narrowing.parameters.map(\.name), ["conv1.weight", "conv1.bias"])
     }
 
-    /// A hidden layer's upstream gradient is mostly zeros (ReLU, dropout), and the weight gradients then skip them
-    /// (`BlockColumnLists`): aggregate-first, a precomputed aggregate and SAGE's self term, checked by finite
-    /// differences. Rows span several 128-row blocks and the input more than one 64-column tile.
-    func testWeightGradientsFromAMostlyZeroUpstreamGradient() throws {
+    /// A hidden layer's upstream gradient is mostly zeros (ReLU, dropout), and the products with it then skip them
+    /// (`BlockColumnLists`): the weight gradients of aggregate-first, a precomputed aggregate and SAGE's self term,
+    /// and the aggregate-first input gradient, checked by finite differences. Rows span several 128-row blocks and
+    /// the input more than one 64-column tile.
+    func testGradientsFromAMostlyZeroUpstreamGradient() throws {
         var rng = TestRNG(seed: 105)
         let nodes = 300
         let graph = randomGraph(nodes: nodes, edges: 900, &rng)
@@ -266,22 +267,31 @@ final class GraphConvolutionTests: XCTestCase {
             for (inputWidth, outputWidth) in [(70, 70), (65, 80)] {
                 let conv = makeLayer(aggregation, inputWidth, outputWidth, &rng)
                 XCTAssertFalse(conv.transformsFirst(sparseInput: false))
-                let x = randomMatrix(nodes, inputWidth, &rng)
-                // About one element in five non-zero, scattered: the layer lists them.
-                let r = Matrix(rows: nodes, cols: outputWidth) { _, _ in rng.int(0..<5) == 0 ? rng.float() : 0 }
-                XCTAssertNotNil(BlockColumnLists.ifWorthwhile(r))
+                let x = MatrixBox(randomMatrix(nodes, inputWidth, &rng))
+                // About one element in ten non-zero, scattered: the layer lists them, for the input gradient too.
+                let r = Matrix(rows: nodes, cols: outputWidth) { _, _ in rng.int(0..<10) == 0 ? rng.float() : 0 }
+                let lists = try XCTUnwrap(BlockColumnLists.ifWorthwhile(r))
+                XCTAssertLessThanOrEqual(lists.density, BlockColumnLists.worthwhileInputGradientDensity)
                 let exchange = NoBoundaryExchange()
-                let aggregate = try conv.aggregateOnce(x, operator: op, exchange: exchange, context: evalContext)
+                let aggregate = try conv.aggregateOnce(x.value, operator: op, exchange: exchange, context: evalContext)
                 for precomputed in [false, true] {
                     let label = "\(aggregation) \(inputWidth)→\(outputWidth) \(precomputed ? "precomputed" : "aggregate-first")"
                     func forward() throws -> Matrix {
                         precomputed
-                            ? conv.forward(precomputedAggregate: aggregate, input: .dense(x), context: evalContext)
-                            : try conv.forward(.dense(x), operator: op, exchange: exchange, context: evalContext)
+                            ? conv.forward(precomputedAggregate: aggregate, input: .dense(x.value), context: evalContext)
+                            : try conv.forward(.dense(x.value), operator: op, exchange: exchange, context: evalContext)
                     }
                     for p in conv.parameters { p.zeroGradient() }
                     _ = try forward()
-                    _ = try conv.backward(r, operator: op, exchange: exchange, context: evalContext, needInputGradient: false)
+                    let inputGradient = try conv.backward(r, operator: op, exchange: exchange, context: evalContext,
+                                                          needInputGradient: !precomputed)
+                    if let inputGradient {
+                        var pick = TestRNG(seed: 6)
+                        let indices = sampledIndices(x.value.count, 24, &pick)
+                        let probes = x.probes()
+                        try checkGradient("\(label) input", probes: indices.map { probes[$0] },
+                                          analytic: indices.map { inputGradient.storage[$0] }, loss: { weightedSum(try forward(), r) })
+                    }
                     for p in conv.parameters {
                         var pick = TestRNG(seed: 5)
                         let indices = sampledIndices(p.count, 12, &pick)

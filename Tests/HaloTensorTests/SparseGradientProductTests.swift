@@ -139,3 +139,57 @@ final class SparseGradientProductTests: XCTestCase {
         }
     }
 }
+
+final class ListedRowProductTests: XCTestCase {
+    /// `G · b` from the lists against a naive product, overwriting and accumulating, across block and vector sizes.
+    func testMatchesNaiveReference() {
+        var rng = TestRNG(seed: 81)
+        for rows in [0, 1, 127, 128, 300] {
+            for width in [1, 15, 16, 33, 70] {
+                for cols in [1, 7, 20] {
+                    let g = Matrix(rows: rows, cols: cols) { _, _ in rng.int(0..<4) == 0 ? rng.float() : 0 }
+                    let b = randomMatrix(cols, width, &rng)
+                    let lists = BlockColumnLists(g)!
+                    let product = naiveProduct(g, b)
+                    var out = Matrix(rows: rows, cols: width, repeating: 9)  // overwritten
+                    lists.multiply(b, into: &out, pool: ComputePool(threads: 3))
+                    assertClose(out, product, tolerance: 1e-4, "rows \(rows) width \(width) cols \(cols)")
+                    let start = randomMatrix(rows, width, &rng)
+                    out = start
+                    lists.multiply(b, into: &out, accumulate: true, pool: ComputePool(threads: 2))
+                    let expected = (0..<rows).map { i in (0..<width).map { j in Double(start[i, j]) + product[i][j] } }
+                    assertClose(out, expected, tolerance: 1e-4, "accumulating, rows \(rows) width \(width) cols \(cols)")
+                }
+            }
+        }
+    }
+
+    func testSameBitsForAnyThreadCount() {
+        var rng = TestRNG(seed: 82)
+        let g = Matrix(rows: 1000, cols: 40) { _, _ in rng.int(0..<10) == 0 ? rng.float() : 0 }
+        let b = randomMatrix(40, 50, &rng)
+        let lists = BlockColumnLists(g)!
+        var reference = Matrix(rows: 1000, cols: 50)
+        lists.multiply(b, into: &reference)
+        for threads in [2, 3, 7] {
+            var out = Matrix(rows: 1000, cols: 50)
+            lists.multiply(b, into: &out, pool: ComputePool(threads: threads))
+            XCTAssertEqual(out.storage, reference.storage)
+        }
+    }
+
+    /// The input-gradient entry point: lists below `worthwhileInputGradientDensity`, GEMM above or without lists.
+    func testInputGradientEitherPath() {
+        var rng = TestRNG(seed: 83)
+        for everyNth in [20, 3] {
+            let g = Matrix(rows: 400, cols: 30) { _, _ in rng.int(0..<everyNth) == 0 ? rng.float() : 0 }
+            let w = randomMatrix(70, 30, &rng)
+            let expected = naiveProduct(g, w, transposeB: true)
+            for listed in [BlockColumnLists(g), nil] {
+                var c = Matrix(rows: 400, cols: 70)
+                multiplyTransposedWeight(g, w, listed: listed, into: &c, pool: ComputePool(threads: 2))
+                assertClose(c, expected, tolerance: 1e-4, "one in \(everyNth), listed \(listed != nil)")
+            }
+        }
+    }
+}
