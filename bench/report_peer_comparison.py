@@ -150,7 +150,7 @@ for name in ["microbench.json", "microbench-photo.json"]:
     for r in m.get("sparse_gradient_products", []):
         gradients.append((m["spmm"]["dataset"].split("/")[-1], r))
 if gradients:
-    print("\n## Weight gradient with a mostly-zero gradient\n")
+    print("\n## Products with a mostly-zero gradient\n")
     threads = micro["threads"]
     width = gradients[0][1]["width"]
     limit = micro.get("sparse_gradient_listed_below_density")
@@ -159,9 +159,11 @@ if gradients:
           "rows of `A` (`BlockColumnLists`, listing included). `A` is a hidden layer's activation, or the nodes × "
           "features aggregate of a precomputed first layer."
           + (f" Training lists `G` below {100 * limit:.0f} % density and uses GEMM above.\n" if limit else "\n"))
-    print("The last two columns are the input gradient `G·Wᵀ` (W: depth × 256) by GEMM and from the same lists, "
-          "which training uses below "
-          f"{100 * micro.get('sparse_gradient_input_listed_below_density', 0.15):.0f} % density.\n")
+    input_limit = micro.get("sparse_gradient_input_listed_below_density")
+    if input_limit is not None:
+        print(f"The last two columns are a hidden layer's input gradient `G·Wᵀ` (W: {width} × {width}) by GEMM and from "
+              f"the same lists, transposing W included; training uses the lists for it below {100 * input_limit:.0f} % "
+              "density. (A first layer needs no input gradient, so its shape has none.)\n")
     print("| dataset | A | G non-zero | Aᵀ·G GEMM | Aᵀ·G listed | of which listing | G·Wᵀ GEMM | G·Wᵀ listed |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     def opt_ms(r, key):
@@ -169,4 +171,5 @@ if gradients:
     for ds, r in gradients:
         print(f"| {ds} | {r['rows']} × {r['depth']} | {100 * r['density']:.0f} % | {1000 * r['gemm_seconds']:.2f} ms | "
               f"{1000 * r['listed_seconds']:.2f} ms | {1000 * r['listing_seconds']:.2f} ms | "
-              f"{opt_ms(r, 'input_gradient_gemm_seconds')} | {opt_ms(r, 'input_gradient_listed_seconds')} |")
+              + (f"{opt_ms(r, 'input_gradient_gemm_seconds')} | {opt_ms(r, 'input_gradient_listed_seconds')} |"
+                 if r["depth"] == r["width"] else "– | – |"))

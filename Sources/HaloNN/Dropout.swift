@@ -72,8 +72,8 @@ public struct Dropout: Sendable {
     /// Zeroed entries stay in the pattern. Rows are split over `context.pool` (in ranges of equal non-zero
     /// counts); each element's decision is its own, so the result does not depend on the split.
     public func apply(_ x: SparseFeatures, nodeIDs: [Int32], context: StepContext) -> SparseFeatures {
-        guard context.training, isActive else { return x }
         precondition(nodeIDs.count == x.matrix.rows, "dropout needs one node id per row")
+        guard context.training, isActive else { return x }
         let m = x.matrix
         var values = m.values
         let rate = self.rate, keep = 1 / (1 - rate), random = context.random

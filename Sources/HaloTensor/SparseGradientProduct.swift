@@ -171,7 +171,8 @@ private func addListedRows(
 
 /// `c = g · wᵀ`, or `c += g · wᵀ` when `accumulate`: a layer's input gradient from its output gradient `g` and
 /// weight `w`. From the lists when g's are given and at most `BlockColumnLists.worthwhileInputGradientDensity` of g
-/// is non-zero, by GEMM otherwise.
+/// is non-zero, by GEMM otherwise. As with `addTransposedProduct`, the lists skip g's zeros, so a non-finite weight
+/// spreads only through g's non-zeros (GEMM: `0 · ∞ = NaN`).
 public func multiplyTransposedWeight(
     _ g: Matrix, _ w: Matrix, listed: BlockColumnLists?, into c: inout Matrix, accumulate: Bool = false,
     pool: ComputePool = .serial
@@ -187,9 +188,10 @@ public func multiplyTransposedWeight(
 extension BlockColumnLists {
     /// The densest G whose lists also serve the input gradient `G · Wᵀ`. Adding a scaled row of Wᵀ to an output
     /// row per non-zero loads and stores that row each time, so it breaks even with GEMM much earlier than `Aᵀ·G`:
-    /// `halo microbench` (Amazon-Photo, G 7650 × 256, W 256 × 256, 2 threads) 0.8 against 2.6 ms at 5 %,
-    /// 3.2 against 2.5 ms at 25 %.
-    public static let worthwhileInputGradientDensity = 0.15
+    /// `halo microbench` (2 threads, G nodes × 256, W 256 × 256, transposing W included) measured 0.8 against 2.6 ms
+    /// at 5 % and 3.4 against 2.6 ms at 25 % on Amazon-Photo's 7650 rows, 5.7 against 12.2 ms and 21.6 against
+    /// 12.2 ms on Coauthor-Physics's 34493: break-even near 18 % and 13 %. The limit keeps a margin below both.
+    public static let worthwhileInputGradientDensity = 0.12
 
     /// `out = G · b`, or `out += G · b` when `accumulate`, G being the listed matrix: a layer's input gradient
     /// `G · Wᵀ` (with `b = Wᵀ`) from the lists its weight gradient already made.

@@ -66,7 +66,7 @@ struct Microbench: ParsableCommand {
         var listedSeconds: Double
         /// Listing alone.
         var listingSeconds: Double
-        /// The input-gradient-shaped product `G · Wᵀ` (G: rows × width, result rows × depth) by GEMM and from the lists.
+        /// The input gradient `G · Wᵀ` (W: depth × width) by GEMM and from the lists, transposing W included.
         var inputGradientGEMMSeconds: Double
         var inputGradientListedSeconds: Double
     }
@@ -182,7 +182,7 @@ struct Microbench: ParsableCommand {
         for depth in depths {
             let a = Matrix(rows: data.nodeCount, cols: depth) { i, j in Float((i &* 13 &+ j) % 19) * 0.1 - 0.9 }
             var c = Matrix(rows: depth, cols: width)
-            let weightT = Matrix(rows: width, cols: depth) { i, j in Float((i &* 3 &+ j) % 23) * 0.01 }
+            let weight = Matrix(rows: depth, cols: width) { i, j in Float((i &* 3 &+ j) % 23) * 0.01 }
             var inputGradient = Matrix(rows: data.nodeCount, cols: depth)
             for density in [0.05, 0.25, 0.5] {
                 // A fixed pseudo-random pattern with the given share of non-zeros.
@@ -198,9 +198,12 @@ struct Microbench: ParsableCommand {
                         BlockColumnLists(g, pool: pool)!.accumulateTransposedProduct(of: a, into: &c, pool: pool)
                     },
                     listingSeconds: best(of: repeats) { _ = BlockColumnLists(g, pool: pool) },
-                    inputGradientGEMMSeconds: best(of: repeats) { gemm(g, weightT, into: &inputGradient, pool: pool) },
+                    inputGradientGEMMSeconds: best(of: repeats) {
+                        gemm(g, weight, into: &inputGradient, transposeB: true, pool: pool)
+                    },
+                    // As training does it: transposing the weight, then the lists' product.
                     inputGradientListedSeconds: best(of: repeats) {
-                        lists.multiply(weightT, into: &inputGradient, pool: pool)
+                        lists.multiply(weight.transposed(), into: &inputGradient, pool: pool)
                     }))
             }
         }

@@ -264,9 +264,10 @@ final class GraphConvolutionTests: XCTestCase {
         let graph = randomGraph(nodes: nodes, edges: 900, &rng)
         for aggregation in Aggregation.allCases {
             let op = PropagationOperator.wholeGraph(graph, aggregation)
-            for (inputWidth, outputWidth) in [(70, 70), (65, 80)] {
+            // Aggregate-first twice; transform-first (80 → 70), where SAGE's self term multiplies the gradient.
+            for (inputWidth, outputWidth) in [(70, 70), (65, 80), (80, 70)] {
                 let conv = makeLayer(aggregation, inputWidth, outputWidth, &rng)
-                XCTAssertFalse(conv.transformsFirst(sparseInput: false))
+                XCTAssertEqual(conv.transformsFirst(sparseInput: false), outputWidth < inputWidth)
                 let x = MatrixBox(randomMatrix(nodes, inputWidth, &rng))
                 // About one element in ten non-zero, scattered: the layer lists them, for the input gradient too.
                 let r = Matrix(rows: nodes, cols: outputWidth) { _, _ in rng.int(0..<10) == 0 ? rng.float() : 0 }
@@ -275,7 +276,8 @@ final class GraphConvolutionTests: XCTestCase {
                 let exchange = NoBoundaryExchange()
                 let aggregate = try conv.aggregateOnce(x.value, operator: op, exchange: exchange, context: evalContext)
                 for precomputed in [false, true] {
-                    let label = "\(aggregation) \(inputWidth)→\(outputWidth) \(precomputed ? "precomputed" : "aggregate-first")"
+                    let path = precomputed ? "precomputed" : conv.transformsFirst(sparseInput: false) ? "transform-first" : "aggregate-first"
+                    let label = "\(aggregation) \(inputWidth)→\(outputWidth) \(path)"
                     func forward() throws -> Matrix {
                         precomputed
                             ? conv.forward(precomputedAggregate: aggregate, input: .dense(x.value), context: evalContext)
@@ -285,7 +287,8 @@ final class GraphConvolutionTests: XCTestCase {
                     _ = try forward()
                     let inputGradient = try conv.backward(r, operator: op, exchange: exchange, context: evalContext,
                                                           needInputGradient: !precomputed)
-                    if let inputGradient {
+                    if !precomputed {
+                        let inputGradient = try XCTUnwrap(inputGradient, label)
                         var pick = TestRNG(seed: 6)
                         let indices = sampledIndices(x.value.count, 24, &pick)
                         let probes = x.probes()

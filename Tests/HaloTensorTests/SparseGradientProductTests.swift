@@ -178,17 +178,32 @@ final class ListedRowProductTests: XCTestCase {
         }
     }
 
-    /// The input-gradient entry point: lists below `worthwhileInputGradientDensity`, GEMM above or without lists.
+    /// The input-gradient entry point: from the lists at most `worthwhileInputGradientDensity`, by GEMM above it or
+    /// without lists (each path recognised by its exact bits), overwriting and accumulating.
     func testInputGradientEitherPath() {
         var rng = TestRNG(seed: 83)
         for everyNth in [20, 3] {
             let g = Matrix(rows: 400, cols: 30) { _, _ in rng.int(0..<everyNth) == 0 ? rng.float() : 0 }
             let w = randomMatrix(70, 30, &rng)
-            let expected = naiveProduct(g, w, transposeB: true)
-            for listed in [BlockColumnLists(g), nil] {
-                var c = Matrix(rows: 400, cols: 70)
-                multiplyTransposedWeight(g, w, listed: listed, into: &c, pool: ComputePool(threads: 2))
-                assertClose(c, expected, tolerance: 1e-4, "one in \(everyNth), listed \(listed != nil)")
+            let c0 = randomMatrix(400, 70, &rng)
+            let lists = BlockColumnLists(g)!
+            let listsApply = lists.density <= BlockColumnLists.worthwhileInputGradientDensity
+            XCTAssertEqual(listsApply, everyNth == 20)
+            let product = naiveProduct(g, w, transposeB: true)
+            for accumulate in [false, true] {
+                let expected = (0..<400).map { i in (0..<70).map { j in (accumulate ? Double(c0[i, j]) : 0) + product[i][j] } }
+                // The same kernels, called directly on the same pool.
+                let pool = ComputePool(threads: 2)
+                var viaLists = c0, viaGEMM = c0
+                lists.multiply(w.transposed(), into: &viaLists, accumulate: accumulate, pool: pool)
+                gemm(g, w, into: &viaGEMM, transposeB: true, beta: accumulate ? 1 : 0, pool: pool)
+                for listed in [lists, nil] {
+                    var c = c0
+                    multiplyTransposedWeight(g, w, listed: listed, into: &c, accumulate: accumulate, pool: pool)
+                    let label = "one in \(everyNth), listed \(listed != nil), accumulate \(accumulate)"
+                    assertClose(c, expected, tolerance: 1e-4, label)
+                    XCTAssertTrue(c.storage == (listed != nil && listsApply ? viaLists : viaGEMM).storage, "path; \(label)")
+                }
             }
         }
     }
