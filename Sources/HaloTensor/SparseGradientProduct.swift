@@ -40,9 +40,9 @@ extension BlockColumnLists {
     /// and on G's pattern, never on the thread count.
     ///
     /// Measured by `halo microbench` on Amazon-Photo's first-layer shape (a 7650 × 745, G 7650 × 256, 2 threads),
-    /// listing included, over seven runs: 1.9–2.4 ms against OpenBLAS's 7.0–7.8 ms with 5 % of G non-zero,
+    /// listing included, over eight runs: 1.9–2.4 ms against OpenBLAS's 7.0–8.0 ms with 5 % of G non-zero,
     /// 4.4–5.1 against 6.9–8.1 ms at 25 %, 7.4–8.3 against 7.3–7.9 ms at 50 %; on a hidden layer's shape
-    /// (a 7650 × 256) 0.8–1.1 against 2.6–3.0 ms at 5 %.
+    /// (a 7650 × 256) 0.8–1.1 against 2.6–3.2 ms at 5 %.
     public func accumulateTransposedProduct(of a: Matrix, into c: inout Matrix, pool: ComputePool = .serial) {
         precondition(a.rows == rows, "aᵀ·G: a has \(a.rows) rows, G has \(rows)")
         precondition(c.rows == a.cols && c.cols == cols, "aᵀ·G: output is \(c.rows)×\(c.cols), expected \(a.cols)×\(cols)")
