@@ -51,45 +51,40 @@ extension BlockColumnLists {
         let tileWidth = Self.tileWidth, blockRows = Self.blockRows, blocks = blockCount
         let tiles = (depth + tileWidth - 1) / tileWidth
         let columnRanges = min(width, max(1, (pool.threads + tiles - 1) / tiles))
-        a.storage.withUnsafeBufferPointer { aStorage in
-            starts.withUnsafeBufferPointer { startStorage in
-                rowsInBlock.withUnsafeBufferPointer { rowStorage in
-                    values.withUnsafeBufferPointer { valueStorage in
-                        c.storage.withUnsafeMutableBufferPointer { cStorage in
-                            let ap = aStorage.baseAddress!, sp = startStorage.baseAddress!
-                            let rp = rowStorage.baseAddress!, vp = valueStorage.baseAddress!, cp = cStorage.baseAddress!
-                            pool.forEachChunk(of: tiles * columnRanges) { units in
-                                let packed = UnsafeMutableRawPointer.allocate(byteCount: blockRows * tileWidth * 4, alignment: 64)
-                                    .bindMemory(to: Float.self, capacity: blockRows * tileWidth)
-                                let sums = UnsafeMutableRawPointer.allocate(byteCount: width * tileWidth * 4, alignment: 64)
-                                    .bindMemory(to: Float.self, capacity: width * tileWidth)
-                                defer {
-                                    packed.deallocate()
-                                    sums.deallocate()
-                                }
-                                for unit in units {
-                                    let tile = unit / columnRanges, part = unit % columnRanges
-                                    let gColumns = (width * part / columnRanges)..<(width * (part + 1) / columnRanges)
-                                    let firstColumn = tile * tileWidth, columns = min(tileWidth, depth - firstColumn)
-                                    (sums + gColumns.lowerBound * tileWidth).initialize(repeating: 0, count: gColumns.count * tileWidth)
-                                    for b in 0..<blocks {
-                                        let firstRow = b * blockRows
-                                        packTile(of: ap, stride: depth, rows: firstRow..<min(rowCount, firstRow + blockRows),
-                                                 firstColumn: firstColumn, columns: columns, into: packed)
-                                        let listStarts = sp + b * width
-                                        for j in gColumns {
-                                            let first = listStarts[j], end = listStarts[j + 1]
-                                            if first < end {
-                                                addListedRows(packed, rowsInBlock: rp, values: vp, entries: first..<end,
-                                                              into: sums + j * tileWidth)
-                                            }
-                                        }
-                                    }
-                                    for t in 0..<columns {
-                                        let out = cp + (firstColumn + t) * width
-                                        for j in gColumns { out[j] += sums[j * tileWidth + t] }
+        withLists { sp, rp, vp in
+            a.storage.withUnsafeBufferPointer { aStorage in
+                c.storage.withUnsafeMutableBufferPointer { cStorage in
+                    let ap = aStorage.baseAddress!, cp = cStorage.baseAddress!
+                    pool.forEachChunk(of: tiles * columnRanges) { units in
+                        let packed = UnsafeMutableRawPointer.allocate(byteCount: blockRows * tileWidth * 4, alignment: 64)
+                            .bindMemory(to: Float.self, capacity: blockRows * tileWidth)
+                        let sums = UnsafeMutableRawPointer.allocate(byteCount: width * tileWidth * 4, alignment: 64)
+                            .bindMemory(to: Float.self, capacity: width * tileWidth)
+                        defer {
+                            packed.deallocate()
+                            sums.deallocate()
+                        }
+                        for unit in units {
+                            let tile = unit / columnRanges, part = unit % columnRanges
+                            let gColumns = (width * part / columnRanges)..<(width * (part + 1) / columnRanges)
+                            let firstColumn = tile * tileWidth, columns = min(tileWidth, depth - firstColumn)
+                            (sums + gColumns.lowerBound * tileWidth).initialize(repeating: 0, count: gColumns.count * tileWidth)
+                            for b in 0..<blocks {
+                                let firstRow = b * blockRows
+                                packTile(of: ap, stride: depth, rows: firstRow..<min(rowCount, firstRow + blockRows),
+                                         firstColumn: firstColumn, columns: columns, into: packed)
+                                let listStarts = sp + b * width
+                                for j in gColumns {
+                                    let first = listStarts[j], end = listStarts[j + 1]
+                                    if first < end {
+                                        addListedRows(packed, rowsInBlock: rp, values: vp, entries: first..<end,
+                                                      into: sums + j * tileWidth)
                                     }
                                 }
+                            }
+                            for t in 0..<columns {
+                                let out = cp + (firstColumn + t) * width
+                                for j in gColumns { out[j] += sums[j * tileWidth + t] }
                             }
                         }
                     }
@@ -206,27 +201,34 @@ extension BlockColumnLists {
         guard width > 0, rowCount > 0 else { return }
         if !accumulate { out.zero() }
         guard nonZeroCount > 0 else { return }
-        b.storage.withUnsafeBufferPointer { bStorage in
-            starts.withUnsafeBufferPointer { startStorage in
-                rowsInBlock.withUnsafeBufferPointer { rowStorage in
-                    values.withUnsafeBufferPointer { valueStorage in
-                        out.storage.withUnsafeMutableBufferPointer { outStorage in
-                            let bp = bStorage.baseAddress!, sp = startStorage.baseAddress!
-                            let rp = rowStorage.baseAddress!, vp = valueStorage.baseAddress!, op = outStorage.baseAddress!
-                            pool.forEachChunk(of: blockCount) { blocks in
-                                for block in blocks {
-                                    let blockOut = op + block * blockRows * width
-                                    for j in 0..<listCount {
-                                        let source = bp + j * width
-                                        for e in sp[block * listCount + j]..<sp[block * listCount + j + 1] {
-                                            addScaled(source, by: vp[e], to: blockOut + Int(rp[e]) * width, count: width)
-                                        }
-                                    }
+        withLists { sp, rp, vp in
+            b.storage.withUnsafeBufferPointer { bStorage in
+                out.storage.withUnsafeMutableBufferPointer { outStorage in
+                    let bp = bStorage.baseAddress!, op = outStorage.baseAddress!
+                    pool.forEachChunk(of: blockCount) { blocks in
+                        for block in blocks {
+                            let blockOut = op + block * blockRows * width
+                            for j in 0..<listCount {
+                                let source = bp + j * width
+                                for e in sp[block * listCount + j]..<sp[block * listCount + j + 1] {
+                                    addScaled(source, by: vp[e], to: blockOut + Int(rp[e]) * width, count: width)
                                 }
                             }
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The lists' starts, rows within blocks and values as pointers, for the duration of `body` (non-empty lists
+    /// only: both products return early when G has no non-zeros).
+    private func withLists<R>(
+        _ body: (UnsafePointer<Int>, UnsafePointer<UInt8>, UnsafePointer<Float>) -> R
+    ) -> R {
+        starts.withUnsafeBufferPointer { s in
+            rowsInBlock.withUnsafeBufferPointer { r in
+                values.withUnsafeBufferPointer { v in body(s.baseAddress!, r.baseAddress!, v.baseAddress!) }
             }
         }
     }
