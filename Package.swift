@@ -14,6 +14,7 @@
 //   HaloTransport         the Transport protocol and the in-process (threads) transport
 //   CMPI (OpenMPI)        system library: message passing between processes and machines
 //   HaloMPI               the MPI transport
+//   HaloTransportTesting  a scripted transport for tests of late messages
 //   HaloNN                neural layers with hand-written backward passes, losses, optimiser
 //   HaloTraining          training strategies, metrics and the machine-readable report
 //   halo                  the command-line interface
@@ -64,6 +65,7 @@ let package = Package(
             name: "halo",
             dependencies: [
                 "HaloTraining",
+                "HaloQuantization",
                 "HaloTransport",
                 "HaloMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -73,16 +75,19 @@ let package = Package(
         ),
         // Helpers shared by the test targets (a seedable generator); not part of any product.
         .target(name: "HaloTestSupport", swiftSettings: strictSettings),
+        // A transport whose channel deliveries a test scripts (late, never before asked twice, …), like swift-nio's
+        // embedded channel: late-message paths tested deterministically, without sleeps.
+        .target(name: "HaloTransportTesting", dependencies: ["HaloTransport"], swiftSettings: strictSettings),
         .testTarget(name: "HaloTensorTests", dependencies: ["HaloTensor", "HaloTestSupport"]),
         .testTarget(name: "HaloGraphTests", dependencies: ["HaloGraph"]),
         .testTarget(name: "HaloNNTests", dependencies: ["HaloNN", "HaloTestSupport"]),
         .testTarget(name: "HaloQuantizationTests", dependencies: ["HaloQuantization", "HaloTestSupport"]),
         .testTarget(name: "HaloAssignmentTests", dependencies: ["HaloAssignment", "HaloTestSupport"]),
         .testTarget(name: "HaloPartitionTests", dependencies: ["HaloPartition"]),
-        .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport"]),
+        .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport", "HaloTransportTesting"]),
         // End-to-end: runs the built `halo` executable, alone and under mpirun.
         .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI"]),
-        .testTarget(name: "HaloTrainingTests", dependencies: ["HaloTraining"]),
+        .testTarget(name: "HaloTrainingTests", dependencies: ["HaloTraining", "HaloTransportTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

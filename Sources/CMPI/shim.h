@@ -12,6 +12,11 @@ static inline MPI_Request halo_mpi_request_null(void) { return MPI_REQUEST_NULL;
 static inline MPI_Status *halo_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Status *halo_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 static inline int halo_mpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline int halo_mpi_any_tag(void) { return MPI_ANY_TAG; }
+// Matched probes (MPI_Improbe / MPI_Imrecv) of channel messages.
+static inline MPI_Message halo_mpi_message_null(void) { return MPI_MESSAGE_NULL; }
+// Buffer argument for datatypes built from absolute addresses (MPI_Get_address).
+static inline void *halo_mpi_bottom(void) { return MPI_BOTTOM; }
 static inline void *halo_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Errhandler halo_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int halo_mpi_undefined(void) { return MPI_UNDEFINED; }

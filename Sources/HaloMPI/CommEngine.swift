@@ -70,6 +70,13 @@ final class Completion: @unchecked Sendable {
         return finishedAt
     }
 
+    /// The error the operation finished with, if it has finished with one; never blocks.
+    var failure: (any Error)? {
+        condition.lock()
+        defer { condition.unlock() }
+        return error
+    }
+
     func finish(_ error: (any Error)? = nil) {
         condition.lock()
         if !done {
@@ -95,6 +102,9 @@ final class Completion: @unchecked Sendable {
 final class MPILink {
     /// The engine's private duplicate of `MPI_COMM_WORLD` (nil until the setup operation completes).
     var comm: MPI_Comm?
+    /// A second duplicate, for channel messages only: the receiver probes it for any source and tag, which on
+    /// `comm` would match the collectives' point-to-point pieces.
+    var channelComm: MPI_Comm?
     let rank: Int
     let worldSize: Int
     /// Largest payload of one MPI call, in bytes.
@@ -118,6 +128,14 @@ final class MPILink {
         get throws {
             guard let comm else { throw TransportError.backend("MPI communicator not set up") }
             return comm
+        }
+    }
+
+    /// The channel communicator, which exists once setup has run.
+    var channelCommunicator: MPI_Comm {
+        get throws {
+            guard let channelComm else { throw TransportError.backend("MPI channel communicator not set up") }
+            return channelComm
         }
     }
 
@@ -153,8 +171,9 @@ struct RequestSet {
         remaining += 1
     }
 
-    /// Tests the requests (which also drives MPI's progress engine). Returns how many completed.
-    mutating func test() throws -> Int {
+    /// Tests the requests (which also drives MPI's progress engine). Returns how many completed; `report`
+    /// receives the posting index of each (its position in `requests`).
+    mutating func test(_ report: (Int) -> Void = { _ in }) throws -> Int {
         guard remaining > 0 else { return 0 }
         let count = requests.count
         if indices.count < count {
@@ -181,11 +200,24 @@ struct RequestSet {
             return 0
         }
         remaining -= Int(completed)
+        for i in 0..<Int(completed) { report(Int(indices[i])) }
         return Int(completed)
+    }
+
+    /// Drops the completed requests (MPI has set them to `MPI_REQUEST_NULL`), so that a long-lived set does not
+    /// grow. Returns the former indices of the requests kept, in order, for callers that track something per
+    /// request.
+    mutating func compact() -> [Int] {
+        let null = halo_mpi_request_null()
+        let kept = requests.indices.filter { requests[$0] != null }
+        requests = kept.map { requests[$0] }
+        remaining = kept.count
+        return kept
     }
 }
 
-/// One queued collective operation, driven by the communication thread as a small state machine.
+/// One queued collective operation (or channel send, see ChannelSend.swift), driven by the communication thread as
+/// a small state machine.
 ///
 /// Ordering rule: MPI requires every rank to initiate collectives on a communicator in the same order, and the
 /// all-to-all's point-to-point pieces rely on identical posting order. Operations are therefore *initiated*
@@ -215,15 +247,30 @@ class MPIOperation: @unchecked Sendable {
 /// Owns the communication thread: every MPI call of a transport (except `MPI_Abort`) happens there, in the order
 /// operations were submitted, so MPI progresses while callers compute and every rank makes the same calls in the
 /// same order.
+///
+/// Channel traffic (point-to-point messages that are not collective) runs beside the collectives: sends are
+/// started as soon as they are submitted, whatever collective is waiting to be initiated, and once this rank uses
+/// channels the thread also probes for incoming channel messages on every pass (so it no longer blocks while idle,
+/// but backs off like any wait, see `MPIPollingPolicy`). Received messages wait in `inbox`.
 final class CommEngine: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`:
     private var queue: [MPIOperation] = []
     private var queueHead = 0
+    private var channelQueue: [MPIOperation] = []
+    private var channelPolling = false
+    /// Counts submissions (and other reasons to look at the queues), so that the thread's pause between polls
+    /// ends early when something new comes in.
+    private var submissions = 0
     private var stopRequested = false
     private var broken: TransportError?
     private var started = false
     private var joined = false
+
+    /// Channel messages received and not yet taken.
+    let inbox = ChannelInbox()
+    /// The largest tag MPI allows on the engine's communicators; known once `start()` returned.
+    private(set) var tagUpperBound: Int32 = 32767
 
     private let exited = DispatchSemaphore(value: 0)
     private let policy: MPIPollingPolicy
@@ -231,6 +278,13 @@ final class CommEngine: @unchecked Sendable {
     // Communication thread only:
     private let link: MPILink
     private var active: [MPIOperation] = []
+    /// Channel sends in flight, in the order started.
+    private var channelSends: [MPIOperation] = []
+    private let receiver = ChannelReceiver()
+    /// Shutdown: the `MPI_Ibarrier` on the channel communicator that tells every rank's sends are done, and when it
+    /// completed.
+    private var closingBarrier: RequestSet?
+    private var closingBarrierDone: UInt64?
     /// Operations that failed with requests possibly still posted: kept alive so that MPI never writes into freed
     /// buffers. (After a failure the transport takes no new operations, so this stays small.)
     private var abandoned: [MPIOperation] = []
@@ -255,6 +309,7 @@ final class CommEngine: @unchecked Sendable {
         let setup = SetupOperation()
         try submit(setup)
         try setup.completion.wait()
+        tagUpperBound = setup.tagUpperBound
     }
 
     /// Queues an operation; the comm thread initiates it after every operation submitted before.
@@ -264,15 +319,43 @@ final class CommEngine: @unchecked Sendable {
         if let broken { throw broken }
         guard !stopRequested else { throw TransportError.backend("MPI transport is closed") }
         queue.append(operation)
+        submissions += 1
         condition.signal()
     }
 
-    /// Lets the comm thread finish the queued operations, frees the communicator and joins the thread.
-    /// Idempotent; must not be called while another thread still waits for an operation that other ranks will
-    /// never join.
+    /// Queues a channel operation: the comm thread starts it at its next pass, after the channel operations
+    /// submitted before it but regardless of the collectives' queue. Switches channel polling on.
+    func submitChannel(_ operation: MPIOperation) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        if let broken { throw broken }
+        guard !stopRequested else { throw TransportError.backend("MPI transport is closed") }
+        channelQueue.append(operation)
+        channelPolling = true
+        submissions += 1
+        condition.signal()
+    }
+
+    /// From now on the comm thread probes for incoming channel messages. Called by every channel call, so a rank
+    /// that never uses channels keeps a thread that sleeps while nothing is in flight.
+    func enableChannelPolling() {
+        condition.lock()
+        if !channelPolling {
+            channelPolling = true
+            submissions += 1
+            condition.signal()
+        }
+        condition.unlock()
+    }
+
+    /// Lets the comm thread finish the queued operations and the channel traffic, frees the communicators and
+    /// joins the thread. Idempotent; must not be called while another thread still waits for an operation that
+    /// other ranks will never join. With more than one rank it returns once every rank has called it (see
+    /// `finishChannelTraffic`), as `MPI_Finalize` would anyway.
     func shutdown() {
         condition.lock()
         stopRequested = true
+        submissions += 1
         condition.signal()
         let mustJoin = started && !joined
         joined = true
@@ -280,11 +363,16 @@ final class CommEngine: @unchecked Sendable {
         if mustJoin { exited.wait() }
     }
 
-    /// The next queued operation; blocks for one if `blocking` (unless stopping). nil: none (or stop).
+    /// The next queued operation; blocks for one if `blocking` (unless stopping, or channel work came in).
+    /// nil: none (or stop, or channel work).
     private func dequeue(blocking: Bool) -> MPIOperation? {
         condition.lock()
         defer { condition.unlock() }
-        while blocking && queueHead == queue.count && !stopRequested { condition.wait() }
+        // Polling for channel messages keeps the thread going, unless the transport broke (nothing is received then).
+        while blocking && queueHead == queue.count && channelQueue.isEmpty && (!channelPolling || broken != nil)
+            && !stopRequested {
+            condition.wait()
+        }
         guard queueHead < queue.count else { return nil }
         let operation = queue[queueHead]
         queueHead += 1
@@ -295,12 +383,41 @@ final class CommEngine: @unchecked Sendable {
         return operation
     }
 
+    /// The channel operations submitted since the last call; whether channel polling is on; whether shutdown was
+    /// requested and every queued collective has been dequeued.
+    private func takeChannelWork() -> (operations: [MPIOperation], polling: Bool, stopping: Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        let operations = channelQueue
+        channelQueue.removeAll()
+        return (operations, channelPolling, stopRequested && queueHead == queue.count)
+    }
+
+    private var submissionCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return submissions
+    }
+
+    /// Sleeps up to `microseconds`, or less if something is submitted after the pass that counted `seen`
+    /// submissions.
+    private func sleep(microseconds: UInt32, seen: Int) {
+        let deadline = Date(timeIntervalSinceNow: Double(microseconds) * 1e-6)
+        condition.lock()
+        while submissions == seen && !stopRequested {
+            if !condition.wait(until: deadline) { break }
+        }
+        condition.unlock()
+    }
+
     private func markBroken(_ error: any Error) -> TransportError {
         let transportError = (error as? TransportError) ?? .backend(String(describing: error))
         condition.lock()
         if broken == nil { broken = transportError }
         let result = broken!
         condition.unlock()
+        // Nobody may wait for a channel message that can no longer come.
+        inbox.fail(result)
         return result
     }
 
@@ -313,10 +430,12 @@ final class CommEngine: @unchecked Sendable {
     private func run() {
         var idleSince: UInt64?
         while true {
+            let seen = submissionCount
             var progressed = false
             // Initiate queued operations, in order, as far as the ordering rule allows.
             while active.last?.initiationComplete ?? true {
-                guard let operation = dequeue(blocking: active.isEmpty) else { break }
+                let idle = active.isEmpty && channelSends.isEmpty && (receiver.isIdle || isBroken != nil)
+                guard let operation = dequeue(blocking: idle) else { break }
                 progressed = true
                 if let broken = isBroken {
                     operation.completion.finish(broken)
@@ -330,31 +449,40 @@ final class CommEngine: @unchecked Sendable {
                     operation.completion.finish(markBroken(error))
                 }
             }
-            if active.isEmpty {
-                // dequeue(blocking: true) returned nil: stop requested and nothing left.
-                break
-            }
-            var index = 0
-            var transferring = false
-            while index < active.count {
-                let operation = active[index]
-                do {
-                    let step = try operation.advance(link)
-                    progressed = progressed || step.progressed
-                    if step.finished {
-                        active.remove(at: index)
-                        operation.didFinish()
-                        operation.completion.finish()
-                        continue
-                    }
-                    transferring = transferring || operation.isTransferring
-                } catch {
-                    active.remove(at: index)
-                    abandoned.append(operation)
-                    operation.completion.finish(markBroken(error))
+            // Channel sends start at once, in submission order: they use their own communicator, so the order of
+            // collectives does not concern them.
+            let channelWork = takeChannelWork()
+            for operation in channelWork.operations {
+                progressed = true
+                if let broken = isBroken {
+                    operation.completion.finish(broken)
                     continue
                 }
-                index += 1
+                do {
+                    try operation.start(link)
+                    channelSends.append(operation)
+                } catch {
+                    abandoned.append(operation)
+                    operation.completion.finish(markBroken(error))
+                }
+            }
+            var transferring = false
+            advance(&active, progressed: &progressed, transferring: &transferring)
+            advance(&channelSends, progressed: &progressed, transferring: &transferring)
+            if isBroken == nil {
+                // While shutting down, every rank receives (see `finishChannelTraffic`).
+                receiver.pollingEnabled = channelWork.polling || (channelWork.stopping && active.isEmpty)
+                do {
+                    let step = try receiver.advance(link)
+                    inbox.deliver(step.delivered)
+                    progressed = progressed || step.progressed
+                    transferring = transferring || receiver.isTransferring
+                } catch {
+                    _ = markBroken(error)
+                }
+            }
+            if channelWork.stopping && active.isEmpty && finishChannelTraffic(progressed: &progressed) {
+                break
             }
             if progressed {
                 idleSince = nil
@@ -366,42 +494,113 @@ final class CommEngine: @unchecked Sendable {
             switch policy.pause(idleNanoseconds: now &- since, transferring: transferring) {
             case .none: break
             case .yield: sched_yield()
-            case .sleep(let microseconds): usleep(microseconds)
+            case .sleep(let microseconds): sleep(microseconds: microseconds, seen: seen)
             }
+        }
+        inbox.close()
+        if link.channelComm != nil {
+            MPI_Comm_free(&link.channelComm)
         }
         if link.comm != nil {
             MPI_Comm_free(&link.comm)
         }
     }
+
+    /// Advances every operation of `operations`; removes those that finished (waking their waiters) or failed.
+    private func advance(_ operations: inout [MPIOperation], progressed: inout Bool, transferring: inout Bool) {
+        var index = 0
+        while index < operations.count {
+            let operation = operations[index]
+            do {
+                let step = try operation.advance(link)
+                progressed = progressed || step.progressed
+                if step.finished {
+                    operations.remove(at: index)
+                    operation.didFinish()
+                    operation.completion.finish()
+                    continue
+                }
+                transferring = transferring || operation.isTransferring
+            } catch {
+                operations.remove(at: index)
+                abandoned.append(operation)
+                operation.completion.finish(markBroken(error))
+                continue
+            }
+            index += 1
+        }
+    }
+
+    /// Shutdown, once the collectives are done: returns whether the thread may stop.
+    ///
+    /// A send to a rank that has stopped receiving might never complete (a large message needs the receiver), and
+    /// the sender would then hang in its own shutdown. So every rank keeps receiving until its own channel sends
+    /// are complete, then enters a barrier on the channel communicator and keeps receiving until the barrier
+    /// completes, i.e. until every rank's sends are complete; it then waits (briefly) for receives it has already
+    /// matched. Messages never taken from the inbox are dropped. If the transport broke, nothing is waited for.
+    /// Needs every rank to shut its transport down, as `MPIEnvironment.finalize()` does.
+    private func finishChannelTraffic(progressed: inout Bool) -> Bool {
+        guard isBroken == nil, let comm = link.channelComm, link.worldSize > 1 else { return true }
+        guard channelSends.isEmpty else { return false }
+        do {
+            if closingBarrier == nil {
+                var barrier = RequestSet()
+                try barrier.post("MPI_Ibarrier (channel shutdown)") { MPI_Ibarrier(comm, $0) }
+                closingBarrier = barrier
+                progressed = true
+                return false
+            }
+            if closingBarrierDone == nil {
+                if try closingBarrier!.test() > 0 { progressed = true }
+                guard closingBarrier!.isComplete else { return false }
+                closingBarrierDone = DispatchTime.now().uptimeNanoseconds
+            }
+        } catch {
+            _ = markBroken(error)
+            return true
+        }
+        // Matched receives complete without help from their senders (whose sends are complete); the limit only
+        // guards against a misbehaving library.
+        let waited = DispatchTime.now().uptimeNanoseconds &- closingBarrierDone!
+        return !receiver.hasReceivesInFlight || waited > 10_000_000_000
+    }
 }
 
-/// Duplicates `MPI_COMM_WORLD` (non-blocking, so a late rank does not make the others spin) and sets
-/// `MPI_ERRORS_RETURN` on the copy.
+/// Duplicates `MPI_COMM_WORLD` twice (non-blocking, so a late rank does not make the others spin): one
+/// communicator for the collectives, one for channel messages; sets `MPI_ERRORS_RETURN` on both.
 final class SetupOperation: MPIOperation, @unchecked Sendable {
     private var requests = RequestSet()
-    /// MPI writes the new communicator when the request completes, so it needs a stable address.
-    private let newComm = UnsafeMutablePointer<MPI_Comm?>.allocate(capacity: 1)
+    /// MPI writes the new communicators when the requests complete, so they need a stable address.
+    private let newComms = UnsafeMutablePointer<MPI_Comm?>.allocate(capacity: 2)
+    /// The largest tag, once finished.
+    private(set) var tagUpperBound: Int32 = 32767
 
     override init() {
-        newComm.initialize(to: nil)
+        newComms.initialize(repeating: nil, count: 2)
     }
 
     deinit {
-        newComm.deallocate()
+        newComms.deallocate()
     }
 
     override func start(_ link: MPILink) throws {
         initiationComplete = false
-        try requests.post("MPI_Comm_idup") { MPI_Comm_idup(halo_mpi_comm_world(), newComm, $0) }
+        try requests.post("MPI_Comm_idup") { MPI_Comm_idup(halo_mpi_comm_world(), newComms, $0) }
+        try requests.post("MPI_Comm_idup (channels)") { MPI_Comm_idup(halo_mpi_comm_world(), newComms + 1, $0) }
     }
 
     override func advance(_ link: MPILink) throws -> (progressed: Bool, finished: Bool) {
         let progressed = try requests.test() > 0
         guard requests.isComplete else { return (progressed, false) }
-        guard let comm = newComm.pointee else { throw TransportError.backend("MPI_Comm_idup returned no communicator") }
+        guard let comm = newComms[0], let channelComm = newComms[1] else {
+            throw TransportError.backend("MPI_Comm_idup returned no communicator")
+        }
         try mpiCheck(MPI_Comm_set_errhandler(comm, halo_mpi_errors_return()), "MPI_Comm_set_errhandler")
+        try mpiCheck(MPI_Comm_set_errhandler(channelComm, halo_mpi_errors_return()), "MPI_Comm_set_errhandler")
         link.comm = comm
+        link.channelComm = channelComm
         link.tagUpperBound = halo_mpi_tag_ub(comm)
+        tagUpperBound = link.tagUpperBound
         initiationComplete = true
         return (true, true)
     }

@@ -1,4 +1,5 @@
 import CMPI
+import Foundation
 import HaloTransport
 
 // The operations the communication thread runs. Buffers handed to non-blocking MPI calls must stay at a fixed
@@ -35,21 +36,39 @@ private func postPieces(
 
 /// Personalised all-to-all: exchange the byte counts (`MPI_Ialltoall` of `Int64`), then post a receive and a send
 /// per peer with a non-empty message. The message to oneself is passed over without MPI.
+///
+/// Each peer's message is also published as soon as all its pieces are in, so that `poll(peer:)` can hand it out
+/// while other peers' messages are still on their way.
 final class AllToAllOperation: MPIOperation, PendingAllToAll, @unchecked Sendable {
     private enum Stage { case counts, data, done }
 
     private var outgoing: [[UInt8]]
     private var incoming: [[UInt8]]
+    private let rank: Int
     private let worldSize: Int
     /// `worldSize` counts to send, then `worldSize` received.
     private let counts: UnsafeMutablePointer<Int64>
     private var stage = Stage.counts
     private var requests = RequestSet()
+    /// Per request of the data stage: the peer whose message it receives (nil for sends).
+    private var receiveOwner: [Int?] = []
+    /// Per peer: receive pieces not yet complete.
+    private var piecesLeft: [Int]
 
-    init(messages: [[UInt8]], worldSize: Int) {
+    /// Messages that are complete, by sender: written by the comm thread, read by `poll` (guarded by `arrivedLock`).
+    /// They share storage with `incoming`, which is no longer written once a message is published.
+    private let arrivedLock = NSLock()
+    private var arrived: [[UInt8]?]
+
+    init(messages: [[UInt8]], rank: Int, worldSize: Int) {
         self.outgoing = messages
         self.incoming = [[UInt8]](repeating: [], count: worldSize)
+        self.rank = rank
         self.worldSize = worldSize
+        self.piecesLeft = [Int](repeating: 0, count: worldSize)
+        self.arrived = [[UInt8]?](repeating: nil, count: worldSize)
+        // The message to oneself never travels: it is there from the start.
+        self.arrived[rank] = messages[rank]
         self.counts = .allocate(capacity: 2 * worldSize)
         counts.initialize(repeating: 0, count: 2 * worldSize)
     }
@@ -88,7 +107,13 @@ final class AllToAllOperation: MPIOperation, PendingAllToAll, @unchecked Sendabl
             initiationComplete = true
             return (true, requests.isComplete)
         case .data:
-            let completed = try requests.test()
+            var complete: [Int] = []
+            let completed = try requests.test { index in
+                guard let peer = receiveOwner[index] else { return }
+                piecesLeft[peer] -= 1
+                if piecesLeft[peer] == 0 { complete.append(peer) }
+            }
+            publish(complete)
             if requests.isComplete { stage = .done }
             return (completed > 0, requests.isComplete)
         }
@@ -97,6 +122,8 @@ final class AllToAllOperation: MPIOperation, PendingAllToAll, @unchecked Sendabl
     private func postData(_ link: MPILink) throws {
         let comm = try link.communicator
         requests = RequestSet()
+        receiveOwner = []
+        var complete: [Int] = []
         // Receives first: a posted receive lets large messages skip the unexpected-message path.
         for peer in 0..<worldSize {
             let count = counts[worldSize + peer]
@@ -107,17 +134,33 @@ final class AllToAllOperation: MPIOperation, PendingAllToAll, @unchecked Sendabl
                 incoming[peer] = outgoing[peer]
                 continue
             }
-            guard count > 0 else { continue }
+            guard count > 0 else {
+                complete.append(peer)
+                continue
+            }
             var buffer = [UInt8](repeating: 0, count: Int(count))
             let base = buffer.withUnsafeMutableBytes { $0.baseAddress! }
             incoming[peer] = buffer
+            let before = requests.requests.count
             try postPieces(&requests, link: link, comm: comm, base: base, count: Int(count), peer: peer, receive: true)
+            piecesLeft[peer] = requests.requests.count - before
+            receiveOwner += [Int?](repeating: peer, count: piecesLeft[peer])
         }
         for peer in 0..<worldSize where peer != link.rank && !outgoing[peer].isEmpty {
             let base = outgoing[peer].withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
             try postPieces(
                 &requests, link: link, comm: comm, base: base, count: outgoing[peer].count, peer: peer, receive: false)
         }
+        receiveOwner += [Int?](repeating: nil, count: requests.requests.count - receiveOwner.count)
+        publish(complete)
+    }
+
+    /// Makes the messages of `peers` visible to `poll`. Comm thread only.
+    private func publish(_ peers: [Int]) {
+        guard !peers.isEmpty else { return }
+        arrivedLock.lock()
+        for peer in peers { arrived[peer] = incoming[peer] }
+        arrivedLock.unlock()
     }
 
     override func didFinish() {
@@ -127,6 +170,16 @@ final class AllToAllOperation: MPIOperation, PendingAllToAll, @unchecked Sendabl
     func wait() throws -> [[UInt8]] {
         try completion.wait()
         return incoming
+    }
+
+    func poll(peer: Int) throws -> [UInt8]? {
+        guard (0..<worldSize).contains(peer) else {
+            throw TransportError.invalidArgument("poll of peer \(peer) outside 0..<\(worldSize)")
+        }
+        if let error = completion.failure { throw error }
+        arrivedLock.lock()
+        defer { arrivedLock.unlock() }
+        return arrived[peer]
     }
 }
 

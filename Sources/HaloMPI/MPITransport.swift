@@ -13,6 +13,10 @@ import HaloTransport
 /// Payloads larger than `maxChunkBytes` (default 1 GiB; MPI counts are `Int32`) travel in several pieces with
 /// distinct tags. Every rank must use the same `maxChunkBytes`.
 ///
+/// Channels (`send`, `takeArrived`, `waitForMessages`) use a second duplicate of `MPI_COMM_WORLD`; the
+/// communication thread starts sends as they come and, once this rank uses channels, probes for incoming messages
+/// and collects them for the caller (see `CommEngine`, ChannelSend.swift and ChannelReceiver.swift).
+///
 /// Failure: `fail(reason:)` prints `halo: rank R failed: reason` and calls `MPI_Abort`, so `mpirun` ends every rank;
 /// a rank that dies is noticed by `mpirun`, which ends the others. MPI errors (the communicator uses
 /// `MPI_ERRORS_RETURN`) surface as `TransportError.backend` with MPI's message; after one, the transport refuses
@@ -56,7 +60,9 @@ public final class MPITransport: Transport, @unchecked Sendable {
     }
 
     /// Finishes the queued operations and stops the communication thread; later operations throw. Idempotent.
-    /// (`MPIEnvironment.finalize()` does this for every transport.)
+    /// (`MPIEnvironment.finalize()` does this for every transport.) With more than one rank it returns once every
+    /// rank has closed the transport, so that no channel send is left waiting for a receiver that stopped;
+    /// channel messages never taken are dropped.
     public func close() {
         engine.shutdown()
     }
@@ -66,7 +72,7 @@ public final class MPITransport: Transport, @unchecked Sendable {
             throw TransportError.invalidArgument(
                 "all-to-all needs \(worldSize) messages (one per rank), got \(messages.count)")
         }
-        let operation = AllToAllOperation(messages: messages, worldSize: worldSize)
+        let operation = AllToAllOperation(messages: messages, rank: rank, worldSize: worldSize)
         try engine.submit(operation)
         return operation
     }
@@ -96,6 +102,43 @@ public final class MPITransport: Transport, @unchecked Sendable {
 
     public func barrier() throws {
         try run(BarrierOperation())
+    }
+
+    // MARK: Channels
+
+    /// Sends on the channel communicator (tag = channel, stamp in front of the payload); returns at once. Messages
+    /// larger than `maxChunkBytes` travel in pieces.
+    public func send(_ bytes: [UInt8], stamp: Int, to peer: Int, on channel: ChannelID) throws -> any PendingSend {
+        try checkChannelPeer(peer)
+        if ChannelSendOperation.isChunked(payloadBytes: bytes.count, maxChunkBytes: maxChunkBytes)
+            && !ChannelID.chunkingFits(tagUpperBound: engine.tagUpperBound) {
+            throw TransportError.invalidArgument(
+                "channel message of \(bytes.count) bytes does not fit one MPI call (maxChunkBytes \(maxChunkBytes) "
+                    + "with its stamp), and MPI's tag range (\(engine.tagUpperBound)) is too small to send it in pieces")
+        }
+        let operation = ChannelSendOperation(bytes: bytes, stamp: stamp, peer: peer, channel: channel.rawValue)
+        try engine.submitChannel(operation)
+        return operation
+    }
+
+    /// Received messages are collected by the communication thread; this takes them (`clock` is not used).
+    public func takeArrived(from peer: Int, on channel: ChannelID, clock: Int) throws -> [ChannelMessage] {
+        try checkChannelPeer(peer)
+        engine.enableChannelPolling()
+        return try engine.inbox.take(.init(peer: peer, channel: channel.rawValue))
+    }
+
+    public func waitForMessages(from peer: Int, on channel: ChannelID, clock: Int) throws -> [ChannelMessage] {
+        try checkChannelPeer(peer)
+        engine.enableChannelPolling()
+        return try engine.inbox.wait(.init(peer: peer, channel: channel.rawValue))
+    }
+
+    private func checkChannelPeer(_ peer: Int) throws {
+        guard (0..<worldSize).contains(peer), peer != rank else {
+            throw TransportError.invalidArgument(
+                "channel peer \(peer) of rank \(rank): must be another rank in 0..<\(worldSize)")
+        }
     }
 
     /// Prints `halo: rank R failed: reason` to stderr and aborts the whole MPI job (`mpirun` then ends every rank

@@ -13,11 +13,19 @@ public enum TransportSelfTest {
     static let broadcastBytes = 1_000_003
     /// The largest piece size `runChunkingCheck` accepts (its data grows with it).
     public static let maxCheckedChunkBytes = 1 << 20
+    /// Channel check: messages per (sender, receiver, channel), and the multi-megabyte one among them.
+    static let channelMessages = 6
+    static let largeChannelMessageBytes = (3 << 20) + 777
+    /// The two channels the check uses, and one it never sends on.
+    static let checkedChannels = [ChannelID(7), ChannelID(300)]
+    static let unusedChannel = ChannelID(ChannelID.limit - 1)
+    /// How long a check waits for something that should arrive before it reports a failure instead of hanging.
+    static let arrivalTimeout: TimeInterval = 120
 
     /// Exercises every operation: all-to-alls with per-pair sizes (including empty messages and a multi-MB one),
-    /// several in flight at once (all started before any is waited for, waited in reverse order), a blocking
-    /// all-to-all, all-reduce of `Float` and `Double`, broadcast from the last rank (non-zero when P > 1) and an
-    /// empty broadcast, barrier.
+    /// several in flight at once (all started before any is waited for, waited in reverse order; two of them
+    /// polled per peer first), a blocking all-to-all, all-reduce of `Float` and `Double`, broadcast from the last
+    /// rank (non-zero when P > 1) and an empty broadcast, barrier, and channel messages (`checkChannels`).
     public static func run(_ transport: any Transport) throws -> String {
         let started = Date()
         let rank = transport.rank
@@ -34,10 +42,24 @@ public enum TransportSelfTest {
             stats.add(sent: messages)
             pending.append(try transport.startAllToAll(messages))
         }
+        // Per-peer polling of two of them (round 1 holds the multi-MB messages): each message must show up
+        // without `wait`, and be the one `wait` returns.
+        let polledRounds = [1, 0]
+        var polled: [Int: [[UInt8]]] = [:]
+        for round in polledRounds {
+            polled[round] = try pollAll(pending[round], rank: rank, size: size, what: "all-to-all round \(round)")
+        }
         for round in (0..<inFlight).reversed() {
             let received = try pending[round].wait()
             try check(received, round: round, rank: rank, size: size) { from, round in
                 length(from: from, to: rank, round: round, size)
+            }
+            if let messages = polled[round] {
+                for peer in 0..<size {
+                    try expect(messages[peer] == received[peer],
+                               "all-to-all round \(round): poll(peer: \(peer)) differs from wait(): "
+                                   + firstDifference(messages[peer], received[peer]))
+                }
             }
             stats.add(received: received)
         }
@@ -69,6 +91,8 @@ public enum TransportSelfTest {
 
         try transport.barrier()
 
+        let channels = try checkChannels(transport)
+
         // The transport still works after everything above.
         let lastRound = blockingRound + 1
         let last = (0..<size).map { peer in
@@ -85,7 +109,162 @@ public enum TransportSelfTest {
         return "ok rank \(rank)/\(size): \(lastRound + 1) all-to-alls (\(inFlight) in flight at once, "
             + "\(stats.sentBytes) B sent, \(stats.receivedBytes) B received, largest \(stats.largest) B, "
             + "\(stats.empty) empty), allReduce float+double \(reduceCount) elements (bit-identical on all ranks), "
-            + "broadcast \(broadcastBytes) B from root \(root) + empty, barrier; \(milliseconds) ms"
+            + "broadcast \(broadcastBytes) B from root \(root) + empty, barrier, poll of \(polledRounds.count) "
+            + "all-to-alls per peer; \(channels); \(milliseconds) ms"
+    }
+
+    /// Polls every peer's message of `pending` until all have arrived (the message to oneself at once), without
+    /// `wait`. Returns them by sender.
+    static func pollAll(_ pending: any PendingAllToAll, rank: Int, size: Int, what: String) throws -> [[UInt8]] {
+        guard let own = try pending.poll(peer: rank) else {
+            throw TransportError.invalidArgument("transport self-test: \(what): poll of the message to oneself is nil")
+        }
+        var messages = [[UInt8]?](repeating: nil, count: size)
+        messages[rank] = own
+        let deadline = Date(timeIntervalSinceNow: arrivalTimeout)
+        while messages.contains(where: { $0 == nil }) {
+            for peer in 0..<size where messages[peer] == nil {
+                messages[peer] = try pending.poll(peer: peer)
+            }
+            guard messages.contains(where: { $0 == nil }) else { break }
+            guard Date() < deadline else {
+                let missing = (0..<size).filter { messages[$0] == nil }
+                throw TransportError.invalidArgument(
+                    "transport self-test: \(what): poll still nil for ranks \(missing) after \(Int(arrivalTimeout)) s")
+            }
+            Thread.sleep(forTimeInterval: 50e-6)
+        }
+        return messages.map { $0! }
+    }
+
+    /// Channels (P > 1): every rank sends `channelMessages` stamped messages to every peer on each of two
+    /// channels (one empty, one of several MB, the rest 1…3000 bytes; stamps negative to beyond 32 bits), while
+    /// all-to-alls are in flight and with an all-reduce between the sends. The first channel is drained with
+    /// `takeArrived` loops, the second with `waitForMessages`; every message must arrive once, in order, with its
+    /// stamp and bytes. A channel nobody sends on, and both channels once drained, must give nothing.
+    static func checkChannels(_ transport: any Transport) throws -> String {
+        let rank = transport.rank
+        let size = transport.worldSize
+        guard size > 1 else { return "channels: none (one rank)" }
+        let peers = (0..<size).filter { $0 != rank }
+        for peer in peers {
+            let early = try transport.takeArrived(from: peer, on: unusedChannel, clock: 0)
+            try expect(early.isEmpty, "takeArrived on an unused channel from rank \(peer) gave \(early.count) messages")
+        }
+
+        // Collectives in flight while the channel messages go out and come in.
+        let collectiveRounds = [60, 61]
+        func collectiveMessages(_ round: Int) -> [[UInt8]] {
+            (0..<size).map { peer in
+                message(from: rank, to: peer, round: round, length: length(from: rank, to: peer, round: round, size))
+            }
+        }
+        var collectives: [any PendingAllToAll] = [try transport.startAllToAll(collectiveMessages(collectiveRounds[0]))]
+        var sends: [any PendingSend] = []
+        var sentBytes = 0
+        var largest = 0
+        for index in 0..<channelMessages {
+            for peer in peers {
+                for (c, channel) in checkedChannels.enumerated() {
+                    let bytes = channelMessage(from: rank, to: peer, channel: c, index: index, size)
+                    sentBytes += bytes.count
+                    largest = max(largest, bytes.count)
+                    sends.append(try transport.send(
+                        bytes, stamp: channelStamp(from: rank, channel: c, index: index), to: peer, on: channel))
+                }
+            }
+            if index == 1 { try checkAllReduce(transport, count: 1001) }
+            if index == 3 { collectives.append(try transport.startAllToAll(collectiveMessages(collectiveRounds[1]))) }
+        }
+
+        // Channel 0: non-blocking takes, all peers in turn.
+        var received = [Int: [ChannelMessage]]()
+        let deadline = Date(timeIntervalSinceNow: arrivalTimeout)
+        while peers.contains(where: { received[$0, default: []].count < channelMessages }) {
+            var got = 0
+            for peer in peers {
+                let messages = try transport.takeArrived(from: peer, on: checkedChannels[0], clock: 0)
+                received[peer, default: []] += messages
+                got += messages.count
+            }
+            guard got == 0 else { continue }
+            guard Date() < deadline else {
+                throw TransportError.invalidArgument(
+                    "transport self-test: channel messages on \(checkedChannels[0]) still missing after "
+                        + "\(Int(arrivalTimeout)) s: \(peers.map { received[$0, default: []].count }) of \(channelMessages)")
+            }
+            Thread.sleep(forTimeInterval: 100e-6)
+        }
+        for peer in peers { try checkStream(received[peer]!, from: peer, to: rank, channel: 0, size) }
+
+        // A collective between the two channels' receives.
+        try checkAllReduce(transport, count: 999)
+
+        // Channel 1: blocking waits.
+        for peer in peers {
+            var messages: [ChannelMessage] = []
+            while messages.count < channelMessages {
+                let batch = try transport.waitForMessages(from: peer, on: checkedChannels[1], clock: 0)
+                try expect(!batch.isEmpty, "waitForMessages from rank \(peer) returned no message")
+                messages += batch
+            }
+            try checkStream(messages, from: peer, to: rank, channel: 1, size)
+        }
+
+        for (offset, pending) in collectives.enumerated() {
+            let round = collectiveRounds[offset]
+            try check(try pending.wait(), round: round, rank: rank, size: size) { from, round in
+                length(from: from, to: rank, round: round, size)
+            }
+        }
+        for send in sends {
+            try send.wait()
+            try expect(send.isComplete && send.completionTime != nil, "a waited-for channel send is not complete")
+        }
+        // Everything sent was taken: nothing more may come.
+        try transport.barrier()
+        for peer in peers {
+            for channel in checkedChannels + [unusedChannel] {
+                let late = try transport.takeArrived(from: peer, on: channel, clock: 0)
+                try expect(late.isEmpty, "takeArrived from rank \(peer) on \(channel) gave \(late.count) extra messages")
+            }
+        }
+        return "channels: \(sends.count) messages sent (\(sentBytes) B, largest \(largest) B, empty ones) on "
+            + "\(checkedChannels.count) channels and received in order with stamps, during 2 all-to-alls + all-reduces"
+    }
+
+    /// Message `index` from `from` to `to` on the `channel`-th checked channel: the first on channel 0 is empty,
+    /// the third on channel 1 to the next rank is several MB.
+    static func channelMessage(from: Int, to: Int, channel: Int, index: Int, _ size: Int) -> [UInt8] {
+        let length: Int
+        if channel == 0 && index == 0 {
+            length = 0
+        } else if channel == 1 && index == 2 && to == (from + 1) % size {
+            length = largeChannelMessageBytes
+        } else {
+            length = 1 + (from * 31 + to * 17 + channel * 7 + index * 613) % 3000
+        }
+        return message(from: from, to: to, round: 200 + 10 * channel + index, length: length)
+    }
+
+    /// Distinct per message, negative for the first and beyond 32 bits for the last.
+    static func channelStamp(from: Int, channel: Int, index: Int) -> Int {
+        (index - 1) * 1_000_000_007 + from * 10 + channel
+    }
+
+    private static func checkStream(_ messages: [ChannelMessage], from: Int, to: Int, channel: Int, _ size: Int) throws {
+        try expect(messages.count == channelMessages,
+                   "\(messages.count) channel messages from rank \(from) on \(checkedChannels[channel]), expected \(channelMessages)")
+        for (index, got) in messages.enumerated() {
+            let stamp = channelStamp(from: from, channel: channel, index: index)
+            try expect(got.stamp == stamp,
+                       "channel message \(index) from rank \(from) on \(checkedChannels[channel]) has stamp \(got.stamp), "
+                           + "expected \(stamp) (out of order?)")
+            let expected = channelMessage(from: from, to: to, channel: channel, index: index, size)
+            try expect(got.bytes == expected,
+                       "channel message \(index) from rank \(from) on \(checkedChannels[channel]): "
+                           + firstDifference(got.bytes, expected))
+        }
     }
 
     /// Sizes relative to `chunkBytes` around the chunk boundaries (0, 1, c-1, c, c+1, 3c+7, …) for all-to-all
@@ -112,10 +291,15 @@ public enum TransportSelfTest {
             stats.add(sent: messages)
             pending.append(try transport.startAllToAll(messages))
         }
+        // Messages of several pieces become visible to `poll` once their last piece is in.
+        let polled = try pollAll(pending[rounds - 1], rank: rank, size: size, what: "chunked all-to-all")
         for round in 0..<rounds {
             let received = try pending[round].wait()
             try check(received, round: 50 + round, rank: rank, size: size) { from, round in
                 chunkLength(from: from, to: rank, round: round - 50)
+            }
+            if round == rounds - 1 {
+                try expect(polled == received, "chunked all-to-all: poll differs from wait()")
             }
             stats.add(received: received)
         }

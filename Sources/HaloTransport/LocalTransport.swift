@@ -68,6 +68,10 @@ public final class LocalTransport: Transport, @unchecked Sendable {
         return LocalPendingAllToAll(transport: self, operation: op)
     }
 
+    fileprivate func peek(_ op: Int, peer: Int) throws -> Contribution? {
+        try rendezvous.peek(op, rank: rank, peer: peer)
+    }
+
     fileprivate func collect(_ op: Int) throws -> (messages: [[UInt8]], completedAt: UInt64) {
         let (contributions, completedAt) = try rendezvous.collectTimed(op, rank: rank)
         return (messages(contributions), completedAt)
@@ -127,6 +131,33 @@ public final class LocalTransport: Transport, @unchecked Sendable {
     public func fail(reason: String) {
         rendezvous.fail(rank: rank, reason: reason)
     }
+
+    // Channels: a message is in the receiver's mailbox the moment it is sent, so a send is complete at once.
+
+    public func send(_ bytes: [UInt8], stamp: Int, to peer: Int, on channel: ChannelID) throws -> any PendingSend {
+        guard (0..<worldSize).contains(peer), peer != rank else {
+            throw TransportError.invalidArgument("rank \(rank) cannot send on a channel to rank \(peer)")
+        }
+        let arrived = try rendezvous.post(ChannelMessage(stamp: stamp, bytes: bytes, arrivalTime: 0),
+                                          from: rank, to: peer, on: channel)
+        return CompletedSend(completionTime: arrived)
+    }
+
+    public func takeArrived(from peer: Int, on channel: ChannelID, clock: Int) throws -> [ChannelMessage] {
+        try rendezvous.take(from: peer, to: rank, on: channel, blocking: false)
+    }
+
+    public func waitForMessages(from peer: Int, on channel: ChannelID, clock: Int) throws -> [ChannelMessage] {
+        try rendezvous.take(from: peer, to: rank, on: channel, blocking: true)
+    }
+}
+
+/// A send that completed when it was made.
+public final class CompletedSend: PendingSend {
+    public let completionTime: UInt64?
+    public init(completionTime: UInt64) { self.completionTime = completionTime }
+    public var isComplete: Bool { true }
+    public func wait() throws {}
 }
 
 private final class LocalPendingAllToAll: PendingAllToAll {
@@ -138,6 +169,12 @@ private final class LocalPendingAllToAll: PendingAllToAll {
     init(transport: LocalTransport, operation: Int) {
         self.transport = transport
         self.operation = operation
+    }
+
+    func poll(peer: Int) throws -> [UInt8]? {
+        if let result { return result[peer] }
+        guard case .messages(let m)? = try transport.peek(operation, peer: peer) else { return nil }
+        return m[transport.rank]
     }
 
     func wait() throws -> [[UInt8]] {
@@ -164,6 +201,14 @@ final class Rendezvous: @unchecked Sendable {
     /// Per collective number: every rank's contribution and how many ranks have collected.
     private var rounds: [Int: (contributions: [Contribution?], arrived: Int, collected: Int, completedAt: UInt64)] = [:]
     private var failure: (rank: Int, reason: String)?
+    /// Channel messages sent and not yet taken.
+    private var mailboxes: [MailboxKey: [ChannelMessage]] = [:]
+
+    private struct MailboxKey: Hashable {
+        var sender: Int
+        var receiver: Int
+        var channel: ChannelID
+    }
 
     init(worldSize: Int) { self.worldSize = worldSize }
 
@@ -198,6 +243,41 @@ final class Rendezvous: @unchecked Sendable {
                 if round.collected + 1 == worldSize { rounds[op] = nil } else { rounds[op]!.collected += 1 }
                 return (contributions, round.completedAt)
             }
+            condition.wait()
+        }
+    }
+
+    /// `peer`'s contribution to `op` if it has deposited it; never blocks.
+    func peek(_ op: Int, rank: Int, peer: Int) throws -> Contribution? {
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure, failure.rank != rank { throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason) }
+        return rounds[op]?.contributions[peer]
+    }
+
+    /// Appends a channel message to the receiver's mailbox; returns its arrival time.
+    func post(_ message: ChannelMessage, from sender: Int, to receiver: Int, on channel: ChannelID) throws -> UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure, failure.rank != sender { throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason) }
+        var stamped = message
+        stamped.arrivalTime = DispatchTime.now().uptimeNanoseconds
+        mailboxes[MailboxKey(sender: sender, receiver: receiver, channel: channel), default: []].append(stamped)
+        condition.broadcast()
+        return stamped.arrivalTime
+    }
+
+    /// Empties a mailbox, oldest first; with `blocking`, waits until it holds at least one message.
+    func take(from sender: Int, to receiver: Int, on channel: ChannelID, blocking: Bool) throws -> [ChannelMessage] {
+        let key = MailboxKey(sender: sender, receiver: receiver, channel: channel)
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if let messages = mailboxes.removeValue(forKey: key), !messages.isEmpty { return messages }
+            if let failure, failure.rank != receiver {
+                throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason)
+            }
+            if !blocking { return [] }
             condition.wait()
         }
     }

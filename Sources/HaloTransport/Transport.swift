@@ -6,7 +6,7 @@
 /// Failure contract: if any rank fails (throws, cannot load its data, is killed), every other rank's pending and
 /// future operations end with `TransportError.peerFailed` (or the process is ended by the launcher) within
 /// seconds: never a hang.
-public protocol Transport: AnyObject, Sendable {
+public protocol Transport: MessageChannels, Sendable {
     var rank: Int { get }
     var worldSize: Int { get }
 
@@ -29,10 +29,15 @@ public protocol Transport: AnyObject, Sendable {
     func fail(reason: String)
 }
 
+// Point-to-point, non-collective messages (`send`, `takeArrived`, `waitForMessages`) come from `MessageChannels`.
+
 /// An all-to-all in flight.
 public protocol PendingAllToAll: AnyObject {
     /// Blocks until every message to this rank has arrived; returns them indexed by sender.
     func wait() throws -> [[UInt8]]
+
+    /// The message from `peer` if it has arrived, without blocking (nil: not yet).
+    func poll(peer: Int) throws -> [UInt8]?
 
     /// When the last message to this rank arrived (`DispatchTime` uptime nanoseconds), once known. Together with
     /// the start time it gives the transfer's duration, of which the caller's blocked `wait` is the unhidden part.

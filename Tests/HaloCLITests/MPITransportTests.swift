@@ -25,6 +25,18 @@ final class MPITransportTests: XCTestCase {
                     + [halo.path, "transport-selftest", "--transport", "mpi"],
                 timeout: 180)
             try assertAllRanksOK(outcome, ranks: ranks, pattern: "ok rank %d/%d: ")
+            try assertChannelsChecked(outcome, ranks: ranks)
+        }
+    }
+
+    /// The self-test's summary line of every rank reports the per-peer poll and, with peers, the channel check.
+    private func assertChannelsChecked(_ outcome: Outcome, ranks: Int) throws {
+        for rank in 0..<ranks {
+            let line = outcome.stdout.split(separator: "\n").first { $0.hasPrefix("ok rank \(rank)/\(ranks): ") }
+            guard let line else { continue }  // assertAllRanksOK reported it
+            XCTAssertTrue(line.contains("poll of 2 all-to-alls per peer"), "\(line)")
+            XCTAssertTrue(
+                line.contains(ranks > 1 ? "received in order with stamps" : "channels: none (one rank)"), "\(line)")
         }
     }
 
@@ -37,6 +49,8 @@ final class MPITransportTests: XCTestCase {
                     + [halo.path, "transport-selftest", "--transport", "mpi", "--chunk-bytes", "1000"],
                 timeout: 180)
             try assertAllRanksOK(outcome, ranks: ranks, pattern: "ok rank %d/%d: ")
+            // Channel messages of more than 1000 bytes travel as a header and pieces here.
+            try assertChannelsChecked(outcome, ranks: ranks)
             try assertAllRanksOK(outcome, ranks: ranks, pattern: "ok rank %d/%d chunking (1000 B pieces)")
         }
     }
@@ -98,6 +112,7 @@ final class MPITransportTests: XCTestCase {
     func testSelfTestAcceptsCorrectAndRejectsCorruptTransport() throws {
         let summary = try TransportSelfTest.run(SingleRankTransport(corrupt: false))
         XCTAssertTrue(summary.hasPrefix("ok rank 0/1: "), summary)
+        XCTAssertTrue(summary.contains("channels: none (one rank)"), summary)
         XCTAssertTrue(try TransportSelfTest.runChunkingCheck(SingleRankTransport(corrupt: false), chunkBytes: 100)
             .hasPrefix("ok rank 0/1 chunking"))
         XCTAssertThrowsError(try TransportSelfTest.run(SingleRankTransport(corrupt: true))) { error in
@@ -133,6 +148,10 @@ private final class SingleRankTransport: Transport, @unchecked Sendable {
         let messages: [[UInt8]]
         init(_ messages: [[UInt8]]) { self.messages = messages }
         func wait() throws -> [[UInt8]] { messages }
+        func poll(peer: Int) throws -> [UInt8]? {
+            guard messages.indices.contains(peer) else { throw TransportError.invalidArgument("no rank \(peer)") }
+            return messages[peer]
+        }
         var completionTime: UInt64? { nil }
     }
 
@@ -148,4 +167,22 @@ private final class SingleRankTransport: Transport, @unchecked Sendable {
     func broadcast(_ bytes: inout [UInt8], root: Int) throws {}
     func barrier() throws {}
     func fail(reason: String) {}
+
+    // A single rank has no peer to talk to over a channel.
+
+    private func noPeer(_ peer: Int) -> TransportError {
+        .invalidArgument("rank 0 of 1 has no channel peer \(peer)")
+    }
+
+    func send(_ bytes: [UInt8], stamp: Int, to peer: Int, on channel: ChannelID) throws -> any PendingSend {
+        throw noPeer(peer)
+    }
+
+    func takeArrived(from peer: Int, on channel: ChannelID, clock: Int) throws -> [ChannelMessage] {
+        throw noPeer(peer)
+    }
+
+    func waitForMessages(from peer: Int, on channel: ChannelID, clock: Int) throws -> [ChannelMessage] {
+        throw noPeer(peer)
+    }
 }
