@@ -13,16 +13,14 @@ import HaloTransport
 ///   that aggregates the row), sorts and groups them, and shares the group summaries with all ranks. Every rank
 ///   then solves the same problem per (layer, direction) with `AssignmentSolver` — the same inputs and a
 ///   deterministic solver give the same answer everywhere, with no root rank and no broadcast of decisions —
-///   and each sender expands its groups' widths to its rows and tells each receiver the widths of its rows.
+///   and each sender expands its groups' widths to its rows. Receivers read the widths from the message headers.
 /// - Link costs are measured once, at start-up, through the transport (`LinkProbe`).
-public final class AdaptivePrecision: PrecisionPolicy, EpochAware {
+public final class AdaptivePrecision: PrecisionPolicy {
     private let transport: any Transport
     private let settings: QuantizationSettings
     private let links: LinkCostModel
     /// α of the rows this rank sends, per direction, per peer, in message order.
     private let sentScores: [MessageDirection: [[Float]]]
-    /// Rows this rank receives per direction, per peer.
-    private let receivedRowCounts: [MessageDirection: [Int]]
     private var sites: [MessageSite: SiteState] = [:]
     /// What each re-assignment decided, for the report.
     public private(set) var cycles: [AssignmentCycleReport] = []
@@ -32,7 +30,6 @@ public final class AdaptivePrecision: PrecisionPolicy, EpochAware {
     private struct SiteState {
         var width: Int
         var sent: [BitAssignment]
-        var received: [BitAssignment]
         /// Per peer, per sent row: the traced variance T_u of the current cycle.
         var trace: [[Double]]
     }
@@ -54,27 +51,20 @@ public final class AdaptivePrecision: PrecisionPolicy, EpochAware {
             throw TransportError.invalidArgument("rank \(p) scored \(forward[p].count) rows, we send it \(part.sendLists[p].count)")
         }
         sentScores = [.forward: forward, .backward: backward]
-        receivedRowCounts = [.forward: part.haloRanges.map(\.count), .backward: part.sendLists.map(\.count)]
         let watch = Stopwatch()
         links = try LinkProbe.measure(transport)
         probeSeconds = watch.elapsed
     }
 
-    public func bitsSent(layer: LayerIndex, direction: MessageDirection, to peer: Int) -> BitAssignment {
-        sites[MessageSite(layer: layer, direction: direction)]?.sent[peer] ?? .uniform(.eight)
+    public func bits(_ site: MessageSite, to peer: Int) -> BitAssignment {
+        sites[site]?.sent[peer] ?? .uniform(.eight)
     }
 
-    public func bitsReceived(layer: LayerIndex, direction: MessageDirection, from peer: Int) -> BitAssignment {
-        sites[MessageSite(layer: layer, direction: direction)]?.received[peer] ?? .uniform(.eight)
-    }
-
-    public func didSend(layer: LayerIndex, direction: MessageDirection, to peer: Int, ranges: [Float], width: Int) {
-        let site = MessageSite(layer: layer, direction: direction)
+    public func didEncode(_ site: MessageSite, to peer: Int, ranges: [Float], width: Int) {
         let p = transport.worldSize
         if sites[site] == nil {
-            let counts = sentScores[direction]!.map(\.count)
+            let counts = sentScores[site.direction]!.map(\.count)
             sites[site] = SiteState(width: width, sent: Array(repeating: .uniform(.eight), count: p),
-                                    received: Array(repeating: .uniform(.eight), count: p),
                                     trace: counts.map { [Double](repeating: 0, count: $0) })
         }
         let scale = Double(width) / 6
@@ -126,7 +116,6 @@ public final class AdaptivePrecision: PrecisionPolicy, EpochAware {
 
         // 2. Every rank solves every site's problem (same inputs, deterministic solver: same solution).
         var report = AssignmentCycleReport(epoch: epoch)
-        var rowBits = [[UInt8]](repeating: [], count: p)
         for site in order {
             let watch = Stopwatch()
             let problem = AssignmentProblem(width: sites[site]!.width, lambda: settings.lambda, links: links) { s, d in
@@ -140,35 +129,20 @@ public final class AdaptivePrecision: PrecisionPolicy, EpochAware {
                 guard channel.source == rank, let grouping = groupings[site]![channel.destination] else { continue }
                 let widths = grouping.rowBits(solution.bits[c])
                 sites[site]!.sent[channel.destination] = .perRow(widths)
-                rowBits[channel.destination].append(contentsOf: widths.map { UInt8($0.rawValue) })
             }
             report.sites.append(.init(site: site, rowsByBits: histogram, objective: solution.objective,
                                       variance: solution.variance, modelledTime: solution.time))
         }
 
-        // 3. Receivers learn their rows' widths, site by site in the same order.
-        let received = try transport.allToAll(rowBits)
-        for source in 0..<p where source != rank {
-            var offset = 0
-            for site in order {
-                let count = receivedRowCounts[site.direction]![source]
-                let slice = received[source][offset..<(offset + count)]
-                sites[site]!.received[source] = .perRow(try slice.map {
-                    guard let b = BitWidth(rawValue: Int($0)) else {
-                        throw TransportError.invalidArgument("rank \(source) sent bit width \($0)")
-                    }
-                    return b
-                })
-                offset += count
-            }
-            guard offset == received[source].count else {
-                throw TransportError.invalidArgument("rank \(source) sent \(received[source].count) row widths, expected \(offset)")
-            }
-        }
         for site in order {
             for peer in 0..<p { sites[site]!.trace[peer].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
         }
         cycles.append(report)
+    }
+
+    public func contribute(to report: inout TrainingReport) {
+        report.assignmentCycles = cycles
+        report.linkProbeSeconds = probeSeconds
     }
 
     static func bytes(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }

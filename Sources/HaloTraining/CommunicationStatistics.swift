@@ -21,11 +21,6 @@ public struct CommunicationStatistics: Sendable, Equatable, Codable {
     public init() {}
 }
 
-/// An exchange that accounts for its communication.
-public protocol InstrumentedExchange: BoundaryExchange {
-    var statistics: CommunicationStatistics { get set }
-}
-
 extension CommunicationStatistics {
     static func + (a: Self, b: Self) -> Self {
         var s = a

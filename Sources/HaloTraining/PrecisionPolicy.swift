@@ -25,24 +25,35 @@ public enum MessageDirection: Int, Sendable, Codable, CaseIterable, CustomString
     }
 }
 
-/// The bit widths of the training messages a rank sends and receives.
+/// The precision axis of an exchange: the bit widths of the training messages a rank *sends*.
 ///
-/// Sender and receiver must agree on every row's width: the width is not on the wire. Evaluation messages are
-/// always full precision and do not consult the policy.
+/// Widths travel in each message's header, so receivers never consult the policy and sender and receiver never
+/// have to agree beforehand. Evaluation messages are always full precision and do not consult it either.
 public protocol PrecisionPolicy: AnyObject {
-    func bitsSent(layer: LayerIndex, direction: MessageDirection, to peer: Int) -> BitAssignment
-    func bitsReceived(layer: LayerIndex, direction: MessageDirection, from peer: Int) -> BitAssignment
+    /// The widths of the rows of this rank's next message on `site` to `peer`.
+    func bits(_ site: MessageSite, to peer: Int) -> BitAssignment
     /// Sees every training message's per-row ranges `hi − lo` (AdaQP's variance tracing); `width` is the row width.
-    func didSend(layer: LayerIndex, direction: MessageDirection, to peer: Int, ranges: [Float], width: Int)
+    func didEncode(_ site: MessageSite, to peer: Int, ranges: [Float], width: Int)
+    /// What a pipelined sender measured on a channel just before sending (PipeQS moves its widths by it).
+    func observe(_ site: MessageSite, to peer: Int, drift: Float, lateLink: Bool)
+    /// Before each training epoch; collective (every rank calls it), so it may communicate (assignment cycles).
+    func beginEpoch(_ epoch: Int) throws
+    /// Adds what the policy decided over the run to the report.
+    func contribute(to report: inout TrainingReport)
+}
+
+extension PrecisionPolicy {
+    public func didEncode(_ site: MessageSite, to peer: Int, ranges: [Float], width: Int) {}
+    public func observe(_ site: MessageSite, to peer: Int, drift: Float, lateLink: Bool) {}
+    public func beginEpoch(_ epoch: Int) throws {}
+    public func contribute(to report: inout TrainingReport) {}
 }
 
 /// One width for every message: `.full` is the vanilla baseline, 2/4/8 AdaQP's `uniform:B` ablation.
 public final class UniformPrecision: PrecisionPolicy {
-    public let bits: BitWidth
+    public let width: BitWidth
 
-    public init(_ bits: BitWidth) { self.bits = bits }
+    public init(_ width: BitWidth) { self.width = width }
 
-    public func bitsSent(layer: LayerIndex, direction: MessageDirection, to peer: Int) -> BitAssignment { .uniform(bits) }
-    public func bitsReceived(layer: LayerIndex, direction: MessageDirection, from peer: Int) -> BitAssignment { .uniform(bits) }
-    public func didSend(layer: LayerIndex, direction: MessageDirection, to peer: Int, ranges: [Float], width: Int) {}
+    public func bits(_ site: MessageSite, to peer: Int) -> BitAssignment { .uniform(width) }
 }

@@ -11,19 +11,16 @@ public final class Trainer {
     public let shard: RankShard
     public let model: GNNModel
     private let optimizer: Adam
-    private let exchange: any BoundaryExchange
+    private let exchange: any HaloExchange
     private let collectives: any Collectives
     /// Accounting of the gradient/metric all-reduces (nil for a single rank).
     private let instrumentedCollectives: TransportCollectives?
     private let pool: ComputePool
     private let random: CounterRandom
-    /// Called (collectively) before each epoch's step: assignment cycles of quantizing methods.
-    private let epochHook: ((Int) throws -> Void)?
 
     public init(configuration: TrainingConfiguration, shard: RankShard, classCount: Int,
-                exchange: any BoundaryExchange = NoBoundaryExchange(), collectives: any Collectives = SingleRank(),
-                pool: ComputePool, epochHook: ((Int) throws -> Void)? = nil) {
-        self.epochHook = epochHook
+                exchange: any HaloExchange = NoBoundaryExchange(), collectives: any Collectives = SingleRank(),
+                pool: ComputePool) {
         self.configuration = configuration
         self.shard = shard
         self.exchange = exchange
@@ -44,11 +41,7 @@ public final class Trainer {
 
     /// Communication accounting of the exchange and the collectives since the last call, then reset.
     private func takeStatistics() -> CommunicationStatistics {
-        var total = CommunicationStatistics()
-        if let instrumented = exchange as? any InstrumentedExchange {
-            total = total + instrumented.statistics
-            instrumented.statistics = CommunicationStatistics()
-        }
+        var total = exchange.takeStatistics()
         if let instrumentedCollectives {
             total = total + instrumentedCollectives.statistics
             instrumentedCollectives.statistics = CommunicationStatistics()
@@ -113,12 +106,13 @@ public final class Trainer {
         var best: (validation: Double, test: Double?, epoch: Int)?
         let total = Stopwatch()
         for epoch in 0..<configuration.epochs {
-            try epochHook?(epoch)
+            try exchange.beginEpoch(epoch)
             _ = takeStatistics()
             let watch = Stopwatch()
             let loss = try step(epoch: epoch)
             var record = EpochRecord(epoch: epoch, loss: loss, time: watch.elapsed)
             let communication = takeStatistics()
+            record.pipeline = try exchange.endEpoch(epoch)
             record.communicationWaitTime = communication.waitSeconds
             record.allReduceTime = communication.allReduceSeconds
             record.quantizeTime = communication.quantizeSeconds
@@ -144,6 +138,7 @@ public final class Trainer {
             records.append(record)
             onEpoch(record)
         }
+        try exchange.finish()
         let trainingTime = total.elapsed
         var memory = [Double](repeating: 0, count: collectives.worldSize)
         memory[collectives.rank] = Double(ResourceUsage.peakResidentBytes())
@@ -158,6 +153,7 @@ public final class Trainer {
             haloBytesPerEpoch: records.map { Double($0.forwardBytesSent + $0.backwardBytesSent) }.reduce(0, +)
                 / Double(max(records.count, 1)))
         report.featureRepresentation = shard.features.representation
+        exchange.contribute(to: &report)
         return report
     }
 }

@@ -1,6 +1,6 @@
 import HaloQuantization
 
-/// How halo messages are exchanged during training.
+/// How halo messages are exchanged during training: a named pair of a schedule and a precision.
 public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
     /// Full-precision synchronous exchange, local work after the messages arrive: the baseline.
     case vanilla
@@ -11,10 +11,37 @@ public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
     /// AdaQP's ablation with overlap only (full-precision messages).
     case adaqpOverlapOnly = "adaqp-p"
 
-    /// Whether training messages are quantized.
-    public var quantizes: Bool { self == .adaqp || self == .adaqpQuantizationOnly }
-    /// Whether central-node work overlaps marginal-node communication.
-    public var overlaps: Bool { self == .adaqp || self == .adaqpOverlapOnly }
+    /// When a layer's messages are sent and consumed.
+    public var schedule: ExchangeSchedule {
+        switch self {
+        case .vanilla, .adaqpQuantizationOnly: .synchronous
+        case .adaqp, .adaqpOverlapOnly: .overlapped
+        }
+    }
+
+    /// How many bits the training messages' rows get.
+    public var precision: PrecisionKind {
+        switch self {
+        case .vanilla, .adaqpOverlapOnly: .full
+        case .adaqp, .adaqpQuantizationOnly: .adaqp
+        }
+    }
+}
+
+/// The schedule axis of an exchange.
+public enum ExchangeSchedule: String, Sendable, Codable {
+    /// Send, wait, then compute with the received rows.
+    case synchronous
+    /// Central nodes' work while the marginal nodes' messages are in flight (AdaQP).
+    case overlapped
+}
+
+/// The precision axis of an exchange.
+public enum PrecisionKind: String, Sendable, Codable {
+    /// Raw Float32 rows.
+    case full
+    /// AdaQP's stochastic 2/4/8-bit quantization, widths by `QuantizationSettings.assignment`.
+    case adaqp
 }
 
 /// How AdaQP assigns bit widths to message rows.

@@ -28,6 +28,9 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     public var quantizeTime: Double = 0
     /// Fraction of this rank's halo-transfer time hidden behind computation: 1 − wait / transfer duration.
     public var hiddenCommunicationFraction: Double?
+    /// Pipelined methods: per (layer, direction), the ages of the halo blocks used, bypasses, widths sent, drift
+    /// and time waiting, summed over ranks.
+    public var pipeline: [PipelineSiteRecord]?
 
     enum CodingKeys: String, CodingKey {
         case epoch, loss
@@ -43,6 +46,7 @@ public struct EpochRecord: Sendable, Codable, Equatable {
         case backwardBytesSent = "bytes_sent_backward"
         case quantizeTime = "quantize_s"
         case hiddenCommunicationFraction = "comm_hidden_fraction"
+        case pipeline
     }
 }
 

@@ -4,6 +4,7 @@ import HaloGraph
 import HaloMPI
 import HaloNN
 import HaloPartition
+import HaloQuantization
 import HaloTensor
 import HaloTraining
 import HaloTransport

@@ -4,7 +4,7 @@ import HaloNN
 import HaloPartition
 import HaloQuantization
 import HaloTensor
-import HaloTraining
+@testable import HaloTraining
 import HaloTransport
 import XCTest
 
@@ -35,11 +35,14 @@ final class AdaQPTrainingTests: XCTestCase {
         return (reports, built)
     }
 
-    /// Halo bytes of one training step when every row travels at `bits`, from the parts' message sizes.
+    /// Halo bytes of one training step when every row travels at `bits`, from the parts' message sizes: the
+    /// rows, and one header per message (every rank sends every other rank one message per site).
     private func expectedHaloBytes(_ parts: [Part], bits: BitWidth, forwardWidths: [Int], backwardWidths: [Int]) -> Int {
         let rows = parts.reduce(0) { $0 + $1.sendCount }
-        let forward = forwardWidths.reduce(0) { $0 + rows * RowQuantizer.encodedSize(width: $1, bits: bits) }
-        let backward = backwardWidths.reduce(0) { $0 + rows * RowQuantizer.encodedSize(width: $1, bits: bits) }
+        let messagesPerSite = parts.count * (parts.count - 1)
+        let header = messagesPerSite * MessageHeader(rows: 0, bits: .uniform(bits)).byteCount
+        let forward = forwardWidths.reduce(0) { $0 + rows * RowQuantizer.encodedSize(width: $1, bits: bits) + header }
+        let backward = backwardWidths.reduce(0) { $0 + rows * RowQuantizer.encodedSize(width: $1, bits: bits) + header }
         return forward + backward
     }
 

@@ -126,7 +126,10 @@ final class DistributedEquivalenceTests: XCTestCase {
         // Layer 0 (8 → 24, wider) aggregates its input first: it sends 8-wide rows forward and, having no input
         // gradient to return, nothing back. Layer 1 (24 → 3) transforms first: 3-wide rows forward and back.
         let boundaryRows = parts.reduce(0) { $0 + $1.sendLists.reduce(0) { $0 + $1.count } }
-        let haloBytes = boundaryRows * (8 + 3 + 3) * 4
+        // Every rank sends each other rank one message per site (three sites), each behind a 10-byte header
+        // (row count, drift, one width for all rows).
+        let headerBytes = 3 * 2 * 3 * 10
+        let haloBytes = boundaryRows * (8 + 3 + 3) * 4 + headerBytes
         let parameterCount = 8 * 24 + 24 + 24 * 3 + 3 + 2 * 24   // conv0, conv1, layer norm
         // Gradient all-reduce (floats) and the loss all-reduce (one double) per rank.
         let allReduceBytes = 3 * (parameterCount * 4 + 8)

@@ -1,0 +1,30 @@
+import HaloNN
+
+/// A rank's halo exchange over a whole training run: the `BoundaryExchange` a layer talks to, plus the lifecycle
+/// the trainer drives. Built by `ExchangeFactory` from a schedule and a precision policy, so the trainer never needs
+/// to know which method it runs.
+///
+/// Every lifecycle call is collective: all ranks make it at the same point of training.
+public protocol HaloExchange: BoundaryExchange {
+    /// Before each training epoch (AdaQP's assignment cycles communicate here).
+    func beginEpoch(_ epoch: Int) throws
+    /// This rank's communication accounting since the last call, then reset.
+    func takeStatistics() -> CommunicationStatistics
+    /// After each training step: the schedule's per-site record of the epoch, summed over ranks (nil for
+    /// schedules that have none).
+    func endEpoch(_ epoch: Int) throws -> [PipelineSiteRecord]?
+    /// After the last epoch: every message still in flight is received (pipelined schedules), so no rank ends
+    /// with traffic outstanding.
+    func finish() throws
+    /// Adds what the exchange decided over the run (assignment cycles, …) to the report.
+    func contribute(to report: inout TrainingReport)
+}
+
+/// A single rank has nothing to exchange.
+extension NoBoundaryExchange: HaloExchange {
+    public func beginEpoch(_ epoch: Int) throws {}
+    public func takeStatistics() -> CommunicationStatistics { CommunicationStatistics() }
+    public func endEpoch(_ epoch: Int) throws -> [PipelineSiteRecord]? { nil }
+    public func finish() throws {}
+    public func contribute(to report: inout TrainingReport) {}
+}
