@@ -13,6 +13,14 @@ public enum ExchangeFactory {
         switch method.schedule {
         case .synchronous: return SynchronousExchange(messenger: messenger, precision: precision, overlap: false)
         case .overlapped: return SynchronousExchange(messenger: messenger, precision: precision, overlap: true)
+        case .pipelined:
+            let settings = configuration.pipeline
+            try settings.validate()
+            let consumption: PipelinedExchange.Consumption = method == .pipegcn
+                ? .previousEpoch(warmup: settings.warmup)
+                : .newestWithin(maxStaleness: settings.maxStaleness, bypass: settings.bypass)
+            return PipelinedExchange(messenger: messenger, precision: precision, consumption: consumption,
+                                     settings: settings, measuresDrift: method.precision == .pipeqs)
         }
     }
 
@@ -29,6 +37,8 @@ public enum ExchangeFactory {
             case .random: return RandomPrecision(part: part, seed: configuration.seed, assignCycle: settings.assignCycle)
             case .adaptive: return try AdaptivePrecision(part: part, transport: transport, configuration: configuration)
             }
+        case .pipeqs:
+            return PipeQSPrecision(settings: configuration.pipeline)
         }
     }
 }

@@ -49,7 +49,7 @@ struct MessageHeader: Equatable {
 
     /// Reads a header from the front of `bytes`, expecting `rows` rows.
     init(reading bytes: UnsafeRawBufferPointer, expectedRows: Int) throws {
-        guard bytes.count >= Self.fixedBytes + 1 else {
+        guard bytes.count >= Self.fixedBytes else {
             throw MessageError.malformed("message of \(bytes.count) bytes is shorter than its header")
         }
         rows = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
@@ -59,6 +59,9 @@ struct MessageHeader: Equatable {
         drift = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
         switch bytes[8] {
         case 0:
+            guard bytes.count >= Self.fixedBytes + 1 else {
+                throw MessageError.malformed("message of \(bytes.count) bytes is shorter than its header")
+            }
             guard let b = BitWidth(rawValue: Int(bytes[9])) else {
                 throw MessageError.malformed("message announces a width of \(bytes[9]) bits")
             }

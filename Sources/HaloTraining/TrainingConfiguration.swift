@@ -16,11 +16,15 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     /// How halo messages travel (distributed runs).
     public var method: TrainingMethod
     public var quantization: QuantizationSettings
+    /// Settings of the pipelined methods.
+    public var pipeline: PipelineSettings
 
     public init(dataset: String, model: ModelConfiguration, optimizer: Adam.Hyperparameters, epochs: Int,
                 seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1, method: TrainingMethod = .vanilla,
-                quantization: QuantizationSettings = QuantizationSettings()) {
+                quantization: QuantizationSettings = QuantizationSettings(),
+                pipeline: PipelineSettings = PipelineSettings()) {
         self.method = method
+        self.pipeline = pipeline
         self.quantization = quantization
         self.dataset = dataset
         self.model = model

@@ -10,20 +10,26 @@ public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
     case adaqpQuantizationOnly = "adaqp-q"
     /// AdaQP's ablation with overlap only (full-precision messages).
     case adaqpOverlapOnly = "adaqp-p"
+    /// PipeGCN: full-precision halo rows and gradients from exactly one epoch earlier.
+    case pipegcn
+    /// PipeQS: bounded-stale halo blocks, late links bypassed with cached blocks, widths moved by drift and lateness.
+    case pipeqs
 
     /// When a layer's messages are sent and consumed.
     public var schedule: ExchangeSchedule {
         switch self {
         case .vanilla, .adaqpQuantizationOnly: .synchronous
         case .adaqp, .adaqpOverlapOnly: .overlapped
+        case .pipegcn, .pipeqs: .pipelined
         }
     }
 
     /// How many bits the training messages' rows get.
     public var precision: PrecisionKind {
         switch self {
-        case .vanilla, .adaqpOverlapOnly: .full
+        case .vanilla, .adaqpOverlapOnly, .pipegcn: .full
         case .adaqp, .adaqpQuantizationOnly: .adaqp
+        case .pipeqs: .pipeqs
         }
     }
 }
@@ -34,6 +40,8 @@ public enum ExchangeSchedule: String, Sendable, Codable {
     case synchronous
     /// Central nodes' work while the marginal nodes' messages are in flight (AdaQP).
     case overlapped
+    /// Compute with blocks from earlier epochs while this epoch's travel (PipeGCN, PipeQS).
+    case pipelined
 }
 
 /// The precision axis of an exchange.
@@ -42,6 +50,8 @@ public enum PrecisionKind: String, Sendable, Codable {
     case full
     /// AdaQP's stochastic 2/4/8-bit quantization, widths by `QuantizationSettings.assignment`.
     case adaqp
+    /// PipeQS: a width per channel, moved by drift and link lateness (`PipeQSPrecision`).
+    case pipeqs
 }
 
 /// How AdaQP assigns bit widths to message rows.

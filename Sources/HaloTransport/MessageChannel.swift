@@ -49,8 +49,15 @@ public protocol PendingSend: AnyObject {
     var isComplete: Bool { get }
     /// When it completed (`DispatchTime` uptime nanoseconds), once known.
     var completionTime: UInt64? { get }
+    /// `isComplete` as seen at the sender's `clock` (its epoch). Real transports ignore the clock; a scripted test
+    /// transport decides by it, so what a sender sees never depends on thread timing.
+    func isComplete(clock: Int) -> Bool
     /// Blocks until the send is complete.
     func wait() throws
+}
+
+extension PendingSend {
+    public func isComplete(clock: Int) -> Bool { isComplete }
 }
 
 /// The channel half of a transport.

@@ -8,9 +8,14 @@ import HaloTransport
 /// late-message path of pipelined training reproducible without sleeps: "every message one epoch late", "never
 /// before the receiver has asked twice", "this link never delivers on its own". A receiver that *waits* gets the
 /// oldest pending message whatever the rule says (a late message is late, not lost), so a run always finishes.
-/// A send counts as complete once the rule would let its receiver see it at the *sender's* clock (the last epoch
-/// the sender stamped or asked with), so a sender sees a late link as a send still incomplete when its next one is
-/// due, as it would on a real network, and what it sees depends only on the script, never on thread timing.
+/// A send counts as complete once the rule would let its receiver see it at the *sender's* clock (the epoch the
+/// sender asks at), so a sender sees a late link as a send still incomplete when its next one is due, as it would
+/// on a real network. Under rules decided by stamps and clocks alone (`late(by:)`, or any such closure), a run is
+/// reproducible: the all-reduce that ends every epoch keeps ranks in step, so everything stamped before the
+/// receiver's clock has been sent when it asks. `immediate` and `afterAsks` also depend on whether a message was
+/// sent before an ask, which is thread timing. Under `afterAsks` and `onlyWhenWaitedFor` a send never completes
+/// by the rule (only `wait` sees it delivered). A blocked receiver or sender gives up after `deadline` seconds
+/// with an error naming the channel, so a broken protocol fails a test instead of hanging it.
 public final class ScriptedTransport: Transport, @unchecked Sendable {
     private let local: LocalTransport
     private let network: ScriptedNetwork
@@ -25,9 +30,9 @@ public final class ScriptedTransport: Transport, @unchecked Sendable {
 
     /// Runs `body` on one thread per rank (see `LocalTransport.run`), channel delivery governed by `rule`.
     public static func run<Result: Sendable>(
-        worldSize: Int, rule: DeliveryRule, _ body: @escaping @Sendable (ScriptedTransport) throws -> Result
+        worldSize: Int, rule: DeliveryRule, deadline: Double = 60, _ body: @escaping @Sendable (ScriptedTransport) throws -> Result
     ) throws -> [Result] {
-        let network = ScriptedNetwork(rule: rule)
+        let network = ScriptedNetwork(rule: rule, deadline: deadline)
         return try LocalTransport.run(worldSize: worldSize) { local in
             let transport = ScriptedTransport(local: local, network: network)
             do {
@@ -102,6 +107,7 @@ public struct DeliveryRule: Sendable {
 /// The messages in flight between the scripted ranks.
 final class ScriptedNetwork: @unchecked Sendable {
     private let rule: DeliveryRule
+    let deadline: Double
     private let condition = NSCondition()
     private var queues: [Key: [Entry]] = [:]
     private var failure: (rank: Int, reason: String)?
@@ -121,7 +127,10 @@ final class ScriptedNetwork: @unchecked Sendable {
         var send: ScriptedSend
     }
 
-    init(rule: DeliveryRule) { self.rule = rule }
+    init(rule: DeliveryRule, deadline: Double) {
+        self.rule = rule
+        self.deadline = deadline
+    }
 
     func post(_ bytes: [UInt8], stamp: Int, from sender: Int, to receiver: Int, on channel: ChannelID) throws -> ScriptedSend {
         condition.lock()
@@ -154,9 +163,13 @@ final class ScriptedNetwork: @unchecked Sendable {
             queues[key] = queue
             return deliver(key, count: visible)
         }
+        let giveUp = Date(timeIntervalSinceNow: deadline)
         while queues[key]?.isEmpty ?? true {
             try checkFailure(excluding: receiver)
-            condition.wait()
+            guard condition.wait(until: giveUp) || !(queues[key]?.isEmpty ?? true) else {
+                throw TransportError.backend(
+                    "scripted transport: rank \(receiver) waited \(deadline) s for rank \(sender) on \(channel)")
+            }
         }
         // Everything visible, and at least the oldest message: a late message arrives when waited for.
         var visible = 0
@@ -181,13 +194,19 @@ final class ScriptedNetwork: @unchecked Sendable {
         }
     }
 
-    /// Whether the rule lets a message be seen at its sender's current clock.
-    func isVisibleAtSenderClock(_ delivery: PendingDelivery) -> Bool {
+    /// Whether the rule lets a message be seen at its sender's clock (given, or the last it used).
+    func isVisibleAtSenderClock(_ delivery: PendingDelivery, clock: Int? = nil) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         var d = delivery
-        d.clock = clocks[delivery.sender] ?? delivery.stamp
+        d.clock = clock ?? clocks[delivery.sender] ?? delivery.stamp
         return rule.isVisible(d)
+    }
+
+    func failed(excluding rank: Int) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return failure.map { $0.rank != rank } ?? false
     }
 
     func undelivered(to receiver: Int) -> Int {
@@ -222,6 +241,7 @@ final class ScriptedSend: PendingSend, @unchecked Sendable {
     }
 
     var isComplete: Bool { network.isVisibleAtSenderClock(delivery) }
+    func isComplete(clock: Int) -> Bool { network.isVisibleAtSenderClock(delivery, clock: clock) }
 
     var completionTime: UInt64? {
         condition.lock()
@@ -238,7 +258,14 @@ final class ScriptedSend: PendingSend, @unchecked Sendable {
 
     func wait() throws {
         // The network's lock is never taken while this send's is held (delivery takes them the other way round).
+        let giveUp = Date(timeIntervalSinceNow: network.deadline)
         while !network.isVisibleAtSenderClock(delivery) {
+            if network.failed(excluding: delivery.sender) {
+                throw TransportError.peerFailed(rank: delivery.receiver, reason: "failed before taking a message")
+            }
+            guard Date() < giveUp else {
+                throw TransportError.backend("scripted transport: a send of rank \(delivery.sender) on \(delivery.channel) was never delivered")
+            }
             condition.lock()
             defer { condition.unlock() }
             if deliveredAt != nil { return }

@@ -25,6 +25,16 @@ final class ProgressPrinter {
             line += String(format: " (compute %.4f, wait %.4f, all-reduce %.4f; %.2f MB sent)",
                            r.computeTime, r.communicationWaitTime, r.allReduceTime, Double(r.bytesSent) / 1e6)
         }
+        if let sites = r.pipeline, !sites.isEmpty {
+            // Mean age of the halo blocks used and the share of uses that bypassed a late link.
+            let uses = sites.reduce(0) { $0 + $1.blockAges.reduce(0, +) }
+            let ageSum = sites.reduce(0) { $0 + $1.blockAges.enumerated().reduce(0) { $0 + $1.offset * $1.element } }
+            let bypasses = sites.reduce(0) { $0 + $1.bypasses }
+            if uses > 0 {
+                line += String(format: " staleness %.2f, bypass %.0f%%", Double(ageSum) / Double(uses),
+                               100 * Double(bypasses) / Double(uses))
+            }
+        }
         if interactive {
             // Keep a scroll-back line every 10% so the run's course stays visible.
             let keep = r.epoch == totalEpochs - 1 || (r.epoch + 1) % max(1, totalEpochs / 10) == 0

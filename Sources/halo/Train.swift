@@ -69,7 +69,16 @@ struct Train: ParsableCommand {
     @Option(help: "Evaluate every N epochs (and after the last).")
     var evalEvery: Int = 1
 
-    @Option(help: "How halo messages travel: vanilla (fp32, synchronous), adaqp (quantized + overlapped), adaqp-q (quantized only), adaqp-p (overlapped only).")
+    @Option(help: ArgumentHelp(
+        "How halo messages travel: vanilla, adaqp, adaqp-q, adaqp-p, pipegcn or pipeqs.",
+        discussion: """
+        vanilla: fp32, synchronous. adaqp: quantized (--assign) and central work overlapped with marginal \
+        traffic; adaqp-q and adaqp-p are its halves alone. pipegcn: every layer uses the halo rows and gradients \
+        its peers sent one epoch earlier, while this epoch's travel (staleness exactly 1). pipeqs: the newest block \
+        that has arrived, at most --max-staleness epochs old; a late link is bypassed with its cached block; each \
+        link's bit width rises when its rows drift (--drift-threshold) and falls when its transfers are late. \
+        Evaluation always exchanges synchronously at full precision.
+        """))
     var method: TrainingMethod = .vanilla
 
     @Option(help: ArgumentHelp("AdaQP bit widths: adaptive (solved every --assign-cycle epochs), uniform:2|4|8, or random.",
@@ -84,6 +93,35 @@ struct Train: ParsableCommand {
 
     @Option(help: "AdaQP's trade-off: weight of quantization variance against communication time, in [0, 1].")
     var lambda: Double = 0.5
+
+    @Option(help: ArgumentHelp(
+        "pipegcn's first epoch: sync (waits for its own messages) or zeros (PipeGCN's published behaviour).",
+        valueName: "sync|zeros"))
+    var pipelineWarmup: PipelineSettings.Warmup = .sync
+
+    @Option(help: ArgumentHelp("PipeGCN's smoothing of stale blocks, avg = m·avg + (1−m)·received (0 = off; PipeGCN used 0.95).",
+                               valueName: "m"))
+    var smoothing: Double = 0
+
+    @Option(help: "pipeqs: a cached block older than this many epochs is never used; the rank waits instead.")
+    var maxStaleness: Int = 2
+
+    @Option(help: ArgumentHelp("pipeqs: drift (1 − cos)/2 between successive blocks above which a link's bits step up and bypass is off.",
+                               valueName: "E"))
+    var driftThreshold: Double = 0.1
+
+    @Flag(inversion: .prefixedNo, help: "pipeqs: let a late link be bypassed with its cached block (ablation: --no-bypass).")
+    var bypass = true
+
+    @Flag(inversion: .prefixedNo, help: "pipeqs: move bit widths with drift and lateness (ablation: --no-adaptive-bits keeps --initial-bits).")
+    var adaptiveBits = true
+
+    @Option(help: ArgumentHelp("pipeqs: the bit width every link starts at: 2, 4, 8 or 32.", valueName: "bits"))
+    var initialBits: Int = 8
+
+    @Option(help: ArgumentHelp("pipeqs: gradients of a bypassed backward link: cached (default) or dropped (published PipeQS).",
+                               valueName: "cached|dropped"))
+    var bypassedGradients: PipelineSettings.BypassedGradients = .cached
 
     @Flag(name: .customLong("precompute-layer0"), inversion: .prefixedNo,
           help: ArgumentHelp(
@@ -137,6 +175,14 @@ struct Train: ParsableCommand {
         guard assignCycle >= 1 else { throw ValidationError("--assign-cycle must be at least 1, got \(assignCycle)") }
         guard groupSize >= 1 else { throw ValidationError("--group-size must be at least 1, got \(groupSize)") }
         guard (0...1).contains(lambda) else { throw ValidationError("--lambda must be in [0, 1], got \(lambda)") }
+        guard (0..<1).contains(smoothing) else { throw ValidationError("--smoothing must be in [0, 1), got \(smoothing)") }
+        guard maxStaleness >= 1 else { throw ValidationError("--max-staleness must be at least 1, got \(maxStaleness)") }
+        guard driftThreshold.isFinite, driftThreshold >= 0 else {
+            throw ValidationError("--drift-threshold must be a non-negative number, got \(driftThreshold)")
+        }
+        guard BitWidth(rawValue: initialBits) != nil else {
+            throw ValidationError("--initial-bits must be 2, 4, 8 or 32, got \(initialBits)")
+        }
     }
 
     var configuration: TrainingConfiguration {
@@ -147,7 +193,11 @@ struct Train: ParsableCommand {
             optimizer: Adam.Hyperparameters(learningRate: lr, weightDecay: weightDecay),
             epochs: epochs, seed: seed, evaluateEvery: evalEvery, threads: threads ?? 0, method: method,
             quantization: QuantizationSettings(assignment: assign, assignCycle: assignCycle, groupSize: groupSize,
-                                               lambda: lambda, precomputeFirstLayer: precomputeLayer0 ?? false))
+                                               lambda: lambda, precomputeFirstLayer: precomputeLayer0 ?? false),
+            pipeline: PipelineSettings(warmup: pipelineWarmup, smoothing: smoothing, maxStaleness: maxStaleness,
+                                       driftThreshold: driftThreshold, bypass: bypass, adaptiveBits: adaptiveBits,
+                                       initialBits: BitWidth(rawValue: initialBits) ?? .eight,
+                                       bypassedGradients: bypassedGradients))
     }
 
     func run() throws {
@@ -337,6 +387,8 @@ struct RankFailure: Error, CustomStringConvertible {
 
 extension ModelConfiguration.Kind: ExpressibleByArgument {}
 extension TrainingMethod: ExpressibleByArgument {}
+extension PipelineSettings.Warmup: ExpressibleByArgument {}
+extension PipelineSettings.BypassedGradients: ExpressibleByArgument {}
 extension AssignmentScheme: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }
 }

@@ -42,7 +42,17 @@ final class DistributedTrainCommandTests: XCTestCase {
     private struct Report: Decodable {
         var epochs: [Epoch]
         var bytes_sent_per_epoch: Double
+        var best_val_accuracy: Double?
     }
+
+    /// The pipelined record of one (layer, direction) in an epoch.
+    private struct PipelineSite: Decodable {
+        var block_ages: [Int]
+        var bypasses: Int
+    }
+
+    private struct PipelineEpoch: Decodable { var pipeline: [PipelineSite]? }
+    private struct PipelineReport: Decodable { var epochs: [PipelineEpoch] }
 
     private func train(_ extra: [String], name: String, ranks: Int? = nil, dataset: String = dataset,
                        model: [String] = model) throws -> Report {
@@ -110,6 +120,36 @@ final class DistributedTrainCommandTests: XCTestCase {
         assertSameTraining(reference, local, "cora, 4 ranks as threads")
         let mpi = try train([], name: "cora-mpi", ranks: 4, dataset: cora.path, model: model)
         assertSameTraining(reference, mpi, "cora, 4 MPI ranks")
+    }
+
+    /// PipeGCN consumes exactly the previous epoch's halo, whatever the timing, so MPI ranks train the model ranks
+    /// as threads train. PipeQS's decisions depend on timing; over MPI it must train, with no block older than its
+    /// cap. GCN and SAGE, two and four ranks.
+    func testPipelinedMethodsOverMPI() throws {
+        _ = try mpirun()
+        let cap = 2
+        for kind in ["gcn", "sage"] {
+            var model = Self.model
+            model[1] = kind
+            for ranks in [2, 4] {
+                let label = "\(kind), \(ranks) ranks"
+                let local = try train(["--parts", String(ranks), "--method", "pipegcn"], name: "pipegcn-local", model: model)
+                let mpi = try train(["--method", "pipegcn"], name: "pipegcn-mpi", ranks: ranks, model: model)
+                assertSameTraining(local, mpi, "pipegcn \(label)")
+                let pipeqs = try train(["--method", "pipeqs", "--max-staleness", String(cap)], name: "pipeqs-mpi",
+                                       ranks: ranks, model: model)
+                XCTAssertTrue(pipeqs.epochs.allSatisfy { $0.loss.isFinite }, "pipeqs \(label)")
+                XCTAssertGreaterThan(pipeqs.best_val_accuracy ?? 0, 0.6, "pipeqs \(label) learns")
+                let records = try JSONDecoder().decode(
+                    PipelineReport.self, from: Data(contentsOf: scratch.appendingPathComponent("pipeqs-mpi.json")))
+                let sites = records.epochs.compactMap(\.pipeline).flatMap { $0 }
+                XCTAssertFalse(sites.isEmpty, "pipeqs \(label) reports its pipeline")
+                for site in sites {
+                    XCTAssertEqual(site.block_ages.count, cap + 2)
+                    XCTAssertEqual(site.block_ages.last, 0, "pipeqs \(label): a block older than the cap was used")
+                }
+            }
+        }
     }
 
     func testRanksLoadTheirOwnPartsWrittenByPartition() throws {

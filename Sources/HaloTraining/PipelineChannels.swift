@@ -1,0 +1,45 @@
+import HaloQuantization
+import HaloTensor
+import HaloTransport
+
+/// The sending end of one pipelined channel (site, peer): what was sent, what is still in flight, and the last
+/// block sent at full precision (to measure drift against).
+struct OutgoingChannel {
+    /// Sends not yet known to be complete, oldest first.
+    var inFlight: [any PendingSend] = []
+    /// Messages sent over the run (the receiver drains exactly this many at the end).
+    var sentCount = 0
+    /// Epoch of the last message sent.
+    var lastSentEpoch: Int?
+    /// The last message carried a drift above the threshold, which promises the receiver a message in the next
+    /// epoch too (so a receiver may wait for it without deadlock).
+    var promisedNext = false
+    /// The rows of the last message sent, at full precision (only kept when drift is measured).
+    var lastSentBlock: [Float] = []
+
+    /// Whether the previous send is still under way at the sender's epoch `clock`: the link is slower than the
+    /// computation between sends.
+    mutating func isLate(clock: Int) -> Bool {
+        inFlight.removeAll { $0.isComplete(clock: clock) }
+        return !inFlight.isEmpty
+    }
+}
+
+/// The receiving end of one pipelined channel: messages taken from the transport but not yet consumed, and the
+/// block in use (the cache a bypass reuses).
+struct IncomingChannel {
+    var pending: [ChannelMessage] = []
+    /// Messages taken from the transport over the run (arrived, consumed or superseded).
+    var takenCount = 0
+    /// The block in use: decoded rows (smoothed when smoothing is on), nil until the first message is consumed.
+    var block: Matrix?
+    /// Epoch the block was produced in.
+    var blockEpoch = -1
+    /// The sender promised a message for `blockEpoch + 1` (the block's drift was high).
+    var promisedNext = false
+
+    mutating func take(_ messages: [ChannelMessage]) {
+        pending.append(contentsOf: messages)
+        takenCount += messages.count
+    }
+}

@@ -1,0 +1,313 @@
+import HaloNN
+import HaloQuantization
+import HaloTensor
+import HaloTransport
+
+/// The pipelined schedule: a layer sends this epoch's rows (and, backward, gradients) on per-(site, peer)
+/// channels and computes with blocks from earlier epochs, so transfers overlap whole epochs of computation.
+///
+/// Which earlier block a layer uses is the `Consumption` rule:
+/// - `.previousEpoch` (PipeGCN): exactly the block produced at t − 1. Epoch 0 uses zeros, or, with the `sync`
+///   warm-up, waits for epoch 0's own messages.
+/// - `.newestWithin` (PipeQS): the newest block that has arrived. If nothing new arrived the cached block is
+///   reused (a *bypass*) as long as it is at most `maxStaleness` epochs old and its sender did not flag high
+///   drift; otherwise the rank waits. A sender whose previous send on a channel has not left yet skips this epoch's
+///   send (the link is the bottleneck), unless the receiver could otherwise run past the staleness cap or the
+///   sender promised a message after a high-drift one. So a receiver only ever waits for a message its sender is
+///   committed to send: no broadcast, no barrier, no deadlock.
+///
+/// Bypassed backward channels apply their cached gradient block (or nothing, with `bypassedGradients: .dropped`).
+/// Evaluation exchanges synchronously in full precision. `finish()` drains every message still in flight.
+public final class PipelinedExchange: HaloExchange {
+    public enum Consumption: Sendable, Equatable {
+        case previousEpoch(warmup: PipelineSettings.Warmup)
+        case newestWithin(maxStaleness: Int, bypass: Bool)
+    }
+
+    public let messenger: HaloMessenger
+    public let precision: any PrecisionPolicy
+    public let consumption: Consumption
+    public let settings: PipelineSettings
+    /// Whether senders measure drift (PipeQS); PipeGCN does not need it.
+    private let measuresDrift: Bool
+    /// Synchronous full-precision exchange for evaluation and the one-off layer-0 aggregation.
+    private let evaluation: SynchronousExchange
+    private var outgoing: [MessageSite: [OutgoingChannel]] = [:]
+    private var incoming: [MessageSite: [IncomingChannel]] = [:]
+    private var tallies: [MessageSite: PipelineSiteTally] = [:]
+    private var ranges: [Float] = []
+    /// The last training epoch begun (the clock of the final drain).
+    private var lastEpoch = 0
+
+    public init(messenger: HaloMessenger, precision: any PrecisionPolicy, consumption: Consumption,
+                settings: PipelineSettings, measuresDrift: Bool) {
+        self.messenger = messenger
+        self.precision = precision
+        self.consumption = consumption
+        self.settings = settings
+        self.measuresDrift = measuresDrift
+        evaluation = SynchronousExchange(messenger: messenger, precision: UniformPrecision(.full), overlap: false)
+    }
+
+    /// The oldest block age the rule can use.
+    var maxAge: Int {
+        switch consumption {
+        case .previousEpoch: 1
+        case .newestWithin(let s, _): max(s, 1)
+        }
+    }
+
+    private func openChannels(for site: MessageSite) {
+        guard outgoing[site] == nil else { return }
+        outgoing[site] = Array(repeating: OutgoingChannel(), count: messenger.worldSize)
+        incoming[site] = Array(repeating: IncomingChannel(), count: messenger.worldSize)
+        tallies[site] = PipelineSiteTally(maxAge: maxAge)
+    }
+
+    // MARK: Layers
+
+    public func exchangeForward(
+        _ layer: LayerIndex, rows: inout Matrix, context: StepContext, overlapping: (Matrix) -> Void
+    ) throws {
+        guard context.training else {
+            return try evaluation.exchangeForward(layer, rows: &rows, context: context, overlapping: overlapping)
+        }
+        let plan = messenger.plan
+        precondition(rows.rows == plan.innerCount + plan.haloCount, "\(layer): exchange buffer has \(rows.rows) rows")
+        let site = MessageSite(layer: layer, direction: .forward)
+        openChannels(for: site)
+        for peer in messenger.peers { try send(rows, site, to: peer, context: context) }
+        // Local work first: it gives this epoch's messages time to arrive before the halo is needed.
+        overlapping(rows)
+        for peer in messenger.peers {
+            guard let block = try resolve(site, from: peer, width: rows.cols, context: context).block else { continue }
+            let offset = (plan.innerCount + plan.haloRanges[peer].lowerBound) * rows.cols
+            rows.storage.withUnsafeMutableBufferPointer { r in
+                block.storage.withUnsafeBufferPointer { b in
+                    (r.baseAddress! + offset).update(from: b.baseAddress!, count: b.count)
+                }
+            }
+        }
+    }
+
+    public func exchangeBackward(
+        _ layer: LayerIndex, haloGradient: Matrix, innerGradient: inout Matrix, context: StepContext,
+        overlapping: (inout Matrix) -> Void
+    ) throws {
+        guard context.training else {
+            return try evaluation.exchangeBackward(layer, haloGradient: haloGradient, innerGradient: &innerGradient,
+                                                   context: context, overlapping: overlapping)
+        }
+        precondition(haloGradient.rows == messenger.plan.haloCount,
+                     "\(layer): halo gradient has \(haloGradient.rows) rows, halo \(messenger.plan.haloCount)")
+        let site = MessageSite(layer: layer, direction: .backward)
+        openChannels(for: site)
+        for peer in messenger.peers { try send(haloGradient, site, to: peer, context: context) }
+        // The local product overwrites the inner gradient; the owners' blocks are added after it.
+        overlapping(&innerGradient)
+        for peer in messenger.peers {
+            let (block, bypassed) = try resolve(site, from: peer, width: innerGradient.cols, context: context)
+            guard let block, !(bypassed && settings.bypassedGradients == .dropped) else { continue }
+            addRows(block, to: &innerGradient, at: messenger.plan.sendLists[peer])
+        }
+    }
+
+    /// `target[rows[i]] += block[i]`.
+    private func addRows(_ block: Matrix, to target: inout Matrix, at rows: [Int32]) {
+        let width = target.cols
+        precondition(block.cols == width && block.rows == rows.count, "gradient block does not fit its rows")
+        target.storage.withUnsafeMutableBufferPointer { t in
+            block.storage.withUnsafeBufferPointer { b in
+                for (i, row) in rows.enumerated() {
+                    let dst = t.baseAddress! + Int(row) * width, src = b.baseAddress! + i * width
+                    for j in 0..<width { dst[j] += src[j] }
+                }
+            }
+        }
+    }
+
+    // MARK: Sending
+
+    /// Sends `source`'s rows for `peer` on `site`'s channel, unless PipeQS's rule skips this epoch.
+    private func send(_ source: Matrix, _ site: MessageSite, to peer: Int, context: StepContext) throws {
+        let epoch = context.epoch
+        var channel = outgoing[site]![peer]
+        defer { outgoing[site]![peer] = channel }
+        let rows = messenger.outgoingRows(site.direction, to: peer)
+        let late = channel.isLate(clock: epoch)
+        let measured = measuresDrift && channel.lastSentEpoch != nil
+            ? drift(source, rows: rows, previous: channel.lastSentBlock) : .nan
+        let highDrift = measured.isFinite && Double(measured) > settings.driftThreshold
+        if case .newestWithin(let maxStaleness, let bypass) = consumption, bypass, late, !highDrift,
+           !channel.promisedNext, let last = channel.lastSentEpoch, epoch - last < maxStaleness {
+            // The link is still busy with an earlier message: sending more would only queue behind it. The
+            // receiver bypasses with what it has until the cap forces a send.
+            tallies[site]!.skippedSends += 1
+            return
+        }
+        if measured.isFinite {
+            tallies[site]!.driftSum += Double(measured)
+            tallies[site]!.driftCount += 1
+        }
+        // Widths move only on the sends that happen, so a link skipping epochs steps once per message.
+        precision.observe(site, to: peer, drift: measured, lateLink: late)
+        let bits = precision.bits(site, to: peer)
+        let bytes = messenger.encode(source, site, to: peer, bits: bits, drift: measured, context: context, ranges: &ranges)
+        precision.didEncode(site, to: peer, ranges: Array(ranges.prefix(rows.count)), width: source.cols)
+        channel.inFlight.append(try messenger.send(bytes, site, to: peer, epoch: epoch))
+        channel.sentCount += 1
+        channel.lastSentEpoch = epoch
+        channel.promisedNext = highDrift
+        if measuresDrift { gather(source, rows: rows, into: &channel.lastSentBlock) }
+        tallies[site]!.sent(bits, rows: rows.count)
+    }
+
+    // MARK: Receiving
+
+    /// The block `peer`'s rows (or gradients) on `site` are taken from this epoch (nil: none yet, zeros), and
+    /// whether it is a bypass: a cached block more than one epoch old reused because nothing newer had arrived.
+    private func resolve(
+        _ site: MessageSite, from peer: Int, width: Int, context: StepContext
+    ) throws -> (block: Matrix?, bypassed: Bool) {
+        let epoch = context.epoch
+        var channel = incoming[site]![peer]
+        defer { incoming[site]![peer] = channel }
+        var waited = 0.0
+        var bypassed = false
+        /// Blocks for at least one more message; only the blocked time counts as waiting.
+        func waitForMore() throws {
+            let watch = Stopwatch()
+            channel.take(try messenger.receive(site, from: peer, epoch: epoch, waiting: true))
+            waited += watch.elapsed
+        }
+        channel.take(try messenger.receive(site, from: peer, epoch: epoch, waiting: false))
+        let before = channel.blockEpoch
+        switch consumption {
+        case .previousEpoch(let warmup):
+            var wanted = epoch - 1
+            if wanted < 0 {
+                guard warmup == .sync else {
+                    tallies[site]!.zeroBlocks += 1
+                    return (nil, false)
+                }
+                wanted = 0
+            }
+            while channel.blockEpoch < wanted {
+                if channel.pending.isEmpty {
+                    try waitForMore()
+                    continue
+                }
+                let message = channel.pending.removeFirst()
+                guard message.stamp <= wanted else {
+                    throw MessageError.malformed("\(site) from rank \(peer): epoch \(message.stamp) arrived before epoch \(wanted)")
+                }
+                if message.stamp == wanted { try consume(message, into: &channel, site, from: peer, width: width, context: context) }
+            }
+        case .newestWithin(let maxStaleness, let bypass):
+            try consumeNewest(&channel, site, from: peer, width: width, context: context)
+            while true {
+                var oldest = epoch - (bypass ? maxStaleness : 1)
+                // After a high-drift block its sender sends again in the next epoch: wait for that one rather
+                // than reuse a block known to be moving (never for one from the future).
+                if channel.promisedNext { oldest = max(oldest, min(channel.blockEpoch + 1, epoch)) }
+                if channel.block != nil && channel.blockEpoch >= oldest { break }
+                try waitForMore()
+                try consumeNewest(&channel, site, from: peer, width: width, context: context)
+            }
+            // Reusing last epoch's block is every pipeline's normal staleness; a bypass goes beyond it.
+            bypassed = channel.blockEpoch == before && epoch - before > 1
+            if bypassed { tallies[site]!.bypasses += 1 }
+        }
+        if waited > 0 {
+            tallies[site]!.waits += 1
+            tallies[site]!.waitSeconds += waited
+        }
+        tallies[site]!.used(age: epoch - channel.blockEpoch)
+        return (channel.block, bypassed)
+    }
+
+    /// Consumes the newest pending message, if any (older ones are superseded).
+    private func consumeNewest(
+        _ channel: inout IncomingChannel, _ site: MessageSite, from peer: Int, width: Int, context: StepContext
+    ) throws {
+        guard let newest = channel.pending.last else { return }
+        channel.pending.removeAll()
+        try consume(newest, into: &channel, site, from: peer, width: width, context: context)
+    }
+
+    /// Decodes a message into the channel's block (blended into it with smoothing on).
+    private func consume(
+        _ message: ChannelMessage, into channel: inout IncomingChannel, _ site: MessageSite, from peer: Int,
+        width: Int, context: StepContext
+    ) throws {
+        let count = messenger.incomingRowCount(site.direction, from: peer)
+        let m = Float(settings.smoothing)
+        var fresh = Matrix.uninitialized(rows: count, cols: width)
+        let header = try messenger.decode(message.bytes, site, from: peer, into: &fresh, rows: .range(0..<count),
+                                          pool: context.pool)
+        if m > 0, let block = channel.block, block.cols == fresh.cols {
+            fresh.storage.withUnsafeMutableBufferPointer { f in
+                block.storage.withUnsafeBufferPointer { b in
+                    for i in f.indices { f[i] = m * b[i] + (1 - m) * f[i] }
+                }
+            }
+        }
+        channel.block = fresh
+        channel.blockEpoch = message.stamp
+        channel.promisedNext = header.drift.isFinite && Double(header.drift) > settings.driftThreshold
+    }
+
+    // MARK: Lifecycle
+
+    public func beginEpoch(_ epoch: Int) throws {
+        lastEpoch = epoch
+        try precision.beginEpoch(epoch)
+    }
+
+    public func takeStatistics() -> CommunicationStatistics {
+        defer { messenger.statistics = CommunicationStatistics() }
+        return messenger.statistics
+    }
+
+    public func endEpoch(_ epoch: Int) throws -> [PipelineSiteRecord]? {
+        let sites = tallies.keys.sorted()
+        var flat = sites.flatMap { tallies[$0]!.flat }
+        try messenger.transport.allReduceSum(&flat)
+        let n = PipelineSiteTally.flatCount(maxAge: maxAge)
+        for site in sites { tallies[site] = PipelineSiteTally(maxAge: maxAge) }
+        return sites.enumerated().map { i, site in
+            PipelineSiteTally.record(site, flat: flat[(i * n)..<((i + 1) * n)], maxAge: maxAge)
+        }
+    }
+
+    /// Receives every message still in flight: each rank tells each peer how many it sent on every channel, and
+    /// takes messages until it has them all; then waits for its own sends to leave.
+    public func finish() throws {
+        let sites = outgoing.keys.sorted()
+        let counts = (0..<messenger.worldSize).map { peer -> [UInt8] in
+            var writer = ByteWriter()
+            for site in sites where peer != messenger.rank { writer.append(outgoing[site]![peer].sentCount) }
+            return writer.bytes
+        }
+        let announced = try messenger.transport.allToAll(counts)
+        for peer in messenger.peers {
+            var reader = ByteReader(announced[peer])
+            for site in sites {
+                let expected: Int = try reader.read()
+                while incoming[site]![peer].takenCount < expected {
+                    incoming[site]![peer].take(
+                        try messenger.transport.waitForMessages(from: peer, on: site.channel, clock: lastEpoch + 1))
+                }
+                incoming[site]![peer].pending.removeAll()
+            }
+        }
+        for site in sites {
+            for peer in messenger.peers {
+                for send in outgoing[site]![peer].inFlight { try send.wait() }
+                outgoing[site]![peer].inFlight.removeAll()
+            }
+        }
+    }
+
+    public func contribute(to report: inout TrainingReport) { precision.contribute(to: &report) }
+}
