@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Halo's benchmark: distributed training (vanilla, AdaQP and its ablations) on emulated hosts with capped links,
-# the PyTorch Geometric peer and the kernel roofline, in one run; regenerates docs/benchmarks.md and its plots.
+# Halo's benchmark: distributed training (vanilla, AdaQP, PipeGCN, PipeQS and their ablations) on emulated hosts
+# with capped links, the PyTorch Geometric peer and the kernel roofline, in one run; regenerates docs/benchmarks.md
+# and its plots.
 #
 #   bash bench/bench.sh                 # the default matrix (bench/harness/default.json), under an hour here
 #   bash bench/bench.sh --quick         # smoke run: few epochs, one repetition, a few minutes

@@ -2,7 +2,7 @@
 
 /// The bit widths of the rows of one message: one width for every row, or one per row.
 ///
-/// Sender and receiver derive it from the same shared assignment, so it is never sent.
+/// Not part of the row format: a message's header carries it (`MessageHeader` in HaloTraining).
 public enum BitAssignment: Sendable, Equatable {
     case uniform(BitWidth)
     case perRow([BitWidth])

@@ -19,8 +19,8 @@ public enum QuantizationError: Error, Equatable, CustomStringConvertible {
 ///
 /// A message is its rows back to back, in selection order, each in the row wire format of `RowCodec.swift`:
 /// `lo` and `Δ` as little-endian Float32 followed by `ceil(D·b/8)` bytes of b-bit codes (value j at bit j·b), or
-/// the raw Float32 row at `.full`. Rows may have different bit widths in one message; the receiver knows them from
-/// the shared assignment, so no width is sent. Rows are split over the pool's threads; the output is the same
+/// the raw Float32 row at `.full`. Rows may have different bit widths in one message; the widths are not in the rows
+/// (HaloTraining's message header carries them). Rows are split over the pool's threads; the output is the same
 /// byte for byte for any thread count.
 public enum RowQuantizer {
     /// Bytes before a quantized row's codes (lo and Δ).

@@ -26,6 +26,11 @@ public struct PipelineSettings: Sendable, Codable, Equatable {
     /// PipeQS: a block older than this many epochs is never used; the rank waits instead.
     public var maxStaleness: Int
     /// PipeQS: drift `(1 − cos)/2` above which a channel's precision steps up and bypass is forbidden.
+    ///
+    /// Default 0.3, not the published 0.1: with dropout 0.5 the blocks that carry dropped-out rows drift by
+    /// 0.07–0.20 from one epoch to the next, against at most 0.03 without dropout (Amazon-Photo, docs/pipeqs.md), so
+    /// at 0.1 those channels would sit at fp32 with bypass forbidden and PipeQS would be PipeGCN.
+    /// `--drift-threshold 0.1` runs the published setting.
     public var driftThreshold: Double
     /// PipeQS: whether a late channel may be bypassed with its cached block (off: every epoch consumes a block at
     /// most one epoch old, as PipeGCN does).
@@ -36,7 +41,7 @@ public struct PipelineSettings: Sendable, Codable, Equatable {
     public var initialBits: BitWidth
     public var bypassedGradients: BypassedGradients
 
-    public init(warmup: Warmup = .sync, smoothing: Double = 0, maxStaleness: Int = 2, driftThreshold: Double = 0.1,
+    public init(warmup: Warmup = .sync, smoothing: Double = 0, maxStaleness: Int = 2, driftThreshold: Double = 0.3,
                 bypass: Bool = true, adaptiveBits: Bool = true, initialBits: BitWidth = .eight,
                 bypassedGradients: BypassedGradients = .cached) {
         self.warmup = warmup

@@ -153,7 +153,9 @@ final class PipelineTrainingTests: XCTestCase {
         XCTAssertEqual(a.epochs.map(\.loss), b.epochs.map(\.loss))
         // Decisions, not timings.
         func decisions(_ r: TrainingReport) -> [[String]] {
-            r.epochs.map { $0.pipeline!.map { "\($0.blockAges) \($0.bypasses) \($0.waits) \($0.messagesByBits) \($0.skippedSends)" } }
+            r.epochs.map { $0.pipeline!.map {
+                "\($0.blockAges) \($0.bypasses) \($0.waits) \($0.messagesByBits.sorted { $0.key < $1.key }) \($0.skippedSends)"
+            } }
         }
         XCTAssertEqual(decisions(a), decisions(b))
     }

@@ -44,16 +44,75 @@ def load_config(path: str | os.PathLike) -> dict:
         ds.setdefault("assign_cycle", max(1, ds["epochs"] // 5))   # ~5 cycles, the first at 8 bits
         ds.setdefault("peer", False)
         ds.setdefault("label", ds["name"])
-    cfg.setdefault("ablations", None)
+    cfg["ablations"] = ablation_groups(cfg)
+    for g in cfg["ablations"]:
+        g.setdefault("datasets", [d["name"] for d in cfg["datasets"]])
+        g.setdefault("parts", list(cfg["parts"]))
+        g.setdefault("caps", list(cfg["caps"]))
+        g.setdefault("repetitions", 1)
+    for v in cfg["variants"] + [v for g in cfg["ablations"] for v in g["variants"]]:
+        parse_variant(v)   # an unknown method or option fails here, not an hour into the run
     cfg.setdefault("peer", {"threads": 2, "epochs": 50, "repetitions": 1})
     cfg.setdefault("microbench", {"dataset": None, "threads": 2, "repeats": 5, "width": 256})
     return cfg
 
 
+METHODS = ("vanilla", "adaqp-p", "adaqp-q", "adaqp", "pipegcn", "pipeqs")
+PIPELINED = ("pipegcn", "pipeqs")
+
+# A variant is 'method' or 'method/option+option…'; each option is 'name' or 'name:value' and stands for the
+# `halo train` flags below ('{}' = the value). Assignment schemes replace the --assign every run passes.
+VARIANT_OPTIONS = {
+    "adaptive": ["--assign", "adaptive"],
+    "uniform": ["--assign", "uniform:{}"],
+    "random": ["--assign", "random"],
+    "no-bypass": ["--no-bypass"],
+    "no-adaptive-bits": ["--no-adaptive-bits"],
+    "bits": ["--initial-bits", "{}"],
+    "staleness": ["--max-staleness", "{}"],
+    "drift": ["--drift-threshold", "{}"],
+    "warmup": ["--pipeline-warmup", "{}"],
+    "smoothing": ["--smoothing", "{}"],
+    "bypassed-gradients": ["--bypassed-gradients", "{}"],
+}
+
+
 def parse_variant(label: str) -> dict:
-    """'adaqp' → method adaqp, adaptive assignment; 'adaqp/uniform:4' → method adaqp, --assign uniform:4."""
-    method, _, assign = label.partition("/")
-    return {"label": label, "method": method, "assign": assign or "adaptive"}
+    """'adaqp' → method adaqp, adaptive assignment; 'adaqp/uniform:4' → method adaqp, --assign uniform:4;
+    'pipeqs/no-bypass' → method pipeqs, --no-bypass; 'pipeqs/no-adaptive-bits+bits:4' → method pipeqs,
+    --no-adaptive-bits --initial-bits 4."""
+    method, _, suffix = label.partition("/")
+    if method not in METHODS:
+        raise ValueError(f"variant {label!r}: unknown method {method!r} (known: {', '.join(METHODS)})")
+    assign, flags = "adaptive", []
+    for opt in filter(None, suffix.split("+")):
+        name, colon, value = opt.partition(":")
+        spec = VARIANT_OPTIONS.get(name)
+        if spec is None or any("{}" in a for a in spec) != bool(colon) or (colon and not value):
+            raise ValueError(f"variant {label!r}: option {opt!r} is not one of "
+                             + ", ".join(k + (":VALUE" if any("{}" in a for a in v) else "")
+                                         for k, v in VARIANT_OPTIONS.items()))
+        args = [a.replace("{}", value) for a in spec]
+        if args[0] == "--assign":
+            assign = args[1]
+        else:
+            flags += args
+    return {"label": label, "method": method, "assign": assign, "flags": flags,
+            "pipelined": method in PIPELINED}
+
+
+def variant_flags(v: dict) -> list[str]:
+    """The flags a variant adds to `halo train` beyond the model and schedule (for the document)."""
+    return ["--method", v["method"]] + (["--assign", v["assign"]] if v["assign"] != "adaptive" else []) + v["flags"]
+
+
+def ablation_groups(cfg: dict) -> list[dict]:
+    """cfg["ablations"]: one group {variants, datasets, parts, caps, repetitions} or a list of them (None: none).
+    Each group's variants run after the main ones in every cell the group names, in its first `repetitions`."""
+    abl = cfg.get("ablations")
+    if not abl:
+        return []
+    return [abl] if isinstance(abl, dict) else list(abl)
 
 
 def dataset_source(ds: dict) -> str:

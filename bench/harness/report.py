@@ -11,12 +11,18 @@ import os
 from pathlib import Path
 
 import svg
-from common import REPO, mean, median, mn, mx, parse_variant, read_json, write_json
+from common import (PIPELINED, REPO, ablation_groups, mean, median, mn, mx, parse_variant, read_json,
+                    variant_flags, write_json)
 
 COMPONENTS = [("compute_s", "compute"), ("quantize_s", "quantize"), ("comm_wait_s", "comm wait"),
               ("allreduce_s", "all-reduce")]
-VARIANT_COLORS = {"vanilla": "#7f7f7f", "adaqp-p": "#4e79a7", "adaqp-q": "#f28e2b", "adaqp": "#e15759"}
-EXTRA_COLORS = ["#59a14f", "#b07aa1", "#76b7b2", "#edc948"]
+VARIANT_COLORS = {"vanilla": "#7f7f7f", "adaqp-p": "#4e79a7", "adaqp-q": "#f28e2b", "adaqp": "#e15759",
+                  "pipegcn": "#59a14f", "pipeqs": "#b07aa1"}
+EXTRA_COLORS = ["#76b7b2", "#edc948", "#9c755f", "#ff9da7"]
+# PipeQS's acceptance, in cells where vanilla waits for halo messages more than COMM_BOUND of its epoch:
+# throughput at least AdaQP's and a halo wait at most WAIT_TARGET of vanilla's.
+COMM_BOUND = 0.5
+WAIT_TARGET = 0.10
 
 
 def cap_label(cap: str) -> str:
@@ -89,6 +95,7 @@ def run_metrics(report: dict, target: float | None = None) -> dict:
                 bits += int(b) * n
         m["mean_bits"] = bits / rows if rows else None
     m["link_probe_s"] = report.get("link_probe_s")
+    m["pipe"] = pipeline_totals(epochs)
     if target is not None:
         m["tta_s"] = time_to_accuracy(curve, target)
     return m
@@ -99,6 +106,84 @@ def time_to_accuracy(curve, target):
         if v >= target - 1e-12:
             return t
     return None
+
+
+# ------------------------------------------------------------------------------------ pipelined methods
+
+def pipeline_totals(epochs) -> dict | None:
+    """The per-epoch `pipeline` records of a pipelined run (every layer and direction, summed over ranks), summed
+    over all its epochs, the first included; None for the other methods."""
+    t = None
+    for e in epochs:
+        for site in e.get("pipeline") or []:
+            if t is None:
+                t = {"runs": 1, "ages": {}, "older": 0, "bound": None, "zero": 0, "bypasses": 0, "waits": 0,
+                     "bits": {}, "skipped": 0, "drift_sum": 0.0, "drift_n": 0, "wait_s": 0.0}
+            ages = site.get("block_ages") or []
+            if ages:
+                # ages 0 … S, then one bucket for blocks older than the bound S
+                t["bound"] = max(t["bound"] or 0, len(ages) - 2)
+                for a, n in enumerate(ages[:-1]):
+                    t["ages"][a] = t["ages"].get(a, 0) + n
+                t["older"] += ages[-1]
+            t["zero"] += site.get("zero_blocks", 0)
+            t["bypasses"] += site.get("bypasses", 0)
+            t["waits"] += site.get("waits", 0)
+            for b, n in (site.get("messages_by_bits") or {}).items():
+                t["bits"][str(b)] = t["bits"].get(str(b), 0) + n
+            t["skipped"] += site.get("skipped_sends", 0)
+            if site.get("mean_drift") is not None:
+                t["drift_sum"] += site["mean_drift"]
+                t["drift_n"] += 1
+            t["wait_s"] += site.get("wait_s") or 0.0
+    return t
+
+
+def merge_pipeline(totals: list) -> dict | None:
+    """Pools the totals of several runs (a cell's repetitions)."""
+    totals = [t for t in totals if t]
+    if not totals:
+        return None
+    m = {"runs": 0, "ages": {}, "older": 0, "bound": None, "zero": 0, "bypasses": 0, "waits": 0, "bits": {},
+         "skipped": 0, "drift_sum": 0.0, "drift_n": 0, "wait_s": 0.0}
+    for t in totals:
+        for k in ("runs", "older", "zero", "bypasses", "waits", "skipped", "drift_sum", "drift_n", "wait_s"):
+            m[k] += t[k]
+        if t["bound"] is not None:
+            m["bound"] = max(m["bound"] or 0, t["bound"])
+        for key in ("ages", "bits"):
+            for k, n in t[key].items():
+                m[key][k] = m[key].get(k, 0) + n
+    return m
+
+
+def pipeline_summary(t: dict | None) -> dict | None:
+    """Shares and means of pooled totals. mean_age: mean age in epochs of the blocks used (zero blocks excluded;
+    a block older than the bound counts as bound + 1, a lower bound, and shows in `older`)."""
+    if not t:
+        return None
+    aged = sum(t["ages"].values()) + t["older"]
+    uses = aged + t["zero"]
+    sent = sum(t["bits"].values())
+    age_sum = sum(a * n for a, n in t["ages"].items()) + ((t["bound"] or 0) + 1) * t["older"]
+    used_ages = [a for a, n in t["ages"].items() if n > 0]
+    return {"runs": t["runs"], "uses": uses, "bound": t["bound"],
+            "mean_age": age_sum / aged if aged else None,
+            "max_age": max(used_ages) if used_ages else None, "older": t["older"],
+            "zero_share": t["zero"] / uses if uses else None,
+            "bypass_share": t["bypasses"] / uses if uses else None,
+            "wait_share": t["waits"] / uses if uses else None,
+            "messages": sent, "bits_share": {b: n / sent for b, n in t["bits"].items()} if sent else {},
+            "mean_bits": sum(int(b) * n for b, n in t["bits"].items()) / sent if sent else None,
+            "skipped": t["skipped"],
+            "skipped_share": t["skipped"] / (sent + t["skipped"]) if sent + t["skipped"] else None,
+            "mean_drift": t["drift_sum"] / t["drift_n"] if t["drift_n"] else None}
+
+
+def f_bits(shares: dict) -> str:
+    if not shares:
+        return "–"
+    return " · ".join(f"{b} b {100 * x:.0f}%" for b, x in sorted(shares.items(), key=lambda kv: int(kv[0])))
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -121,8 +206,12 @@ class Results:
         self.datasets = [d["name"] for d in self.cfg["datasets"]]
         self.ds_cfg = {d["name"]: d for d in self.cfg["datasets"]}
         self.variants = list(self.cfg["variants"])
-        abl = self.cfg.get("ablations") or {}
-        self.ablation_variants = [v for v in abl.get("variants", []) if v not in self.variants]
+        self.ablation_variants = []
+        for g in ablation_groups(self.cfg):
+            self.ablation_variants += [v for v in g.get("variants", [])
+                                       if v not in self.variants and v not in self.ablation_variants]
+        self.pipelined = [v for v in self.variants + self.ablation_variants
+                          if v.partition("/")[0] in PIPELINED]
         self.parts = self.cfg["parts"]
         self.cap_list = self.cfg["caps"]
         self.ok = [r for r in self.runs if r["report"] is not None]
@@ -158,6 +247,7 @@ class Results:
         for k in ("epoch_median_s", "hidden_fraction", "halo_bytes", "bytes_sent", "best_val", "test_at_best_val",
                   "final_test", "cycles", "mean_bits", "total_train_s", "link_probe_s") + tuple(k for k, _ in COMPONENTS):
             c[k] = median([m[k] for m in ms])
+        c["pipe"] = pipeline_summary(merge_pipeline([m.get("pipe") for m in ms]))
         tta = [m.get("tta_s") for m in ms]
         c["tta_reached"] = sum(1 for t in tta if t is not None)
         c["tta_med"] = median(tta)
@@ -173,8 +263,9 @@ class Results:
         c["vs_floor"] = c["epoch_median_s"] / c["floor_s"] if c["floor_s"] else None
         return c
 
-    def speedup(self, ds, P, cap, variant):
-        a, b = self.cell(ds, P, cap, variant), self.cell(ds, P, cap, "vanilla")
+    def speedup(self, ds, P, cap, variant, base="vanilla"):
+        """Median throughput ÷ the base variant's, and the range of the ratios paired by repetition."""
+        a, b = self.cell(ds, P, cap, variant), self.cell(ds, P, cap, base)
         if not a or not b or not a["thr_med"] or not b["thr_med"]:
             return None, None, None
         paired = []
@@ -366,6 +457,10 @@ def generate(out: Path, doc: Path, svg_dir: Path) -> str:
                         "share of epoch"], ar, "lrlrrrrr"))
             w("")
 
+    # ---------------------------------------------------------------- pipelined methods
+    if R.pipelined:
+        L.extend(pipeline_section(R))
+
     # ---------------------------------------------------------------- machine
     w("## Machine and load\n")
     load = env.get("load", {})
@@ -451,6 +546,17 @@ def generate(out: Path, doc: Path, svg_dir: Path) -> str:
     w("   Each rank is a single-threaded process (`--threads 1`): the emulated hosts share this machine's "
       f"{mach.get('cores')} cores. Seeds: repetition r uses `--seed r` for every method. Within a (repetition, P, "
       "cap) group the order of the methods rotates with the repetition.")
+    named = [v for v in R.variants + R.ablation_variants if "/" in v]
+    if named:
+        w("   Variants with options add flags (table `VARIANT_OPTIONS` in `bench/harness/common.py`): "
+          + "; ".join(f"`{v}` → `{' '.join(variant_flags(parse_variant(v)))}`" for v in named) + ".")
+    for g in ablation_groups(cfg):
+        w(f"   Ablations {', '.join(f'`{v}`' for v in g.get('variants', []))} run after the main methods on "
+          f"{', '.join(R.ds_cfg[d]['label'] if d in R.ds_cfg else d for d in g.get('datasets', []))}, "
+          f"P = {', '.join(str(x) for x in g.get('parts', []))}, "
+          f"{', '.join(cap_label(c) for c in g.get('caps', []))}, "
+          + ("in the first repetition." if g.get("repetitions", 1) == 1
+             else f"in the first {g.get('repetitions', 1)} repetitions."))
     w(f"1. This document: `{env.get('invocation', 'bash bench/bench.sh')} --report-only` regenerates it from the "
       "JSON files without measuring anything.")
     w("")
@@ -463,6 +569,13 @@ def generate(out: Path, doc: Path, svg_dir: Path) -> str:
       "below) are cut so that the whole default matrix fits in an hour on this machine; runs can stop before full "
       "convergence, which is why the time-to-accuracy target is relative to vanilla's best within the same "
       "number of epochs rather than an absolute accuracy.\n")
+    if R.pipelined:
+        pc = next((r["report"]["config"].get("pipeline") for r in R.ok if r["bench"]["variant"] in PIPELINED
+                   and isinstance(r["report"].get("config"), dict)
+                   and isinstance(r["report"]["config"].get("pipeline"), dict)), None)
+        w("**Pipelined methods** run at `halo train`'s defaults except for the ablations' flags"
+          + (" (the runs' pipeline configuration: " + ", ".join(f"`{k}` {json.dumps(x)}" for k, x in sorted(pc.items()))
+             + ")" if pc else "") + ".\n")
 
     # ---------------------------------------------------------------- emulation limits
     w("## What the emulation cannot model\n")
@@ -525,7 +638,9 @@ def generate(out: Path, doc: Path, svg_dir: Path) -> str:
       "`eval every` epochs; **test acc.** = test accuracy at the epoch of best validation accuracy / after the "
       "last epoch (medians), Δ test compares the former with vanilla's; "
       "**halo MB/epoch** = halo rows and gradients sent by all ranks per epoch (all-reduce excluded) and its ratio "
-      "to vanilla; **bits** = mean bits per halo row in the last assignment cycle.\n")
+      "to vanilla; **bits** = mean bits per halo row in the last assignment cycle"
+      + (" (AdaQP), or mean bits per message sent over the run, marked (msg) (PipeGCN, PipeQS)" if R.pipelined else "")
+      + ".\n")
     w("The breakdown is rank 0's epoch split into compute, quantize/dequantize, waiting for halo messages and the "
       "gradient all-reduce (medians; they add up to the epoch). **Hidden** = the fraction of rank 0's halo "
       "transfer time that overlapped computation. **Floor** = max(compute + quantize, wire), where wire = "
@@ -562,7 +677,8 @@ def generate(out: Path, doc: Path, svg_dir: Path) -> str:
                                  f_num(c["test_at_best_val"], "{:.4f}") + " / " + f_num(c["final_test"], "{:.4f}"),
                                  "" if v == "vanilla" else f_num(dacc, "{:+.2f}"),
                                  f_mb(c["halo_bytes"]), f_num(ratio, "{:.3f}"),
-                                 f_num(c["mean_bits"], "{:.2f}")])
+                                 f_num(c["mean_bits"], "{:.2f}") if c["mean_bits"] is not None or not c["pipe"]
+                                 else f_num(c["pipe"]["mean_bits"], "{:.2f}") + " (msg)"])
                     rows_b.append([str(P), cap_label(cap), v, f_ms(c["epoch_median_s"])] +
                                   [f_ms(c[k]) for k, _ in COMPONENTS] +
                                   [f_pct(c["hidden_fraction"]) if v != "vanilla" else f_pct(c["hidden_fraction"]),
@@ -669,6 +785,146 @@ def generate(out: Path, doc: Path, svg_dir: Path) -> str:
     doc.write_text(text)
     write_json(out / "summary.json", summary(R))
     return text
+
+
+def pipeqs_verdict(R: Results, ds, P, cap) -> dict | None:
+    """PipeQS's acceptance in one cell, or None where vanilla's halo wait is not over COMM_BOUND of its epoch."""
+    v = R.cell(ds, P, cap, "vanilla")
+    if not v or not v["epoch_median_s"] or (v["comm_wait_s"] or 0) <= COMM_BOUND * v["epoch_median_s"]:
+        return None
+    a, q, g = R.cell(ds, P, cap, "adaqp"), R.cell(ds, P, cap, "pipeqs"), R.cell(ds, P, cap, "pipegcn")
+    thr_ok = None if not a or not q else q["thr_med"] >= a["thr_med"]
+    wait = None if not q or q["comm_wait_s"] is None else q["comm_wait_s"] / v["comm_wait_s"]
+    wait_ok = None if wait is None else wait <= WAIT_TARGET
+    ok = None if thr_ok is None or wait_ok is None else thr_ok and wait_ok
+    return {"vanilla": v, "adaqp": a, "pipeqs": q, "pipegcn": g, "share": v["comm_wait_s"] / v["epoch_median_s"],
+            "vs_adaqp": R.speedup(ds, P, cap, "pipeqs", base="adaqp"), "wait_ratio": wait, "thr_ok": thr_ok,
+            "wait_ok": wait_ok, "ok": ok}
+
+
+def mark(ok) -> str:
+    return "–" if ok is None else ("✓" if ok else "✗")
+
+
+def pipeline_section(R: Results) -> list[str]:
+    """PipeGCN and PipeQS: PipeQS's acceptance against AdaQP and vanilla, what the pipeline did (staleness,
+    bypasses, bit widths, skipped sends, halo wait) and every method's time to accuracy."""
+    L: list[str] = []
+    w = L.append
+    cfg = R.cfg
+    w("## Pipelined training: PipeGCN and PipeQS\n")
+    w("`pipegcn` computes every layer with the halo rows and gradients its peers sent one epoch earlier, while "
+      "this epoch's travel (fp32, staleness exactly 1). `pipeqs` uses the newest block that has arrived, at most "
+      "`--max-staleness` epochs old, bypasses a late link with its cached block, and moves each link's bit width "
+      "up when its rows drift and down when its transfers are late."
+      + (" Ablation `pipeqs/no-bypass` waits for late links instead of bypassing them."
+         if "pipeqs/no-bypass" in R.ablation_variants else "")
+      + (" Ablation `pipeqs/no-adaptive-bits` keeps every link at `--initial-bits`."
+         if "pipeqs/no-adaptive-bits" in R.ablation_variants else "")
+      + " Evaluation always exchanges synchronously at full precision, so accuracies compare like for like.\n")
+
+    # ---- acceptance
+    rows, verdicts, skipped_cells = [], [], 0
+    for ds in R.datasets:
+        for P in R.parts:
+            for cap in R.cap_list:
+                if not R.cell(ds, P, cap, "vanilla"):
+                    continue
+                x = pipeqs_verdict(R, ds, P, cap)
+                if x is None:
+                    skipped_cells += 1
+                    continue
+                verdicts.append(x["ok"])
+                v, a, q, g = x["vanilla"], x["adaqp"], x["pipeqs"], x["pipegcn"]
+                s, lo, hi = x["vs_adaqp"]
+                rows.append([R.ds_cfg[ds]["label"], str(P), cap_label(cap), f_pct(x["share"]),
+                             f_num(v["thr_med"]), f_num(a["thr_med"] if a else None),
+                             f_num(g["thr_med"] if g else None), f_num(q["thr_med"] if q else None),
+                             "–" if s is None else (f"{s:.2f}× ({lo:.2f}–{hi:.2f})" if lo is not None
+                                                    else f"{s:.2f}×"),
+                             f_ms(v["comm_wait_s"]), f_ms(q["comm_wait_s"] if q else None),
+                             f_pct(x["wait_ratio"]), mark(x["thr_ok"]), mark(x["wait_ok"]), f"**{mark(x['ok'])}**"])
+    if "pipeqs" in R.variants:
+        w(f"**Acceptance.** In every cell where vanilla waits for halo messages more than "
+          f"{100 * COMM_BOUND:.0f}% of its epoch, PipeQS should train at least as fast as AdaQP (median throughput; "
+          f"in brackets the per-repetition ratios, paired by seed) and wait for halo messages at most "
+          f"{100 * WAIT_TARGET:.0f}% as long as vanilla (rank 0's median halo wait per epoch, epoch 0 excluded).\n")
+        if rows:
+            w(md_table(["dataset", "P", "cap", "vanilla halo-wait share", "vanilla ep/s", "AdaQP ep/s",
+                        "PipeGCN ep/s", "PipeQS ep/s", "PipeQS ÷ AdaQP", "vanilla halo wait ms",
+                        "PipeQS halo wait ms", "÷ vanilla", "ep/s ≥ AdaQP", f"wait ≤ {100 * WAIT_TARGET:.0f}%",
+                        "accepted"], rows, "lrlrrrrrrrrrlll"))
+            w("")
+            judged = [ok for ok in verdicts if ok is not None]
+            w(f"PipeQS meets both conditions in **{sum(1 for ok in judged if ok)} of {len(judged)}** "
+              f"communication-bound cells" + (f" ({len(verdicts) - len(judged)} without the runs to judge)"
+                                              if len(judged) < len(verdicts) else "")
+              + f"; {skipped_cells} cell(s) where vanilla's halo wait is at most {100 * COMM_BOUND:.0f}% of its "
+              "epoch are not judged. A ✗ on throughput within the cell's noise († in the tables below) is not "
+              "a clear loss.\n")
+        else:
+            w("No cell of this run is communication-bound by that measure (or vanilla's runs are missing).\n")
+
+    # ---- what the pipeline did
+    rows = []
+    for ds in R.datasets:
+        for P in R.parts:
+            for cap in R.cap_list:
+                van = R.cell(ds, P, cap, "vanilla")
+                for v in R.pipelined:
+                    c = R.cell(ds, P, cap, v)
+                    if c is None:
+                        continue
+                    pp = c["pipe"] or {}
+                    ratio = (c["comm_wait_s"] / van["comm_wait_s"]) if van and van["comm_wait_s"] else None
+                    rows.append([R.ds_cfg[ds]["label"], str(P), cap_label(cap),
+                                 v + ("" if c["n"] == cfg["repetitions"] else f" (n={c['n']})"),
+                                 f_num(pp.get("mean_age")),
+                                 "–" if pp.get("max_age") is None else f"{pp['max_age']} / {pp['bound']}",
+                                 "–" if not pp else f"{pp['older']:,}" + (" ⚠" if pp["older"] else ""),
+                                 f_pct(pp.get("bypass_share")), f_pct(pp.get("wait_share")),
+                                 f_bits(pp.get("bits_share")),
+                                 "–" if pp.get("skipped_share") is None else
+                                 f"{f_pct(pp['skipped_share'])} ({pp['skipped'] / pp['runs']:.0f}/run)",
+                                 f_num(pp.get("mean_drift"), "{:.3f}"),
+                                 f_ms(c["comm_wait_s"]), f_pct(ratio)])
+    if rows:
+        w("**What the pipeline did** (pooled over a cell's repetitions; every epoch, the first included; all ranks, "
+          "layers and directions). **Staleness**: mean age in epochs of the halo blocks the layers used (PipeGCN's "
+          "zero blocks of a `zeros` warm-up excluded), and the oldest age used against the bound (1 for PipeGCN, "
+          "`--max-staleness` for PipeQS); **beyond bound**: blocks used older than the bound, which must be 0 (⚠). "
+          "**Bypassed**: uses of a cached block more than one epoch old because nothing newer had arrived, ÷ all "
+          "uses; **waited**: uses that blocked on their message, ÷ all uses. **Widths**: messages sent by bit "
+          "width (a message of mixed widths counts under its most common one). **Skipped**: sends dropped because "
+          "the link was still busy with the previous one, ÷ sends due, and per run. **Drift**: mean (1 − cos)/2 "
+          "between successive blocks of a link. **Halo wait**: rank 0's median time blocked on halo messages per "
+          "epoch, and as a share of vanilla's in the same cell.\n")
+        w(md_table(["dataset", "P", "cap", "method", "mean staleness", "oldest / bound", "beyond bound", "bypassed",
+                    "waited", "widths (share of messages)", "skipped sends", "drift", "halo wait ms", "÷ vanilla"],
+                   rows, "lrllrrrrrlrrrr"))
+        w("")
+
+    # ---- time to accuracy, every method
+    rows = []
+    for ds in R.datasets:
+        for P in R.parts:
+            for cap in R.cap_list:
+                cells = [R.cell(ds, P, cap, v) for v in R.variants]
+                if not any(cells):
+                    continue
+                reached = [c["tta_med"] for c in cells if c and c["tta_reached"]]
+                best = min(reached) if reached else None
+                rows.append([R.ds_cfg[ds]["label"], str(P), cap_label(cap)] +
+                            [(f"**{fmt_tta(c, cfg['repetitions'])}**" if c and c["tta_reached"] and c["tta_med"] == best
+                              else fmt_tta(c, cfg["repetitions"])) for c in cells])
+    if rows:
+        w(f"**Time to accuracy, every method**: training time (evaluation excluded) until validation accuracy first "
+          f"reaches {100 * cfg['target_fraction']:.0f}% of vanilla's best on the dataset (median over repetitions; "
+          "the fastest in bold). Stale or quantized halos cost accuracy per epoch, faster epochs win it back; this "
+          "is where the two meet. The ablations' times are in the per-dataset tables under [Results](#results).\n")
+        w(md_table(["dataset", "P", "cap"] + R.variants, rows, "lrl" + "r" * len(R.variants)))
+        w("")
+    return L
 
 
 def spread(c) -> float | None:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, CpuSnapshot, dataset_source, parse_variant, read_json, write_json
+from common import REPO, CpuSnapshot, ablation_groups, dataset_source, parse_variant, read_json, write_json
 
 CLUSTER = REPO / "scripts" / "netns" / "cluster.sh"
 STATE = Path("/run/halo-netns")
@@ -157,7 +157,7 @@ def train_args(cfg: dict, ds: dict, variant: dict, seed: int) -> list[str]:
             "--dropout", str(m["dropout"]), "--lr", str(m["lr"]), "--weight-decay", str(m["weight_decay"]),
             "--norm", m["norm"], "--epochs", str(ds["epochs"]), "--eval-every", str(ds["eval_every"]),
             "--method", variant["method"], "--assign", variant["assign"],
-            "--assign-cycle", str(ds["assign_cycle"]), "--seed", str(seed)]
+            "--assign-cycle", str(ds["assign_cycle"])] + variant["flags"] + ["--seed", str(seed)]
 
 
 def cell_id(ds: str, P: int, cap: str, variant: str, rep: int) -> str:
@@ -167,10 +167,10 @@ def cell_id(ds: str, P: int, cap: str, variant: str, rep: int) -> str:
 
 def plan(cfg: dict) -> list[dict]:
     """Every training run, grouped so the cluster is brought up once per (repetition, P, cap). Within a group
-    the variant order rotates with the repetition so no method always runs first (or last) after a cap change."""
+    the variant order rotates with the repetition so no method always runs first (or last) after a cap change;
+    the ablation groups' variants follow, in the cells and repetitions each group names."""
     variants = [parse_variant(v) for v in cfg["variants"]]
-    abl = cfg.get("ablations") or {}
-    abl_variants = [parse_variant(v) for v in abl.get("variants", [])]
+    groups = [(g, [parse_variant(v) for v in g["variants"]]) for g in ablation_groups(cfg)]
     runs = []
     for rep in range(cfg["repetitions"]):
         for P in cfg["parts"]:
@@ -178,9 +178,10 @@ def plan(cfg: dict) -> list[dict]:
                 for ds in cfg["datasets"]:
                     k = rep % len(variants)
                     order = variants[k:] + variants[:k]
-                    if (abl_variants and rep < abl.get("repetitions", 1) and ds["name"] in abl.get("datasets", [])
-                            and P in abl.get("parts", []) and cap in abl.get("caps", [])):
-                        order = order + abl_variants
+                    for g, abl_variants in groups:
+                        if (rep < g.get("repetitions", 1) and ds["name"] in g.get("datasets", [])
+                                and P in g.get("parts", []) and cap in g.get("caps", [])):
+                            order = order + [v for v in abl_variants if v["label"] not in {o["label"] for o in order}]
                     for v in order:
                         runs.append(dict(rep=rep, parts=P, cap=cap, dataset=ds, variant=v,
                                          id=cell_id(ds["name"], P, cap, v["label"], rep)))
@@ -266,7 +267,8 @@ def run_matrix(cfg: dict, halo: str, parts_dir: Path, out: Path, cluster: Cluste
                 cluster.up(P, cap)
             done_walls.append(wall)
             bench = {"id": r["id"], "dataset": ds["name"], "parts": P, "cap": cap, "variant": v["label"],
-                     "method": v["method"], "assign": v["assign"], "rep": rep, "seed": seed, "key": key,
+                     "method": v["method"], "assign": v["assign"], "flags": v["flags"], "rep": rep, "seed": seed,
+                     "key": key,
                      "wall_s": wall, "exit_status": rc, "load1_start": before.load1, "load1_end": after.load1,
                      "other_cpu_cores": after.others_since(before),
                      "command": shlex.join(["scripts/netns/cluster.sh"] + cmd[1:])}
