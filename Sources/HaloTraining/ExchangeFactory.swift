@@ -18,7 +18,7 @@ public enum ExchangeFactory {
             try settings.validate()
             let consumption: PipelinedExchange.Consumption = method == .pipegcn
                 ? .previousEpoch(warmup: settings.warmup)
-                : .newestWithin(maxStaleness: settings.maxStaleness, bypass: settings.bypass)
+                : .newestWithin(StalenessRule(maxStaleness: settings.maxStaleness, bypass: settings.bypass))
             return PipelinedExchange(messenger: messenger, precision: precision, consumption: consumption,
                                      settings: settings, measuresDrift: method.precision == .pipeqs)
         }

@@ -44,50 +44,61 @@ public struct PipelineSiteRecord: Sendable, Codable, Equatable {
     }
 }
 
-/// One rank's running tally for a site, flattened for the all-reduce that sums it over ranks.
+/// One rank's running tally for a site, flattened for the all-reduce that sums it over ranks: the age histogram,
+/// then one slot per `Counter`.
 struct PipelineSiteTally {
     static let widths: [BitWidth] = [.two, .four, .eight, .full]
+
+    /// The slots after the ages, in flattened order; the four message counts follow `widths`.
+    enum Counter: Int, CaseIterable {
+        case zeroBlocks, bypasses, waits, sentTwo, sentFour, sentEight, sentFull, skippedSends, driftSum, driftCount,
+             waitSeconds
+    }
+
     var ages: [Double]
-    var zeroBlocks = 0.0
-    var bypasses = 0.0
-    var waits = 0.0
-    var sentByBits = [Double](repeating: 0, count: 4)
-    var skippedSends = 0.0
-    var driftSum = 0.0
-    var driftCount = 0.0
-    var waitSeconds = 0.0
+    var counters = [Double](repeating: 0, count: Counter.allCases.count)
 
     /// Ages 0...maxAge, then one bucket for anything older (a broken bound shows there instead of vanishing).
     init(maxAge: Int) { ages = [Double](repeating: 0, count: maxAge + 2) }
 
+    subscript(_ counter: Counter) -> Double {
+        get { counters[counter.rawValue] }
+        set { counters[counter.rawValue] = newValue }
+    }
+
     mutating func used(age: Int) { ages[min(age, ages.count - 1)] += 1 }
 
-    mutating func sent(_ bits: BitAssignment, rows: Int) {
+    mutating func sent(_ bits: BitAssignment) {
+        let width: BitWidth
         switch bits {
-        case .uniform(let b): sentByBits[Self.widths.firstIndex(of: b)!] += 1
+        case .uniform(let b): width = b
         case .perRow(let list):
             // A message of mixed widths counts once, under its most common width.
-            var counts = [Int](repeating: 0, count: 4)
+            var counts = [Int](repeating: 0, count: Self.widths.count)
             for b in list { counts[Self.widths.firstIndex(of: b)!] += 1 }
-            sentByBits[counts.indices.max { counts[$0] < counts[$1] }!] += 1
+            width = Self.widths[counts.indices.max { counts[$0] < counts[$1] }!]
         }
+        counters[Counter.sentTwo.rawValue + Self.widths.firstIndex(of: width)!] += 1
     }
 
-    var flat: [Double] {
-        ages + [zeroBlocks, bypasses, waits] + sentByBits + [skippedSends, driftSum, driftCount, waitSeconds]
-    }
+    var flat: [Double] { ages + counters }
 
-    static func record(_ site: MessageSite, flat f: ArraySlice<Double>, maxAge: Int) -> PipelineSiteRecord {
-        let v = Array(f)
-        let a = maxAge + 2
+    static func flatCount(maxAge: Int) -> Int { maxAge + 2 + Counter.allCases.count }
+
+    static func record(_ site: MessageSite, flat: ArraySlice<Double>, maxAge: Int) -> PipelineSiteRecord {
+        let v = Array(flat)
+        let ageCount = maxAge + 2
+        func counter(_ c: Counter) -> Double { v[ageCount + c.rawValue] }
         var bits: [String: Int] = [:]
-        for (i, w) in widths.enumerated() where v[a + 3 + i] > 0 { bits[String(w.rawValue)] = Int(v[a + 3 + i]) }
-        let driftCount = v[a + 9]
+        for (i, w) in widths.enumerated() {
+            let n = v[ageCount + Counter.sentTwo.rawValue + i]
+            if n > 0 { bits[String(w.rawValue)] = Int(n) }
+        }
+        let driftCount = counter(.driftCount)
         return PipelineSiteRecord(
-            layer: site.layer, direction: site.direction, blockAges: v[0..<a].map { Int($0) }, zeroBlocks: Int(v[a]),
-            bypasses: Int(v[a + 1]), waits: Int(v[a + 2]), messagesByBits: bits, skippedSends: Int(v[a + 7]),
-            meanDrift: driftCount > 0 ? v[a + 8] / driftCount : nil, waitSeconds: v[a + 10])
+            layer: site.layer, direction: site.direction, blockAges: v[0..<ageCount].map { Int($0) },
+            zeroBlocks: Int(counter(.zeroBlocks)), bypasses: Int(counter(.bypasses)), waits: Int(counter(.waits)),
+            messagesByBits: bits, skippedSends: Int(counter(.skippedSends)),
+            meanDrift: driftCount > 0 ? counter(.driftSum) / driftCount : nil, waitSeconds: counter(.waitSeconds))
     }
-
-    static func flatCount(maxAge: Int) -> Int { maxAge + 2 + 3 + 4 + 4 }
 }

@@ -10,18 +10,17 @@ import HaloTransport
 /// - `.previousEpoch` (PipeGCN): exactly the block produced at t − 1. Epoch 0 uses zeros, or, with the `sync`
 ///   warm-up, waits for epoch 0's own messages.
 /// - `.newestWithin` (PipeQS): the newest block that has arrived. If nothing new arrived the cached block is
-///   reused (a *bypass*) as long as it is at most `maxStaleness` epochs old and its sender did not flag high
-///   drift; otherwise the rank waits. A sender whose previous send on a channel has not left yet skips this epoch's
-///   send (the link is the bottleneck), unless the receiver could otherwise run past the staleness cap or the
-///   sender promised a message after a high-drift one. So a receiver only ever waits for a message its sender is
-///   committed to send: no broadcast, no barrier, no deadlock.
+///   reused (a *bypass*) as long as the `StalenessRule` allows; otherwise the rank waits. A sender whose previous
+///   send on a channel has not left yet skips this epoch's send (the link is the bottleneck) when the rule allows.
+///   A receiver only ever waits for a message its sender is committed to send: no broadcast, no barrier, no
+///   deadlock (the argument is on `StalenessRule`).
 ///
 /// Bypassed backward channels apply their cached gradient block (or nothing, with `bypassedGradients: .dropped`).
 /// Evaluation exchanges synchronously in full precision. `finish()` drains every message still in flight.
 public final class PipelinedExchange: HaloExchange {
     public enum Consumption: Sendable, Equatable {
         case previousEpoch(warmup: PipelineSettings.Warmup)
-        case newestWithin(maxStaleness: Int, bypass: Bool)
+        case newestWithin(StalenessRule)
     }
 
     public let messenger: HaloMessenger
@@ -53,7 +52,7 @@ public final class PipelinedExchange: HaloExchange {
     var maxAge: Int {
         switch consumption {
         case .previousEpoch: 1
-        case .newestWithin(let s, _): max(s, 1)
+        case .newestWithin(let rule): max(rule.maxStaleness, 1)
         }
     }
 
@@ -138,16 +137,15 @@ public final class PipelinedExchange: HaloExchange {
         let measured = measuresDrift && channel.lastSentEpoch != nil
             ? drift(source, rows: rows, previous: channel.lastSentBlock) : .nan
         let highDrift = measured.isFinite && Double(measured) > settings.driftThreshold
-        if case .newestWithin(let maxStaleness, let bypass) = consumption, bypass, late, !highDrift,
-           !channel.promisedNext, let last = channel.lastSentEpoch, epoch - last < maxStaleness {
-            // The link is still busy with an earlier message: sending more would only queue behind it. The
-            // receiver bypasses with what it has until the cap forces a send.
-            tallies[site]!.skippedSends += 1
+        if case .newestWithin(let rule) = consumption,
+           rule.maySkip(epoch: epoch, lastSent: channel.lastSentEpoch, late: late, highDrift: highDrift,
+                        promised: channel.promisedNext) {
+            tallies[site]![.skippedSends] += 1
             return
         }
         if measured.isFinite {
-            tallies[site]!.driftSum += Double(measured)
-            tallies[site]!.driftCount += 1
+            tallies[site]![.driftSum] += Double(measured)
+            tallies[site]![.driftCount] += 1
         }
         // Widths move only on the sends that happen, so a link skipping epochs steps once per message.
         precision.observe(site, to: peer, drift: measured, lateLink: late)
@@ -159,7 +157,7 @@ public final class PipelinedExchange: HaloExchange {
         channel.lastSentEpoch = epoch
         channel.promisedNext = highDrift
         if measuresDrift { gather(source, rows: rows, into: &channel.lastSentBlock) }
-        tallies[site]!.sent(bits, rows: rows.count)
+        tallies[site]!.sent(bits)
     }
 
     // MARK: Receiving
@@ -187,7 +185,7 @@ public final class PipelinedExchange: HaloExchange {
             var wanted = epoch - 1
             if wanted < 0 {
                 guard warmup == .sync else {
-                    tallies[site]!.zeroBlocks += 1
+                    tallies[site]![.zeroBlocks] += 1
                     return (nil, false)
                 }
                 wanted = 0
@@ -203,24 +201,22 @@ public final class PipelinedExchange: HaloExchange {
                 }
                 if message.stamp == wanted { try consume(message, into: &channel, site, from: peer, width: width, context: context) }
             }
-        case .newestWithin(let maxStaleness, let bypass):
+        case .newestWithin(let rule):
             try consumeNewest(&channel, site, from: peer, width: width, context: context)
             while true {
-                var oldest = epoch - (bypass ? maxStaleness : 1)
-                // After a high-drift block its sender sends again in the next epoch: wait for that one rather
-                // than reuse a block known to be moving (never for one from the future).
-                if channel.promisedNext { oldest = max(oldest, min(channel.blockEpoch + 1, epoch)) }
+                let oldest = rule.oldestUsable(epoch: epoch, blockEpoch: channel.blockEpoch,
+                                               promisedNext: channel.promisedNext)
                 if channel.block != nil && channel.blockEpoch >= oldest { break }
                 try waitForMore()
                 try consumeNewest(&channel, site, from: peer, width: width, context: context)
             }
             // Reusing last epoch's block is every pipeline's normal staleness; a bypass goes beyond it.
             bypassed = channel.blockEpoch == before && epoch - before > 1
-            if bypassed { tallies[site]!.bypasses += 1 }
+            if bypassed { tallies[site]![.bypasses] += 1 }
         }
         if waited > 0 {
-            tallies[site]!.waits += 1
-            tallies[site]!.waitSeconds += waited
+            tallies[site]![.waits] += 1
+            tallies[site]![.waitSeconds] += waited
         }
         tallies[site]!.used(age: epoch - channel.blockEpoch)
         return (channel.block, bypassed)

@@ -176,7 +176,7 @@ final class PipelineTrainingTests: XCTestCase {
             let messenger = HaloMessenger(plan: plan, transport: t, innerNodeIDs: [Int32(t.rank)], haloNodeIDs: [Int32(other)])
             let exchange = PipelinedExchange(
                 messenger: messenger, precision: PipeQSPrecision(settings: settings),
-                consumption: .newestWithin(maxStaleness: settings.maxStaleness, bypass: settings.bypass),
+                consumption: .newestWithin(StalenessRule(maxStaleness: settings.maxStaleness, bypass: settings.bypass)),
                 settings: settings, measuresDrift: true)
             var out: [Float] = []
             for epoch in 0..<epochs { out += try body(exchange, epoch) }
