@@ -427,6 +427,22 @@ final class CommEngine: @unchecked Sendable {
         return broken
     }
 
+    /// Initiates an operation and adds it to `list`; a failure (or an already broken transport) finishes it with
+    /// the error instead.
+    private func start(_ operation: MPIOperation, into list: inout [MPIOperation]) {
+        if let broken = isBroken {
+            operation.completion.finish(broken)
+            return
+        }
+        do {
+            try operation.start(link)
+            list.append(operation)
+        } catch {
+            abandoned.append(operation)
+            operation.completion.finish(markBroken(error))
+        }
+    }
+
     private func run() {
         var idleSince: UInt64?
         while true {
@@ -437,34 +453,14 @@ final class CommEngine: @unchecked Sendable {
                 let idle = active.isEmpty && channelSends.isEmpty && (receiver.isIdle || isBroken != nil)
                 guard let operation = dequeue(blocking: idle) else { break }
                 progressed = true
-                if let broken = isBroken {
-                    operation.completion.finish(broken)
-                    continue
-                }
-                do {
-                    try operation.start(link)
-                    active.append(operation)
-                } catch {
-                    abandoned.append(operation)
-                    operation.completion.finish(markBroken(error))
-                }
+                start(operation, into: &active)
             }
             // Channel sends start at once, in submission order: they use their own communicator, so the order of
             // collectives does not concern them.
             let channelWork = takeChannelWork()
             for operation in channelWork.operations {
                 progressed = true
-                if let broken = isBroken {
-                    operation.completion.finish(broken)
-                    continue
-                }
-                do {
-                    try operation.start(link)
-                    channelSends.append(operation)
-                } catch {
-                    abandoned.append(operation)
-                    operation.completion.finish(markBroken(error))
-                }
+                start(operation, into: &channelSends)
             }
             var transferring = false
             advance(&active, progressed: &progressed, transferring: &transferring)
