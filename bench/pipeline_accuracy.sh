@@ -118,7 +118,7 @@ for ds in ["cora", "citeseer", "amazon_photo", "coauthor_physics"]:
           f"{f_bits(p['bits_share']) if p else '–'} |")
 print(f"\nwithin 0.5 points: the method's mean is at most {LIMIT} points below vanilla's (higher passes too). "
       "PipeQS's statistics pool every epoch of every seed, all ranks, layers and directions: mean staleness = mean "
-      "age in epochs of the halo blocks used; bypass share = uses of a cached block because nothing newer had "
-      "arrived, ÷ all uses; bits share = messages sent by bit width.")
+      "age in epochs of the halo blocks used; bypass share = uses of a cached block more than one epoch old "
+      "because nothing newer had arrived, ÷ all uses; bits share = messages sent by bit width.")
 PY
 [ "$failed" = 0 ] || { echo "pipeline_accuracy.sh: $failed run(s) failed" >&2; exit 1; }

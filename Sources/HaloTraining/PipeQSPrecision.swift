@@ -4,8 +4,8 @@ import HaloQuantization
 ///
 /// - High drift (`d > E` between the block about to be sent and the last one sent): one step up
 ///   (2 → 4 → 8 → 32), since the receiver will see a block that moved and should see it precisely.
-/// - Low drift and a late link (the previous send on the channel has not left yet, so transfers take longer than
-///   the computation they should hide behind): one step down.
+/// - Low drift and a late link (the previous send on the channel has not completed, or the last one took longer
+///   than the epoch's computation it should hide behind): one step down.
 /// - Otherwise unchanged.
 ///
 /// The published rule only ever raises precision; here widths move both ways. Each sender decides alone: the

@@ -5,8 +5,10 @@ import HaloTransport
 /// The sending end of one pipelined channel (site, peer): what was sent, what is still in flight, and the last
 /// block sent at full precision (to measure drift against).
 struct OutgoingChannel {
-    /// Sends not yet known to be complete, oldest first.
-    var inFlight: [any PendingSend] = []
+    /// Sends not yet known to be complete, oldest first, with when each was handed to the transport.
+    var inFlight: [(send: any PendingSend, started: UInt64)] = []
+    /// How long the last completed send took, start to completion (seconds), when the transport knows.
+    var lastTransferSeconds: Double?
     /// Messages sent over the run (the receiver drains exactly this many at the end).
     var sentCount = 0
     /// Epoch of the last message sent.
@@ -17,11 +19,21 @@ struct OutgoingChannel {
     /// The rows of the last message sent, at full precision (only kept when drift is measured).
     var lastSentBlock: [Float] = []
 
-    /// Whether the previous send is still under way at the sender's epoch `clock`: the link is slower than the
-    /// computation between sends.
-    mutating func isLate(clock: Int) -> Bool {
-        inFlight.removeAll { $0.isComplete(clock: clock) }
-        return !inFlight.isEmpty
+    /// Whether the link is slower than the computation a message must hide behind (`computeSeconds`, one epoch's):
+    /// the previous send is still under way at the sender's epoch `clock`, or the last one took longer.
+    ///
+    /// Both signals are needed: on a capped link the epoch's blocking all-reduce queues behind the halo traffic,
+    /// so every send has completed by the next epoch however slow the link is, and only its duration tells.
+    mutating func isLate(clock: Int, computeSeconds: Double?) -> Bool {
+        while let first = inFlight.first, first.send.isComplete(clock: clock) {
+            if let done = first.send.completionTime, done >= first.started {
+                lastTransferSeconds = Double(done - first.started) / 1e9
+            }
+            inFlight.removeFirst()
+        }
+        if !inFlight.isEmpty { return true }
+        guard let computeSeconds, let lastTransferSeconds else { return false }
+        return lastTransferSeconds > computeSeconds
     }
 }
 

@@ -37,6 +37,8 @@ public final class PipelinedExchange: HaloExchange {
     private var ranges: [Float] = []
     /// The last training epoch begun (the clock of the final drain).
     private var lastEpoch = 0
+    /// This rank's computing time in the last epoch: what a message's transfer has to hide behind.
+    private var lastComputeSeconds: Double?
 
     public init(messenger: HaloMessenger, precision: any PrecisionPolicy, consumption: Consumption,
                 settings: PipelineSettings, measuresDrift: Bool) {
@@ -133,7 +135,7 @@ public final class PipelinedExchange: HaloExchange {
         var channel = outgoing[site]![peer]
         defer { outgoing[site]![peer] = channel }
         let rows = messenger.outgoingRows(site.direction, to: peer)
-        let late = channel.isLate(clock: epoch)
+        let late = channel.isLate(clock: epoch, computeSeconds: lastComputeSeconds)
         let measured = measuresDrift && channel.lastSentEpoch != nil
             ? drift(source, rows: rows, previous: channel.lastSentBlock) : .nan
         let highDrift = measured.isFinite && Double(measured) > settings.driftThreshold
@@ -152,7 +154,8 @@ public final class PipelinedExchange: HaloExchange {
         let bits = precision.bits(site, to: peer)
         let bytes = messenger.encode(source, site, to: peer, bits: bits, drift: measured, context: context, ranges: &ranges)
         precision.didEncode(site, to: peer, ranges: Array(ranges.prefix(rows.count)), width: source.cols)
-        channel.inFlight.append(try messenger.send(bytes, site, to: peer, epoch: epoch))
+        let started = DispatchTimeNanoseconds.now
+        channel.inFlight.append((try messenger.send(bytes, site, to: peer, epoch: epoch), started))
         channel.sentCount += 1
         channel.lastSentEpoch = epoch
         channel.promisedNext = highDrift
@@ -265,7 +268,8 @@ public final class PipelinedExchange: HaloExchange {
         return messenger.statistics
     }
 
-    public func endEpoch(_ epoch: Int) throws -> [PipelineSiteRecord]? {
+    public func endEpoch(_ epoch: Int, computeSeconds: Double) throws -> [PipelineSiteRecord]? {
+        lastComputeSeconds = computeSeconds
         let sites = tallies.keys.sorted()
         var flat = sites.flatMap { tallies[$0]!.flat }
         try messenger.transport.allReduceSum(&flat)
@@ -299,7 +303,7 @@ public final class PipelinedExchange: HaloExchange {
         }
         for site in sites {
             for peer in messenger.peers {
-                for send in outgoing[site]![peer].inFlight { try send.wait() }
+                for pending in outgoing[site]![peer].inFlight { try pending.send.wait() }
                 outgoing[site]![peer].inFlight.removeAll()
             }
         }

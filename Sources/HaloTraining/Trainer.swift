@@ -112,12 +112,12 @@ public final class Trainer {
             let loss = try step(epoch: epoch)
             var record = EpochRecord(epoch: epoch, loss: loss, time: watch.elapsed)
             let communication = takeStatistics()
-            record.pipeline = try exchange.endEpoch(epoch)
             record.communicationWaitTime = communication.waitSeconds
             record.allReduceTime = communication.allReduceSeconds
             record.quantizeTime = communication.quantizeSeconds
             record.computeTime = max(0, record.time - communication.waitSeconds - communication.allReduceSeconds
                                      - communication.quantizeSeconds)
+            record.pipeline = try exchange.endEpoch(epoch, computeSeconds: record.computeTime)
             if communication.transferSeconds > 0 {
                 record.hiddenCommunicationFraction = max(0, 1 - communication.waitSeconds / communication.transferSeconds)
             }

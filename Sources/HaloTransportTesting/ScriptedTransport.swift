@@ -243,11 +243,9 @@ final class ScriptedSend: PendingSend, @unchecked Sendable {
     var isComplete: Bool { network.isVisibleAtSenderClock(delivery) }
     func isComplete(clock: Int) -> Bool { network.isVisibleAtSenderClock(delivery, clock: clock) }
 
-    var completionTime: UInt64? {
-        condition.lock()
-        defer { condition.unlock() }
-        return deliveredAt
-    }
+    /// A scripted link has no durations (lateness is the rule's alone), so that nothing a sender decides depends
+    /// on thread timing.
+    var completionTime: UInt64? { nil }
 
     func complete(at time: UInt64) {
         condition.lock()

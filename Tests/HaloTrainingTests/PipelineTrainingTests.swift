@@ -215,7 +215,7 @@ final class PipelineTrainingTests: XCTestCase {
             var buffer = Matrix([rows(epoch), [0, 0]])
             let context = StepContext(epoch: epoch, training: true, random: CounterRandom(seed: 1), pool: .serial)
             try exchange.exchangeForward(LayerIndex(1), rows: &buffer, context: context) { _ in }
-            let record = try exchange.endEpoch(epoch)?.first
+            let record = try exchange.endEpoch(epoch, computeSeconds: 1)?.first
             // Encode the histogram as [bits, count, …] floats so it crosses the helper's [Float] return.
             return (record?.messagesByBits ?? [:]).sorted { $0.key < $1.key }.flatMap { [Float(Int($0.key)!), Float($0.value)] } + [-1]
         }
@@ -360,7 +360,7 @@ final class DelayedReferenceExchange: HaloExchange {
 
     func beginEpoch(_ epoch: Int) throws {}
     func takeStatistics() -> CommunicationStatistics { CommunicationStatistics() }
-    func endEpoch(_ epoch: Int) throws -> [PipelineSiteRecord]? { nil }
+    func endEpoch(_ epoch: Int, computeSeconds: Double) throws -> [PipelineSiteRecord]? { nil }
     func finish() throws {}
     func contribute(to report: inout TrainingReport) {}
 }
