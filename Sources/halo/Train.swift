@@ -19,7 +19,8 @@ struct Train: ParsableCommand {
             the epoch of best validation accuracy.
 
             With --parts P the graph is split into P parts (METIS by default) and each rank trains on its part, \
-            exchanging boundary rows every layer; the model is the one a single process would train. Ranks are \
+            exchanging boundary rows every layer; with --method vanilla or adaqp-p the model is the one a single \
+            process would train (quantized and pipelined methods trade exactness for speed). Ranks are \
             threads of this process (--transport local) or MPI processes:
               mpirun -np 4 --bind-to none halo train --transport mpi --dataset DIR
 
