@@ -314,24 +314,25 @@ final class CommEngine: @unchecked Sendable {
 
     /// Queues an operation; the comm thread initiates it after every operation submitted before.
     func submit(_ operation: MPIOperation) throws {
-        condition.lock()
-        defer { condition.unlock() }
-        if let broken { throw broken }
-        guard !stopRequested else { throw TransportError.backend("MPI transport is closed") }
-        queue.append(operation)
-        submissions += 1
-        condition.signal()
+        try enqueue { queue.append(operation) }
     }
 
     /// Queues a channel operation: the comm thread starts it at its next pass, after the channel operations
     /// submitted before it but regardless of the collectives' queue. Switches channel polling on.
     func submitChannel(_ operation: MPIOperation) throws {
+        try enqueue {
+            channelQueue.append(operation)
+            channelPolling = true
+        }
+    }
+
+    /// Runs `add` under the lock unless the transport is broken or closed, and wakes the comm thread.
+    private func enqueue(_ add: () -> Void) throws {
         condition.lock()
         defer { condition.unlock() }
         if let broken { throw broken }
         guard !stopRequested else { throw TransportError.backend("MPI transport is closed") }
-        channelQueue.append(operation)
-        channelPolling = true
+        add()
         submissions += 1
         condition.signal()
     }

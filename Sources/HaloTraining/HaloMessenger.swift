@@ -21,6 +21,8 @@ public final class HaloMessenger {
     /// Global node ids of the halo rows from each peer (the dither address of backward rows).
     private let haloNodeIDs: [[Int32]]
     public var statistics = CommunicationStatistics()
+    /// Every row's `hi − lo` of the message being encoded (reused between messages).
+    private var ranges: [Float] = []
 
     public init(plan: HaloExchangePlan, transport: any Transport, innerNodeIDs: [Int32], haloNodeIDs: [Int32]) {
         precondition(plan.rank == transport.rank && plan.worldSize == transport.worldSize, "plan is for another rank")
@@ -59,10 +61,11 @@ public final class HaloMessenger {
         direction == .forward ? sendNodeIDs[peer] : haloNodeIDs[peer]
     }
 
-    /// One message: header, then `source`'s rows for `peer` at `bits`. `ranges` receives every row's `hi − lo`.
+    /// One message: header, then `source`'s rows for `peer` at `bits`. A training message's rows' ranges
+    /// `hi − lo` go to `policy` (AdaQP's variance trace).
     func encode(
         _ source: Matrix, _ site: MessageSite, to peer: Int, bits: BitAssignment, drift: Float = .nan,
-        context: StepContext, ranges: inout [Float]
+        context: StepContext, reportingTo policy: (any PrecisionPolicy)? = nil
     ) -> [UInt8] {
         let watch = Stopwatch()
         defer { statistics.quantizeSeconds += watch.elapsed }
@@ -85,6 +88,7 @@ public final class HaloMessenger {
                                         ranges: r, pool: context.pool)
             }
         }
+        policy?.didEncode(site, to: peer, ranges: Array(ranges.prefix(rows.count)), width: source.cols)
         return bytes
     }
 

@@ -3,8 +3,8 @@ import HaloTensor
 import HaloTransport
 
 /// The sending end of one pipelined channel (site, peer): what was sent, what is still in flight, and the last
-/// block sent at full precision (to measure drift against).
-struct OutgoingChannel {
+/// block sent at full precision (to measure drift against). A class, so its block is updated in place.
+final class OutgoingChannel {
     /// Sends not yet known to be complete, oldest first, with when each was handed to the transport.
     var inFlight: [(send: any PendingSend, started: UInt64)] = []
     /// How long the last completed send took, start to completion (seconds), when the transport knows.
@@ -24,7 +24,7 @@ struct OutgoingChannel {
     ///
     /// Both signals are needed: on a capped link the epoch's blocking all-reduce queues behind the halo traffic,
     /// so every send has completed by the next epoch however slow the link is, and only its duration tells.
-    mutating func isLate(clock: Int, computeSeconds: Double?) -> Bool {
+    func isLate(clock: Int, computeSeconds: Double?) -> Bool {
         while let first = inFlight.first, first.send.isComplete(clock: clock) {
             if let done = first.send.completionTime, done >= first.started {
                 lastTransferSeconds = Double(done - first.started) / 1e9
@@ -38,8 +38,8 @@ struct OutgoingChannel {
 }
 
 /// The receiving end of one pipelined channel: messages taken from the transport but not yet consumed, and the
-/// block in use (the cache a bypass reuses).
-struct IncomingChannel {
+/// block in use (the cache a bypass reuses). A class, like `OutgoingChannel`.
+final class IncomingChannel {
     var pending: [ChannelMessage] = []
     /// Messages taken from the transport over the run (arrived, consumed or superseded).
     var takenCount = 0
@@ -50,7 +50,7 @@ struct IncomingChannel {
     /// The sender promised a message for `blockEpoch + 1` (the block's drift was high).
     var promisedNext = false
 
-    mutating func take(_ messages: [ChannelMessage]) {
+    func take(_ messages: [ChannelMessage]) {
         pending.append(contentsOf: messages)
         takenCount += messages.count
     }

@@ -34,7 +34,6 @@ public final class PipelinedExchange: HaloExchange {
     private var outgoing: [MessageSite: [OutgoingChannel]] = [:]
     private var incoming: [MessageSite: [IncomingChannel]] = [:]
     private var tallies: [MessageSite: PipelineSiteTally] = [:]
-    private var ranges: [Float] = []
     /// The last training epoch begun (the clock of the final drain).
     private var lastEpoch = 0
     /// This rank's computing time in the last epoch: what a message's transfer has to hide behind.
@@ -60,8 +59,8 @@ public final class PipelinedExchange: HaloExchange {
 
     private func openChannels(for site: MessageSite) {
         guard outgoing[site] == nil else { return }
-        outgoing[site] = Array(repeating: OutgoingChannel(), count: messenger.worldSize)
-        incoming[site] = Array(repeating: IncomingChannel(), count: messenger.worldSize)
+        outgoing[site] = (0..<messenger.worldSize).map { _ in OutgoingChannel() }
+        incoming[site] = (0..<messenger.worldSize).map { _ in IncomingChannel() }
         tallies[site] = PipelineSiteTally(maxAge: maxAge)
     }
 
@@ -132,8 +131,7 @@ public final class PipelinedExchange: HaloExchange {
     /// Sends `source`'s rows for `peer` on `site`'s channel, unless PipeQS's rule skips this epoch.
     private func send(_ source: Matrix, _ site: MessageSite, to peer: Int, context: StepContext) throws {
         let epoch = context.epoch
-        var channel = outgoing[site]![peer]
-        defer { outgoing[site]![peer] = channel }
+        let channel = outgoing[site]![peer]
         let rows = messenger.outgoingRows(site.direction, to: peer)
         let late = channel.isLate(clock: epoch, computeSeconds: lastComputeSeconds)
         let measured = measuresDrift && channel.lastSentEpoch != nil
@@ -152,8 +150,8 @@ public final class PipelinedExchange: HaloExchange {
         // Widths move only on the sends that happen, so a link skipping epochs steps once per message.
         precision.observe(site, to: peer, drift: measured, lateLink: late)
         let bits = precision.bits(site, to: peer)
-        let bytes = messenger.encode(source, site, to: peer, bits: bits, drift: measured, context: context, ranges: &ranges)
-        precision.didEncode(site, to: peer, ranges: Array(ranges.prefix(rows.count)), width: source.cols)
+        let bytes = messenger.encode(source, site, to: peer, bits: bits, drift: measured, context: context,
+                                     reportingTo: precision)
         let started = DispatchTimeNanoseconds.now
         channel.inFlight.append((try messenger.send(bytes, site, to: peer, epoch: epoch), started))
         channel.sentCount += 1
@@ -171,8 +169,7 @@ public final class PipelinedExchange: HaloExchange {
         _ site: MessageSite, from peer: Int, width: Int, context: StepContext
     ) throws -> (block: Matrix?, bypassed: Bool) {
         let epoch = context.epoch
-        var channel = incoming[site]![peer]
-        defer { incoming[site]![peer] = channel }
+        let channel = incoming[site]![peer]
         var waited = 0.0
         var bypassed = false
         /// Blocks for at least one more message; only the blocked time counts as waiting.
@@ -202,16 +199,16 @@ public final class PipelinedExchange: HaloExchange {
                 guard message.stamp <= wanted else {
                     throw MessageError.malformed("\(site) from rank \(peer): epoch \(message.stamp) arrived before epoch \(wanted)")
                 }
-                if message.stamp == wanted { try consume(message, into: &channel, site, from: peer, width: width, context: context) }
+                if message.stamp == wanted { try consume(message, into: channel, site, from: peer, width: width, context: context) }
             }
         case .newestWithin(let rule):
-            try consumeNewest(&channel, site, from: peer, width: width, context: context)
+            try consumeNewest(channel, site, from: peer, width: width, context: context)
             while true {
                 let oldest = rule.oldestUsable(epoch: epoch, blockEpoch: channel.blockEpoch,
                                                promisedNext: channel.promisedNext)
                 if channel.block != nil && channel.blockEpoch >= oldest { break }
                 try waitForMore()
-                try consumeNewest(&channel, site, from: peer, width: width, context: context)
+                try consumeNewest(channel, site, from: peer, width: width, context: context)
             }
             // Reusing last epoch's block is every pipeline's normal staleness; a bypass goes beyond it.
             bypassed = channel.blockEpoch == before && epoch - before > 1
@@ -227,16 +224,16 @@ public final class PipelinedExchange: HaloExchange {
 
     /// Consumes the newest pending message, if any (older ones are superseded).
     private func consumeNewest(
-        _ channel: inout IncomingChannel, _ site: MessageSite, from peer: Int, width: Int, context: StepContext
+        _ channel: IncomingChannel, _ site: MessageSite, from peer: Int, width: Int, context: StepContext
     ) throws {
         guard let newest = channel.pending.last else { return }
         channel.pending.removeAll()
-        try consume(newest, into: &channel, site, from: peer, width: width, context: context)
+        try consume(newest, into: channel, site, from: peer, width: width, context: context)
     }
 
     /// Decodes a message into the channel's block (blended into it with smoothing on).
     private func consume(
-        _ message: ChannelMessage, into channel: inout IncomingChannel, _ site: MessageSite, from peer: Int,
+        _ message: ChannelMessage, into channel: IncomingChannel, _ site: MessageSite, from peer: Int,
         width: Int, context: StepContext
     ) throws {
         let count = messenger.incomingRowCount(site.direction, from: peer)

@@ -15,7 +15,6 @@ public final class SynchronousExchange: HaloExchange {
     public let messenger: HaloMessenger
     public let precision: any PrecisionPolicy
     public let overlap: Bool
-    private var ranges: [Float] = []
 
     public init(messenger: HaloMessenger, precision: any PrecisionPolicy, overlap: Bool) {
         self.messenger = messenger
@@ -27,13 +26,11 @@ public final class SynchronousExchange: HaloExchange {
     func encodeMessages(_ source: Matrix, _ site: MessageSite, context: StepContext) -> [[UInt8]] {
         (0..<messenger.worldSize).map { peer in
             guard peer != messenger.rank else { return [] }
-            let bits = context.training ? precision.bits(site, to: peer) : .uniform(.full)
-            let bytes = messenger.encode(source, site, to: peer, bits: bits, context: context, ranges: &ranges)
-            if context.training {
-                precision.didEncode(site, to: peer, ranges: Array(ranges.prefix(messenger.outgoingRows(site.direction, to: peer).count)),
-                                    width: source.cols)
+            guard context.training else {
+                return messenger.encode(source, site, to: peer, bits: .uniform(.full), context: context)
             }
-            return bytes
+            return messenger.encode(source, site, to: peer, bits: precision.bits(site, to: peer), context: context,
+                                    reportingTo: precision)
         }
     }
 
