@@ -27,6 +27,8 @@ public final class MPITransport: Transport, @unchecked Sendable {
 
     public let rank: Int
     public let worldSize: Int
+    /// Ranks may be on other machines (and on one machine, nothing can tell an emulated link from a real one).
+    public var crossesNetwork: Bool { true }
     /// Largest payload of one MPI call, in bytes.
     public let maxChunkBytes: Int
     /// The environment this transport belongs to (kept alive by the transport).

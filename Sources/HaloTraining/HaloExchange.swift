@@ -10,9 +10,9 @@ public protocol HaloExchange: BoundaryExchange {
     func beginEpoch(_ epoch: Int) throws
     /// This rank's communication accounting since the last call, then reset.
     func takeStatistics() -> CommunicationStatistics
-    /// After each training step, told how long this rank computed in it: the schedule's per-site record of the
+    /// After each training step, told where this rank's time went in it: the schedule's per-site record of the
     /// epoch, summed over ranks (nil for schedules that have none).
-    func endEpoch(_ epoch: Int, computeSeconds: Double) throws -> [PipelineSiteRecord]?
+    func endEpoch(_ epoch: Int, timing: EpochTiming) throws -> [PipelineSiteRecord]?
     /// After the last epoch: every message still in flight is received (pipelined schedules), so no rank ends
     /// with traffic outstanding.
     func finish() throws
@@ -24,7 +24,7 @@ public protocol HaloExchange: BoundaryExchange {
 extension NoBoundaryExchange: HaloExchange {
     public func beginEpoch(_ epoch: Int) throws {}
     public func takeStatistics() -> CommunicationStatistics { CommunicationStatistics() }
-    public func endEpoch(_ epoch: Int, computeSeconds: Double) throws -> [PipelineSiteRecord]? { nil }
+    public func endEpoch(_ epoch: Int, timing: EpochTiming) throws -> [PipelineSiteRecord]? { nil }
     public func finish() throws {}
     public func contribute(to report: inout TrainingReport) {}
 }

@@ -2,12 +2,15 @@ import HaloQuantization
 
 /// PipeQS's widths: one per channel (site, peer), moved by what the sender measures just before each send.
 ///
-/// - High drift (`d > E` between the block about to be sent and the last one sent): one step up
+/// - Congested (the channel's previous send has not completed or took longer than the epoch's computation, or the
+///   sender's last epoch was bound by network communication): one step down (32 → 8 → 4 → 2), whatever the drift.
+/// - Otherwise, high drift (`d > E` between the block about to be sent and the last one sent): one step up
 ///   (2 → 4 → 8 → 32), since the receiver will see a block that moved and should see it precisely.
-/// - Low drift and a late link (the previous send on the channel has not completed, or the last one took longer
-///   than the epoch's computation it should hide behind): one step down.
 /// - Otherwise unchanged.
 ///
+/// Congestion outranks drift because on a saturated link a wider message does not reach the receiver sooner: it
+/// delays every message behind it and the gradient all-reduce, so the receiver's blocks only get older. High drift
+/// still forces the send (no skip, no bypass of it at the receiver); it just cannot buy precision the link lacks.
 /// The published rule only ever raises precision; here widths move both ways. Each sender decides alone: the
 /// width travels in the message header.
 public final class PipeQSPrecision: PrecisionPolicy {
@@ -25,14 +28,14 @@ public final class PipeQSPrecision: PrecisionPolicy {
         .uniform(widths[ChannelKey(site: site, peer: peer)] ?? settings.initialBits)
     }
 
-    public func observe(_ site: MessageSite, to peer: Int, drift: Float, lateLink: Bool) {
+    public func observe(_ site: MessageSite, to peer: Int, drift: Float, congested: Bool) {
         guard settings.adaptiveBits else { return }
         let key = ChannelKey(site: site, peer: peer)
         let current = widths[key] ?? settings.initialBits
-        if drift.isFinite && Double(drift) > settings.driftThreshold {
-            widths[key] = current.higher ?? current
-        } else if lateLink {
+        if congested {
             widths[key] = current.lower ?? current
+        } else if drift.isFinite && Double(drift) > settings.driftThreshold {
+            widths[key] = current.higher ?? current
         }
     }
 }

@@ -34,8 +34,10 @@ public protocol PrecisionPolicy: AnyObject {
     func bits(_ site: MessageSite, to peer: Int) -> BitAssignment
     /// Sees every training message's per-row ranges `hi − lo` (AdaQP's variance tracing); `width` is the row width.
     func didEncode(_ site: MessageSite, to peer: Int, ranges: [Float], width: Int)
-    /// What a pipelined sender measured on a channel just before sending (PipeQS moves its widths by it).
-    func observe(_ site: MessageSite, to peer: Int, drift: Float, lateLink: Bool)
+    /// What a pipelined sender measured on a channel just before sending (PipeQS moves its widths by it): the
+    /// block's drift, and whether the channel is congested (its link is late, or the sender's last epoch was
+    /// bound by network communication), so that fewer bytes would help.
+    func observe(_ site: MessageSite, to peer: Int, drift: Float, congested: Bool)
     /// Before each training epoch; collective (every rank calls it), so it may communicate (assignment cycles).
     func beginEpoch(_ epoch: Int) throws
     /// Adds what the policy decided over the run to the report.
@@ -44,7 +46,7 @@ public protocol PrecisionPolicy: AnyObject {
 
 extension PrecisionPolicy {
     public func didEncode(_ site: MessageSite, to peer: Int, ranges: [Float], width: Int) {}
-    public func observe(_ site: MessageSite, to peer: Int, drift: Float, lateLink: Bool) {}
+    public func observe(_ site: MessageSite, to peer: Int, drift: Float, congested: Bool) {}
     public func beginEpoch(_ epoch: Int) throws {}
     public func contribute(to report: inout TrainingReport) {}
 }

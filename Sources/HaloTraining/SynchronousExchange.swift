@@ -73,7 +73,7 @@ public final class SynchronousExchange: HaloExchange {
         return messenger.statistics
     }
 
-    public func endEpoch(_ epoch: Int, computeSeconds: Double) throws -> [PipelineSiteRecord]? { nil }
+    public func endEpoch(_ epoch: Int, timing: EpochTiming) throws -> [PipelineSiteRecord]? { nil }
     public func finish() throws {}
     public func contribute(to report: inout TrainingReport) { precision.contribute(to: &report) }
 }

@@ -117,7 +117,9 @@ public final class Trainer {
             record.quantizeTime = communication.quantizeSeconds
             record.computeTime = max(0, record.time - communication.waitSeconds - communication.allReduceSeconds
                                      - communication.quantizeSeconds)
-            record.pipeline = try exchange.endEpoch(epoch, computeSeconds: record.computeTime)
+            record.pipeline = try exchange.endEpoch(epoch, timing: EpochTiming(
+                computeSeconds: record.computeTime,
+                exposedCommunicationSeconds: communication.waitSeconds + communication.allReduceSeconds))
             if communication.transferSeconds > 0 {
                 record.hiddenCommunicationFraction = max(0, 1 - communication.waitSeconds / communication.transferSeconds)
             }

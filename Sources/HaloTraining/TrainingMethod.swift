@@ -24,6 +24,23 @@ public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// Whether ranks aggregate the input features once before training (`QuantizationSettings.precomputeFirstLayer`)
+    /// unless told otherwise.
+    ///
+    /// On for the pipelined methods when it is exact (no input dropout): layer 0's inputs never change, so PipeGCN
+    /// fetches boundary features once and its first layer is never stale. Exchanging `X·W` rows every epoch instead
+    /// would make layer 0 stale in both directions, and that cost Amazon-Photo 0.6–0.8 points (docs/pipeqs.md). Off
+    /// for the synchronous methods, which exchange layer 0 every epoch as the AdaQP paper does (exact either way).
+    public func precomputesFirstLayerByDefault(inputDropout: Float) -> Bool {
+        schedule == .pipelined && inputDropout == 0
+    }
+
+    /// The smoothing of stale blocks (`PipelineSettings.smoothing`) unless told otherwise: PipeGCN's 0.95 for
+    /// `pipegcn` (the paper's PipeGCN-GF, its most accurate variant), none for PipeQS, whose paper has none.
+    public var defaultSmoothing: Double {
+        self == .pipegcn ? 0.95 : 0
+    }
+
     /// How many bits the training messages' rows get.
     public var precision: PrecisionKind {
         switch self {

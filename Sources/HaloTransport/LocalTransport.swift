@@ -9,6 +9,8 @@ import Foundation
 public final class LocalTransport: Transport, @unchecked Sendable {
     public let rank: Int
     public var worldSize: Int { rendezvous.worldSize }
+    /// Ranks are threads: a message is a copy in memory.
+    public var crossesNetwork: Bool { false }
     private let rendezvous: Rendezvous
     /// Number of collective calls this rank has made; the key of the next one. Touched only by this rank's thread.
     private var nextOperation = 0

@@ -74,4 +74,8 @@ public protocol MessageChannels: AnyObject {
     /// Blocks until at least one message from `peer` on `channel` is there (a message a scripted transport holds
     /// back is delivered to a receiver that waits for it); returns every message there, oldest first.
     func waitForMessages(from peer: Int, on channel: ChannelID, clock: Int) throws -> [ChannelMessage]
+
+    /// Whether messages cross a network, whose bandwidth can be what bounds an epoch, rather than memory between
+    /// threads. Pipelined training lowers its widths on a communication-bound epoch only when they do.
+    var crossesNetwork: Bool { get }
 }

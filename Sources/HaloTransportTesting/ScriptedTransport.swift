@@ -22,19 +22,24 @@ public final class ScriptedTransport: Transport, @unchecked Sendable {
 
     public var rank: Int { local.rank }
     public var worldSize: Int { local.worldSize }
+    /// What the transport claims, so a test can exercise the paths that only networked ranks take.
+    public let crossesNetwork: Bool
 
-    init(local: LocalTransport, network: ScriptedNetwork) {
+    init(local: LocalTransport, network: ScriptedNetwork, crossesNetwork: Bool) {
         self.local = local
         self.network = network
+        self.crossesNetwork = crossesNetwork
     }
 
     /// Runs `body` on one thread per rank (see `LocalTransport.run`), channel delivery governed by `rule`.
+    /// `crossesNetwork` is what the transport reports (the messages stay in memory either way).
     public static func run<Result: Sendable>(
-        worldSize: Int, rule: DeliveryRule, deadline: Double = 60, _ body: @escaping @Sendable (ScriptedTransport) throws -> Result
+        worldSize: Int, rule: DeliveryRule, deadline: Double = 60, crossesNetwork: Bool = false,
+        _ body: @escaping @Sendable (ScriptedTransport) throws -> Result
     ) throws -> [Result] {
         let network = ScriptedNetwork(rule: rule, deadline: deadline)
         return try LocalTransport.run(worldSize: worldSize) { local in
-            let transport = ScriptedTransport(local: local, network: network)
+            let transport = ScriptedTransport(local: local, network: network, crossesNetwork: crossesNetwork)
             do {
                 return try body(transport)
             } catch {

@@ -77,7 +77,9 @@ struct Train: ParsableCommand {
         traffic; adaqp-q and adaqp-p are its halves alone. pipegcn: every layer uses the halo rows and gradients \
         its peers sent one epoch earlier, while this epoch's travel (staleness exactly 1). pipeqs: the newest block \
         that has arrived, at most --max-staleness epochs old; a late link is bypassed with its cached block; each \
-        link's bit width rises when its rows drift (--drift-threshold) and falls when its transfers are late. \
+        link's bit width falls when the link is congested (its transfers late, or over MPI the last epoch bound by \
+        communication) and otherwise rises when its rows drift (--drift-threshold). With ranks, both pipelined \
+        methods aggregate layer 0 once by default (see --precompute-layer0), so layer 0 is never stale. \
         Evaluation always exchanges synchronously at full precision.
         """))
     var method: TrainingMethod = .vanilla
@@ -100,9 +102,9 @@ struct Train: ParsableCommand {
         valueName: "sync|zeros"))
     var pipelineWarmup: PipelineSettings.Warmup = .sync
 
-    @Option(help: ArgumentHelp("PipeGCN's smoothing of stale blocks, avg = m·avg + (1−m)·received (0 = off; PipeGCN used 0.95).",
+    @Option(help: ArgumentHelp("Smoothing of stale blocks, avg = m·avg + (1−m)·received, 0 = off (default: 0.95 for pipegcn, as PipeGCN-GF; 0 for pipeqs).",
                                valueName: "m"))
-    var smoothing: Double = 0
+    var smoothing: Double?
 
     @Option(help: "pipeqs: a cached block older than this many epochs is never used; the rank waits instead.")
     var maxStaleness: Int = 2
@@ -115,7 +117,7 @@ struct Train: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "pipeqs: let a late link be bypassed with its cached block (ablation: --no-bypass).")
     var bypass = true
 
-    @Flag(inversion: .prefixedNo, help: "pipeqs: move bit widths with drift and lateness (ablation: --no-adaptive-bits keeps --initial-bits).")
+    @Flag(inversion: .prefixedNo, help: "pipeqs: move bit widths with drift and congestion (ablation: --no-adaptive-bits keeps --initial-bits).")
     var adaptiveBits = true
 
     @Option(help: ArgumentHelp("pipeqs: the bit width every link starts at: 2, 4, 8 or 32.", valueName: "bits"))
@@ -132,8 +134,9 @@ struct Train: ParsableCommand {
             Exact when there is no input dropout: Â·(X·W) = (Â·X)·W. Costs a dense copy of the aggregated features. \
             Default: on when one process trains the whole graph (no --parts, --partitions or MPI) with dense \
             features (or indicator features dense enough for table lookup) and no input dropout, where it only \
-            removes work; otherwise off, and ranks exchange layer 0 \
-            every epoch as the AdaQP and PipeGCN papers do.
+            removes work. With ranks: on for pipegcn and pipeqs when there is no input dropout (layer 0's \
+            inputs never change, so a pipeline need not make layer 0 stale; PipeGCN fetches boundary features \
+            once), otherwise off, and ranks exchange layer 0 every epoch as the AdaQP paper does.
             """))
     var precomputeLayer0: Bool?
 
@@ -177,7 +180,9 @@ struct Train: ParsableCommand {
         guard assignCycle >= 1 else { throw ValidationError("--assign-cycle must be at least 1, got \(assignCycle)") }
         guard groupSize >= 1 else { throw ValidationError("--group-size must be at least 1, got \(groupSize)") }
         guard (0...1).contains(lambda) else { throw ValidationError("--lambda must be in [0, 1], got \(lambda)") }
-        guard (0..<1).contains(smoothing) else { throw ValidationError("--smoothing must be in [0, 1), got \(smoothing)") }
+        if let smoothing, !(0..<1).contains(smoothing) {
+            throw ValidationError("--smoothing must be in [0, 1), got \(smoothing)")
+        }
         guard maxStaleness >= 1 else { throw ValidationError("--max-staleness must be at least 1, got \(maxStaleness)") }
         guard driftThreshold.isFinite, driftThreshold >= 0 else {
             throw ValidationError("--drift-threshold must be a non-negative number, got \(driftThreshold)")
@@ -195,8 +200,9 @@ struct Train: ParsableCommand {
             optimizer: Adam.Hyperparameters(learningRate: lr, weightDecay: weightDecay),
             epochs: epochs, seed: seed, evaluateEvery: evalEvery, threads: threads ?? 0, method: method,
             quantization: QuantizationSettings(assignment: assign, assignCycle: assignCycle, groupSize: groupSize,
-                                               lambda: lambda, precomputeFirstLayer: precomputeLayer0 ?? false),
-            pipeline: PipelineSettings(warmup: pipelineWarmup, smoothing: smoothing, maxStaleness: maxStaleness,
+                                               lambda: lambda, precomputeFirstLayer: precomputeLayer0
+                                                ?? method.precomputesFirstLayerByDefault(inputDropout: inputDropout)),
+            pipeline: PipelineSettings(warmup: pipelineWarmup, smoothing: smoothing ?? method.defaultSmoothing, maxStaleness: maxStaleness,
                                        driftThreshold: driftThreshold, bypass: bypass, adaptiveBits: adaptiveBits,
                                        initialBits: BitWidth(rawValue: initialBits) ?? .eight,
                                        bypassedGradients: bypassedGradients))

@@ -109,6 +109,32 @@ final class DistributedTrainCommandTests: XCTestCase {
         XCTAssertEqual(quantization["precompute_first_layer"] as? Bool, true, "the report says which was used: \(quantization)")
     }
 
+    /// The pipelined methods aggregate layer 0 once by default when that is exact (no input dropout), so their first
+    /// layer is never stale; PipeGCN smooths by default, PipeQS does not. The report says what was used.
+    func testPipelinedDefaultsForLayerZeroAndSmoothing() throws {
+        func used(_ options: [String], _ name: String) throws -> (precompute: Bool?, smoothing: Double?) {
+            let model = ["--model", "gcn", "--layers", "2", "--hidden", "16", "--dropout", "0.5", "--epochs", "2",
+                         "--seed", "3", "--threads", "1", "--quiet"]
+            _ = try train(["--parts", "2"] + options, name: name, model: model)
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: scratch.appendingPathComponent("\(name).json")))
+            let config = try XCTUnwrap((json as? [String: Any])?["config"] as? [String: Any])
+            return ((config["quantization"] as? [String: Any])?["precompute_first_layer"] as? Bool,
+                    (config["pipeline"] as? [String: Any])?["smoothing"] as? Double)
+        }
+        let pipegcn = try used(["--method", "pipegcn"], "pipegcn-defaults")
+        XCTAssertEqual(pipegcn.precompute, true)
+        XCTAssertEqual(pipegcn.smoothing, 0.95)
+        let pipeqs = try used(["--method", "pipeqs"], "pipeqs-defaults")
+        XCTAssertEqual(pipeqs.precompute, true)
+        XCTAssertEqual(pipeqs.smoothing, 0)
+        XCTAssertEqual(try used(["--method", "pipeqs", "--input-dropout", "0.2"], "pipeqs-input-dropout").precompute, false,
+                       "with input dropout the aggregate would not be exact")
+        XCTAssertEqual(try used(["--method", "vanilla"], "vanilla-defaults").precompute, false)
+        let pinned = try used(["--method", "pipegcn", "--no-precompute-layer0", "--smoothing", "0"], "pipegcn-pinned")
+        XCTAssertEqual(pinned.precompute, false)
+        XCTAssertEqual(pinned.smoothing, 0)
+    }
+
     func testCoraOnFourMetisPartsOverMPIMatchesOneProcess() throws {
         let cora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets/cora")

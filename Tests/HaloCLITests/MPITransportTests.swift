@@ -140,6 +140,7 @@ final class MPITransportTests: XCTestCase {
 private final class SingleRankTransport: Transport, @unchecked Sendable {
     let rank = 0
     let worldSize = 1
+    let crossesNetwork = false
     let corrupt: Bool
 
     init(corrupt: Bool) { self.corrupt = corrupt }

@@ -162,11 +162,11 @@ final class PipelineTrainingTests: XCTestCase {
 
     /// Two ranks driving a `PipelinedExchange` by hand, each owning one row that is the other's halo row.
     private func twoRankExchange(
-        _ settings: PipelineSettings, rule: DeliveryRule, epochs: Int,
+        _ settings: PipelineSettings, rule: DeliveryRule, epochs: Int, crossesNetwork: Bool = false,
         _ body: @escaping @Sendable (PipelinedExchange, Int) throws -> [Float]
     ) throws -> [[Float]] {
         // One boundary row of width 2 each way: rank 0's inner row 0 is rank 1's halo row and vice versa.
-        try ScriptedTransport.run(worldSize: 2, rule: rule) { t in
+        try ScriptedTransport.run(worldSize: 2, rule: rule, crossesNetwork: crossesNetwork) { t in
             let other = 1 - t.rank
             var sendLists: [[Int32]] = [[], []]
             sendLists[other] = [0]
@@ -208,14 +208,18 @@ final class PipelineTrainingTests: XCTestCase {
         }
     }
 
-    /// Widths (as bits) of the messages one rank sent per epoch on a forward link whose rows are `rows(epoch)`.
-    private func sentWidths(_ settings: PipelineSettings, rule: DeliveryRule, epochs: Int,
+    /// Widths (as bits) of the messages one rank sent per epoch on a forward link whose rows are `rows(epoch)`;
+    /// each epoch is reported to the exchange as `timing(epoch)` (by default 1 s of computing, no blocked time).
+    private func sentWidths(_ settings: PipelineSettings, rule: DeliveryRule, epochs: Int, crossesNetwork: Bool = false,
+                            timing: @escaping @Sendable (Int) -> EpochTiming = { _ in
+                                EpochTiming(computeSeconds: 1, exposedCommunicationSeconds: 0)
+                            },
                             rows: @escaping @Sendable (Int) -> [Float]) throws -> [[String: Int]] {
-        let results = try twoRankExchange(settings, rule: rule, epochs: epochs) { exchange, epoch in
+        let results = try twoRankExchange(settings, rule: rule, epochs: epochs, crossesNetwork: crossesNetwork) { exchange, epoch in
             var buffer = Matrix([rows(epoch), [0, 0]])
             let context = StepContext(epoch: epoch, training: true, random: CounterRandom(seed: 1), pool: .serial)
             try exchange.exchangeForward(LayerIndex(1), rows: &buffer, context: context) { _ in }
-            let record = try exchange.endEpoch(epoch, computeSeconds: 1)?.first
+            let record = try exchange.endEpoch(epoch, timing: timing(epoch))?.first
             // Encode the histogram as [bits, count, …] floats so it crosses the helper's [Float] return.
             return (record?.messagesByBits ?? [:]).sorted { $0.key < $1.key }.flatMap { [Float(Int($0.key)!), Float($0.value)] } + [-1]
         }
@@ -248,6 +252,24 @@ final class PipelineTrainingTests: XCTestCase {
         XCTAssertEqual(sent.first, 32)
         XCTAssertEqual(sent.last, 2, "\(widths)")
         XCTAssertEqual(sent, sent.sorted(by: >), "widths only fall: \(widths)")
+    }
+
+    func testACommunicationBoundEpochLowersWidthsOverANetworkEvenOnHighDrift() throws {
+        // Rows that flip sign every epoch (drift 1, far above E) on a link that always delivers at once. Epochs 0–2
+        // report more blocked time than computing, epochs 3–5 less.
+        let settings = PipelineSettings(maxStaleness: 2, driftThreshold: 0.1, initialBits: .full)
+        let timing: @Sendable (Int) -> EpochTiming = { epoch in
+            EpochTiming(computeSeconds: 1, exposedCommunicationSeconds: epoch < 3 ? 2 : 0.5)
+        }
+        let flipping: @Sendable (Int) -> [Float] = { epoch in epoch % 2 == 0 ? [1, 2] : [-1, -2] }
+        let overNetwork = try sentWidths(settings, rule: .immediate, epochs: 7, crossesNetwork: true,
+                                         timing: timing, rows: flipping)
+        // Epoch 0 sends at the starting width; epochs 1–3 see a bound epoch before them and step down although the
+        // rows drift; from epoch 4 on the drift steps them back up.
+        XCTAssertEqual(overNetwork, [["32": 2], ["8": 2], ["4": 2], ["2": 2], ["4": 2], ["8": 2], ["32": 2]])
+        // The same timings in memory (threads) change nothing: widths follow the drift alone.
+        let inMemory = try sentWidths(settings, rule: .immediate, epochs: 3, timing: timing, rows: flipping)
+        XCTAssertEqual(inMemory, [["32": 2], ["32": 2], ["32": 2]])
     }
 }
 
@@ -360,7 +382,7 @@ final class DelayedReferenceExchange: HaloExchange {
 
     func beginEpoch(_ epoch: Int) throws {}
     func takeStatistics() -> CommunicationStatistics { CommunicationStatistics() }
-    func endEpoch(_ epoch: Int, computeSeconds: Double) throws -> [PipelineSiteRecord]? { nil }
+    func endEpoch(_ epoch: Int, timing: EpochTiming) throws -> [PipelineSiteRecord]? { nil }
     func finish() throws {}
     func contribute(to report: inout TrainingReport) {}
 }

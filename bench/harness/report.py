@@ -570,12 +570,18 @@ def generate(out: Path, doc: Path, svg_dir: Path) -> str:
       "convergence, which is why the time-to-accuracy target is relative to vanilla's best within the same "
       "number of epochs rather than an absolute accuracy.\n")
     if R.pipelined:
-        pc = next((r["report"]["config"].get("pipeline") for r in R.ok if r["bench"]["variant"] in PIPELINED
-                   and isinstance(r["report"].get("config"), dict)
-                   and isinstance(r["report"]["config"].get("pipeline"), dict)), None)
-        w("**Pipelined methods** run at `halo train`'s defaults except for the ablations' flags"
-          + (" (the runs' pipeline configuration: " + ", ".join(f"`{k}` {json.dumps(x)}" for k, x in sorted(pc.items()))
-             + ")" if pc else "") + ".\n")
+        configs = []
+        for method in PIPELINED:
+            pc = next((r["report"]["config"].get("pipeline") for r in R.ok if r["bench"]["variant"] == method
+                       and isinstance(r["report"].get("config"), dict)
+                       and isinstance(r["report"]["config"].get("pipeline"), dict)), None)
+            if pc:
+                configs.append(f"{method}: " + ", ".join(f"`{k}` {json.dumps(x)}" for k, x in sorted(pc.items())))
+        w("**Layer 0** is exchanged every epoch by every method, so bytes and times compare like for like: the "
+          "pipelined methods, whose default with ranks aggregates the input features once before training "
+          "(`--precompute-layer0`), are pinned with `--no-precompute-layer0`.\n")
+        w("**Pipelined methods** otherwise run at `halo train`'s defaults except for the ablations' flags"
+          + (" (the runs' pipeline configurations: " + "; ".join(configs) + ")" if configs else "") + ".\n")
 
     # ---------------------------------------------------------------- emulation limits
     w("## What the emulation cannot model\n")
@@ -814,9 +820,10 @@ def pipeline_section(R: Results) -> list[str]:
     cfg = R.cfg
     w("## Pipelined training: PipeGCN and PipeQS\n")
     w("`pipegcn` computes every layer with the halo rows and gradients its peers sent one epoch earlier, while "
-      "this epoch's travel (fp32, staleness exactly 1). `pipeqs` uses the newest block that has arrived, at most "
-      "`--max-staleness` epochs old, bypasses a late link with its cached block, and moves each link's bit width "
-      "up when its rows drift and down when its transfers are late."
+      "this epoch's travel (fp32, staleness exactly 1; smoothed with `--smoothing`). `pipeqs` uses the newest "
+      "block that has arrived, at most `--max-staleness` epochs old, bypasses a late link with its cached block, "
+      "and moves each link's bit width down when the link is congested (its transfers late, or the rank's last "
+      "epoch bound by communication) and otherwise up when its rows drift."
       + (" Ablation `pipeqs/no-bypass` waits for late links instead of bypassing them."
          if "pipeqs/no-bypass" in R.ablation_variants else "")
       + (" Ablation `pipeqs/no-adaptive-bits` keeps every link at `--initial-bits`."

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, CpuSnapshot, ablation_groups, dataset_source, parse_variant, read_json, write_json
+from common import PIPELINED, REPO, CpuSnapshot, ablation_groups, dataset_source, parse_variant, read_json, write_json
 
 CLUSTER = REPO / "scripts" / "netns" / "cluster.sh"
 STATE = Path("/run/halo-netns")
@@ -153,11 +153,14 @@ def partition_all(cfg: dict, halo: str, parts_dir: Path, out: Path) -> dict:
 
 def train_args(cfg: dict, ds: dict, variant: dict, seed: int) -> list[str]:
     m = cfg["model"]
+    # Every method exchanges layer 0 every epoch, so bytes and times compare like for like: the pipelined methods,
+    # whose default aggregates the input features once instead, are pinned to it (the others' default already is).
+    pinned = ["--no-precompute-layer0"] if variant["method"] in PIPELINED else []
     return ["--model", m["model"], "--layers", str(m["layers"]), "--hidden", str(m["hidden"]),
             "--dropout", str(m["dropout"]), "--lr", str(m["lr"]), "--weight-decay", str(m["weight_decay"]),
             "--norm", m["norm"], "--epochs", str(ds["epochs"]), "--eval-every", str(ds["eval_every"]),
             "--method", variant["method"], "--assign", variant["assign"],
-            "--assign-cycle", str(ds["assign_cycle"])] + variant["flags"] + ["--seed", str(seed)]
+            "--assign-cycle", str(ds["assign_cycle"])] + pinned + variant["flags"] + ["--seed", str(seed)]
 
 
 def cell_id(ds: str, P: int, cap: str, variant: str, rep: int) -> str:
