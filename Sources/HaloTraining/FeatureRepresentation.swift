@@ -73,6 +73,13 @@ public struct FeatureStatistics: Sendable, Equatable {
 
     public var density: Double { cells > 0 ? Double(nonZeros) / Double(cells) : 0 }
 
+    /// Whether a dense copy of the aggregated features costs no more than the features as training uses them:
+    /// dense features, or indicator features whose dense copy fits the budget (the rule of
+    /// `LayerInput.suitsPrecomputedAggregation`, over statistics that may combine every rank's part).
+    public var suitsPrecomputedAggregation: Bool {
+        !sparse || (indicator && denseCopyFits)
+    }
+
     /// The representation these statistics call for.
     ///
     /// Input dropout rules out lookup: it changes the values every epoch, and rebuilding the codes each time costs

@@ -25,10 +25,15 @@ public enum RankTraining {
         let shard = RankShard(
             part: part, aggregation: configuration.model.kind.aggregation,
             featureRepresentation: features.representation(inputDropout: configuration.model.inputDropout > 0))
+        var configuration = configuration
+        if configuration.quantization.precomputeFirstLayer == nil {
+            configuration.quantization.precomputeFirstLayer = configuration.method.precomputesFirstLayerByDefault(
+                inputDropout: configuration.model.inputDropout, features: features)
+        }
         let exchange = try makeExchange(part, transport, configuration)
         let trainer = Trainer(configuration: configuration, shard: shard, classCount: part.classCount,
                               exchange: exchange, collectives: TransportCollectives(transport), pool: pool)
-        if configuration.quantization.precomputeFirstLayer { try trainer.precomputeFirstAggregation() }
+        if configuration.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
         return try trainer.train(environment: environment, onEpoch: onEpoch)
     }
 }

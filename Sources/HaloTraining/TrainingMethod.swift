@@ -27,12 +27,15 @@ public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
     /// Whether ranks aggregate the input features once before training (`QuantizationSettings.precomputeFirstLayer`)
     /// unless told otherwise.
     ///
-    /// On for the pipelined methods when it is exact (no input dropout): layer 0's inputs never change, so PipeGCN
+    /// On for the pipelined methods when it is exact (no input dropout) and the features suit it (their dense
+    /// aggregate costs no more than the features as they are used): layer 0's inputs never change, so PipeGCN
     /// fetches boundary features once and its first layer is never stale. Exchanging `X·W` rows every epoch instead
-    /// would make layer 0 stale in both directions, and that cost Amazon-Photo 0.6–0.8 points (docs/pipeqs.md). Off
-    /// for the synchronous methods, which exchange layer 0 every epoch as the AdaQP paper does (exact either way).
-    public func precomputesFirstLayerByDefault(inputDropout: Float) -> Bool {
-        schedule == .pipelined && inputDropout == 0
+    /// makes layer 0 stale in both directions, which cost Amazon-Photo 0.6–0.8 points (docs/pipeqs.md). Sparse
+    /// features stay sparse (Coauthor-Physics' dense aggregate: 4.7 GB and 3.4 s per epoch at 4 ranks, against
+    /// 0.5 GB and 0.28 s). Off for the synchronous methods, which exchange layer 0 every epoch as the AdaQP paper
+    /// does (exact either way).
+    public func precomputesFirstLayerByDefault(inputDropout: Float, features: FeatureStatistics) -> Bool {
+        schedule == .pipelined && inputDropout == 0 && features.suitsPrecomputedAggregation
     }
 
     /// The smoothing of stale blocks (`PipelineSettings.smoothing`) unless told otherwise: PipeGCN's 0.95 for
@@ -123,11 +126,13 @@ public struct QuantizationSettings: Sendable, Codable, Equatable {
     public var groupSize: Int
     /// Weight of the variance term against the communication-time term, in [0, 1].
     public var lambda: Double
-    /// Aggregate the input features once before training, so the first layer never communicates.
-    public var precomputeFirstLayer: Bool
+    /// Aggregate the input features once before training, so the first layer never communicates. nil: the
+    /// method's default for the run's features (`TrainingMethod.precomputesFirstLayerByDefault`), decided when the
+    /// ranks start; the report holds what was used.
+    public var precomputeFirstLayer: Bool?
 
     public init(assignment: AssignmentScheme = .adaptive, assignCycle: Int = 50, groupSize: Int = 100,
-                lambda: Double = 0.5, precomputeFirstLayer: Bool = false) {
+                lambda: Double = 0.5, precomputeFirstLayer: Bool? = false) {
         self.assignment = assignment
         self.assignCycle = assignCycle
         self.groupSize = groupSize

@@ -134,9 +134,10 @@ struct Train: ParsableCommand {
             Exact when there is no input dropout: Â·(X·W) = (Â·X)·W. Costs a dense copy of the aggregated features. \
             Default: on when one process trains the whole graph (no --parts, --partitions or MPI) with dense \
             features (or indicator features dense enough for table lookup) and no input dropout, where it only \
-            removes work. With ranks: on for pipegcn and pipeqs when there is no input dropout (layer 0's \
-            inputs never change, so a pipeline need not make layer 0 stale; PipeGCN fetches boundary features \
-            once), otherwise off, and ranks exchange layer 0 every epoch as the AdaQP paper does.
+            removes work. With ranks: on for pipegcn and pipeqs under the same condition on the features and \
+            without input dropout (layer 0's inputs never change, so a pipeline need not make layer 0 stale; \
+            PipeGCN fetches boundary features once), otherwise off, and ranks exchange layer 0 every epoch as the \
+            AdaQP paper does.
             """))
     var precomputeLayer0: Bool?
 
@@ -200,8 +201,7 @@ struct Train: ParsableCommand {
             optimizer: Adam.Hyperparameters(learningRate: lr, weightDecay: weightDecay),
             epochs: epochs, seed: seed, evaluateEvery: evalEvery, threads: threads ?? 0, method: method,
             quantization: QuantizationSettings(assignment: assign, assignCycle: assignCycle, groupSize: groupSize,
-                                               lambda: lambda, precomputeFirstLayer: precomputeLayer0
-                                                ?? method.precomputesFirstLayerByDefault(inputDropout: inputDropout)),
+                                               lambda: lambda, precomputeFirstLayer: precomputeLayer0),
             pipeline: PipelineSettings(warmup: pipelineWarmup, smoothing: smoothing ?? method.defaultSmoothing, maxStaleness: maxStaleness,
                                        driftThreshold: driftThreshold, bypass: bypass, adaptiveBits: adaptiveBits,
                                        initialBits: BitWidth(rawValue: initialBits) ?? .eight,
@@ -266,7 +266,7 @@ struct Train: ParsableCommand {
                 ?? (config.model.inputDropout == 0 && shard.features.suitsPrecomputedAggregation)
             let trainer = Trainer(configuration: config, shard: shard, classCount: data.classCount, pool: pool)
             let environment = RunEnvironment(ranks: 1, threadsPerRank: threadsPerRank, dataset: data)
-            if config.quantization.precomputeFirstLayer { try trainer.precomputeFirstAggregation() }
+            if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
             let report = try trainer.train(environment: environment) { progress.show($0) }
             progress.finish()
