@@ -188,7 +188,7 @@ final class AllReduceOperation: MPIOperation, @unchecked Sendable {
     enum Element { case float, double }
 
     private let base: UnsafeMutableRawPointer?
-    private let count: Int
+    let count: Int
     private let element: Element
     private var requests = RequestSet()
 

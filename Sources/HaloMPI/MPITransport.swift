@@ -86,6 +86,12 @@ public final class MPITransport: Transport, @unchecked Sendable {
         }
     }
 
+    public func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce {
+        let pending = MPIPendingAllReduce(values)
+        try engine.submit(pending.operation)
+        return pending
+    }
+
     public func allReduceSum(_ values: inout [Double]) throws {
         let count = values.count
         try values.withUnsafeMutableBytes { raw in
@@ -160,4 +166,31 @@ public final class MPITransport: Transport, @unchecked Sendable {
         try engine.submit(operation)
         try operation.completion.wait()
     }
+}
+
+/// A non-blocking `MPI_Iallreduce` (through the communication thread) on a buffer of its own, which lives until the
+/// reduction is done: the caller's array may go away or change meanwhile.
+final class MPIPendingAllReduce: PendingAllReduce, @unchecked Sendable {
+    private let buffer: UnsafeMutableBufferPointer<Float>
+    let operation: AllReduceOperation
+
+    init(_ values: [Float]) {
+        buffer = .allocate(capacity: max(values.count, 1))
+        _ = buffer.initialize(from: values)
+        operation = AllReduceOperation(base: UnsafeMutableRawPointer(buffer.baseAddress), count: values.count,
+                                       element: .float)
+    }
+
+    deinit {
+        // A reduction that failed may still have MPI requests on the buffer; the engine keeps such operations
+        // (`abandoned`) but not their buffers, so leak it rather than free memory MPI may write.
+        if operation.completion.failure == nil, operation.completion.time != nil { buffer.deallocate() }
+    }
+
+    func wait() throws -> [Float] {
+        try operation.completion.wait()
+        return Array(buffer.prefix(operation.count))
+    }
+
+    var completionTime: UInt64? { operation.completion.time }
 }

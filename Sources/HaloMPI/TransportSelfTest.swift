@@ -423,6 +423,23 @@ public enum TransportSelfTest {
             }
         }
         try checkAllReduceIdenticalEverywhere(transport, count: count)
+        // Started reductions, several in flight with a blocking one and an all-to-all between start and wait,
+        // waited for out of order (training starts one per layer during backward).
+        let started = try (1...3).map { k in
+            try transport.startAllReduceSum((0..<count).map { Float((rank + 1) * k * ($0 % 7)) })
+        }
+        var between = [Float(rank)]
+        try transport.allReduceSum(&between)
+        _ = try transport.startAllToAll((0..<size).map { _ in [UInt8(rank)] }).wait()
+        for k in [3, 1, 2] {
+            let sums = try started[k - 1].wait()
+            try expect(sums.count == count, "started all-reduce \(k): \(sums.count) elements for \(count)")
+            for i in 0..<count where sums[i] != Float(rankSum * k * (i % 7)) {
+                throw TransportError.invalidArgument(
+                    "started all-reduce \(k) element \(i) of \(count) on rank \(rank): \(sums[i]), expected \(rankSum * k * (i % 7))")
+            }
+        }
+        try expect(between[0] == Float(size * (size - 1) / 2), "blocking all-reduce between started ones: \(between[0])")
         var nothing: [Float] = []
         try transport.allReduceSum(&nothing)
         try expect(nothing.isEmpty, "allReduceSum of an empty array returned \(nothing.count) elements")

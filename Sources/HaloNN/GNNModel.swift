@@ -90,6 +90,12 @@ public final class GNNModel {
         convolutions.flatMap(\.parameters) + norms.flatMap(\.parameters)
     }
 
+    /// Layer `l`'s parameters: its convolution's and, for a hidden layer, its normalisation's. Together over all
+    /// layers they are `parameters`; `backward` finishes them layer by layer, last layer first.
+    public func parameters(ofLayer l: Int) -> [Parameter] {
+        convolutions[l].parameters + (l < norms.count ? norms[l].parameters : [])
+    }
+
     /// Logits for the rank's inner nodes. `nodeIDs[i]` is the global id of inner row `i` (dropout addressing).
     public func forward(
         _ features: LayerInput, nodeIDs: [Int32], operator op: PropagationOperator,
@@ -127,15 +133,19 @@ public final class GNNModel {
     }
 
     /// Accumulates every parameter's gradient from `dL/d(logits)` (parameters' gradients are not zeroed here).
+    /// `layerFinished(l)` is called as soon as `parameters(ofLayer: l)` have their gradients, last layer first, so
+    /// the caller can start reducing them while the layers below still compute.
     public func backward(
         _ logitsGradient: Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange,
-        context: StepContext
+        context: StepContext, layerFinished: (Int) throws -> Void = { _ in }
     ) throws {
         var gradient = logitsGradient
         for l in stride(from: convolutions.count - 1, through: 0, by: -1) {
-            guard let g = try convolutions[l].backward(
+            // A hidden layer's normalisation finished its gradient in the previous iteration.
+            let g = try convolutions[l].backward(
                 gradient, operator: op, exchange: exchange, context: context, needInputGradient: l > 0)
-            else { return }
+            try layerFinished(l)
+            guard let g else { return }
             gradient = g
             let below = l - 1
             hiddenActivations[below].backward(&gradient, output: activations[below], context: context)

@@ -8,6 +8,19 @@ public protocol Collectives: AnyObject {
     func allReduceSum(_ values: inout [Float]) throws
     /// Element-wise sum over all ranks in double precision (counts and losses).
     func allReduceSum(_ values: inout [Double]) throws
+    /// Starts an element-wise sum over all ranks and returns at once (collective: every rank starts the same
+    /// reductions in the same order).
+    func startAllReduceSum(_ values: [Float]) throws -> any PendingReduction
+    /// What the collectives cost since the last call, then reset.
+    func takeStatistics() -> CommunicationStatistics
+}
+
+/// A reduction started by `Collectives.startAllReduceSum`.
+public protocol PendingReduction: AnyObject {
+    /// Blocks until the sum is there; returns it.
+    func wait() throws -> [Float]
+    /// When the reduction completed (`DispatchTime` uptime nanoseconds), once known.
+    var completionTime: UInt64? { get }
 }
 
 /// The collectives of a run with one rank: every reduction is the identity.
@@ -17,4 +30,13 @@ public final class SingleRank: Collectives {
     public var worldSize: Int { 1 }
     public func allReduceSum(_ values: inout [Float]) throws {}
     public func allReduceSum(_ values: inout [Double]) throws {}
+    public func startAllReduceSum(_ values: [Float]) throws -> any PendingReduction { Identity(values) }
+    public func takeStatistics() -> CommunicationStatistics { CommunicationStatistics() }
+
+    private final class Identity: PendingReduction {
+        let values: [Float]
+        init(_ values: [Float]) { self.values = values }
+        func wait() throws -> [Float] { values }
+        var completionTime: UInt64? { nil }
+    }
 }

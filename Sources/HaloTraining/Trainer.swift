@@ -13,8 +13,8 @@ public final class Trainer {
     private let optimizer: Adam
     private let exchange: any HaloExchange
     private let collectives: any Collectives
-    /// Accounting of the gradient/metric all-reduces (nil for a single rank).
-    private let instrumentedCollectives: TransportCollectives?
+    /// The last step's gradient reduction, first bucket started to last completed (nil when unknown).
+    private var lastGradientReductionSpan: Double?
     private let pool: ComputePool
     private let random: CounterRandom
 
@@ -25,7 +25,6 @@ public final class Trainer {
         self.shard = shard
         self.exchange = exchange
         self.collectives = collectives
-        instrumentedCollectives = collectives as? TransportCollectives
         self.pool = pool
         random = CounterRandom(seed: configuration.seed)
         model = GNNModel(configuration: configuration.model, inputWidth: shard.features.width,
@@ -41,12 +40,7 @@ public final class Trainer {
 
     /// Communication accounting of the exchange and the collectives since the last call, then reset.
     private func takeStatistics() -> CommunicationStatistics {
-        var total = exchange.takeStatistics()
-        if let instrumentedCollectives {
-            total = total + instrumentedCollectives.statistics
-            instrumentedCollectives.statistics = CommunicationStatistics()
-        }
-        return total
+        exchange.takeStatistics() + collectives.takeStatistics()
     }
 
     /// One optimisation step; returns the global training loss.
@@ -59,29 +53,16 @@ public final class Trainer {
         let (localLoss, gradient) = loss.evaluate(
             logits: logits, targets: shard.lossTargets, mask: shard.split.train,
             globalTrainingCount: shard.globalCounts.train, pool: pool)
-        try model.backward(gradient, operator: shard.propagation, exchange: exchange, context: context)
-        try allReduceGradients()
+        // Each layer's gradient sum over ranks starts as soon as backward has finished that layer.
+        let buckets = GradientBuckets(collectives: collectives)
+        try model.backward(gradient, operator: shard.propagation, exchange: exchange, context: context) { layer in
+            try buckets.start(model.parameters(ofLayer: layer))
+        }
+        lastGradientReductionSpan = try buckets.finish()
         optimizer.step(pool: pool)
         var total = [localLoss]
         try collectives.allReduceSum(&total)
         return total[0]
-    }
-
-    /// Sums every parameter gradient over the ranks in one collective call.
-    private func allReduceGradients() throws {
-        guard collectives.worldSize > 1 else { return }
-        let parameters = model.parameters
-        var flat = [Float]()
-        flat.reserveCapacity(parameters.reduce(0) { $0 + $1.count })
-        for p in parameters { flat.append(contentsOf: p.gradient.storage) }
-        try collectives.allReduceSum(&flat)
-        var offset = 0
-        for p in parameters {
-            p.gradient.storage.withUnsafeMutableBufferPointer { g in
-                for i in g.indices { g[i] = flat[offset + i] }
-            }
-            offset += p.count
-        }
     }
 
     /// Train / validation / test scores of the current model (no dropout), global over ranks.
@@ -114,6 +95,7 @@ public final class Trainer {
             let communication = takeStatistics()
             record.communicationWaitTime = communication.waitSeconds
             record.allReduceTime = communication.allReduceSeconds
+            record.gradientReductionSpan = lastGradientReductionSpan
             record.quantizeTime = communication.quantizeSeconds
             record.computeTime = max(0, record.time - communication.waitSeconds - communication.allReduceSeconds
                                      - communication.quantizeSeconds)

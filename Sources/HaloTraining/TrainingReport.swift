@@ -14,10 +14,15 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     public var testAccuracy: Double?
     /// Wall time of the training step (forward, backward, gradient all-reduce, update), without evaluation.
     public var time: Double
-    /// Of `time` (this rank): computing, blocked on halo messages, and in the gradient all-reduce.
+    /// Of `time` (this rank): computing, blocked on halo messages, and blocked on all-reduces (the gradient's,
+    /// whose per-layer buckets travel during the backward pass, and the loss's): the exposed all-reduce time.
     public var computeTime: Double = 0
     public var communicationWaitTime: Double = 0
     public var allReduceTime: Double = 0
+    /// The gradient all-reduce from its first layer's start to its last layer's completion (seconds; nil when the
+    /// transport does not report completion, or with one rank). Beside `allReduceTime` it shows how much of the
+    /// reduction the backward pass hid.
+    public var gradientReductionSpan: Double?
     /// Bytes all ranks together sent during this epoch's training step: halo rows and gradients, and all-reduce
     /// payloads (evaluation traffic not included).
     public var bytesSent: Int = 0
@@ -41,6 +46,7 @@ public struct EpochRecord: Sendable, Codable, Equatable {
         case computeTime = "compute_s"
         case communicationWaitTime = "comm_wait_s"
         case allReduceTime = "allreduce_s"
+        case gradientReductionSpan = "grad_allreduce_span_s"
         case bytesSent = "bytes_sent"
         case forwardBytesSent = "bytes_sent_forward"
         case backwardBytesSent = "bytes_sent_backward"

@@ -1,9 +1,12 @@
 import HaloTransport
 
 /// Training's collectives over a `Transport`, timing and counting what they move.
+///
+/// `allReduceSeconds` counts only the time this rank was blocked: inside a blocking reduction, or in `wait()` of
+/// one it started earlier (a reduction that completed while the rank computed costs nothing there).
 public final class TransportCollectives: Collectives {
     private let transport: any Transport
-    public var statistics = CommunicationStatistics()
+    private var statistics = CommunicationStatistics()
 
     public init(_ transport: any Transport) { self.transport = transport }
 
@@ -20,5 +23,31 @@ public final class TransportCollectives: Collectives {
         let watch = Stopwatch()
         defer { statistics.allReduceSeconds += watch.elapsed; statistics.allReduceBytes += values.count * 8 }
         try transport.allReduceSum(&values)
+    }
+
+    public func startAllReduceSum(_ values: [Float]) throws -> any PendingReduction {
+        statistics.allReduceBytes += values.count * 4
+        return Timed(try transport.startAllReduceSum(values), owner: self)
+    }
+
+    public func takeStatistics() -> CommunicationStatistics {
+        defer { statistics = CommunicationStatistics() }
+        return statistics
+    }
+
+    /// Adds the time blocked in `wait()` to the owner's statistics.
+    private final class Timed: PendingReduction {
+        let pending: any PendingAllReduce
+        unowned let owner: TransportCollectives
+        init(_ pending: any PendingAllReduce, owner: TransportCollectives) {
+            self.pending = pending
+            self.owner = owner
+        }
+        func wait() throws -> [Float] {
+            let watch = Stopwatch()
+            defer { owner.statistics.allReduceSeconds += watch.elapsed }
+            return try pending.wait()
+        }
+        var completionTime: UInt64? { pending.completionTime }
     }
 }

@@ -94,6 +94,20 @@ public final class LocalTransport: Transport, @unchecked Sendable {
         try sumInRankOrder(contributions, into: &values) { if case .floats(let v) = $0 { v } else { nil } }
     }
 
+    public func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce {
+        let op = take()
+        try rendezvous.deposit(op, rank: rank, .floats(values))
+        return LocalPendingAllReduce(transport: self, operation: op, count: values.count)
+    }
+
+    /// Sums operation `op`'s contributions (blocks until every rank made one), in rank order as `allReduceSum`.
+    fileprivate func finishAllReduce(_ op: Int, count: Int) throws -> (sum: [Float], completedAt: UInt64) {
+        let (contributions, completedAt) = try rendezvous.collectTimed(op, rank: rank)
+        var sum = [Float](repeating: 0, count: count)
+        try sumInRankOrder(contributions, into: &sum) { if case .floats(let v) = $0 { v } else { nil } }
+        return (sum, completedAt)
+    }
+
     public func allReduceSum(_ values: inout [Double]) throws {
         let op = take()
         try rendezvous.deposit(op, rank: rank, .doubles(values))
@@ -160,6 +174,29 @@ public final class CompletedSend: PendingSend {
     public init(completionTime: UInt64) { self.completionTime = completionTime }
     public var isComplete: Bool { true }
     public func wait() throws {}
+}
+
+/// A reduction whose contribution is deposited; the sum is taken on `wait()`, when every rank has contributed.
+private final class LocalPendingAllReduce: PendingAllReduce {
+    private let transport: LocalTransport
+    private let operation: Int
+    private let count: Int
+    private var result: (sum: [Float], completedAt: UInt64)?
+
+    init(transport: LocalTransport, operation: Int, count: Int) {
+        self.transport = transport
+        self.operation = operation
+        self.count = count
+    }
+
+    func wait() throws -> [Float] {
+        if let result { return result.sum }
+        let finished = try transport.finishAllReduce(operation, count: count)
+        result = finished
+        return finished.sum
+    }
+
+    var completionTime: UInt64? { result?.completedAt }
 }
 
 private final class LocalPendingAllToAll: PendingAllToAll {

@@ -19,6 +19,12 @@ public protocol Transport: MessageChannels, Sendable {
     func allReduceSum(_ values: inout [Float]) throws
     func allReduceSum(_ values: inout [Double]) throws
 
+    /// Starts an element-wise sum over all ranks of `values` and returns at once; the handle's `wait()` gives the
+    /// sum. Collective like `allReduceSum`: every rank starts the same reductions in the same order. Several may be
+    /// in flight, and other operations may be called while they are (training starts one per layer during the
+    /// backward pass and waits for them all before the optimiser step).
+    func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce
+
     /// Replaces `bytes` on every rank with root's `bytes`.
     func broadcast(_ bytes: inout [UInt8], root: Int) throws
 
@@ -30,6 +36,15 @@ public protocol Transport: MessageChannels, Sendable {
 }
 
 // Point-to-point, non-collective messages (`send`, `takeArrived`, `waitForMessages`) come from `MessageChannels`.
+
+/// A sum over all ranks in flight.
+public protocol PendingAllReduce: AnyObject {
+    /// Blocks until the reduction is complete; returns the sum (the same on every rank).
+    func wait() throws -> [Float]
+
+    /// When the reduction completed (`DispatchTime` uptime nanoseconds), once it has and if the transport knows.
+    var completionTime: UInt64? { get }
+}
 
 /// An all-to-all in flight.
 public protocol PendingAllToAll: AnyObject {

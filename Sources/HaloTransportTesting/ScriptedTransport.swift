@@ -55,6 +55,7 @@ public final class ScriptedTransport: Transport, @unchecked Sendable {
     public func startAllToAll(_ messages: [[UInt8]]) throws -> any PendingAllToAll { try local.startAllToAll(messages) }
     public func allReduceSum(_ values: inout [Float]) throws { try local.allReduceSum(&values) }
     public func allReduceSum(_ values: inout [Double]) throws { try local.allReduceSum(&values) }
+    public func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce { try local.startAllReduceSum(values) }
     public func broadcast(_ bytes: inout [UInt8], root: Int) throws { try local.broadcast(&bytes, root: root) }
     public func barrier() throws { try local.barrier() }
 

@@ -165,6 +165,14 @@ private final class SingleRankTransport: Transport, @unchecked Sendable {
 
     func allReduceSum(_ values: inout [Float]) throws {}
     func allReduceSum(_ values: inout [Double]) throws {}
+    func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce { Reduced(values) }
+
+    private final class Reduced: PendingAllReduce {
+        let values: [Float]
+        init(_ values: [Float]) { self.values = values }
+        func wait() throws -> [Float] { values }
+        var completionTime: UInt64? { nil }
+    }
     func broadcast(_ bytes: inout [UInt8], root: Int) throws {}
     func barrier() throws {}
     func fail(reason: String) {}

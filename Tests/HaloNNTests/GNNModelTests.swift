@@ -82,6 +82,32 @@ final class GNNModelTests: XCTestCase {
         try checkModel(s, training: false, label: "gcn-2 eval")
     }
 
+    /// The gradient all-reduce starts a layer's bucket at `layerFinished`: by then that layer's gradients must be
+    /// final (the rest of backward never touches them), layers come last first, and the layers' parameters
+    /// together are all of the model's, each once.
+    func testLayerFinishedSeesEachLayersFinalGradientsLastLayerFirst() throws {
+        for kind in [ModelConfiguration.Kind.gcn, .sage] {
+            let s = setup(kind, layers: 3, hidden: 6, normalization: .layerNorm, dropout: 0.3, seed: 405)
+            let exchange = NoBoundaryExchange()
+            let ctx = context(training: true)
+            s.model.zeroGradients()
+            _ = try s.model.forward(s.features, nodeIDs: s.nodeIDs, operator: s.op, exchange: exchange, context: ctx)
+            var order: [Int] = []
+            var seen: [String: [Float]] = [:]
+            try s.model.backward(s.weights, operator: s.op, exchange: exchange, context: ctx) { layer in
+                order.append(layer)
+                for p in s.model.parameters(ofLayer: layer) { seen[p.name] = p.gradient.storage }
+            }
+            XCTAssertEqual(order, [2, 1, 0], "\(kind)")
+            XCTAssertEqual(Set(seen.keys), Set(s.model.parameters.map(\.name)), "\(kind): every parameter in one bucket")
+            XCTAssertEqual((0..<3).map { s.model.parameters(ofLayer: $0).count }.reduce(0, +), s.model.parameters.count)
+            for p in s.model.parameters {
+                XCTAssertEqual(seen[p.name], p.gradient.storage, "\(kind): \(p.name) changed after its layer finished")
+                XCTAssertTrue(p.gradient.storage.contains { $0 != 0 }, "\(kind): \(p.name)")
+            }
+        }
+    }
+
     func testTwoLayerSAGEWithLayerNorm() throws {
         let s = setup(.sage, layers: 2, hidden: 4, normalization: .layerNorm, dropout: 0, seed: 402)
         try checkModel(s, training: false, label: "sage-2 eval")

@@ -135,4 +135,46 @@ final class DistributedEquivalenceTests: XCTestCase {
         let allReduceBytes = 3 * (parameterCount * 4 + 8)
         XCTAssertEqual(reports[0].epochs[0].bytesSent, haloBytes + allReduceBytes)
     }
+
+    /// The gradient all-reduce is bucketed by layer and started during backward: last layer first, one bucket per
+    /// layer and epoch, each its layer's parameters; every epoch reports the reduction's span.
+    func testGradientReductionStartsOneBucketPerLayerLastLayerFirst() throws {
+        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=400,classes=3,features=8,degree=6,seed=2").generate()
+        let config = configuration(.sage, epochs: 2, layers: 3)
+        let partitioning = try Partitioner.partition(graph: data.graph, parts: 2, method: .metis, seed: 1)
+        let parts = Part.build(dataset: data, partitioning: partitioning)
+        let env = environment(data, ranks: 2)
+        let results = try LocalTransport.run(worldSize: 2) { transport -> ([Int], [Int], [Double?]) in
+            let part = parts[transport.rank]
+            let shard = RankShard(part: part, aggregation: config.model.kind.aggregation,
+                                  featureRepresentation: FeatureStatistics(part.features).representation(inputDropout: true))
+            let recorder = RecordingCollectives(TransportCollectives(transport))
+            let trainer = Trainer(configuration: config, shard: shard, classCount: part.classCount,
+                                  exchange: try ExchangeFactory.make(part, transport, config), collectives: recorder,
+                                  pool: .serial)
+            let report = try trainer.train(environment: env)
+            let perLayer = (0..<3).map { trainer.model.parameters(ofLayer: $0).reduce(0) { $0 + $1.count } }
+            return (recorder.started, perLayer, report.epochs.map(\.gradientReductionSpan))
+        }
+        for (started, perLayer, spans) in results {
+            XCTAssertEqual(started, Array(repeating: [perLayer[2], perLayer[1], perLayer[0]], count: 2).flatMap { $0 })
+            XCTAssertTrue(spans.allSatisfy { ($0 ?? -1) >= 0 }, "every epoch reports the span: \(spans)")
+        }
+    }
+}
+
+/// Forwards to a transport's collectives, recording the length of every reduction started.
+private final class RecordingCollectives: Collectives {
+    private let inner: TransportCollectives
+    private(set) var started: [Int] = []
+    init(_ inner: TransportCollectives) { self.inner = inner }
+    var rank: Int { inner.rank }
+    var worldSize: Int { inner.worldSize }
+    func allReduceSum(_ values: inout [Float]) throws { try inner.allReduceSum(&values) }
+    func allReduceSum(_ values: inout [Double]) throws { try inner.allReduceSum(&values) }
+    func startAllReduceSum(_ values: [Float]) throws -> any PendingReduction {
+        started.append(values.count)
+        return try inner.startAllReduceSum(values)
+    }
+    func takeStatistics() -> CommunicationStatistics { inner.takeStatistics() }
 }

@@ -35,6 +35,30 @@ final class LocalTransportTests: XCTestCase {
         for r in results { XCTAssertEqual(r, [0, 1, 2, 10, 11, 12]) }
     }
 
+    func testStartedAllReducesInterleaveWithOtherCollectivesAndEqualBlockingOnes() throws {
+        let results = try LocalTransport.run(worldSize: 3) { t -> [[Float]] in
+            let values: (Int) -> [Float] = { k in (0..<5).map { Float(t.rank) * 0.1 + Float(k * $0) } }
+            let first = try t.startAllReduceSum(values(1))
+            let second = try t.startAllReduceSum(values(2))
+            var blocking = values(3)
+            try t.allReduceSum(&blocking)
+            let exchanged = try t.startAllToAll((0..<3).map { [UInt8($0)] }).wait()
+            XCTAssertEqual(exchanged.map { $0[0] }, [UInt8](repeating: UInt8(t.rank), count: 3))
+            // Waited for out of start order, after other collectives: each is still its own sum.
+            let b = try second.wait(), a = try first.wait()
+            XCTAssertNotNil(second.completionTime)
+            var reference = (values(1), values(2))
+            try t.allReduceSum(&reference.0)
+            try t.allReduceSum(&reference.1)
+            XCTAssertEqual(a, reference.0)
+            XCTAssertEqual(b, reference.1)
+            return [a, b, blocking]
+        }
+        for r in results { XCTAssertEqual(r, results[0], "bit-identical on every rank") }
+        XCTAssertEqual(results[0][0][1], 3 * 1 + 0.3, accuracy: 1e-5)
+        XCTAssertEqual(results[0][1][4], 3 * 8 + 0.3, accuracy: 1e-5)
+    }
+
     func testAllReduceIsIdenticalOnEveryRankAndBroadcastCopiesRoot() throws {
         let results = try LocalTransport.run(worldSize: 4) { t -> ([Float], [Double], [UInt8]) in
             var f: [Float] = [Float(t.rank) * 0.1, 1, -Float(t.rank)]

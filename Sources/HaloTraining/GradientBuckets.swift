@@ -1,0 +1,51 @@
+import Dispatch
+import HaloNN
+
+/// One training step's gradient all-reduce, a bucket per layer: each layer's parameter gradients start their sum
+/// over ranks as soon as the backward pass has finished them, so the upper layers' reduction travels while the
+/// lower layers compute (as data-parallel trainers bucket theirs). `finish()` waits for all of them and writes the
+/// sums back, before the optimiser step.
+///
+/// In a GNN the first layer usually holds most of the parameters (features × hidden) and is finished last, so the
+/// share this hides is the upper layers'; the step's report separates the blocked time from the reduction's span.
+final class GradientBuckets {
+    private let collectives: any Collectives
+    private var inFlight: [(parameters: [Parameter], pending: any PendingReduction)] = []
+    private var firstStart: UInt64?
+
+    init(collectives: any Collectives) { self.collectives = collectives }
+
+    /// Starts the sum of `parameters`' gradients over the ranks (collective: every rank starts the same buckets
+    /// in the same order, which the layers' fixed order gives).
+    func start(_ parameters: [Parameter]) throws {
+        guard collectives.worldSize > 1, !parameters.isEmpty else { return }
+        var flat = [Float]()
+        flat.reserveCapacity(parameters.reduce(0) { $0 + $1.count })
+        for p in parameters { flat.append(contentsOf: p.gradient.storage) }
+        if firstStart == nil { firstStart = DispatchTime.now().uptimeNanoseconds }
+        inFlight.append((parameters, try collectives.startAllReduceSum(flat)))
+    }
+
+    /// Waits for every bucket and replaces each gradient by its sum over ranks. Returns the reduction's span,
+    /// from the first bucket's start to the last one's completion, in seconds (nil when the transport does not
+    /// report completion times, or nothing was reduced).
+    func finish() throws -> Double? {
+        var lastCompletion: UInt64?
+        var spanKnown = true
+        for (parameters, pending) in inFlight {
+            let sums = try pending.wait()
+            var offset = 0
+            for p in parameters {
+                p.gradient.storage.withUnsafeMutableBufferPointer { g in
+                    for i in g.indices { g[i] = sums[offset + i] }
+                }
+                offset += p.count
+            }
+            if let done = pending.completionTime { lastCompletion = max(lastCompletion ?? done, done) } else { spanKnown = false }
+        }
+        inFlight.removeAll()
+        defer { firstStart = nil }
+        guard spanKnown, let firstStart, let lastCompletion, lastCompletion >= firstStart else { return nil }
+        return Double(lastCompletion - firstStart) / 1e9
+    }
+}
