@@ -22,8 +22,9 @@ final class OutgoingChannel {
     /// Whether the link is slower than the computation a message must hide behind (`computeSeconds`, one epoch's):
     /// the previous send is still under way at the sender's epoch `clock`, or the last one took longer.
     ///
-    /// Both signals are needed: on a capped link the epoch's blocking all-reduce queues behind the halo traffic,
-    /// so every send has completed by the next epoch however slow the link is, and only its duration tells.
+    /// Both signals are needed: on a capped link the gradient all-reduce, waited for before the optimiser step,
+    /// queues behind the halo traffic, so every send has completed by the next epoch however slow the link is,
+    /// and only its duration tells.
     func isLate(clock: Int, computeSeconds: Double?) -> Bool {
         while let first = inFlight.first, first.send.isComplete(clock: clock) {
             if let done = first.send.completionTime, done >= first.started {
