@@ -101,9 +101,14 @@ public final class Trainer {
     }
 
     /// Runs all epochs; `onEpoch` sees each record as it completes (progress display).
-    public func train(environment: RunEnvironment, onEpoch: (EpochRecord) -> Void = { _ in }) throws -> TrainingReport {
+    ///
+    /// `onProgress` receives a report of the epochs done so far (`complete` false) after every evaluated epoch but
+    /// the last, so a caller can keep a valid report on disk while the run goes on; the final report is the return
+    /// value. Every rank must pass the same configuration: the reports are built with collectives.
+    public func train(environment: RunEnvironment, onEpoch: (EpochRecord) -> Void = { _ in },
+                      onProgress: (TrainingReport) throws -> Void = { _ in }) throws -> TrainingReport {
         var records: [EpochRecord] = []
-        var best: (validation: Double, test: Double?, epoch: Int)?
+        var best: BestValidation?
         let total = Stopwatch()
         for epoch in 0..<configuration.epochs {
             try exchange.beginEpoch(epoch)
@@ -130,24 +135,45 @@ public final class Trainer {
             record.bytesSent = Int(bytes[0])
             record.forwardBytesSent = Int(bytes[1])
             record.backwardBytesSent = Int(bytes[2])
-            if (epoch + 1) % max(configuration.evaluateEvery, 1) == 0 || epoch == configuration.epochs - 1 {
+            let isLast = epoch == configuration.epochs - 1
+            let evaluated = (epoch + 1) % max(configuration.evaluateEvery, 1) == 0 || isLast
+            if evaluated {
                 let scores = try evaluate(epoch: epoch)
                 record.trainAccuracy = scores.train
                 record.validationAccuracy = scores.validation
                 record.testAccuracy = scores.test
-                if let v = scores.validation, v > (best?.validation ?? -1) { best = (v, scores.test, epoch) }
+                if let v = scores.validation, v > (best?.accuracy ?? -1) {
+                    best = BestValidation(accuracy: v, test: scores.test, epoch: epoch)
+                }
             }
             records.append(record)
             onEpoch(record)
+            if evaluated && !isLast {
+                try onProgress(report(environment: environment, records: records, best: best,
+                                      trainingTime: total.elapsed, complete: false))
+            }
         }
         try exchange.finish()
-        let trainingTime = total.elapsed
+        return try report(environment: environment, records: records, best: best, trainingTime: total.elapsed,
+                          complete: true)
+    }
+
+    /// The epoch of best validation score so far (model selection never looks at the test set).
+    private struct BestValidation {
+        var accuracy: Double
+        var test: Double?
+        var epoch: Int
+    }
+
+    /// The report of `records`. A collective (the ranks' peak memory is summed): every rank calls it together.
+    private func report(environment: RunEnvironment, records: [EpochRecord], best: BestValidation?,
+                        trainingTime: Double, complete: Bool) throws -> TrainingReport {
         var memory = [Double](repeating: 0, count: collectives.worldSize)
         memory[collectives.rank] = Double(ResourceUsage.peakResidentBytes())
         try collectives.allReduceSum(&memory)
         var report = TrainingReport(
             config: configuration, environment: environment, epochs: records,
-            bestValidationAccuracy: best?.validation, testAccuracyAtBestValidation: best?.test,
+            bestValidationAccuracy: best?.accuracy, testAccuracyAtBestValidation: best?.test,
             bestValidationEpoch: best?.epoch, finalTestAccuracy: records.last?.testAccuracy,
             epochTimeMedian: records.map(\.time).median, peakRSSBytes: Int(memory[0]),
             peakRSSBytesPerRank: memory.map { Int($0) }, totalTrainingTime: trainingTime,
@@ -155,6 +181,7 @@ public final class Trainer {
             haloBytesPerEpoch: records.map { Double($0.forwardBytesSent + $0.backwardBytesSent) }.reduce(0, +)
                 / Double(max(records.count, 1)))
         report.featureRepresentation = shard.features.representation
+        report.complete = complete
         exchange.contribute(to: &report)
         return report
     }

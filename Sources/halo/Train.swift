@@ -156,7 +156,13 @@ struct Train: ParsableCommand {
     @Option(help: "Compute threads per rank (default: the cores divided among the ranks on this host).")
     var threads: Int?
 
-    @Option(help: ArgumentHelp("Write the run's configuration, every epoch and the summary as JSON.", valueName: "file"))
+    @Option(help: ArgumentHelp(
+        "Write the run's configuration, every epoch and the summary as JSON.",
+        discussion: """
+        Checked before any work. Rewritten atomically after every evaluated epoch, so a run that is killed or \
+        stops early leaves a valid report of the epochs done; "complete" says whether the run finished.
+        """,
+        valueName: "file"))
     var jsonOut: String?
 
     @Flag(help: "Print only the summary, not one line per epoch.")
@@ -244,8 +250,19 @@ struct Train: ParsableCommand {
         return manifest
     }
 
+    /// The --json-out destination, checked before any work so that a run cannot be lost to an unwritable path.
+    private func reportFile() throws -> ReportFile? {
+        guard let jsonOut else { return nil }
+        do {
+            return try ReportFile(path: jsonOut)
+        } catch let error as ReportFileError {
+            throw ValidationError("--json-out \(error.path): \(error.reason)")
+        }
+    }
+
     private func runInProcess() throws {
         let logger = Logger(label: "halo.train")
+        let reportFile = try reportFile()
         let manifest = try partitionManifest()
         let ranks = manifest?.parts ?? parts ?? 1
         let cores = ComputePool.availableCores
@@ -268,9 +285,10 @@ struct Train: ParsableCommand {
             let environment = RunEnvironment(ranks: 1, threadsPerRank: threadsPerRank, dataset: data)
             if config.quantization.precomputeFirstLayer { try trainer.precomputeFirstAggregation() }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
-            let report = try trainer.train(environment: environment) { progress.show($0) }
+            let report = try trainer.train(environment: environment, onEpoch: { progress.show($0) },
+                                           onProgress: { try reportFile?.keep($0) })
             progress.finish()
-            try finish(report, logger: logger)
+            try finish(report, to: reportFile, logger: logger)
             return
         }
 
@@ -289,13 +307,20 @@ struct Train: ParsableCommand {
             environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, dataset: data)
         }
         let partsToTrain = inMemoryParts, directory = partitions, env = environment, quiet = self.quiet
-        let epochs = self.epochs
+        let epochs = self.epochs, partitioning = summary
         let reports = try LocalTransport.run(worldSize: ranks) { transport -> TrainingReport? in
             do {
                 let part = try partsToTrain?[transport.rank] ?? PartitionStore.read(directory: directory!, rank: transport.rank)
                 let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && transport.rank == 0)
-                let report = try RankTraining.run(part: part, transport: transport, configuration: config,
-                                                  environment: env, pool: pool) { progress.show($0) }
+                let report = try RankTraining.run(
+                    part: part, transport: transport, configuration: config, environment: env, pool: pool,
+                    onEpoch: { progress.show($0) },
+                    onProgress: { report in
+                        guard transport.rank == 0, let reportFile else { return }
+                        var report = report
+                        report.partitioning = partitioning
+                        try reportFile.keep(report)
+                    })
                 progress.finish()
                 return transport.rank == 0 ? report : nil
             } catch let error as TransportError {
@@ -306,7 +331,7 @@ struct Train: ParsableCommand {
         }
         guard var report = reports[0] else { return }
         report.partitioning = summary
-        try finish(report, logger: logger)
+        try finish(report, to: reportFile, logger: logger)
     }
 
     private func runOverMPI() throws {
@@ -320,6 +345,8 @@ struct Train: ParsableCommand {
         defer { mpi.finalize() }
         let transport = try mpi.makeTransport()
         do {
+            // Rank 0 alone writes the report, on its host: the path need not exist on the others'.
+            let reportFile = mpi.rank == 0 ? try reportFile() : nil
             let ranks = mpi.worldSize
             if let parts, parts != ranks {
                 throw ValidationError("--parts \(parts) but mpirun started \(ranks) ranks; they must be equal")
@@ -353,11 +380,18 @@ struct Train: ParsableCommand {
                 environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, dataset: data)
             }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && mpi.rank == 0)
-            var report = try RankTraining.run(part: part, transport: transport, configuration: configuration,
-                                              environment: environment, pool: pool) { progress.show($0) }
+            var report = try RankTraining.run(
+                part: part, transport: transport, configuration: configuration, environment: environment, pool: pool,
+                onEpoch: { progress.show($0) },
+                onProgress: { report in
+                    guard let reportFile else { return }
+                    var report = report
+                    report.partitioning = summary
+                    try reportFile.keep(report)
+                })
             progress.finish()
             report.partitioning = summary
-            if mpi.rank == 0 { try finish(report, logger: logger) }
+            if mpi.rank == 0 { try finish(report, to: reportFile, logger: logger) }
             try transport.barrier()
         } catch {
             // Ends every rank of the job (MPI_Abort) with this rank's reason, instead of leaving peers waiting.
@@ -377,12 +411,20 @@ struct Train: ParsableCommand {
         }
     }
 
-    private func finish(_ report: TrainingReport, logger: Logger) throws {
+    private func finish(_ report: TrainingReport, to reportFile: ReportFile?, logger: Logger) throws {
         print(report.summaryLine)
-        if let jsonOut {
-            try report.jsonData().write(to: URL(fileURLWithPath: jsonOut))
-            logger.info("wrote \(jsonOut)")
+        if let reportFile {
+            try reportFile.write(report)
+            logger.info("wrote \(reportFile.path)")
         }
+    }
+}
+
+extension ReportFile {
+    /// Writes a report of the epochs done so far: in the background while the run goes on, at once (before the
+    /// error ends the process) when it says why the run stopped.
+    func keep(_ report: TrainingReport) throws {
+        if report.stopReason != nil { try write(report) } else { try writeProgress(report) }
     }
 }
 
