@@ -50,6 +50,9 @@ public final class Trainer {
     }
 
     /// One optimisation step; returns the global training loss.
+    ///
+    /// Throws `TrainingDiverged`, before updating the parameters, when the global loss or an all-reduced gradient
+    /// is not finite: every rank sees the same values, so every rank throws at the same step.
     public func step(epoch: Int) throws -> Double {
         let context = StepContext(epoch: epoch, training: true, random: random, pool: pool)
         model.zeroGradients()
@@ -61,10 +64,47 @@ public final class Trainer {
             globalTrainingCount: shard.globalCounts.train, pool: pool)
         try model.backward(gradient, operator: shard.propagation, exchange: exchange, context: context)
         try allReduceGradients()
-        optimizer.step(pool: pool)
+        let nonFinite = firstNonFiniteGradient()
         var total = [localLoss]
         try collectives.allReduceSum(&total)
+        // The loss first: it is what the user sees; a non-finite gradient with a finite loss is rarer.
+        guard total[0].isFinite else {
+            throw TrainingDiverged(epoch: epoch, epochCount: configuration.epochs, cause: .loss(total[0]))
+        }
+        if let nonFinite {
+            throw TrainingDiverged(epoch: epoch, epochCount: configuration.epochs,
+                                   cause: .gradient(parameter: nonFinite.parameter, value: nonFinite.value))
+        }
+        optimizer.step(pool: pool)
         return total[0]
+    }
+
+    /// The first parameter whose (all-reduced) gradient holds a value that is not finite, and that value.
+    ///
+    /// One pass over the gradients, each as long as its parameter: small next to the step that computed them.
+    private func firstNonFiniteGradient() -> (parameter: String, value: Float)? {
+        for p in model.parameters {
+            let found: Float? = p.gradient.storage.withUnsafeBufferPointer { g in
+                guard let base = g.baseAddress else { return nil }
+                // x − x is 0 for every finite x and NaN otherwise: summing it, eight lanes at a time, needs no
+                // branch per element, and the sum is NaN exactly when some element is not finite.
+                var lanes = SIMD8<Float>()
+                var i = 0
+                while i + 8 <= g.count {
+                    let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self)
+                    lanes += v - v
+                    i += 8
+                }
+                var probe = lanes.sum()
+                while i < g.count {
+                    probe += g[i] - g[i]
+                    i += 1
+                }
+                return probe.isNaN ? g.first { !$0.isFinite } : nil
+            }
+            if let found { return (p.name, found) }
+        }
+        return nil
     }
 
     /// Sums every parameter gradient over the ranks in one collective call.
@@ -105,6 +145,9 @@ public final class Trainer {
     /// `onProgress` receives a report of the epochs done so far (`complete` false) after every evaluated epoch but
     /// the last, so a caller can keep a valid report on disk while the run goes on; the final report is the return
     /// value. Every rank must pass the same configuration: the reports are built with collectives.
+    ///
+    /// A step whose loss or gradient is not finite ends the run with `TrainingDiverged`, after `onProgress` has
+    /// received the report of the epochs before it, with `stopReason` set.
     public func train(environment: RunEnvironment, onEpoch: (EpochRecord) -> Void = { _ in },
                       onProgress: (TrainingReport) throws -> Void = { _ in }) throws -> TrainingReport {
         var records: [EpochRecord] = []
@@ -114,7 +157,21 @@ public final class Trainer {
             try exchange.beginEpoch(epoch)
             _ = takeStatistics()
             let watch = Stopwatch()
-            let loss = try step(epoch: epoch)
+            let loss: Double
+            do {
+                loss = try step(epoch: epoch)
+            } catch let diverged as TrainingDiverged {
+                // Every rank is here (see `step`), so the report's collective is safe; the epochs kept are finite.
+                var stopped = try report(environment: environment, records: records, best: best,
+                                         trainingTime: total.elapsed, complete: false)
+                stopped.stopReason = diverged.description
+                try onProgress(stopped)
+                // Ranks leave together once the writer (rank 0) is done: over MPI the first rank to report its
+                // error ends the job, which must not cut rank 0's write short.
+                var done = [0.0]
+                try collectives.allReduceSum(&done)
+                throw diverged
+            }
             var record = EpochRecord(epoch: epoch, loss: loss, time: watch.elapsed)
             let communication = takeStatistics()
             record.communicationWaitTime = communication.waitSeconds

@@ -173,6 +173,18 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        // NaN fails every range check below, but infinity passes "positive" and "non-negative", and a run with an
+        // infinite rate computes NaN from its first update on.
+        let floatingOptions: [(name: String, value: Double?)] = [
+            ("--dropout", Double(dropout)), ("--input-dropout", Double(inputDropout)), ("--lr", Double(lr)),
+            ("--weight-decay", Double(weightDecay)), ("--lambda", lambda), ("--smoothing", smoothing),
+            ("--drift-threshold", driftThreshold),
+        ]
+        for option in floatingOptions {
+            if let value = option.value, !value.isFinite {
+                throw ValidationError("\(option.name) must be a finite number, got \(value)")
+            }
+        }
         guard layers >= 1 else { throw ValidationError("--layers must be at least 1, got \(layers)") }
         guard hidden >= 1 else { throw ValidationError("--hidden must be at least 1, got \(hidden)") }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
@@ -215,10 +227,22 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        switch transport {
-        case .local: try runInProcess()
-        case .mpi: try runOverMPI()
+        do {
+            switch transport {
+            case .local: try runInProcess()
+            case .mpi: try runOverMPI()
+            }
+        } catch let error as TrainingDiverged {
+            noteReportKept(after: error)
+            throw error
         }
+    }
+
+    /// Says where the epochs before a divergence are (the report file written by rank 0).
+    private func noteReportKept(after error: TrainingDiverged) {
+        guard let jsonOut else { return }
+        let kept = error.epoch == 1 ? "the epoch" : "the \(error.epoch) epochs"
+        FileHandle.standardError.write(Data("halo: \(jsonOut) keeps \(kept) done before it, with \"complete\": false\n".utf8))
     }
 
     /// Loads the dataset, applying the feature preprocessing asked for.
@@ -325,6 +349,9 @@ struct Train: ParsableCommand {
                 return transport.rank == 0 ? report : nil
             } catch let error as TransportError {
                 throw error
+            } catch let error as TrainingDiverged {
+                // Every rank stops at the same step for the same reason: not one rank's failure.
+                throw error
             } catch {
                 throw RankFailure(rank: transport.rank, underlying: error)
             }
@@ -394,6 +421,7 @@ struct Train: ParsableCommand {
             if mpi.rank == 0 { try finish(report, to: reportFile, logger: logger) }
             try transport.barrier()
         } catch {
+            if mpi.rank == 0, let diverged = error as? TrainingDiverged { noteReportKept(after: diverged) }
             // Ends every rank of the job (MPI_Abort) with this rank's reason, instead of leaving peers waiting.
             transport.fail(reason: String(describing: error))
             throw error
