@@ -147,9 +147,15 @@ public final class Trainer {
     /// value. Every rank must pass the same configuration: the reports are built with collectives.
     ///
     /// A step whose loss or gradient is not finite ends the run with `TrainingDiverged`, after `onProgress` has
-    /// received the report of the epochs before it, with `stopReason` set.
+    /// received the report of the epochs before it, with `stopReason` set. A shard set with no training node at
+    /// all is refused with `TrainingSetupError` before the first epoch.
     public func train(environment: RunEnvironment, onEpoch: (EpochRecord) -> Void = { _ in },
                       onProgress: (TrainingReport) throws -> Void = { _ in }) throws -> TrainingReport {
+        // With no training node the loss is 0, nothing is learnt, and the "best" validation score would be that of
+        // the initial weights. The count is global, so every rank refuses alike.
+        guard shard.globalCounts.train > 0 else {
+            throw TrainingSetupError(message: "the training split of \(configuration.dataset) is empty: no node is marked for training")
+        }
         var records: [EpochRecord] = []
         var best: BestValidation?
         let total = Stopwatch()

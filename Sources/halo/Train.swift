@@ -250,6 +250,10 @@ struct Train: ParsableCommand {
         let watch = Stopwatch()
         var data = try DatasetSource(dataset).load(pool: pool)
         if normalizeFeatures { data.features = data.features.rowNormalized() }
+        // Refused here, before partitioning; the trainer refuses it too (for parts read from disk).
+        guard data.split.trainCount > 0 else {
+            throw TrainingSetupError(message: "dataset \(dataset) has an empty training split: no node is marked for training, so there is nothing to train")
+        }
         logger.info("loaded \(data.name): \(data.nodeCount) nodes, \(data.graph.edgeCount) edges, \(data.featureWidth) features, \(data.classCount) classes in \(String(format: "%.2f", watch.elapsed)) s")
         return data
     }
@@ -351,6 +355,9 @@ struct Train: ParsableCommand {
                 throw error
             } catch let error as TrainingDiverged {
                 // Every rank stops at the same step for the same reason: not one rank's failure.
+                throw error
+            } catch let error as TrainingSetupError {
+                // Decided on settings and global counts every rank shares.
                 throw error
             } catch {
                 throw RankFailure(rank: transport.rank, underlying: error)
