@@ -68,5 +68,10 @@ public struct PipelineSettings: Sendable, Codable, Equatable {
 /// Settings that cannot make a run.
 public struct TrainingSetupError: Error, CustomStringConvertible, Equatable {
     public var message: String
+
+    public init(message: String) {
+        self.message = message
+    }
+
     public var description: String { message }
 }

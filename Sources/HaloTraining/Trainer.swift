@@ -44,6 +44,9 @@ public final class Trainer {
     }
 
     /// One optimisation step; returns the global training loss.
+    ///
+    /// Throws `TrainingDiverged`, before updating the parameters, when the global loss or an all-reduced gradient
+    /// is not finite: every rank sees the same values, so every rank throws at the same step.
     public func step(epoch: Int) throws -> Double {
         let context = StepContext(epoch: epoch, training: true, random: random, pool: pool)
         model.zeroGradients()
@@ -59,10 +62,47 @@ public final class Trainer {
             try buckets.start(model.parameters(ofLayer: layer))
         }
         lastGradientReductionSpan = try buckets.finish()
-        optimizer.step(pool: pool)
+        let nonFinite = firstNonFiniteGradient()
         var total = [localLoss]
         try collectives.allReduceSum(&total)
+        // The loss first: it is what the user sees; a non-finite gradient with a finite loss is rarer.
+        guard total[0].isFinite else {
+            throw TrainingDiverged(epoch: epoch, epochCount: configuration.epochs, cause: .loss(total[0]))
+        }
+        if let nonFinite {
+            throw TrainingDiverged(epoch: epoch, epochCount: configuration.epochs,
+                                   cause: .gradient(parameter: nonFinite.parameter, value: nonFinite.value))
+        }
+        optimizer.step(pool: pool)
         return total[0]
+    }
+
+    /// The first parameter whose (all-reduced) gradient holds a value that is not finite, and that value.
+    ///
+    /// One pass over the gradients, each as long as its parameter: small next to the step that computed them.
+    private func firstNonFiniteGradient() -> (parameter: String, value: Float)? {
+        for p in model.parameters {
+            let found: Float? = p.gradient.storage.withUnsafeBufferPointer { g in
+                guard let base = g.baseAddress else { return nil }
+                // x − x is 0 for every finite x and NaN otherwise: summing it, eight lanes at a time, needs no
+                // branch per element, and the sum is NaN exactly when some element is not finite.
+                var lanes = SIMD8<Float>()
+                var i = 0
+                while i + 8 <= g.count {
+                    let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self)
+                    lanes += v - v
+                    i += 8
+                }
+                var probe = lanes.sum()
+                while i < g.count {
+                    probe += g[i] - g[i]
+                    i += 1
+                }
+                return probe.isNaN ? g.first { !$0.isFinite } : nil
+            }
+            if let found { return (p.name, found) }
+        }
+        return nil
     }
 
     /// Train / validation / test scores of the current model (no dropout), global over ranks.
@@ -82,15 +122,43 @@ public final class Trainer {
     }
 
     /// Runs all epochs; `onEpoch` sees each record as it completes (progress display).
-    public func train(environment: RunEnvironment, onEpoch: (EpochRecord) -> Void = { _ in }) throws -> TrainingReport {
+    ///
+    /// `onProgress` receives a report of the epochs done so far (`complete` false) after every evaluated epoch but
+    /// the last, so a caller can keep a valid report on disk while the run goes on; the final report is the return
+    /// value. Every rank must pass the same configuration: the reports are built with collectives.
+    ///
+    /// A step whose loss or gradient is not finite ends the run with `TrainingDiverged`, after `onProgress` has
+    /// received the report of the epochs before it, with `stopReason` set. A shard set with no training node at
+    /// all is refused with `TrainingSetupError` before the first epoch.
+    public func train(environment: RunEnvironment, onEpoch: (EpochRecord) -> Void = { _ in },
+                      onProgress: (TrainingReport) throws -> Void = { _ in }) throws -> TrainingReport {
+        // With no training node the loss is 0, nothing is learnt, and the "best" validation score would be that of
+        // the initial weights. The count is global, so every rank refuses alike.
+        guard shard.globalCounts.train > 0 else {
+            throw TrainingSetupError(message: "the training split of \(configuration.dataset) is empty: no node is marked for training")
+        }
         var records: [EpochRecord] = []
-        var best: (validation: Double, test: Double?, epoch: Int)?
+        var best: BestValidation?
         let total = Stopwatch()
         for epoch in 0..<configuration.epochs {
             try exchange.beginEpoch(epoch)
             _ = takeStatistics()
             let watch = Stopwatch()
-            let loss = try step(epoch: epoch)
+            let loss: Double
+            do {
+                loss = try step(epoch: epoch)
+            } catch let diverged as TrainingDiverged {
+                // Every rank is here (see `step`), so the report's collective is safe; the epochs kept are finite.
+                var stopped = try report(environment: environment, records: records, best: best,
+                                         trainingTime: total.elapsed, complete: false)
+                stopped.stopReason = diverged.description
+                try onProgress(stopped)
+                // Ranks leave together once the writer (rank 0) is done: over MPI the first rank to report its
+                // error ends the job, which must not cut rank 0's write short.
+                var done = [0.0]
+                try collectives.allReduceSum(&done)
+                throw diverged
+            }
             var record = EpochRecord(epoch: epoch, loss: loss, time: watch.elapsed)
             let communication = takeStatistics()
             record.communicationWaitTime = communication.waitSeconds
@@ -112,24 +180,45 @@ public final class Trainer {
             record.bytesSent = Int(bytes[0])
             record.forwardBytesSent = Int(bytes[1])
             record.backwardBytesSent = Int(bytes[2])
-            if (epoch + 1) % max(configuration.evaluateEvery, 1) == 0 || epoch == configuration.epochs - 1 {
+            let isLast = epoch == configuration.epochs - 1
+            let evaluated = (epoch + 1) % max(configuration.evaluateEvery, 1) == 0 || isLast
+            if evaluated {
                 let scores = try evaluate(epoch: epoch)
                 record.trainAccuracy = scores.train
                 record.validationAccuracy = scores.validation
                 record.testAccuracy = scores.test
-                if let v = scores.validation, v > (best?.validation ?? -1) { best = (v, scores.test, epoch) }
+                if let v = scores.validation, v > (best?.accuracy ?? -1) {
+                    best = BestValidation(accuracy: v, test: scores.test, epoch: epoch)
+                }
             }
             records.append(record)
             onEpoch(record)
+            if evaluated && !isLast {
+                try onProgress(report(environment: environment, records: records, best: best,
+                                      trainingTime: total.elapsed, complete: false))
+            }
         }
         try exchange.finish()
-        let trainingTime = total.elapsed
+        return try report(environment: environment, records: records, best: best, trainingTime: total.elapsed,
+                          complete: true)
+    }
+
+    /// The epoch of best validation score so far (model selection never looks at the test set).
+    private struct BestValidation {
+        var accuracy: Double
+        var test: Double?
+        var epoch: Int
+    }
+
+    /// The report of `records`. A collective (the ranks' peak memory is summed): every rank calls it together.
+    private func report(environment: RunEnvironment, records: [EpochRecord], best: BestValidation?,
+                        trainingTime: Double, complete: Bool) throws -> TrainingReport {
         var memory = [Double](repeating: 0, count: collectives.worldSize)
         memory[collectives.rank] = Double(ResourceUsage.peakResidentBytes())
         try collectives.allReduceSum(&memory)
         var report = TrainingReport(
             config: configuration, environment: environment, epochs: records,
-            bestValidationAccuracy: best?.validation, testAccuracyAtBestValidation: best?.test,
+            bestValidationAccuracy: best?.accuracy, testAccuracyAtBestValidation: best?.test,
             bestValidationEpoch: best?.epoch, finalTestAccuracy: records.last?.testAccuracy,
             epochTimeMedian: records.map(\.time).median, peakRSSBytes: Int(memory[0]),
             peakRSSBytesPerRank: memory.map { Int($0) }, totalTrainingTime: trainingTime,
@@ -137,6 +226,7 @@ public final class Trainer {
             haloBytesPerEpoch: records.map { Double($0.forwardBytesSent + $0.backwardBytesSent) }.reduce(0, +)
                 / Double(max(records.count, 1)))
         report.featureRepresentation = shard.features.representation
+        report.complete = complete
         exchange.contribute(to: &report)
         return report
     }

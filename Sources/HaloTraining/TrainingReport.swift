@@ -84,6 +84,12 @@ public struct TrainingReport: Sendable, Codable {
     public var linkProbeSeconds: Double?
     /// How the first layer multiplied the input features (dense GEMM, table lookup or CSR).
     public var featureRepresentation: FeatureRepresentation?
+    /// Whether the run trained every epoch it was asked for. A report written while the run progresses (and the
+    /// one a killed or stopped run leaves behind) says false and holds the epochs finished so far; its summary
+    /// fields describe those epochs.
+    public var complete: Bool = true
+    /// Why the run stopped before its last epoch (e.g. a non-finite loss); nil while it runs and once complete.
+    public var stopReason: String?
 
     enum CodingKeys: String, CodingKey {
         case config, environment, partitioning, epochs
@@ -100,6 +106,8 @@ public struct TrainingReport: Sendable, Codable {
         case assignmentCycles = "assignment_cycles"
         case linkProbeSeconds = "link_probe_s"
         case featureRepresentation = "feature_representation"
+        case complete
+        case stopReason = "stop_reason"
     }
 
     /// Pretty-printed JSON with snake_case configuration keys.

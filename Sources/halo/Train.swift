@@ -157,7 +157,13 @@ struct Train: ParsableCommand {
     @Option(help: "Compute threads per rank (default: the cores divided among the ranks on this host).")
     var threads: Int?
 
-    @Option(help: ArgumentHelp("Write the run's configuration, every epoch and the summary as JSON.", valueName: "file"))
+    @Option(help: ArgumentHelp(
+        "Write the run's configuration, every epoch and the summary as JSON.",
+        discussion: """
+        Checked before any work. Rewritten atomically after every evaluated epoch, so a run that is killed or \
+        stops early leaves a valid report of the epochs done; "complete" says whether the run finished.
+        """,
+        valueName: "file"))
     var jsonOut: String?
 
     @Flag(help: "Print only the summary, not one line per epoch.")
@@ -168,6 +174,18 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        // NaN fails every range check below, but infinity passes "positive" and "non-negative", and a run with an
+        // infinite rate computes NaN from its first update on.
+        let floatingOptions: [(name: String, value: Double?)] = [
+            ("--dropout", Double(dropout)), ("--input-dropout", Double(inputDropout)), ("--lr", Double(lr)),
+            ("--weight-decay", Double(weightDecay)), ("--lambda", lambda), ("--smoothing", smoothing),
+            ("--drift-threshold", driftThreshold),
+        ]
+        for option in floatingOptions {
+            if let value = option.value, !value.isFinite {
+                throw ValidationError("\(option.name) must be a finite number, got \(value)")
+            }
+        }
         guard layers >= 1 else { throw ValidationError("--layers must be at least 1, got \(layers)") }
         guard hidden >= 1 else { throw ValidationError("--hidden must be at least 1, got \(hidden)") }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
@@ -209,10 +227,22 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        switch transport {
-        case .local: try runInProcess()
-        case .mpi: try runOverMPI()
+        do {
+            switch transport {
+            case .local: try runInProcess()
+            case .mpi: try runOverMPI()
+            }
+        } catch let error as TrainingDiverged {
+            noteReportKept(after: error)
+            throw error
         }
+    }
+
+    /// Says where the epochs before a divergence are (the report file written by rank 0).
+    private func noteReportKept(after error: TrainingDiverged) {
+        guard let jsonOut else { return }
+        let kept = error.epoch == 1 ? "the epoch" : "the \(error.epoch) epochs"
+        FileHandle.standardError.write(Data("halo: \(jsonOut) keeps \(kept) done before it, with \"complete\": false\n".utf8))
     }
 
     /// Loads the dataset, applying the feature preprocessing asked for.
@@ -220,6 +250,10 @@ struct Train: ParsableCommand {
         let watch = Stopwatch()
         var data = try DatasetSource(dataset).load(pool: pool)
         if normalizeFeatures { data.features = data.features.rowNormalized() }
+        // Refused here, before partitioning; the trainer refuses it too (for parts read from disk).
+        guard data.split.trainCount > 0 else {
+            throw TrainingSetupError(message: "dataset \(dataset) has an empty training split: no node is marked for training, so there is nothing to train")
+        }
         logger.info("loaded \(data.name): \(data.nodeCount) nodes, \(data.graph.edgeCount) edges, \(data.featureWidth) features, \(data.classCount) classes in \(String(format: "%.2f", watch.elapsed)) s")
         return data
     }
@@ -244,8 +278,19 @@ struct Train: ParsableCommand {
         return manifest
     }
 
+    /// The --json-out destination, checked before any work so that a run cannot be lost to an unwritable path.
+    private func reportFile() throws -> ReportFile? {
+        guard let jsonOut else { return nil }
+        do {
+            return try ReportFile(path: jsonOut)
+        } catch let error as ReportFileError {
+            throw ValidationError("--json-out \(error.path): \(error.reason)")
+        }
+    }
+
     private func runInProcess() throws {
         let logger = Logger(label: "halo.train")
+        let reportFile = try reportFile()
         let manifest = try partitionManifest()
         let ranks = manifest?.parts ?? parts ?? 1
         let cores = ComputePool.availableCores
@@ -268,9 +313,10 @@ struct Train: ParsableCommand {
             let environment = RunEnvironment(ranks: 1, threadsPerRank: threadsPerRank, dataset: data)
             if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
-            let report = try trainer.train(environment: environment) { progress.show($0) }
+            let report = try trainer.train(environment: environment, onEpoch: { progress.show($0) },
+                                           onProgress: { try reportFile?.keep($0) })
             progress.finish()
-            try finish(report, logger: logger)
+            try finish(report, to: reportFile, logger: logger)
             return
         }
 
@@ -289,16 +335,29 @@ struct Train: ParsableCommand {
             environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, dataset: data)
         }
         let partsToTrain = inMemoryParts, directory = partitions, env = environment, quiet = self.quiet
-        let epochs = self.epochs
+        let epochs = self.epochs, partitioning = summary
         let reports = try LocalTransport.run(worldSize: ranks) { transport -> TrainingReport? in
             do {
                 let part = try partsToTrain?[transport.rank] ?? PartitionStore.read(directory: directory!, rank: transport.rank)
                 let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && transport.rank == 0)
-                let report = try RankTraining.run(part: part, transport: transport, configuration: config,
-                                                  environment: env, pool: pool) { progress.show($0) }
+                let report = try RankTraining.run(
+                    part: part, transport: transport, configuration: config, environment: env, pool: pool,
+                    onEpoch: { progress.show($0) },
+                    onProgress: { report in
+                        guard transport.rank == 0, let reportFile else { return }
+                        var report = report
+                        report.partitioning = partitioning
+                        try reportFile.keep(report)
+                    })
                 progress.finish()
                 return transport.rank == 0 ? report : nil
             } catch let error as TransportError {
+                throw error
+            } catch let error as TrainingDiverged {
+                // Every rank stops at the same step for the same reason: not one rank's failure.
+                throw error
+            } catch let error as TrainingSetupError {
+                // Decided on settings and global counts every rank shares.
                 throw error
             } catch {
                 throw RankFailure(rank: transport.rank, underlying: error)
@@ -306,7 +365,7 @@ struct Train: ParsableCommand {
         }
         guard var report = reports[0] else { return }
         report.partitioning = summary
-        try finish(report, logger: logger)
+        try finish(report, to: reportFile, logger: logger)
     }
 
     private func runOverMPI() throws {
@@ -320,6 +379,8 @@ struct Train: ParsableCommand {
         defer { mpi.finalize() }
         let transport = try mpi.makeTransport()
         do {
+            // Rank 0 alone writes the report, on its host: the path need not exist on the others'.
+            let reportFile = mpi.rank == 0 ? try reportFile() : nil
             let ranks = mpi.worldSize
             if let parts, parts != ranks {
                 throw ValidationError("--parts \(parts) but mpirun started \(ranks) ranks; they must be equal")
@@ -353,13 +414,21 @@ struct Train: ParsableCommand {
                 environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, dataset: data)
             }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && mpi.rank == 0)
-            var report = try RankTraining.run(part: part, transport: transport, configuration: configuration,
-                                              environment: environment, pool: pool) { progress.show($0) }
+            var report = try RankTraining.run(
+                part: part, transport: transport, configuration: configuration, environment: environment, pool: pool,
+                onEpoch: { progress.show($0) },
+                onProgress: { report in
+                    guard let reportFile else { return }
+                    var report = report
+                    report.partitioning = summary
+                    try reportFile.keep(report)
+                })
             progress.finish()
             report.partitioning = summary
-            if mpi.rank == 0 { try finish(report, logger: logger) }
+            if mpi.rank == 0 { try finish(report, to: reportFile, logger: logger) }
             try transport.barrier()
         } catch {
+            if mpi.rank == 0, let diverged = error as? TrainingDiverged { noteReportKept(after: diverged) }
             // Ends every rank of the job (MPI_Abort) with this rank's reason, instead of leaving peers waiting.
             transport.fail(reason: String(describing: error))
             throw error
@@ -377,12 +446,20 @@ struct Train: ParsableCommand {
         }
     }
 
-    private func finish(_ report: TrainingReport, logger: Logger) throws {
+    private func finish(_ report: TrainingReport, to reportFile: ReportFile?, logger: Logger) throws {
         print(report.summaryLine)
-        if let jsonOut {
-            try report.jsonData().write(to: URL(fileURLWithPath: jsonOut))
-            logger.info("wrote \(jsonOut)")
+        if let reportFile {
+            try reportFile.write(report)
+            logger.info("wrote \(reportFile.path)")
         }
+    }
+}
+
+extension ReportFile {
+    /// Writes a report of the epochs done so far: in the background while the run goes on, at once (before the
+    /// error ends the process) when it says why the run stopped.
+    func keep(_ report: TrainingReport) throws {
+        if report.stopReason != nil { try write(report) } else { try writeProgress(report) }
     }
 }
 
