@@ -248,10 +248,10 @@ class Results:
         c = {"n": len(rs), "reps": {r["bench"]["rep"]: r for r in rs}}
         thr = [m["throughput"] for m in ms]
         c.update(thr_min=mn(thr), thr_med=median(thr), thr_max=mx(thr))
-        for k in ("epoch_median_s", "hidden_fraction", "halo_bytes", "bytes_sent", "best_val", "test_at_best_val",
-                  "final_test", "cycles", "mean_bits", "total_train_s", "link_probe_s", "allreduce_span_s")
-                + tuple(k for k, _ in COMPONENTS):
-            c[k] = median([m[k] for m in ms])
+        keys = ("epoch_median_s", "hidden_fraction", "halo_bytes", "bytes_sent", "best_val", "test_at_best_val",
+                "final_test", "cycles", "mean_bits", "total_train_s", "link_probe_s", "allreduce_span_s")
+        for k in keys + tuple(k for k, _ in COMPONENTS):
+            c[k] = median([m.get(k) for m in ms])
         c["pipe"] = pipeline_summary(merge_pipeline([m.get("pipe") for m in ms]))
         tta = [m.get("tta_s") for m in ms]
         c["tta_reached"] = sum(1 for t in tta if t is not None)
