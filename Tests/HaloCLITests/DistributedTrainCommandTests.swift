@@ -4,33 +4,12 @@ import XCTest
 /// `halo train` end to end, as users run it: one process, ranks as threads, and ranks as MPI processes must all
 /// train the same model (equal per-epoch losses and accuracies up to float summation order), and a failing rank
 /// must end the whole job with a message naming it.
-final class DistributedTrainCommandTests: XCTestCase {
+final class DistributedTrainCommandTests: CommandTestCase {
     static let dataset = "synthetic:nodes=1500,classes=4,features=16,degree=8,signal=1,seed=2"
     static let model = ["--model", "sage", "--layers", "3", "--hidden", "24", "--dropout", "0.5",
                         "--input-dropout", "0.2", "--epochs", "15", "--seed", "5", "--threads", "1", "--quiet"]
     /// Relative tolerance on per-epoch losses (see DistributedEquivalenceTests: float summation order only).
     static let tolerance = 1e-4
-
-    private var scratch: URL!
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("halo-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func halo() throws -> URL {
-        guard let halo = haloBinary() else { throw XCTSkip("halo binary not built next to the tests") }
-        return halo
-    }
-
-    private func mpirun() throws -> URL {
-        guard let mpirun = Self.findOnPath("mpirun") else { throw XCTSkip("mpirun is not on PATH") }
-        return mpirun
-    }
 
     private struct Epoch: Decodable, Equatable {
         var loss: Double

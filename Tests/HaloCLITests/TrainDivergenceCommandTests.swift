@@ -4,25 +4,9 @@ import XCTest
 /// `halo train` with values no Float run survives: non-finite options are refused up front, and a run whose loss
 /// stops being finite ends with a non-zero status naming the epoch, keeping a valid report of the epochs before
 /// it (one process, ranks as threads, MPI ranks: none may hang).
-final class TrainDivergenceCommandTests: XCTestCase {
+final class TrainDivergenceCommandTests: CommandTestCase {
     static let dataset = "synthetic:nodes=400,classes=3,features=8,degree=6,seed=3"
     static let model = ["--model", "gcn", "--hidden", "16", "--epochs", "4", "--threads", "1", "--quiet"]
-
-    private var scratch: URL!
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("halo-nan-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func halo() throws -> URL {
-        guard let halo = haloBinary() else { throw XCTSkip("halo binary not built next to the tests") }
-        return halo
-    }
 
     func testNonFiniteOptionsAreRefused() throws {
         let cases = [("--lr", "inf"), ("--lr", "1e39"), ("--lr", "nan"), ("--weight-decay", "inf"), ("--dropout", "nan"),

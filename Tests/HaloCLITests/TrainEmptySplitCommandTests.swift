@@ -4,24 +4,8 @@ import XCTest
 /// `halo train` on a dataset whose training split is empty is refused, naming the dataset, instead of reporting
 /// the untrained model's accuracy with exit status 0: from a dataset directory, from parts on disk, on one
 /// process, ranks as threads and MPI ranks.
-final class TrainEmptySplitCommandTests: XCTestCase {
+final class TrainEmptySplitCommandTests: CommandTestCase {
     static let spec = "synthetic:nodes=400,classes=3,features=8,degree=6,train=0,val=0.3,test=0.3,seed=3"
-
-    private var scratch: URL!
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("halo-empty-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func halo() throws -> URL {
-        guard let halo = haloBinary() else { throw XCTSkip("halo binary not built next to the tests") }
-        return halo
-    }
 
     private func assertRefused(_ outcome: Outcome, naming dataset: String, _ label: String) {
         XCTAssertFalse(outcome.timedOut, "\(label): \(outcome)")

@@ -7,26 +7,10 @@ import Glibc
 
 /// `halo train --json-out`: a destination that cannot be written is refused before any work, on both transports;
 /// the report is valid JSON after a run, and while a run goes on, so a killed run leaves the epochs it finished.
-final class TrainReportFileCommandTests: XCTestCase {
+final class TrainReportFileCommandTests: CommandTestCase {
     static let small = "synthetic:nodes=400,classes=3,features=8,degree=6,seed=3"
     /// Takes several seconds to generate: a refusal that comes before it is quick.
     static let large = "synthetic:nodes=3000000,classes=4,features=32,degree=16,seed=3"
-
-    private var scratch: URL!
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("halo-json-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: scratch)
-    }
-
-    private func halo() throws -> URL {
-        guard let halo = haloBinary() else { throw XCTSkip("halo binary not built next to the tests") }
-        return halo
-    }
 
     private func assertRefusedBeforeWork(_ outcome: Outcome, naming path: String, reason: String,
                                          file: StaticString = #filePath, line: UInt = #line) {
