@@ -37,11 +37,18 @@ struct Train: ParsableCommand {
     @Option(help: "Model: gcn (symmetric-normalised) or sage (GraphSAGE mean).")
     var model: ModelConfiguration.Kind = .gcn
 
-    @Option(help: "Number of graph layers.")
+    @Option(help: "Number of graph layers (1 to \(Self.maximumLayers)).")
     var layers: Int = 2
 
-    @Option(help: "Width of hidden layers.")
+    @Option(help: "Width of hidden layers (1 to \(Self.maximumHidden)).")
     var hidden: Int = 256
+
+    /// Deeper GCNs than this over-smooth without residual tricks this model lacks (the deepest published GCN
+    /// variants stop at 64); far deeper stacks only ever ran here as a way to exhaust memory.
+    static let maximumLayers = 64
+    /// 2^16: one 65536 × 65536 float weight with its gradient and Adam moments is already 64 GiB, beyond any single
+    /// machine this runs on; wider layers can only be a typo. The memory estimate judges sizes below the bound.
+    static let maximumHidden = 65536
 
     @Option(help: "Dropout rate after each hidden layer.")
     var dropout: Float = 0.5
@@ -186,8 +193,12 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(option.name) must be a finite number, got \(value)")
             }
         }
-        guard layers >= 1 else { throw ValidationError("--layers must be at least 1, got \(layers)") }
-        guard hidden >= 1 else { throw ValidationError("--hidden must be at least 1, got \(hidden)") }
+        guard (1...Self.maximumLayers).contains(layers) else {
+            throw ValidationError("--layers must be in 1...\(Self.maximumLayers), got \(layers)")
+        }
+        guard (1...Self.maximumHidden).contains(hidden) else {
+            throw ValidationError("--hidden must be in 1...\(Self.maximumHidden), got \(hidden)")
+        }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         guard (0..<1).contains(inputDropout) else { throw ValidationError("--input-dropout must be in [0, 1), got \(inputDropout)") }
         guard lr > 0 else { throw ValidationError("--lr must be positive, got \(lr)") }
@@ -245,10 +256,15 @@ struct Train: ParsableCommand {
         FileHandle.standardError.write(Data("halo: \(jsonOut) keeps \(kept) done before it, with \"complete\": false\n".utf8))
     }
 
-    /// Loads the dataset, applying the feature preprocessing asked for.
-    private func loadDataset(pool: ComputePool, logger: Logger) throws -> Dataset {
+    /// Loads the dataset, applying the feature preprocessing asked for, after checking that the run fits in memory
+    /// (see `checkMemory`): `replicas` models in this process, `rowsShare` of the rows and `featureCopies` of the
+    /// features held here.
+    private func loadDataset(pool: ComputePool, logger: Logger, replicas: Int = 1, rowsShare: Double = 1,
+                             featureCopies: Int = 1) throws -> Dataset {
         let watch = Stopwatch()
+        try checkMemoryBeforeLoading(replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
         var data = try DatasetSource(dataset).load(pool: pool)
+        try checkMemory(for: data, replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
         if normalizeFeatures { data.features = data.features.rowNormalized() }
         // Refused here, before partitioning; the trainer refuses it too (for parts read from disk).
         guard data.split.trainCount > 0 else {
@@ -324,11 +340,13 @@ struct Train: ParsableCommand {
         var summary: PartitionSummary?
         var environment: RunEnvironment
         if let manifest, let partitions {
+            try checkMemory(for: manifest, ranks: Array(0..<ranks))
             summary = PartitionSummary(manifest: manifest)
             environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, manifest: manifest)
             logger.info("training on the \(ranks) parts in \(partitions)")
         } else {
-            let data = try loadDataset(pool: ComputePool(threads: cores), logger: logger)
+            // Every rank's part copies its rows' features beside the dataset's.
+            let data = try loadDataset(pool: ComputePool(threads: cores), logger: logger, replicas: ranks, featureCopies: 2)
             let (built, s) = try partitionDataset(data, parts: ranks, logger: logger)
             inMemoryParts = built
             summary = s
@@ -399,6 +417,8 @@ struct Train: ParsableCommand {
             let summary: PartitionSummary
             let environment: RunEnvironment
             if let manifest, let partitions {
+                // Each rank checks its own part against the whole machine: a lower bound when ranks share a host.
+                try checkMemory(for: manifest, ranks: [mpi.rank])
                 part = try PartitionStore.read(directory: partitions, rank: mpi.rank)
                 summary = PartitionSummary(manifest: manifest)
                 environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, manifest: manifest)
@@ -406,7 +426,7 @@ struct Train: ParsableCommand {
                 // Every rank partitions the same data with the same seed; a checksum comparison guards against
                 // ranks that somehow see different inputs.
                 let quietLogger = mpi.rank == 0 ? logger : Logger(label: "halo.train", factory: { _ in SwiftLogNoOpLogHandler() })
-                let data = try loadDataset(pool: pool, logger: quietLogger)
+                let data = try loadDataset(pool: pool, logger: quietLogger, rowsShare: 1 / Double(ranks), featureCopies: 1)
                 let (built, s) = try partitionDataset(data, parts: ranks, logger: quietLogger)
                 try confirmSamePartitioning(built, transport: transport)
                 part = built[mpi.rank]
