@@ -1,10 +1,12 @@
+import ArgumentParser
 import Foundation
 import HaloGraph
 import HaloPartition
 import HaloTensor
 import HaloTraining
 
-/// Checks `halo train` makes before it allocates anything large: that the run fits in this machine's memory.
+/// Checks `halo train` makes before it allocates anything large: that the run fits in this machine's memory, and
+/// that parts given with --partitions were cut from the dataset given with --dataset.
 extension Train {
     /// Refuses a run whose estimated peak memory exceeds this machine's physical memory.
     ///
@@ -58,6 +60,22 @@ extension Train {
         switch features {
         case .dense(let m): Double(m.count) * Double(MemoryLayout<Float>.size)
         case .sparse(let s): Double(s.rows + 1) * 8 + Double(s.nonZeroCount) * 8
+        }
+    }
+
+    /// With --partitions, a --dataset must be the one the parts were cut from: otherwise the run would silently
+    /// train on the parts' data under the other dataset's name. Loads the dataset to fingerprint it.
+    func checkDatasetMatches(_ manifest: PartitionManifest, directory: String) throws {
+        guard let datasetOption else { return }
+        try checkMemoryBeforeLoading(replicas: 1)
+        let data = try DatasetSource(datasetOption).load()
+        let fingerprint = DatasetFingerprint(data)
+        guard fingerprint == manifest.dataset.fingerprint else {
+            throw TrainingSetupError(message: """
+                --dataset \(datasetOption) is not the dataset the parts in \(directory) were cut from: its fingerprint \
+                is \(fingerprint), the parts' is \(manifest.dataset.fingerprint) (dataset "\(manifest.dataset.name)", \
+                \(manifest.dataset.nodes) nodes); give the dataset they were partitioned from, or leave --dataset out
+                """)
         }
     }
 }

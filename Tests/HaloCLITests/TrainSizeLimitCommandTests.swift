@@ -20,6 +20,13 @@ final class TrainSizeLimitCommandTests: CommandTestCase {
         try assertRefused(["--dataset", Self.dataset, "--layers", "100000"], saying: "--layers must be in 1...64, got 100000")
     }
 
+    /// Negative numbers reach validation instead of being taken for flags ("Missing value for '--epochs'").
+    func testNegativeNumbersGetTheirOwnMessage() throws {
+        try assertRefused(["--dataset", Self.dataset, "--epochs", "-1"], saying: "--epochs must be at least 1, got -1")
+        try assertRefused(["--dataset", Self.dataset, "--hidden", "-5"], saying: "--hidden must be in 1...65536, got -5")
+        try assertRefused(["--dataset", Self.dataset, "--lr", "-0.5"], saying: "--lr must be positive, got -0.5")
+    }
+
     /// Within the bounds, but 7 weights of 65536 × 65536 with gradients and Adam moments need ~400 GiB.
     func testRunThatCannotFitInMemoryIsRefusedBeforeItStarts() throws {
         try assertRefused(["--dataset", Self.dataset, "--hidden", "65536", "--layers", "8"],
