@@ -284,6 +284,27 @@ struct PartReader {
         PartitionError(kind, file: path(name), field: field, found: found, expected: expected)
     }
 
+    /// Checks an indptr-style array whole before any entry is used as an index: it starts at 0, never decreases and
+    /// ends at `total`, so every entry lies in 0...total. Checking only the ends, or each pair while iterating,
+    /// lets a middle entry past the end index out of range first.
+    func checkOffsets(
+        _ offsets: [Int64], _ name: String, _ kind: PartitionError.Kind, total: Int, totalMeaning: String,
+        block: (Int) -> String
+    ) throws {
+        let last = offsets.count - 1
+        guard offsets[0] == 0 else {
+            throw fail(kind, name, "entry 0 (the first)", found: "\(offsets[0])", expected: "0")
+        }
+        for k in 0..<last where offsets[k + 1] < offsets[k] || offsets[k + 1] > Int64(total) {
+            let found = offsets[k + 1] < offsets[k] ? "\(offsets[k + 1]) after \(offsets[k])" : "\(offsets[k + 1])"
+            throw fail(kind, name, "entry \(k + 1) (end of \(block(k)))", found: found,
+                       expected: "non-decreasing offsets in 0...\(total) (\(totalMeaning))")
+        }
+        guard offsets[last] == Int64(total) else {
+            throw fail(kind, name, "entry \(last) (the last)", found: "\(offsets[last])", expected: "\(total) (\(totalMeaning))")
+        }
+    }
+
     /// Reads `name`, checking presence, byte size and the manifest's size and checksum.
     func load(_ name: String, expectedBytes: Int, shape: String) throws -> Data {
         let relative = dirName + "/" + name
@@ -424,14 +445,7 @@ struct PartReader {
 
         // Halo blocks: offsets from 0 to H, non-decreasing, own block empty; ids ascending within a block, not inner.
         let offsets = array(PartFile.haloOffsets, Int64.self)
-        guard offsets[0] == 0, offsets[p] == Int64(halo) else {
-            throw fail(.inconsistentHalo, PartFile.haloOffsets, "offsets[0] and offsets[\(p)]", found: "\(offsets[0]) and \(offsets[p])",
-                       expected: "0 and \(halo) (the halo count)")
-        }
-        for q in 0..<p where offsets[q + 1] < offsets[q] {
-            throw fail(.inconsistentHalo, PartFile.haloOffsets, "offsets[\(q + 1)] (end of rank \(q)'s block)",
-                       found: "\(offsets[q + 1]) after \(offsets[q])", expected: "non-decreasing offsets")
-        }
+        try checkOffsets(offsets, PartFile.haloOffsets, .inconsistentHalo, total: halo, totalMeaning: "the halo count") { "rank \($0)'s block" }
         if offsets[meta.rank + 1] != offsets[meta.rank] {
             throw fail(.inconsistentHalo, PartFile.haloOffsets, "block of rank \(meta.rank) (this part)",
                        found: "\(offsets[meta.rank + 1] - offsets[meta.rank]) nodes", expected: "empty: a part's own nodes are inner, not halo")
@@ -459,16 +473,9 @@ struct PartReader {
         // only, marginal rows at least one halo node, and every halo node feeds some row.
         let pointers = array(PartFile.inIndptr, Int64.self)
         let sources = array(PartFile.inIndices, Int32.self)
-        guard pointers[0] == 0, pointers[inner] == Int64(meta.edges) else {
-            throw fail(.badCSR, PartFile.inIndptr, "indptr[0] and indptr[\(inner)]", found: "\(pointers[0]) and \(pointers[inner])",
-                       expected: "0 and \(meta.edges) (the edge count)")
-        }
+        try checkOffsets(pointers, PartFile.inIndptr, .badCSR, total: meta.edges, totalMeaning: "the edge count") { "row \($0)" }
         var haloUsed = [Bool](repeating: false, count: halo)
         for i in 0..<inner {
-            guard pointers[i + 1] >= pointers[i] else {
-                throw fail(.badCSR, PartFile.inIndptr, "indptr[\(i + 1)] (end of row \(i))", found: "\(pointers[i + 1]) after \(pointers[i])",
-                           expected: "non-decreasing row pointers")
-            }
             var previous: Int32 = -1
             var readsHalo = false
             for e in Int(pointers[i])..<Int(pointers[i + 1]) {
@@ -509,16 +516,9 @@ struct PartReader {
         // Send lists: one block per peer, none to itself, inner indices in ascending global-id order.
         let sendPointers = array(PartFile.sendIndptr, Int64.self)
         let sendIndices = array(PartFile.sendIndices, Int32.self)
-        guard sendPointers[0] == 0, sendPointers[p] == Int64(meta.send) else {
-            throw fail(.badSendList, PartFile.sendIndptr, "indptr[0] and indptr[\(p)]", found: "\(sendPointers[0]) and \(sendPointers[p])",
-                       expected: "0 and \(meta.send) (the send count)")
-        }
+        try checkOffsets(sendPointers, PartFile.sendIndptr, .badSendList, total: meta.send, totalMeaning: "the send count") { "the list for peer \($0)" }
         var sendLists: [[Int32]] = []
         for q in 0..<p {
-            guard sendPointers[q + 1] >= sendPointers[q] else {
-                throw fail(.badSendList, PartFile.sendIndptr, "indptr[\(q + 1)] (end of peer \(q))",
-                           found: "\(sendPointers[q + 1]) after \(sendPointers[q])", expected: "non-decreasing pointers")
-            }
             let list = Array(sendIndices[Int(sendPointers[q])..<Int(sendPointers[q + 1])])
             if q == meta.rank && !list.isEmpty {
                 throw fail(.badSendList, PartFile.sendIndptr, "list for peer \(q) (this part)", found: "\(list.count) rows", expected: "empty")
@@ -549,15 +549,8 @@ struct PartReader {
         } else {
             let fp = array(PartFile.featIndptr, Int64.self)
             let columns = array(PartFile.featIndices, Int32.self), values = array(PartFile.featValues, Float.self)
-            guard fp[0] == 0, fp[inner] == Int64(meta.featureNnz) else {
-                throw fail(.badCSR, PartFile.featIndptr, "indptr[0] and indptr[\(inner)]", found: "\(fp[0]) and \(fp[inner])",
-                           expected: "0 and \(meta.featureNnz) (feature_nnz)")
-            }
+            try checkOffsets(fp, PartFile.featIndptr, .badCSR, total: meta.featureNnz, totalMeaning: "feature_nnz") { "row \($0)" }
             for r in 0..<inner {
-                guard fp[r + 1] >= fp[r] else {
-                    throw fail(.badCSR, PartFile.featIndptr, "indptr[\(r + 1)] (end of row \(r))", found: "\(fp[r + 1]) after \(fp[r])",
-                               expected: "non-decreasing row pointers")
-                }
                 var previous: Int32 = -1
                 for e in Int(fp[r])..<Int(fp[r + 1]) {
                     guard columns[e] >= 0 && Int(columns[e]) < width && columns[e] > previous else {

@@ -19,6 +19,12 @@ struct HaloCommand: ParsableCommand {
         // before the process starts, so this may re-execute the program once.
         BLASRuntime.relaunchWithTunedCoreIfNeeded()
         AllocatorTuning.keepLargeBlocksForReuse()
-        main(nil)
+        // `ParsableCommand.main`, with errors made readable before ArgumentParser prints them.
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            exit(withError: UserFacingError.readable(error))
+        }
     }
 }

@@ -107,6 +107,11 @@ struct Microbench: ParsableCommand {
         var gflops: Double
     }
 
+    func validate() throws {
+        // Checked before the benchmarks run, so minutes of measuring are not lost to an unwritable path.
+        if let jsonOut { try UserFacingError.checkOutputFile(jsonOut) }
+    }
+
     func run() throws {
         let threads = self.threads ?? ComputePool.availableCores
         BLASRuntime.threads = 1
@@ -245,7 +250,7 @@ struct Microbench: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.keyEncodingStrategy = .convertToSnakeCase
-            try encoder.encode(result).write(to: URL(fileURLWithPath: jsonOut))
+            try UserFacingError.write(encoder.encode(result), to: jsonOut)
         }
     }
 

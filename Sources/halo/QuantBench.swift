@@ -60,6 +60,7 @@ struct QuantBench: ParsableCommand {
     }
 
     func validate() throws {
+        if let jsonOut { try UserFacingError.checkOutputFile(jsonOut) }
         guard widths.allSatisfy({ $0 > 0 }) else { throw ValidationError("--widths must be positive") }
         guard megabytes > 0, repeats > 0 else { throw ValidationError("--megabytes and --repeats must be positive") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -133,7 +134,7 @@ struct QuantBench: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.keyEncodingStrategy = .convertToSnakeCase
-            try encoder.encode(result).write(to: URL(fileURLWithPath: jsonOut))
+            try UserFacingError.write(encoder.encode(result), to: jsonOut)
         }
     }
 

@@ -30,23 +30,37 @@ struct Train: ParsableCommand {
                 --normalize-features --lr 0.01 --weight-decay 5e-4 --epochs 200
             """)
 
-    @Option(name: .long, help: ArgumentHelp(
-        "A dataset directory (halo-dataset format) or a synthetic spec.", valueName: "dir|synthetic:…"))
-    var dataset: String = DatasetSource.defaultSynthetic
+    @Option(name: .customLong("dataset"), help: ArgumentHelp(
+        "A dataset directory (halo-dataset format) or a synthetic spec (default: \(DatasetSource.defaultSynthetic)). With --partitions, checked against the parts' dataset fingerprint.",
+        valueName: "dir|synthetic:…"))
+    var datasetOption: String?
+
+    /// The dataset to load when no parts are given.
+    var dataset: String { datasetOption ?? DatasetSource.defaultSynthetic }
 
     @Option(help: "Model: gcn (symmetric-normalised) or sage (GraphSAGE mean).")
     var model: ModelConfiguration.Kind = .gcn
 
-    @Option(help: "Number of graph layers.")
+    // Numeric options parse their value unconditionally, so that `--epochs -1` reaches `validate()` and is refused
+    // for being negative, instead of the parser taking `-1` for a flag and reporting a missing value.
+
+    @Option(parsing: .unconditional, help: "Number of graph layers (1 to \(Self.maximumLayers)).")
     var layers: Int = 2
 
-    @Option(help: "Width of hidden layers.")
+    @Option(parsing: .unconditional, help: "Width of hidden layers (1 to \(Self.maximumHidden)).")
     var hidden: Int = 256
 
-    @Option(help: "Dropout rate after each hidden layer.")
+    /// Deeper GCNs than this over-smooth without residual tricks this model lacks (the deepest published GCN
+    /// variants stop at 64); far deeper stacks only ever ran here as a way to exhaust memory.
+    static let maximumLayers = 64
+    /// 2^16: one 65536 × 65536 float weight with its gradient and Adam moments is already 64 GiB, beyond any single
+    /// machine this runs on; wider layers can only be a typo. The memory estimate judges sizes below the bound.
+    static let maximumHidden = 65536
+
+    @Option(parsing: .unconditional, help: "Dropout rate after each hidden layer.")
     var dropout: Float = 0.5
 
-    @Option(help: "Dropout rate on the input features.")
+    @Option(parsing: .unconditional, help: "Dropout rate on the input features.")
     var inputDropout: Float = 0
 
     @Option(help: "Normalisation after hidden convolutions: layernorm or none.")
@@ -55,19 +69,19 @@ struct Train: ParsableCommand {
     @Flag(help: "Divide each node's features by their sum (Kipf & Welling's preprocessing).")
     var normalizeFeatures = false
 
-    @Option(help: "Adam learning rate.")
+    @Option(parsing: .unconditional, help: "Adam learning rate.")
     var lr: Float = 0.01
 
-    @Option(help: "L2 weight decay added to the gradient (as torch.optim.Adam).")
+    @Option(parsing: .unconditional, help: "L2 weight decay added to the gradient (as torch.optim.Adam).")
     var weightDecay: Float = 0
 
-    @Option(help: "Training epochs.")
+    @Option(parsing: .unconditional, help: "Training epochs.")
     var epochs: Int = 200
 
-    @Option(help: "Seed of every random draw (initialisation, dropout, synthetic data).")
+    @Option(parsing: .unconditional, help: "Seed of every random draw (initialisation, dropout, synthetic data).")
     var seed: UInt64 = 0
 
-    @Option(help: "Evaluate every N epochs (and after the last).")
+    @Option(parsing: .unconditional, help: "Evaluate every N epochs (and after the last).")
     var evalEvery: Int = 1
 
     @Option(help: ArgumentHelp(
@@ -88,13 +102,13 @@ struct Train: ParsableCommand {
                                valueName: "scheme"))
     var assign: AssignmentScheme = .adaptive
 
-    @Option(help: "Epochs between AdaQP re-assignments (the first cycle runs at 8 bits while variance is traced).")
+    @Option(parsing: .unconditional, help: "Epochs between AdaQP re-assignments (the first cycle runs at 8 bits while variance is traced).")
     var assignCycle: Int = 50
 
-    @Option(help: "Rows per group in AdaQP's assignment problem.")
+    @Option(parsing: .unconditional, help: "Rows per group in AdaQP's assignment problem.")
     var groupSize: Int = 100
 
-    @Option(help: "AdaQP's trade-off: weight of quantization variance against communication time, in [0, 1].")
+    @Option(parsing: .unconditional, help: "AdaQP's trade-off: weight of quantization variance against communication time, in [0, 1].")
     var lambda: Double = 0.5
 
     @Option(help: ArgumentHelp(
@@ -102,14 +116,14 @@ struct Train: ParsableCommand {
         valueName: "sync|zeros"))
     var pipelineWarmup: PipelineSettings.Warmup = .sync
 
-    @Option(help: ArgumentHelp("Smoothing of stale blocks, avg = m·avg + (1−m)·received, 0 = off (default: 0.95 for pipegcn, as PipeGCN-GF; 0 for pipeqs).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Smoothing of stale blocks, avg = m·avg + (1−m)·received, 0 = off (default: 0.95 for pipegcn, as PipeGCN-GF; 0 for pipeqs).",
                                valueName: "m"))
     var smoothing: Double?
 
-    @Option(help: "pipeqs: a cached block older than this many epochs is never used; the rank waits instead.")
+    @Option(parsing: .unconditional, help: "pipeqs: a cached block older than this many epochs is never used; the rank waits instead.")
     var maxStaleness: Int = 2
 
-    @Option(help: ArgumentHelp("pipeqs: drift (1 − cos)/2 between successive blocks above which a link's bits step up and bypass is off.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("pipeqs: drift (1 − cos)/2 between successive blocks above which a link's bits step up and bypass is off.",
                                discussion: "The published value is 0.1; with dropout 0.5, blocks drift 0.07–0.20 per epoch from the dropout masks alone (at most 0.03 without), so the default is 0.3.",
                                valueName: "E"))
     var driftThreshold: Double = 0.3
@@ -120,7 +134,7 @@ struct Train: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "pipeqs: move bit widths with drift and congestion (ablation: --no-adaptive-bits keeps --initial-bits).")
     var adaptiveBits = true
 
-    @Option(help: ArgumentHelp("pipeqs: the bit width every link starts at: 2, 4, 8 or 32.", valueName: "bits"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("pipeqs: the bit width every link starts at: 2, 4, 8 or 32.", valueName: "bits"))
     var initialBits: Int = 8
 
     @Option(help: ArgumentHelp("pipeqs: gradients of a bypassed backward link: cached (default) or dropped (published PipeQS).",
@@ -141,7 +155,7 @@ struct Train: ParsableCommand {
             """))
     var precomputeLayer0: Bool?
 
-    @Option(help: "Ranks (graph partitions) to train on. With --transport local they are threads of this process.")
+    @Option(parsing: .unconditional, help: "Ranks (graph partitions) to train on. With --transport local they are threads of this process.")
     var parts: Int?
 
     @Option(help: "How ranks communicate: local (threads of one process) or mpi (processes started by mpirun).")
@@ -154,7 +168,7 @@ struct Train: ParsableCommand {
                                valueName: "dir"))
     var partitions: String?
 
-    @Option(help: "Compute threads per rank (default: the cores divided among the ranks on this host).")
+    @Option(parsing: .unconditional, help: "Compute threads per rank (default: the cores divided among the ranks on this host).")
     var threads: Int?
 
     @Option(help: ArgumentHelp(
@@ -186,8 +200,12 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(option.name) must be a finite number, got \(value)")
             }
         }
-        guard layers >= 1 else { throw ValidationError("--layers must be at least 1, got \(layers)") }
-        guard hidden >= 1 else { throw ValidationError("--hidden must be at least 1, got \(hidden)") }
+        guard (1...Self.maximumLayers).contains(layers) else {
+            throw ValidationError("--layers must be in 1...\(Self.maximumLayers), got \(layers)")
+        }
+        guard (1...Self.maximumHidden).contains(hidden) else {
+            throw ValidationError("--hidden must be in 1...\(Self.maximumHidden), got \(hidden)")
+        }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         guard (0..<1).contains(inputDropout) else { throw ValidationError("--input-dropout must be in [0, 1), got \(inputDropout)") }
         guard lr > 0 else { throw ValidationError("--lr must be positive, got \(lr)") }
@@ -245,10 +263,15 @@ struct Train: ParsableCommand {
         FileHandle.standardError.write(Data("halo: \(jsonOut) keeps \(kept) done before it, with \"complete\": false\n".utf8))
     }
 
-    /// Loads the dataset, applying the feature preprocessing asked for.
-    private func loadDataset(pool: ComputePool, logger: Logger) throws -> Dataset {
+    /// Loads the dataset, applying the feature preprocessing asked for, after checking that the run fits in memory
+    /// (see `checkMemory`): `replicas` models in this process, `rowsShare` of the rows and `featureCopies` of the
+    /// features held here.
+    private func loadDataset(pool: ComputePool, logger: Logger, replicas: Int = 1, rowsShare: Double = 1,
+                             featureCopies: Int = 1) throws -> Dataset {
         let watch = Stopwatch()
+        try checkMemoryBeforeLoading(replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
         var data = try DatasetSource(dataset).load(pool: pool)
+        try checkMemory(for: data, replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
         if normalizeFeatures { data.features = data.features.rowNormalized() }
         // Refused here, before partitioning; the trainer refuses it too (for parts read from disk).
         guard data.split.trainCount > 0 else {
@@ -268,13 +291,14 @@ struct Train: ParsableCommand {
         return (built, PartitionSummary(method: partitionMethod, parts: built, quality: quality))
     }
 
-    /// Reads the parts' manifest when --partitions is given, checking --parts agrees with it.
+    /// Reads the parts' manifest when --partitions is given, checking --parts and --dataset agree with it.
     private func partitionManifest() throws -> PartitionManifest? {
         guard let partitions else { return nil }
         let manifest = try PartitionStore.readManifest(directory: partitions)
         if let parts, parts != manifest.parts {
             throw ValidationError("--parts \(parts) disagrees with \(partitions), which holds \(manifest.parts) parts")
         }
+        try checkDatasetMatches(manifest, directory: partitions)
         return manifest
     }
 
@@ -324,11 +348,13 @@ struct Train: ParsableCommand {
         var summary: PartitionSummary?
         var environment: RunEnvironment
         if let manifest, let partitions {
+            try checkMemory(for: manifest, ranks: Array(0..<ranks))
             summary = PartitionSummary(manifest: manifest)
             environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, manifest: manifest)
             logger.info("training on the \(ranks) parts in \(partitions)")
         } else {
-            let data = try loadDataset(pool: ComputePool(threads: cores), logger: logger)
+            // Every rank's part copies its rows' features beside the dataset's.
+            let data = try loadDataset(pool: ComputePool(threads: cores), logger: logger, replicas: ranks, featureCopies: 2)
             let (built, s) = try partitionDataset(data, parts: ranks, logger: logger)
             inMemoryParts = built
             summary = s
@@ -399,6 +425,8 @@ struct Train: ParsableCommand {
             let summary: PartitionSummary
             let environment: RunEnvironment
             if let manifest, let partitions {
+                // Each rank checks its own part against the whole machine: a lower bound when ranks share a host.
+                try checkMemory(for: manifest, ranks: [mpi.rank])
                 part = try PartitionStore.read(directory: partitions, rank: mpi.rank)
                 summary = PartitionSummary(manifest: manifest)
                 environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, manifest: manifest)
@@ -406,7 +434,7 @@ struct Train: ParsableCommand {
                 // Every rank partitions the same data with the same seed; a checksum comparison guards against
                 // ranks that somehow see different inputs.
                 let quietLogger = mpi.rank == 0 ? logger : Logger(label: "halo.train", factory: { _ in SwiftLogNoOpLogHandler() })
-                let data = try loadDataset(pool: pool, logger: quietLogger)
+                let data = try loadDataset(pool: pool, logger: quietLogger, rowsShare: 1 / Double(ranks), featureCopies: 1)
                 let (built, s) = try partitionDataset(data, parts: ranks, logger: quietLogger)
                 try confirmSamePartitioning(built, transport: transport)
                 part = built[mpi.rank]
@@ -467,7 +495,7 @@ extension ReportFile {
 struct RankFailure: Error, CustomStringConvertible {
     let rank: Int
     let underlying: any Error
-    var description: String { "rank \(rank) failed: \(underlying)" }
+    var description: String { "rank \(rank) failed: \(UserFacingError.describe(underlying))" }
 }
 
 extension ModelConfiguration.Kind: ExpressibleByArgument {}

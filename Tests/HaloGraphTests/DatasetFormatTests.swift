@@ -386,4 +386,40 @@ final class DatasetFormatTests: XCTestCase {
             try self.edit(dir, "feat_indptr.i64", as: Int64.self) { $0[6] += 1 }
         }
     }
+
+    /// Issue 12, defect 2 for the dataset reader: a middle row pointer far past the stored features is refused by the
+    /// pointer checks, which run over the whole array before any row is read.
+    func testIndptrMiddleEntryPastTheEnd() throws {
+        try assertCorruption(.indptrDecreasing, in: "feat_indptr.i64") { dir in
+            try self.edit(dir, "feat_indptr.i64", as: Int64.self) { $0[2] = 1_000_000 }
+        }
+    }
+
+    // MARK: Declared sizes against the files (issue 12, defect 1)
+
+    /// A declared width of 2^31 − 1 used to be believed; now the features file's size contradicts it before anything
+    /// of that size is allocated, and the error says what the width implies and what the file holds.
+    func testHugeDeclaredFeatureWidthIsRefusedByTheFileSize() throws {
+        let dir = try written(tinyDataset(denseFeatures))
+        try editMeta(dir) { $0["num_features"] = 2_147_483_647 }
+        XCTAssertThrowsError(try DatasetFormat.read(directory: dir)) { error in
+            let e = error as? DatasetError
+            XCTAssertEqual(e?.kind, .sizeMismatch, "\(error)")
+            XCTAssertEqual(e?.file, "tiny/features.f32")
+            XCTAssertEqual(e?.found, "72", "the file holds 6 × 3 floats")
+            XCTAssertTrue(e?.expected.contains("6 × 2147483647 × f32") == true, "\(error)")
+        }
+    }
+
+    func testHugeDeclaredClassCountOfMultiLabelsIsRefusedByTheFileSize() throws {
+        let dir = try written(tinyDataset(labels: multiLabels))
+        try editMeta(dir) { $0["num_classes"] = 2_147_483_647 }
+        assertReadFails(dir, .sizeMismatch, naming: "labels.u8")
+    }
+
+    func testTruncatedDenseFeatures() throws {
+        try assertCorruption(.sizeMismatch, in: "features.f32", of: tinyDataset(denseFeatures)) { dir in
+            try self.edit(dir, "features.f32", as: Float.self) { $0.removeLast(3) }
+        }
+    }
 }

@@ -220,6 +220,81 @@ final class PartitionStoreTests: XCTestCase {
         XCTAssertEqual(try PartitionStore.read(directory: dir, rank: 0), part)
     }
 
+    /// Issue 12, defect 2: a middle entry of an offset array past the end used to index out of range (SIGILL) before
+    /// any check saw it. Every offset array is now checked whole first: the error names the file and the entry.
+    func testOffsetArraysAreCheckedWholeBeforeUse() throws {
+        let (dir, parts, _) = try writeSynthetic()
+        let part = parts[0]
+        func i64(_ a: [Int64]) -> Data { a.withUnsafeBytes { Data($0) } }
+        var sendPointers: [Int64] = [0]
+        for list in part.sendLists { sendPointers.append(sendPointers.last! + Int64(list.count)) }
+        XCTAssertEqual(sendPointers.count, 4)
+        let haloOffsets = part.haloRanges.map { Int64($0.lowerBound) } + [Int64(part.haloCount)]
+        let inPointers = part.inPointers.map { Int64($0) }
+
+        func assertRefused(_ name: String, _ values: [Int64], _ kind: PartitionError.Kind, entry: Int, line: UInt = #line) throws {
+            try replaceConsistently(dir, rank: 0, file: name, with: i64(values))
+            XCTAssertThrowsError(try PartitionStore.read(directory: dir, rank: 0), line: line) { error in
+                guard let e = error as? PartitionError else { return XCTFail("expected a PartitionError, got \(error)", line: line) }
+                XCTAssertEqual(e.kind, kind, "\(e)", line: line)
+                XCTAssertTrue(e.file.hasSuffix("part-0/\(name)"), "\(e)", line: line)
+                XCTAssertTrue(e.field.hasPrefix("entry \(entry) "), "\(e)", line: line)
+            }
+            let original = name == "send_indptr.i64" ? sendPointers : name == "in_indptr.i64" ? inPointers : haloOffsets
+            try replaceConsistently(dir, rank: 0, file: name, with: i64(original))
+        }
+
+        // A middle entry far past the end (the crash of the issue), in each offset array.
+        var damaged = sendPointers
+        damaged[1] = sendPointers[3] + 1000
+        try assertRefused("send_indptr.i64", damaged, .badSendList, entry: 1)
+        damaged = inPointers
+        damaged[part.innerCount / 2] = Int64(part.edgeCount) + 1
+        try assertRefused("in_indptr.i64", damaged, .badCSR, entry: part.innerCount / 2)
+        damaged = haloOffsets
+        damaged[1] = Int64(part.haloCount) + 5
+        try assertRefused("halo_offsets.i64", damaged, .inconsistentHalo, entry: 1)
+
+        // Decreasing in the middle, with both ends right.
+        damaged = sendPointers
+        damaged[1] = sendPointers[3]
+        damaged[2] = 0
+        try assertRefused("send_indptr.i64", damaged, .badSendList, entry: 2)
+        damaged = inPointers
+        damaged[2] = inPointers[4]
+        damaged[3] = 0
+        try assertRefused("in_indptr.i64", damaged, .badCSR, entry: 3)
+        // A wrong first entry.
+        damaged = inPointers
+        damaged[0] = -1
+        try assertRefused("in_indptr.i64", damaged, .badCSR, entry: 0)
+
+        XCTAssertEqual(try PartitionStore.read(directory: dir, rank: 0), part)
+    }
+
+    /// The same for sparse features: a middle `feat_indptr` entry past feature_nnz.
+    func testSparseFeatureOffsetsAreCheckedWholeBeforeUse() throws {
+        var data = syntheticDataset("synthetic:nodes=200,classes=3,features=5,degree=6,seed=4")
+        guard case .dense(let m) = data.features else { return XCTFail("the synthetic features are dense") }
+        // Every other entry kept, so rows hold different numbers of non-zeros.
+        let triplets = (0..<m.rows * m.cols).filter { $0 % 2 == 0 }.map { (row: $0 / m.cols, col: $0 % m.cols, value: m.storage[$0]) }
+        data.features = .sparse(SparseMatrix(rows: m.rows, cols: m.cols, triplets: triplets))
+        let partitioning = try Partitioner.partition(graph: data.graph, parts: 2, method: .metis, seed: 1)
+        let dir = try temporaryDirectory(self).appendingPathComponent("p2")
+        try PartitionStore.write(dataset: data, partitioning: partitioning, to: dir)
+        let part = try PartitionStore.read(directory: dir, rank: 1)
+        guard case .sparse(let s) = part.features else { return XCTFail("expected sparse part features") }
+        var pointers = s.rowPointers.map { Int64($0) }
+        pointers[1] = Int64(s.nonZeroCount) + 7
+        try replaceConsistently(dir, rank: 1, file: "feat_indptr.i64", with: pointers.withUnsafeBytes { Data($0) })
+        XCTAssertThrowsError(try PartitionStore.read(directory: dir, rank: 1)) { error in
+            let e = error as? PartitionError
+            XCTAssertEqual(e?.kind, .badCSR, "\(error)")
+            XCTAssertEqual(e?.file, "p2/part-1/feat_indptr.i64", "\(error)")
+            XCTAssertEqual(e?.field, "entry 1 (end of row 0)", "\(error)")
+        }
+    }
+
     func testRefusesToOverwriteForeignDirectory() throws {
         let dir = try temporaryDirectory(self)
         try "keep me".write(to: dir.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
