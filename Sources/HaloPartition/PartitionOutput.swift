@@ -148,12 +148,12 @@ public final class PartitionOutput: @unchecked Sendable {
         guard foreign.isEmpty else {
             let shown = foreign.prefix(3).map { "\"\($0)\"" }.joined(separator: ", ") + (foreign.count > 3 ? ", …" : "")
             throw PartitionError(.notAPartitionDirectory, file: destination.path, field: "contents",
-                                 found: "\(contents.count) entries, no halo-partitions manifest, and \(shown) that no partition holds",
+                                 found: "\(entries(contents.count)), no halo-partitions manifest, and \(shown) that no partition holds",
                                  expected: "an empty directory or an earlier partition directory (refusing to overwrite, even with --force)")
         }
         guard force else {
             throw PartitionError(.halfWrittenOutput, file: destination.path, field: "contents",
-                                 found: "a half-written partition (\(contents.count) entries, no readable manifest.json)",
+                                 found: "a half-written partition (\(entries(contents.count)), no readable manifest.json)",
                                  expected: "a complete partition or an empty directory; pass --force to replace it")
         }
         return .halfWrittenPartition
@@ -165,8 +165,12 @@ public final class PartitionOutput: @unchecked Sendable {
     private func removeLeftovers(force: Bool) throws {
         let fm = FileManager.default
         let siblings = (try? fm.contentsOfDirectory(atPath: parent.path)) ?? []
-        let staged = siblings.filter { $0.hasPrefix(".\(name).tmp-") }
-        let aside = siblings.filter { $0.hasPrefix(".\(name).old-") }
+        // Exactly `.<name>.tmp-<pid>`: not the staging folder of an output whose name merely starts like ours.
+        func leftovers(_ kind: String) -> [String] {
+            siblings.filter { $0.hasPrefix(".\(name).\(kind)-") && $0.dropFirst(name.count + kind.count + 3).allSatisfy(\.isNumber) }
+        }
+        let staged = leftovers("tmp")
+        let aside = leftovers("old")
         if existing == .nothing, let kept = aside.first, !force {
             throw PartitionError(.halfWrittenOutput, file: destination.path, field: "output",
                                  found: "missing, with the previous partition set aside in \(parent.appendingPathComponent(kept).path) by a run killed while replacing it",
@@ -186,6 +190,8 @@ public final class PartitionOutput: @unchecked Sendable {
     static func isPartDirectoryName(_ entry: String) -> Bool {
         entry.hasPrefix("part-") && !entry.dropFirst(5).isEmpty && entry.dropFirst(5).allSatisfy(\.isNumber)
     }
+
+    private static func entries(_ count: Int) -> String { count == 1 ? "1 entry" : "\(count) entries" }
 
     private static func reason(_ error: any Error) -> String {
         (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription

@@ -80,8 +80,13 @@ final class PartitionOutputTests: XCTestCase {
         try Data([1, 2, 3]).write(to: stale.appendingPathComponent("part-0/inner_ids.i32"))
         assertValidPartition(dir, parts: 3, "the killed run did not touch the output")
 
+        // The staging folder of another output, "parts.tmp-1", only starts like ours: not ours to delete.
+        let other = dir.deletingLastPathComponent().appendingPathComponent(".parts.tmp-1.tmp-999999999")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+
         let output = try PartitionOutput(dir)
         XCTAssertFalse(FileManager.default.fileExists(atPath: stale.path), "the stale staging folder is removed under the lock")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: other.path), "another output's staging folder is kept")
         try write(fixture(parts: 2), to: output)
         output.release()
         assertValidPartition(dir, parts: 2, "rewritten")
