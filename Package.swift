@@ -4,7 +4,7 @@
 //
 // The module graph mirrors the architecture:
 //   CBLAS (OpenBLAS)      system library: dense GEMM
-//   CSystem               C library headers Swift's Glibc module leaves out (malloc tuning)
+//   CSystem               C library headers Swift's Glibc module leaves out (malloc tuning, renameat2)
 //   HaloTensor            tensor math: matrices, GEMM, CSR SpMM, elementwise kernels, parallel-for, counter RNG
 //   HaloGraph             graph & datasets: CSR graphs, normalisation, the dataset format, synthetic graphs
 //   HaloQuantization      stochastic integer quantization of message rows (2/4/8 bit), fused pack/unpack
@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "HaloGraph", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
         .target(name: "HaloQuantization", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
         .target(name: "HaloAssignment", dependencies: ["HaloQuantization"], swiftSettings: strictSettings),
-        .target(name: "HaloPartition", dependencies: ["HaloGraph", "CMetis"], swiftSettings: strictSettings),
+        .target(name: "HaloPartition", dependencies: ["HaloGraph", "CMetis", "CSystem"], swiftSettings: strictSettings),
         .target(name: "HaloTransport", swiftSettings: strictSettings),
         .target(name: "HaloMPI", dependencies: ["HaloTransport", "CMPI"], swiftSettings: strictSettings),
         .target(name: "HaloNN", dependencies: ["HaloTensor", "HaloGraph"], swiftSettings: strictSettings),

@@ -34,21 +34,31 @@ public enum PartitionStore {
 
     // MARK: Writing
 
-    /// Writes `parts` (all of them, in rank order) with the manifest into `directory`, created if needed.
+    /// Writes `parts` (all of them, in rank order) with the manifest into `directory`, replacing it in one step
+    /// (see `PartitionOutput`: checked and locked first, written beside it, renamed into place).
     ///
-    /// An existing partition directory is replaced (its `part-*` directories and manifest go); any other non-empty
-    /// directory is refused. The manifest is written last, so an interrupted write leaves no readable directory.
+    /// An existing partition directory is replaced; a half-written one only with `force`; anything else non-empty
+    /// is refused.
     @discardableResult
     public static func write(
         parts: [Part], partitioning: GraphPartitioning, quality: PartitionQuality,
-        fingerprint: DatasetFingerprint, to directory: URL
+        fingerprint: DatasetFingerprint, to directory: URL, force: Bool = false
+    ) throws -> PartitionManifest {
+        let output = try PartitionOutput(directory, force: force)
+        defer { output.release() }
+        return try output.write(parts: parts, partitioning: partitioning, quality: quality, fingerprint: fingerprint)
+    }
+
+    /// Writes the parts' files and, last, the manifest into `root`, an existing empty directory. `afterPart` runs
+    /// after each part (a test hook for failures midway).
+    static func writeContents(
+        parts: [Part], partitioning: GraphPartitioning, quality: PartitionQuality,
+        fingerprint: DatasetFingerprint, into root: StoreDirectory, afterPart: (Int) throws -> Void
     ) throws -> PartitionManifest {
         precondition(!parts.isEmpty && parts.count == partitioning.partCount, "write needs all \(partitioning.partCount) parts")
         for (r, part) in parts.enumerated() {
             precondition(part.rank == r && part.partCount == parts.count, "parts must be given in rank order")
         }
-        let root = StoreDirectory(directory)
-        try root.prepareForWriting()
         var entries: [PartitionManifest.PartEntry] = []
         for part in parts {
             let dirName = partDirectoryName(part.rank)
@@ -69,6 +79,7 @@ public enum PartitionStore {
                 rank: part.rank, directory: dirName, inner: part.innerCount, central: part.centralCount,
                 marginal: part.marginalCount, halo: part.haloCount, edges: part.edgeCount, send: part.sendCount,
                 files: fileEntries.sorted { $0.name < $1.name }))
+            try afterPart(part.rank)
         }
         let first = parts[0]
         let manifest = PartitionManifest(
@@ -84,9 +95,9 @@ public enum PartitionStore {
 
     /// Builds the parts of an existing `partitioning` of `dataset`, measures it and writes everything.
     @discardableResult
-    public static func write(dataset: Dataset, partitioning: GraphPartitioning, to directory: URL) throws -> PartitionManifest {
+    public static func write(dataset: Dataset, partitioning: GraphPartitioning, to directory: URL, force: Bool = false) throws -> PartitionManifest {
         try write(parts: Part.build(dataset: dataset, partitioning: partitioning), partitioning: partitioning,
-                  quality: partitioning.quality(of: dataset.graph), fingerprint: DatasetFingerprint(dataset), to: directory)
+                  quality: partitioning.quality(of: dataset.graph), fingerprint: DatasetFingerprint(dataset), to: directory, force: force)
     }
 
     // MARK: Reading
@@ -612,37 +623,5 @@ extension FormatDirectory where Category == PartitionErrorKind {
     /// Decodes the JSON file `relative` (a manifest or a part's meta.json).
     func decode<T: Decodable>(_ type: T.Type, from data: Data, file relative: String) throws -> T {
         try decode(T.self, from: data, file: relative, document: "a \(T.self) JSON object")
-    }
-
-    /// Makes `root` ready for a fresh write: created if absent; an earlier partition directory is cleared of its
-    /// manifest and `part-*` directories; anything else non-empty is refused rather than mixed with parts.
-    func prepareForWriting() throws {
-        let fm = FileManager.default
-        var isDirectory: ObjCBool = false
-        if fm.fileExists(atPath: root.path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else {
-                throw PartitionError(.notAPartitionDirectory, file: name, field: "path", found: "a file", expected: "a directory or nothing")
-            }
-            let contents = try perform(on: "") { try fm.contentsOfDirectory(atPath: root.path) }
-            guard !contents.isEmpty else { return }
-            let isPartitionDirectory: Bool = {
-                guard let data = try? Data(contentsOf: url(PartitionStore.manifestFile)),
-                      let header = try? JSONDecoder().decode(FormatHeader.self, from: data) else { return false }
-                return header.format == PartitionManifest.formatName
-            }()
-            guard isPartitionDirectory else {
-                throw PartitionError(.notAPartitionDirectory, file: name, field: "contents", found: "\(contents.count) entries and no halo-partitions manifest",
-                                     expected: "an empty directory or an earlier partition directory (refusing to overwrite)")
-            }
-            for entry in contents.sorted() where entry == PartitionStore.manifestFile || isPartDirectoryName(entry) {
-                try perform(on: entry) { try fm.removeItem(at: url(entry)) }
-            }
-        } else {
-            try perform(on: "") { try fm.createDirectory(at: root, withIntermediateDirectories: true) }
-        }
-    }
-
-    private func isPartDirectoryName(_ entry: String) -> Bool {
-        entry.hasPrefix("part-") && !entry.dropFirst(5).isEmpty && entry.dropFirst(5).allSatisfy(\.isNumber)
     }
 }

@@ -89,9 +89,7 @@ public final class LocalTransport: Transport, @unchecked Sendable {
     public func allReduceSum(_ values: inout [Float]) throws {
         let op = take()
         try rendezvous.deposit(op, rank: rank, .floats(values))
-        let contributions = try rendezvous.collect(op, rank: rank)
-        // Sum in rank order on every rank, so all ranks get bit-identical results.
-        try sumInRankOrder(contributions, into: &values) { if case .floats(let v) = $0 { v } else { nil } }
+        values = try finishAllReduce(op, count: values.count).sum
     }
 
     public func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce {
@@ -100,22 +98,33 @@ public final class LocalTransport: Transport, @unchecked Sendable {
         return LocalPendingAllReduce(transport: self, operation: op, count: values.count)
     }
 
-    /// Sums operation `op`'s contributions (blocks until every rank made one), in rank order as `allReduceSum`.
+    /// Operation `op`'s sum (blocks until every rank contributed). One rank sums, in rank order, and every rank gets
+    /// that same array: bit-identical results, and P·n additions per reduction rather than P²·n when each rank summed
+    /// all P contributions itself (which made 128 ranks on one host spend most of an epoch summing gradients).
     fileprivate func finishAllReduce(_ op: Int, count: Int) throws -> (sum: [Float], completedAt: UInt64) {
-        let (contributions, completedAt) = try rendezvous.collectTimed(op, rank: rank)
-        var sum = [Float](repeating: 0, count: count)
-        try sumInRankOrder(contributions, into: &sum) { if case .floats(let v) = $0 { v } else { nil } }
-        return (sum, completedAt)
+        let (sum, completedAt) = try rendezvous.collectReduced(op, rank: rank) { contributions in
+            var values = [Float](repeating: 0, count: count)
+            try Self.sumInRankOrder(contributions, into: &values) { if case .floats(let v) = $0 { v } else { nil } }
+            return .floats(values)
+        }
+        guard case .floats(let values) = sum else { preconditionFailure("collective calls out of order across ranks") }
+        return (values, completedAt)
     }
 
     public func allReduceSum(_ values: inout [Double]) throws {
         let op = take()
+        let count = values.count
         try rendezvous.deposit(op, rank: rank, .doubles(values))
-        let contributions = try rendezvous.collect(op, rank: rank)
-        try sumInRankOrder(contributions, into: &values) { if case .doubles(let v) = $0 { v } else { nil } }
+        let (sum, _) = try rendezvous.collectReduced(op, rank: rank) { contributions in
+            var values = [Double](repeating: 0, count: count)
+            try Self.sumInRankOrder(contributions, into: &values) { if case .doubles(let v) = $0 { v } else { nil } }
+            return .doubles(values)
+        }
+        guard case .doubles(let v) = sum else { preconditionFailure("collective calls out of order across ranks") }
+        values = v
     }
 
-    private func sumInRankOrder<T: FloatingPoint>(
+    private static func sumInRankOrder<T: FloatingPoint>(
         _ contributions: [Contribution], into values: inout [T], _ unwrap: (Contribution) -> [T]?
     ) throws {
         let arrays = contributions.map(unwrap)
@@ -238,7 +247,19 @@ final class Rendezvous: @unchecked Sendable {
     let worldSize: Int
     private let condition = NSCondition()
     /// Per collective number: every rank's contribution and how many ranks have collected.
-    private var rounds: [Int: (contributions: [Contribution?], arrived: Int, collected: Int, completedAt: UInt64)] = [:]
+    private var rounds: [Int: Round] = [:]
+
+    private struct Round {
+        var contributions: [Contribution?]
+        var arrived = 0
+        var collected = 0
+        var completedAt: UInt64 = 0
+        /// A reduction's result, computed once by the first rank to collect (`collectReduced`).
+        var reduced: Result<Contribution, any Error>?
+        var reducing = false
+
+        init(worldSize: Int) { contributions = Array(repeating: nil, count: worldSize) }
+    }
     private var failure: (rank: Int, reason: String)?
     /// Channel messages sent and not yet taken.
     private var mailboxes: [MailboxKey: [ChannelMessage]] = [:]
@@ -255,7 +276,7 @@ final class Rendezvous: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         if let failure, failure.rank != rank { throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason) }
-        var round = rounds[op] ?? (Array(repeating: nil, count: worldSize), 0, 0, 0)
+        var round = rounds[op] ?? Round(worldSize: worldSize)
         round.contributions[rank] = contribution
         round.arrived += 1
         if round.arrived == worldSize {
@@ -281,6 +302,35 @@ final class Rendezvous: @unchecked Sendable {
                 let contributions = round.contributions.map { $0! }
                 if round.collected + 1 == worldSize { rounds[op] = nil } else { rounds[op]!.collected += 1 }
                 return (contributions, round.completedAt)
+            }
+            condition.wait()
+        }
+    }
+
+    /// `collectTimed` for a reduction: the first rank to find every contribution there computes `reduce` (outside the
+    /// lock, so other collectives and channel messages go on meanwhile) and every rank returns that one result.
+    func collectReduced(
+        _ op: Int, rank: Int, _ reduce: ([Contribution]) throws -> Contribution
+    ) throws -> (result: Contribution, completedAt: UInt64) {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if let failure, failure.rank != rank { throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason) }
+            if let round = rounds[op], round.arrived == worldSize {
+                if let reduced = round.reduced {
+                    if round.collected + 1 == worldSize { rounds[op] = nil } else { rounds[op]!.collected += 1 }
+                    return (try reduced.get(), round.completedAt)
+                }
+                if !round.reducing {
+                    rounds[op]!.reducing = true
+                    let contributions = round.contributions.map { $0! }
+                    condition.unlock()
+                    let result = Result { try reduce(contributions) }
+                    condition.lock()
+                    rounds[op]!.reduced = result
+                    condition.broadcast()
+                    continue
+                }
             }
             condition.wait()
         }

@@ -27,8 +27,14 @@ struct Partition: ParsableCommand {
             The output directory holds manifest.json (dataset fingerprint, method, seed, edge cut, per-part counts, \
             a size and XXH64 checksum for every file) and part-0/ … part-<P-1>/ with little-endian binaries. A rank \
             reads the manifest and only its own part, and refuses files whose size or checksum is off, or parts cut \
-            from a different dataset. An existing partition directory is replaced; any other non-empty directory is \
-            refused.
+            from a different dataset.
+
+            The output is checked before anything is computed, and locked (.<name>.lock beside it) so that a second \
+            `halo partition` into it fails at once. The parts are written into .<name>.tmp-<pid> beside it and \
+            renamed into place when complete: an existing partition directory is replaced in one step, and a run \
+            killed at any point leaves the previous partition intact. A directory holding only partition files \
+            without a readable manifest (half-written) is replaced only with --force; any other non-empty directory \
+            or a file is refused.
 
             Examples:
               halo partition --dataset ../shared/datasets/cora --parts 4 --out /tmp/cora-p4
@@ -52,6 +58,9 @@ struct Partition: ParsableCommand {
     @Option(help: ArgumentHelp("Directory to write the parts to (omit to print the statistics only).", valueName: "dir"))
     var out: String?
 
+    @Flag(help: "Replace a half-written partition directory at --out (one without a readable manifest, e.g. left by a killed run of an older Halo).")
+    var force = false
+
     @Flag(help: "After writing, load every part back as a rank would (all checks) and compare it with what was written.")
     var verify = false
 
@@ -61,9 +70,13 @@ struct Partition: ParsableCommand {
     func validate() throws {
         guard parts >= 1 else { throw ValidationError("--parts must be at least 1, got \(parts)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if force && out == nil { throw ValidationError("--force replaces the output directory; it needs --out") }
     }
 
     func run() throws {
+        // Checked and locked before any work, so a bad --out or a concurrent writer costs nothing.
+        let output = try out.map { try PartitionOutput(URL(fileURLWithPath: $0), force: force) }
+        defer { output?.release() }
         let pool = ComputePool(threads: threads ?? ComputePool.availableCores)
         var watch = Stopwatch()
         let data = try DatasetSource(dataset).load(pool: pool)
@@ -86,12 +99,10 @@ struct Partition: ParsableCommand {
               + String(format: " | balance %.3f (largest part / mean)", quality.balance))
         printTable(built)
 
-        guard let out else { return }
+        guard let out, let output else { return }
         watch.restart()
         let fingerprint = DatasetFingerprint(data)
-        let manifest = try PartitionStore.write(
-            parts: built, partitioning: partitioning, quality: quality, fingerprint: fingerprint,
-            to: URL(fileURLWithPath: out))
+        let manifest = try output.write(parts: built, partitioning: partitioning, quality: quality, fingerprint: fingerprint)
         let bytes = manifest.partList.reduce(0) { $0 + $1.files.reduce(0) { $0 + $1.bytes } }
         print("wrote \(out): manifest.json and part-0 … part-\(parts - 1), "
               + String(format: "%.1f MiB", Double(bytes) / 1_048_576)
