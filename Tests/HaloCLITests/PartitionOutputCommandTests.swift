@@ -10,7 +10,7 @@ import Glibc
 final class PartitionOutputCommandTests: CommandTestCase {
     static let small = "synthetic:nodes=400,classes=3,features=8,degree=6,seed=3"
     /// Big enough that loading, partitioning and writing take a second or more.
-    static let large = "synthetic:nodes=200000,degree=10,seed=1"
+    static let large = "synthetic:nodes=600000,degree=10,seed=1"
 
     private func partition(_ dataset: String, _ out: URL, _ extra: [String] = [], parts: Int = 2) throws -> Outcome {
         try run(try halo(), ["partition", "--dataset", dataset, "--parts", String(parts), "--out", out.path, "--threads", "1"] + extra,
@@ -80,9 +80,9 @@ final class PartitionOutputCommandTests: CommandTestCase {
         let out = scratch.appendingPathComponent("parts")
         let first = try partition(Self.small, out, parts: 3)
         XCTAssertEqual(first.status, 0, "\(first)")
-        let manifest = try Data(contentsOf: out.appendingPathComponent("manifest.json"))
-
-        for delay in [0.8, 1.6] {
+        var killed = 0
+        for delay in [0.5, 1.0, 2.0] {
+            let manifest = try Data(contentsOf: out.appendingPathComponent("manifest.json"))
             let process = Process()
             process.executableURL = try halo()
             process.arguments = ["partition", "--dataset", Self.large, "--parts", "2", "--out", out.path, "--threads", "1"]
@@ -92,10 +92,18 @@ final class PartitionOutputCommandTests: CommandTestCase {
             Thread.sleep(forTimeInterval: delay)
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            XCTAssertEqual(process.terminationReason, .uncaughtSignal, "killed after \(delay) s, not finished")
-            XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("manifest.json")), manifest, "killed after \(delay) s")
-            try assertTrains(out, "old partition after a kill at \(delay) s")
+            // How far a run gets in a given time depends on the machine: a run killed must have left the previous
+            // partition untouched; one that finished first must have left its own, whole (both checked by training).
+            if process.terminationReason == .uncaughtSignal {
+                killed += 1
+                XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("manifest.json")), manifest,
+                               "killed after \(delay) s")
+            } else {
+                XCTAssertEqual(process.terminationStatus, 0, "finished within \(delay) s")
+            }
+            try assertTrains(out, "partition after a kill at \(delay) s")
         }
+        XCTAssertGreaterThan(killed, 0, "no run was still going when killed: make the graph larger")
         // The next run replaces it, removing what the killed ones left beside it.
         let again = try partition(Self.small, out)
         XCTAssertEqual(again.status, 0, "\(again)")
