@@ -400,6 +400,9 @@ struct Train: ParsableCommand {
             } catch let error as TrainingSetupError {
                 // Decided on settings and global counts every rank shares.
                 throw error
+            } catch let error as PartitionError where error.kind == .inconsistentParts {
+                // Decided on the tallies of all parts, which every rank gathered: a fault of the set, not of a rank.
+                throw error
             } catch {
                 throw RankFailure(rank: transport.rank, underlying: error)
             }
