@@ -9,6 +9,8 @@ public enum PartitionErrorKind: String, FileFormatFailureKind {
     // Files, manifest.json and meta.json.
     case missingFile, io, badJSON, missingField, badField, wrongFormat, unsupportedVersion
     case notAPartitionDirectory, rankOutOfRange, manifestMismatch, fileListMismatch
+    // Parts that do not fit together: another partitioning's part, or totals over all parts that disagree.
+    case partitioningMismatch, inconsistentParts
     // Writing: the output is locked by another writer, or holds a half-written partition (replaced only when forced).
     case outputLocked, halfWrittenOutput
     case sizeMismatch, checksumMismatch

@@ -4,7 +4,10 @@ import HaloGraph
 /// every file of every part. A rank reads it first, then only its own `part-<rank>/`.
 public struct PartitionManifest: Sendable, Equatable, Codable {
     public static let formatName = "halo-partitions"
-    public static let formatVersion = 1
+    /// Version 2 added `partitioning_id` (here and in every part's meta.json); version 1 directories still load,
+    /// without that check.
+    public static let formatVersion = 2
+    public static let readableVersions = 1...2
     public static let checksumAlgorithm = "xxh64"
 
     /// The dataset the parts were cut from.
@@ -89,11 +92,15 @@ public struct PartitionManifest: Sendable, Equatable, Codable {
     public var cutFraction: Double
     public var balance: Double
     public var checksum: String
+    /// Which partitioning the parts belong to (see `PartitioningID`); nil only in format version 1.
+    public var partitioningID: PartitioningID?
     public var partList: [PartEntry]
 
-    public init(dataset: DatasetInfo, method: PartitionMethod, seed: UInt64, quality: PartitionQuality, partList: [PartEntry]) {
+    public init(dataset: DatasetInfo, method: PartitionMethod, seed: UInt64, quality: PartitionQuality,
+                partitioningID: PartitioningID, partList: [PartEntry]) {
         format = Self.formatName
         formatVersion = Self.formatVersion
+        self.partitioningID = partitioningID
         self.dataset = dataset
         parts = partList.count
         self.method = method
@@ -109,7 +116,7 @@ public struct PartitionManifest: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case format, formatVersion = "format_version", dataset, parts, method, seed, edgeCut = "edge_cut"
         case cutDirectedEdges = "cut_directed_edges", cutFraction = "cut_fraction", balance, checksum
-        case partList = "part_list"
+        case partitioningID = "partitioning_id", partList = "part_list"
     }
 }
 
@@ -138,13 +145,16 @@ struct PartMeta: Codable, Equatable {
     var classes: Int
     var multilabel: Bool
     var globalSplitSizes: SplitSizes
+    /// The manifest's `partitioning_id`; nil only in format version 1.
+    var partitioningID: PartitioningID?
     var files: [String]
 
     enum CodingKeys: String, CodingKey {
         case format, formatVersion = "format_version", datasetName = "dataset_name"
         case datasetFingerprint = "dataset_fingerprint", rank, partCount = "part_count", totalNodes = "total_nodes"
         case inner, central, halo, edges, send, featureWidth = "feature_width", featureLayout = "feature_layout"
-        case featureNnz = "feature_nnz", classes, multilabel, globalSplitSizes = "global_split_sizes", files
+        case featureNnz = "feature_nnz", classes, multilabel, globalSplitSizes = "global_split_sizes"
+        case partitioningID = "partitioning_id", files
     }
 }
 

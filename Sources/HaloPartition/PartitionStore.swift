@@ -7,11 +7,13 @@ import HaloTensor
 #error("PartitionStore copies little-endian files verbatim; add byte swapping before using a big-endian host")
 #endif
 
-/// Reads and writes partition directories, format `halo-partitions` version 1:
+/// Reads and writes partition directories, format `halo-partitions` version 2 (version 1, without the
+/// partitioning id, is still read):
 ///
-///     manifest.json          format, dataset fingerprint, P, method, seed, edge cut, per-part counts and per-file
-///                            byte sizes and XXH64 checksums
-///     part-<r>/meta.json     the part's counts, feature layout, class count, global split sizes, file list
+///     manifest.json          format, dataset fingerprint, partitioning id, P, method, seed, edge cut, per-part
+///                            counts and per-file byte sizes and XXH64 checksums
+///     part-<r>/meta.json     the part's counts, feature layout, class count, global split sizes, partitioning id,
+///                            file list
 ///     part-<r>/*.i32|i64|f32|u8   headerless little-endian arrays:
 ///       inner_ids.i32 [I]            global ids, central then marginal (any order within each; `Part.build`
 ///                                    writes the graph's reverse Cuthill–McKee order)
@@ -26,6 +28,8 @@ import HaloTensor
 ///
 /// A rank reads the manifest and its own part only. The reader trusts nothing: sizes against the metas, checksums
 /// against the manifest, then ids, CSR structure, degrees, halo blocks and send lists, before building a `Part`.
+/// What one part cannot show alone (nodes owned twice, split totals, halo degrees against their owners') is checked
+/// across parts by `PartSetTally`.
 public enum PartitionStore {
     public static let manifestFile = "manifest.json"
 
@@ -60,9 +64,10 @@ public enum PartitionStore {
             precondition(part.rank == r && part.partCount == parts.count, "parts must be given in rank order")
         }
         var entries: [PartitionManifest.PartEntry] = []
+        let partitioningID = PartitioningID(parts: parts, fingerprint: fingerprint)
         for part in parts {
             let dirName = partDirectoryName(part.rank)
-            let (meta, files) = PartCodec.encode(part, fingerprint: fingerprint)
+            let (meta, files) = PartCodec.encode(part, fingerprint: fingerprint, partitioningID: partitioningID)
             var json = try jsonEncoder.encode(meta)
             json.append(0x0A)
             let all = files + [(PartFile.meta, json)]
@@ -86,7 +91,8 @@ public enum PartitionStore {
             dataset: .init(name: first.datasetName, fingerprint: fingerprint, nodes: first.totalNodeCount,
                            directedEdges: quality.directedEdgeCount, featureWidth: first.featureWidth,
                            classes: first.classCount, multilabel: first.labels.isMultiLabel),
-            method: partitioning.method, seed: partitioning.seed, quality: quality, partList: entries)
+            method: partitioning.method, seed: partitioning.seed, quality: quality, partitioningID: partitioningID,
+            partList: entries)
         var json = try jsonEncoder.encode(manifest)
         json.append(0x0A)
         try root.perform(on: manifestFile) { try json.write(to: root.url(manifestFile), options: .atomic) }
@@ -118,10 +124,15 @@ public enum PartitionStore {
         guard header.format == PartitionManifest.formatName else {
             throw PartitionError(.wrongFormat, file: file, field: "`format`", found: "\"\(header.format)\"", expected: "\"\(PartitionManifest.formatName)\"")
         }
-        guard header.formatVersion == PartitionManifest.formatVersion else {
-            throw PartitionError(.unsupportedVersion, file: file, field: "`format_version`", found: "\(header.formatVersion)", expected: "\(PartitionManifest.formatVersion)")
+        guard PartitionManifest.readableVersions.contains(header.formatVersion) else {
+            throw PartitionError(.unsupportedVersion, file: file, field: "`format_version`", found: "\(header.formatVersion)",
+                                 expected: "one of \(PartitionManifest.readableVersions)")
         }
         let manifest = try root.decode(PartitionManifest.self, from: data, file: manifestFile)
+        if manifest.formatVersion >= 2 && manifest.partitioningID == nil {
+            throw PartitionError(.missingField, file: file, field: "`partitioning_id`", found: "missing",
+                                 expected: "a 16-digit hex id (required from format version 2)")
+        }
         guard manifest.checksum == PartitionManifest.checksumAlgorithm else {
             throw PartitionError(.badField, file: file, field: "`checksum`", found: "\"\(manifest.checksum)\"", expected: "\"\(PartitionManifest.checksumAlgorithm)\"")
         }
@@ -164,6 +175,29 @@ public enum PartitionStore {
         let entry = manifest.partList[rank]
         let part = PartReader(root: root, dirName: entry.directory, manifest: manifest, entry: entry)
         return try part.read()
+    }
+
+    /// Loads every part, each checked alone as `read(directory:rank:)` does, then checks them against each other:
+    /// each node owned by exactly one part (naming the node and both parts when not), split totals and degrees
+    /// (`PartSetTally`). A distributed run, where each rank holds one part, gathers the tallies instead.
+    public static func readAll(directory: URL) throws -> [Part] {
+        let manifest = try readManifest(directory: directory)
+        let parts = try (0..<manifest.parts).map { try read(directory: directory, rank: $0) }
+        let root = StoreDirectory(directory)
+        var owner = [Int32](repeating: -1, count: manifest.dataset.nodes)
+        for part in parts {
+            for (k, v) in part.innerGlobalIDs.enumerated() {
+                let previous = owner[Int(v)]
+                if previous >= 0 {
+                    throw PartitionError(.inconsistentParts, file: root.path(partDirectoryName(part.rank) + "/" + PartFile.innerIDs),
+                                         field: "entry \(k)", found: "node \(v), which \(partDirectoryName(Int(previous))) owns too",
+                                         expected: "each node owned by exactly one part")
+                }
+                owner[Int(v)] = Int32(part.rank)
+            }
+        }
+        try PartSetTally.verify(parts.map(PartSetTally.init), manifest: manifest, directory: root.name)
+        return parts
     }
 
     static func checksum(_ data: Data) -> UInt64 {
@@ -227,7 +261,7 @@ enum PartFile {
 // MARK: - Encoding a part
 
 enum PartCodec {
-    static func encode(_ part: Part, fingerprint: DatasetFingerprint) -> (PartMeta, [(String, Data)]) {
+    static func encode(_ part: Part, fingerprint: DatasetFingerprint, partitioningID: PartitioningID) -> (PartMeta, [(String, Data)]) {
         var files: [(String, Data)] = [
             (PartFile.innerIDs, bytes(part.innerGlobalIDs)),
             (PartFile.haloIDs, bytes(part.haloGlobalIDs)),
@@ -269,7 +303,7 @@ enum PartCodec {
             totalNodes: part.totalNodeCount, inner: part.innerCount, central: part.centralCount, halo: part.haloCount,
             edges: part.edgeCount, send: part.sendCount, featureWidth: part.featureWidth, featureLayout: layout,
             featureNnz: nnz, classes: part.classCount, multilabel: part.labels.isMultiLabel,
-            globalSplitSizes: .init(train: g.train, val: g.validation, test: g.test),
+            globalSplitSizes: .init(train: g.train, val: g.validation, test: g.test), partitioningID: partitioningID,
             files: files.map(\.0).sorted())
         return (meta, files)
     }
@@ -352,14 +386,21 @@ struct PartReader {
         guard header.format == PartMeta.formatName else {
             throw fail(.wrongFormat, name, "`format`", found: "\"\(header.format)\"", expected: "\"\(PartMeta.formatName)\"")
         }
-        guard header.formatVersion == PartitionManifest.formatVersion else {
-            throw fail(.unsupportedVersion, name, "`format_version`", found: "\(header.formatVersion)", expected: "\(PartitionManifest.formatVersion)")
+        guard header.formatVersion == manifest.formatVersion else {
+            throw fail(.unsupportedVersion, name, "`format_version`", found: "\(header.formatVersion)",
+                       expected: "\(manifest.formatVersion), the manifest's")
         }
         return try root.decode(PartMeta.self, from: data, file: dirName + "/" + name)
     }
 
     /// The part's meta.json must describe the part the manifest lists.
     func checkAgainstManifest(_ meta: PartMeta) throws {
+        // First: a part of another partitioning disagrees on many counts, and this names the real cause.
+        if meta.partitioningID != manifest.partitioningID {
+            throw fail(.partitioningMismatch, PartFile.meta, "`partitioning_id`", found: meta.partitioningID?.hex ?? "none",
+                       expected: "\(manifest.partitioningID?.hex ?? "none"), the manifest's: this part was cut by another partitioning " +
+                                 "(another method, seed or part count) than the rest of the directory; rewrite it with `halo partition`")
+        }
         let declared = "as manifest.json `part_list[\(entry.rank)]` declares"
         let checks: [(field: String, found: String, wanted: String, why: String)] = [
             ("rank", "\(meta.rank)", "\(entry.rank)", "the rank of this part directory"),
@@ -518,6 +559,20 @@ struct PartReader {
             if let k = degrees.firstIndex(where: { $0 < 1 }) {
                 throw fail(.badDegree, name, "degree of local node \(k)", found: "\(degrees[k])", expected: "at least 1 (the self loop)")
             }
+        }
+        // No node has more neighbours than the graph has nodes (its self loop included), and a node's out-degree
+        // covers at least the edges this part stores from it, plus the loop.
+        for (name, degrees) in [(PartFile.inDegrees, inDegrees), (PartFile.outDegrees, outDegrees)] {
+            if let k = degrees.firstIndex(where: { Int($0) > n }) {
+                throw fail(.badDegree, name, "degree of local node \(k)", found: "\(degrees[k])",
+                           expected: "at most \(n), the number of nodes (self loop included)")
+            }
+        }
+        var storedOut = [Int32](repeating: 1, count: local)
+        for s in sources { storedOut[Int(s)] += 1 }
+        if let k = (0..<local).first(where: { outDegrees[$0] < storedOut[$0] }) {
+            throw fail(.badDegree, PartFile.outDegrees, "degree of local node \(k)", found: "\(outDegrees[k])",
+                       expected: "at least \(storedOut[k]), its out-edges stored in this part plus the self loop")
         }
         for i in 0..<inner where Int64(inDegrees[i]) != pointers[i + 1] - pointers[i] + 1 {
             throw fail(.badDegree, PartFile.inDegrees, "degree of inner node \(i)", found: "\(inDegrees[i])",

@@ -24,10 +24,11 @@ struct Partition: ParsableCommand {
               contiguous  blocks of consecutive ids: balanced; cut follows id order
             The cut is what crosses ranks every layer; random is the worst-case baseline.
 
-            The output directory holds manifest.json (dataset fingerprint, method, seed, edge cut, per-part counts, \
-            a size and XXH64 checksum for every file) and part-0/ … part-<P-1>/ with little-endian binaries. A rank \
-            reads the manifest and only its own part, and refuses files whose size or checksum is off, or parts cut \
-            from a different dataset.
+            The output directory holds manifest.json (dataset fingerprint, partitioning id, method, seed, edge cut, \
+            per-part counts, a size and XXH64 checksum for every file) and part-0/ … part-<P-1>/ with little-endian \
+            binaries. A rank reads the manifest and only its own part, and refuses files whose size or checksum is \
+            off, parts cut from a different dataset, or parts of another partitioning; `halo train` then checks the \
+            parts against each other (ownership, split totals, degrees).
 
             The output is checked before anything is computed, and locked (.<name>.lock beside it) so that a second \
             `halo partition` into it fails at once. The parts are written into .<name>.tmp-<pid> beside it and \

@@ -291,10 +291,19 @@ struct Train: ParsableCommand {
         return (built, PartitionSummary(method: partitionMethod, parts: built, quality: quality))
     }
 
+    /// How partition errors name the directory: its last path component, as `PartitionStore`'s own errors do.
+    static func errorName(_ directory: String) -> String {
+        URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
+    }
+
     /// Reads the parts' manifest when --partitions is given, checking --parts and --dataset agree with it.
     private func partitionManifest() throws -> PartitionManifest? {
         guard let partitions else { return nil }
         let manifest = try PartitionStore.readManifest(directory: partitions)
+        if manifest.partitioningID == nil {
+            // Format version 1: still valid, but a part of another partitioning is caught only by the cross-part sums.
+            Logger(label: "halo.train").warning("\(partitions) was written without a partitioning id (format version \(manifest.formatVersion)); parts are not checked to come from one partitioning run. Rewrite it with `halo partition` to add one.")
+        }
         if let parts, parts != manifest.parts {
             throw ValidationError("--parts \(parts) disagrees with \(partitions), which holds \(manifest.parts) parts")
         }
@@ -364,7 +373,13 @@ struct Train: ParsableCommand {
         let epochs = self.epochs, partitioning = summary
         let reports = try LocalTransport.run(worldSize: ranks) { transport -> TrainingReport? in
             do {
-                let part = try partsToTrain?[transport.rank] ?? PartitionStore.read(directory: directory!, rank: transport.rank)
+                let part: Part
+                if let partsToTrain {
+                    part = partsToTrain[transport.rank]
+                } else {
+                    part = try PartitionStore.read(directory: directory!, rank: transport.rank)
+                    try PartSetAgreement.check(part: part, manifest: manifest!, directory: Self.errorName(directory!), transport: transport)
+                }
                 let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && transport.rank == 0)
                 let report = try RankTraining.run(
                     part: part, transport: transport, configuration: config, environment: env, pool: pool,
@@ -384,6 +399,9 @@ struct Train: ParsableCommand {
                 throw error
             } catch let error as TrainingSetupError {
                 // Decided on settings and global counts every rank shares.
+                throw error
+            } catch let error as PartitionError where error.kind == .inconsistentParts {
+                // Decided on the tallies of all parts, which every rank gathered: a fault of the set, not of a rank.
                 throw error
             } catch {
                 throw RankFailure(rank: transport.rank, underlying: error)
@@ -428,6 +446,7 @@ struct Train: ParsableCommand {
                 // Each rank checks its own part against the whole machine: a lower bound when ranks share a host.
                 try checkMemory(for: manifest, ranks: [mpi.rank])
                 part = try PartitionStore.read(directory: partitions, rank: mpi.rank)
+                try PartSetAgreement.check(part: part, manifest: manifest, directory: Self.errorName(partitions), transport: transport)
                 summary = PartitionSummary(manifest: manifest)
                 environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, manifest: manifest)
             } else {

@@ -137,7 +137,7 @@ final class PartitionStoreTests: XCTestCase {
 
     func testWrongFormatAndVersion() throws {
         let (dir, _, _) = try writeSynthetic()
-        try editManifest(dir) { $0["format_version"] = 2 }
+        try editManifest(dir) { $0["format_version"] = 3 }
         assertError(.unsupportedVersion, fileSuffix: "p3/manifest.json") { try PartitionStore.read(directory: dir, rank: 0) }
         try editManifest(dir) { $0["format_version"] = 1; $0["format"] = "halo-dataset" }
         assertError(.wrongFormat, fileSuffix: "p3/manifest.json") { try PartitionStore.read(directory: dir, rank: 0) }
