@@ -153,12 +153,28 @@ def _run(cmd: list[str]) -> str:
         return ""
 
 
+# /proc/cpuinfo fields recorded, and their names in the machine record.
+CPUINFO_FIELDS = {"cpu family": "cpu_family", "model": "cpu_model_number", "stepping": "cpu_stepping"}
+
+
 def machine_info() -> dict:
     info: dict = {}
     try:
+        # The first processor's entry: model name, family/model/stepping (the core generation a name like "AMD
+        # EPYC" hides) and the vector ISA its flags advertise, so a number is never read without its machine.
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if key == "model name":
+                info["cpu_model"] = value
+            elif key in CPUINFO_FIELDS:
+                info.setdefault(CPUINFO_FIELDS[key], value)
+            elif key == "flags":
+                flags = set(value.split())
+                info["vector_isa"] = ("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags
+                                      else "AVX" if "avx" in flags else "SSE")
+                info["avx512_extensions"] = sorted(f for f in flags if f.startswith("avx512"))
+            elif not line.strip() and "cpu_model" in info:
                 break
     except OSError:
         pass

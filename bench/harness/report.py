@@ -473,8 +473,13 @@ def generate(out: Path, doc: Path, svg_dir: Path) -> str:
     # ---------------------------------------------------------------- machine
     w("## Machine and load\n")
     load = env.get("load", {})
-    rows = [["CPU", f"{mach.get('cpu_model')} ({mach.get('hypervisor_vendor', 'bare metal')} guest)"
-             if mach.get("hypervisor_vendor") else mach.get("cpu_model", "?")],
+    cpu = mach.get("cpu_model", "?")
+    if mach.get("cpu_family"):
+        cpu += f", family {mach['cpu_family']} model {mach.get('cpu_model_number', '?')}"
+    if mach.get("hypervisor_vendor"):
+        cpu += f" ({mach['hypervisor_vendor']} guest)"
+    rows = [["CPU", cpu],
+            ["vector ISA", mach.get("vector_isa", "not recorded (runs before this field)")],
             ["cores", str(mach.get("cores"))],
             ["memory", f"{mach.get('memory_gib')} GiB"],
             ["kernel", mach.get("kernel", "?")],
