@@ -6,7 +6,7 @@ public typealias DatasetError = FileFormatError<DatasetErrorKind>
 public enum DatasetErrorKind: String, FileFormatFailureKind {
     // Files and meta.json.
     case missingFile, io, sizeMismatch, badJSON, missingField, badField
-    case wrongFormat, unsupportedVersion, fileListMismatch, countMismatch
+    case wrongFormat, unsupportedVersion, fileListMismatch, countMismatch, checksumMismatch
     // Edges.
     case idOutOfRange, selfLoop, duplicateEdge, unsortedEdges
     // Labels and split masks.

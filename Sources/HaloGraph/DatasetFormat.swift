@@ -10,43 +10,57 @@ import HaloTensor
 /// Reads and writes the on-disk dataset format `halo-dataset` version 1: a `meta.json` plus headerless,
 /// little-endian, row-major binaries (layout in `shared/datasets/README.md`).
 ///
-/// The reader trusts nothing: sizes are checked against meta.json, and ids, labels, mask bits, CSR pointers and
-/// floats are checked before a `Dataset` is built, because `Graph` would silently drop self loops and duplicates
+/// The reader trusts nothing: every data file's XXH64 is checked against meta.json's `xxh64` (computed while the
+/// bytes are copied in, so it costs no extra pass), sizes are checked against meta.json, and ids, labels, mask bits,
+/// CSR pointers and floats are checked before a `Dataset` is built. Range checks alone cannot see a flipped byte that
+/// stays in range (a feature column moved to another valid column); the checksums can. Directories written before
+/// checksums existed carry none and still load, with a note, because nothing else about them changed.
+/// because `Graph` would silently drop self loops and duplicates
 /// and the kernels would read out of bounds on a bad index. The writer runs the same checks first, so it never
 /// produces a directory the reader rejects.
 public enum DatasetFormat {
     public static let formatName = "halo-dataset"
     public static let formatVersion = 1
 
-    public static func read(directory path: String) throws -> Dataset {
-        try read(directory: URL(fileURLWithPath: path))
+    public static func read(directory path: String, note: (String) -> Void = { _ in }) throws -> Dataset {
+        try read(directory: URL(fileURLWithPath: path), note: note)
     }
 
     /// Reads and validates the dataset in `directory`; throws `DatasetError` naming the first problem found.
-    public static func read(directory: URL) throws -> Dataset {
+    /// `note` receives one line when the directory has no checksums (it loads, unverified); the caller decides where
+    /// the line goes, so that many ranks reading one dataset can say it once.
+    public static func read(directory: URL, note: (String) -> Void = { _ in }) throws -> Dataset {
         let dir = DatasetDirectory(directory)
         let meta = try dir.readMeta()
         let n = meta.numNodes, classes = meta.numClasses, width = meta.numFeatures
         let denseFeatures = try dir.checkFileList(meta)
+        let checksums = try dir.checkedChecksums(meta)
+        if checksums == nil {
+            note("note: \(dir.path(FileName.meta)) records no `\(FileName.checksumKey)` checksums (written before they existed), so "
+                 + "its files are not checked for corruption; `halo generate --dataset DIR --out NEW_DIR` writes a copy with them")
+        }
+        func readArray<T: BitwiseCopyable>(_ file: String, shape: [Int]) throws -> [T] {
+            try dir.readArray(file, shape: shape, checksum: checksums?[file])
+        }
 
-        let pairs: [Int32] = try dir.readArray(FileName.edges, shape: [meta.numEdgesDirected, 2])
+        let pairs: [Int32] = try readArray(FileName.edges, shape: [meta.numEdgesDirected, 2])
         let (sources, destinations) = try validatedEdges(pairs, nodeCount: n, file: dir.path(FileName.edges))
         let graph = Graph(nodeCount: n, sources: sources, destinations: destinations)
 
         let labels: NodeLabels
         if meta.multilabel {
-            let targets: [UInt8] = try dir.readArray(FileName.multiLabels, shape: [n, classes])
+            let targets: [UInt8] = try readArray(FileName.multiLabels, shape: [n, classes])
             try checkMultiLabels(targets, classCount: classes, file: dir.path(FileName.multiLabels))
             labels = .multiLabel(targets: targets, classCount: classes)
         } else {
-            let values: [Int32] = try dir.readArray(FileName.labels, shape: [n])
+            let values: [Int32] = try readArray(FileName.labels, shape: [n])
             try checkLabels(values, classCount: classes, file: dir.path(FileName.labels))
             labels = .singleLabel(classes: values, classCount: classes)
         }
 
         var masks: [[Bool]] = []
         for file in FileName.masks {
-            let bytes: [UInt8] = try dir.readArray(file, shape: [n])
+            let bytes: [UInt8] = try readArray(file, shape: [n])
             if let v = bytes.firstIndex(where: { $0 > 1 }) {
                 throw DatasetError(.maskValue, file: dir.path(file), field: "entry of node \(v)", found: "\(bytes[v])", expected: "0 or 1")
             }
@@ -57,13 +71,13 @@ public enum DatasetFormat {
 
         let features: NodeFeatures
         if denseFeatures {
-            let values: [Float] = try dir.readArray(FileName.denseFeatures, shape: [n, width])
+            let values: [Float] = try readArray(FileName.denseFeatures, shape: [n, width])
             try checkDenseFeatures(values, width: width, file: dir.path(FileName.denseFeatures))
             features = .dense(Matrix(rows: n, cols: width, storage: values))
         } else {
-            let pointers: [Int64] = try dir.readArray(FileName.indptr, shape: [n + 1])
-            let columns: [Int32] = try dir.readArray(FileName.indices, shape: [meta.featureNnz])
-            let values: [Float] = try dir.readArray(FileName.values, shape: [meta.featureNnz])
+            let pointers: [Int64] = try readArray(FileName.indptr, shape: [n + 1])
+            let columns: [Int32] = try readArray(FileName.indices, shape: [meta.featureNnz])
+            let values: [Float] = try readArray(FileName.values, shape: [meta.featureNnz])
             try checkSparseFeatures(pointers: pointers, columns: columns, values: values, width: width, directory: dir)
             features = .sparse(SparseMatrix(
                 rows: n, cols: width, rowPointers: pointers.map { Int($0) }, columnIndices: columns, values: values))
@@ -121,6 +135,7 @@ public enum DatasetFormat {
         }
 
         let derived = DerivedCounts(dataset)
+        let checksums = files.mapValues { data in XXHash64.hex(data.withUnsafeBytes { XXHash64.hash($0) }) }
         let meta = Meta(
             format: formatName, formatVersion: formatVersion, name: dataset.name,
             numNodes: dataset.nodeCount, numEdgesDirected: dataset.graph.edgeCount,
@@ -129,7 +144,7 @@ public enum DatasetFormat {
             numClasses: dataset.classCount, multilabel: dataset.labels.isMultiLabel,
             numUnlabeledNodes: derived.unlabelledNodes, isolatedNodes: derived.isolatedNodes,
             split: splitDescription, splitSizes: derived.splitSizes,
-            files: files.keys.sorted(), source: source, license: license)
+            files: files.keys.sorted(), xxh64: checksums, source: source, license: license)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var json = try encoder.encode(meta)
@@ -331,6 +346,8 @@ private enum FileName {
     static let denseFeatures = "features.f32"
     static let sparseFeatures: Set = [indptr, indices, values]
     static let known: Set = sparseFeatures.union(masks).union([edges, labels, multiLabels, denseFeatures])
+    /// The meta.json key mapping each data file to its XXH64 (meta.json itself holds them, so it has none).
+    static let checksumKey = "xxh64"
 }
 
 /// The keys of meta.json. Optional keys are statistics a reader can recompute; when present they are checked.
@@ -352,6 +369,8 @@ private struct Meta: Codable {
     var split: String?
     var splitSizes: SplitSizes?
     var files: [String]
+    /// File name → XXH64 of its bytes as 16 lower-case hex digits; absent in directories written before checksums.
+    var xxh64: [String: String]?
     var source: String?
     var license: String?
 
@@ -360,7 +379,7 @@ private struct Meta: Codable {
         case numEdgesDirected = "num_edges_directed", numEdgesUndirected = "num_edges_undirected"
         case numFeatures = "num_features", featureNnz = "feature_nnz", featuresBinary = "features_binary"
         case numClasses = "num_classes", multilabel, numUnlabeledNodes = "num_unlabeled_nodes"
-        case isolatedNodes = "isolated_nodes", split, splitSizes = "split_sizes", files, source, license
+        case isolatedNodes = "isolated_nodes", split, splitSizes = "split_sizes", files, xxh64, source, license
     }
 }
 
@@ -466,8 +485,31 @@ private extension FormatDirectory where Category == DatasetErrorKind {
         return dense
     }
 
-    /// Reads a headerless array of `shape`, checking its byte size exactly; one copy from the file's bytes.
-    func readArray<T: BitwiseCopyable>(_ file: String, shape: [Int]) throws -> [T] {
+    /// The checksums meta.json records, parsed; `nil` when it records none. Every listed file must have exactly one.
+    func checkedChecksums(_ meta: Meta) throws -> [String: UInt64]? {
+        guard let recorded = meta.xxh64 else { return nil }
+        let metaFile = path(FileName.meta), key = FileName.checksumKey
+        let listed = Set(meta.files), covered = Set(recorded.keys)
+        guard covered == listed else {
+            let lacking = listed.subtracting(covered).sorted(), extra = covered.subtracting(listed).sorted()
+            let found = [lacking.isEmpty ? nil : "lacking " + lacking.joined(separator: ", "),
+                         extra.isEmpty ? nil : "listing " + extra.joined(separator: ", ") + " (not in `files`)"]
+            throw DatasetError(.fileListMismatch, file: metaFile, field: "`\(key)`", found: found.compactMap { $0 }.joined(separator: " and "),
+                expected: "one checksum for each file in `files`")
+        }
+        var parsed: [String: UInt64] = [:]
+        for (file, text) in recorded {
+            guard text.count == 16, text.allSatisfy(\.isHexDigit), let value = UInt64(text, radix: 16) else {
+                throw DatasetError(.badField, file: metaFile, field: "`\(key).\(file)`", found: "\"\(text)\"", expected: "16 hex digits (an XXH64)")
+            }
+            parsed[file] = value
+        }
+        return parsed
+    }
+
+    /// Reads a headerless array of `shape`, checking its byte size exactly and, given `checksum`, its XXH64; one
+    /// copy from the file's bytes, hashed chunk by chunk right after each chunk is copied (still in cache).
+    func readArray<T: BitwiseCopyable>(_ file: String, shape: [Int], checksum: UInt64?) throws -> [T] {
         let (count, overflow) = shape.reduce((1, false)) { acc, d in
             let (p, o) = acc.0.multipliedReportingOverflow(by: d)
             return (p, acc.1 || o)
@@ -480,12 +522,33 @@ private extension FormatDirectory where Category == DatasetErrorKind {
             throw DatasetError(.sizeMismatch, file: path(file), field: "byte size", found: "\(data.count)",
                 expected: overflow || byteOverflow ? "an addressable size for shape \(shape)" : expected)
         }
-        return data.withUnsafeBytes { raw in
+        var hasher = XXHash64Stream()
+        let array = data.withUnsafeBytes { raw in
             [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
+                let destination = UnsafeMutableRawBufferPointer(buffer)
+                guard checksum != nil else {
+                    destination.copyMemory(from: raw)
+                    initialized = count
+                    return
+                }
+                // 256 KiB fits in L2 on any CPU this runs on, so the hash reads what the copy just wrote.
+                let chunk = 1 << 18
+                var offset = 0
+                while offset < raw.count {
+                    let end = min(offset + chunk, raw.count)
+                    let piece = UnsafeMutableRawBufferPointer(rebasing: destination[offset..<end])
+                    piece.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<end]))
+                    hasher.update(UnsafeRawBufferPointer(piece))
+                    offset = end
+                }
                 initialized = count
             }
         }
+        if let checksum, hasher.value != checksum {
+            throw DatasetError(.checksumMismatch, file: path(file), field: "checksum (xxh64)", found: XXHash64.hex(hasher.value),
+                expected: "\(XXHash64.hex(checksum)) as meta.json records: the file is corrupted or was changed after it was written")
+        }
+        return array
     }
 
     /// The statistics meta.json declares must match the data, so a stale meta.json is caught.

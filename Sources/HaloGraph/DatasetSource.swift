@@ -24,12 +24,14 @@ public struct DatasetSource: Sendable, CustomStringConvertible {
         }
     }
 
+    /// `note` receives the reader's one-line notes (see `DatasetFormat.read`).
     public func load(pool: ComputePool = .serial,
-                     environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Dataset {
+                     environment: [String: String] = ProcessInfo.processInfo.environment,
+                     note: (String) -> Void = { _ in }) throws -> Dataset {
         if SyntheticGraphSpec.isSpecString(text) {
             return try SyntheticGraphSpec(parsing: text).generate(pool: pool)
         }
-        return try DatasetFormat.read(directory: try resolveDirectory(environment: environment))
+        return try DatasetFormat.read(directory: try resolveDirectory(environment: environment), note: note)
     }
 
     /// The directory `text` names, directly or through `HALO_DATASETS`.

@@ -1,4 +1,5 @@
 import Foundation
+import HaloGraph
 
 /// What a part contributes to the checks that need all parts: counts and order-free sums, small enough that every
 /// rank can gather every other rank's tally (`bytes`) and reach the same verdict (`verify`).

@@ -1,3 +1,5 @@
+import HaloGraph
+
 /// A 64-bit id of one partitioning of one dataset, written in the manifest and in every part's `meta.json`.
 ///
 /// Two partitionings of the same dataset (another method, seed or part count) give parts with the same dataset

@@ -23,7 +23,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         let pool = ComputePool(threads: threads ?? ComputePool.availableCores)
         let watch = Stopwatch()
-        let data = try DatasetSource(dataset).load(pool: pool)
+        let data = try DatasetSource(dataset).load(pool: pool, note: noteOnStandardError)
         try DatasetFormat.write(data, to: URL(fileURLWithPath: out))
         print("wrote \(data.name) to \(out): \(data.nodeCount) nodes, \(data.graph.edgeCount) directed edges, "
               + "\(data.featureWidth) features, \(data.classCount) classes (\(String(format: "%.2f", watch.elapsed)) s)")

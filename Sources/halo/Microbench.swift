@@ -120,7 +120,7 @@ struct Microbench: ParsableCommand {
         var stream: [String: Double] = [:]
         for (name, pool) in pools { stream[name] = streamTriad(pool: pool) }
 
-        let data = try DatasetSource(dataset).load(pool: ComputePool(threads: threads))
+        let data = try DatasetSource(dataset).load(pool: ComputePool(threads: threads), note: noteOnStandardError)
         let op = data.graph.aggregationOperator(.gcn)
         let x = Matrix(rows: op.cols, cols: width) { i, j in Float((i &* 31 &+ j) % 17) * 0.1 }
         var out = Matrix(rows: op.rows, cols: width)

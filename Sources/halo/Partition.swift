@@ -80,7 +80,7 @@ struct Partition: ParsableCommand {
         defer { output?.release() }
         let pool = ComputePool(threads: threads ?? ComputePool.availableCores)
         var watch = Stopwatch()
-        let data = try DatasetSource(dataset).load(pool: pool)
+        let data = try DatasetSource(dataset).load(pool: pool, note: noteOnStandardError)
         print("loaded \(data.summary) (\(seconds(watch.elapsed)))")
 
         watch.restart()

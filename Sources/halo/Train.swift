@@ -270,7 +270,7 @@ struct Train: ParsableCommand {
                              featureCopies: Int = 1) throws -> Dataset {
         let watch = Stopwatch()
         try checkMemoryBeforeLoading(replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
-        var data = try DatasetSource(dataset).load(pool: pool)
+        var data = try DatasetSource(dataset).load(pool: pool, note: { logger.notice("\($0)") })
         try checkMemory(for: data, replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
         if normalizeFeatures { data.features = data.features.rowNormalized() }
         // Refused here, before partitioning; the trainer refuses it too (for parts read from disk).

@@ -68,7 +68,7 @@ extension Train {
     func checkDatasetMatches(_ manifest: PartitionManifest, directory: String) throws {
         guard let datasetOption else { return }
         try checkMemoryBeforeLoading(replicas: 1)
-        let data = try DatasetSource(datasetOption).load()
+        let data = try DatasetSource(datasetOption).load(note: noteOnStandardError)
         let fingerprint = DatasetFingerprint(data)
         guard fingerprint == manifest.dataset.fingerprint else {
             throw TrainingSetupError(message: """

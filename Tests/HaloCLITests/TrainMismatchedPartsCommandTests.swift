@@ -1,4 +1,5 @@
 import Foundation
+import HaloGraph
 import HaloPartition
 import XCTest
 

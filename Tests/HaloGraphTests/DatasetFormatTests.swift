@@ -50,13 +50,20 @@ final class DatasetFormatTests: XCTestCase {
         return dir
     }
 
-    /// Rewrites a binary file as an array of `T`.
+    /// Rewrites a binary file as an array of `T` and records its new checksum in meta.json, as a forger would: the
+    /// checksum would otherwise refuse the file first, and these tests are about the content checks behind it.
     private func edit<T: BitwiseCopyable>(_ dir: URL, _ file: String, as _: T.Type, _ change: (inout [T]) -> Void) throws {
         let url = dir.appendingPathComponent(file)
         let data = try Data(contentsOf: url)
         var values = data.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
         change(&values)
-        try values.withUnsafeBytes { Data($0) }.write(to: url)
+        let edited = values.withUnsafeBytes { Data($0) }
+        try edited.write(to: url)
+        try editMeta(dir) { json in
+            guard var sums = json["xxh64"] as? [String: String], sums[file] != nil else { return }
+            sums[file] = XXHash64.hex(edited.withUnsafeBytes { XXHash64.hash($0) })
+            json["xxh64"] = sums
+        }
     }
 
     private func editMeta(_ dir: URL, _ change: (inout [String: Any]) -> Void) throws {
@@ -130,7 +137,7 @@ final class DatasetFormatTests: XCTestCase {
         XCTAssertEqual(Set(json.keys), [
             "format", "format_version", "name", "num_nodes", "num_edges_directed", "num_edges_undirected", "num_features",
             "feature_nnz", "features_binary", "num_classes", "multilabel", "num_unlabeled_nodes", "isolated_nodes",
-            "split", "split_sizes", "files", "source", "license",
+            "split", "split_sizes", "files", "xxh64", "source", "license",
         ])
         XCTAssertEqual(json["num_edges_directed"] as? Int, 10)
         XCTAssertEqual(json["num_edges_undirected"] as? Int, 5)

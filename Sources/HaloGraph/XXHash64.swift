@@ -1,6 +1,7 @@
 /// XXH64 (Yann Collet's xxHash, 64-bit variant), written from the published algorithm.
 ///
-/// Partition files are checksummed and datasets fingerprinted with it: four independent lanes of 8 bytes make it
+/// Dataset and partition files are checksummed and datasets fingerprinted with it (it lives in HaloGraph, the lowest
+/// module both formats use, so there is one implementation): four independent lanes of 8 bytes make it
 /// run at memory speed (several GB/s), where byte-at-a-time hashes such as FNV-1a are limited by one multiply per
 /// byte. It is a checksum against corruption and mix-ups, not a cryptographic hash.
 public enum XXHash64 {
@@ -43,7 +44,7 @@ public enum XXHash64 {
     }
 
     @inline(__always)
-    private static func finish(_ start: UInt64, length: Int, tail bytes: UnsafeRawBufferPointer, from start0: Int) -> UInt64 {
+    static func finish(_ start: UInt64, length: Int, tail bytes: UnsafeRawBufferPointer, from start0: Int) -> UInt64 {
         var h = start &+ UInt64(length)
         var offset = start0
         let count = bytes.count
@@ -73,20 +74,20 @@ public enum XXHash64 {
     }
 
     @inline(__always)
-    private static func read64(_ base: UnsafeRawPointer, _ offset: Int) -> UInt64 {
+    static func read64(_ base: UnsafeRawPointer, _ offset: Int) -> UInt64 {
         UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
     @inline(__always)
-    private static func rotl(_ x: UInt64, _ r: UInt64) -> UInt64 { (x << r) | (x >> (64 - r)) }
+    static func rotl(_ x: UInt64, _ r: UInt64) -> UInt64 { (x << r) | (x >> (64 - r)) }
 
     @inline(__always)
-    private static func round(_ acc: UInt64, _ input: UInt64) -> UInt64 {
+    static func round(_ acc: UInt64, _ input: UInt64) -> UInt64 {
         rotl(acc &+ input &* prime2, 31) &* prime1
     }
 
     @inline(__always)
-    private static func merge(_ acc: UInt64, _ value: UInt64) -> UInt64 {
+    static func merge(_ acc: UInt64, _ value: UInt64) -> UInt64 {
         (acc ^ round(0, value)) &* prime1 &+ prime4
     }
 
