@@ -87,7 +87,10 @@ let package = Package(
         .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport", "HaloTransportTesting"]),
         // End-to-end: runs the built `halo` executable, alone and under mpirun.
         .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph"]),
-        .testTarget(name: "HaloTrainingTests", dependencies: ["HaloTraining", "HaloTransportTesting"]),
+        .testTarget(name: "HaloTrainingTests", dependencies: [
+            "HaloTraining", "HaloTransportTesting", "HaloGraph", "HaloNN", "HaloPartition", "HaloQuantization", "HaloTensor",
+            "HaloTransport",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
