@@ -323,7 +323,7 @@ struct Train: ParsableCommand {
 
     private func runInProcess() throws {
         let logger = Logger(label: "halo.train")
-        let interrupts = InterruptHandling(announce: true)
+        let interrupts = try InterruptHandling(announce: true)
         let stopRequest = interrupts.stopRequest
         let reportFile = try reportFile()
         let manifest = try partitionManifest()
@@ -426,7 +426,7 @@ struct Train: ParsableCommand {
         }
         defer { mpi.finalize() }
         // After MPI's initialisation, which must not replace these handlers; every rank is signalled by mpirun.
-        let interrupts = InterruptHandling(announce: mpi.rank == 0)
+        let interrupts = try InterruptHandling(announce: mpi.rank == 0)
         let transport = try mpi.makeTransport()
         var stopped: TrainingReport?
         do {
