@@ -130,7 +130,12 @@ public final class Trainer {
     /// A step whose loss or gradient is not finite ends the run with `TrainingDiverged`, after `onProgress` has
     /// received the report of the epochs before it, with `stopReason` set. A shard set with no training node at
     /// all is refused with `TrainingSetupError` before the first epoch.
-    public func train(environment: RunEnvironment, onEpoch: (EpochRecord) -> Void = { _ in },
+    ///
+    /// When `stopRequest` is set on any rank, every rank finishes the epoch it is in (evaluating it), drains the
+    /// exchange and returns a report with `complete` false and a `stopReason` naming the request and the epoch.
+    /// Every rank must pass a request or none: the decision rides on the per-epoch all-reduce.
+    public func train(environment: RunEnvironment, stopRequest: StopRequest? = nil,
+                      onEpoch: (EpochRecord) -> Void = { _ in },
                       onProgress: (TrainingReport) throws -> Void = { _ in }) throws -> TrainingReport {
         // With no training node the loss is 0, nothing is learnt, and the "best" validation score would be that of
         // the initial weights. The count is global, so every rank refuses alike.
@@ -140,6 +145,7 @@ public final class Trainer {
         var records: [EpochRecord] = []
         var best: BestValidation?
         let total = Stopwatch()
+        var stopReason: String?
         for epoch in 0..<configuration.epochs {
             try exchange.beginEpoch(epoch)
             _ = takeStatistics()
@@ -175,13 +181,17 @@ public final class Trainer {
             }
             var bytes = [Double(communication.haloBytesSent + communication.allReduceBytes),
                          Double(communication.forwardBytesSent),
-                         Double(communication.haloBytesSent - communication.forwardBytesSent)]
+                         Double(communication.haloBytesSent - communication.forwardBytesSent),
+                         // The ranks that were asked to stop: all ranks see the same sum, so all stop together.
+                         stopRequest?.isRequested == true ? 1 : 0]
             try collectives.allReduceSum(&bytes)
             record.bytesSent = Int(bytes[0])
             record.forwardBytesSent = Int(bytes[1])
             record.backwardBytesSent = Int(bytes[2])
             let isLast = epoch == configuration.epochs - 1
-            let evaluated = (epoch + 1) % max(configuration.evaluateEvery, 1) == 0 || isLast
+            let stopping = bytes[3] > 0 && !isLast
+            // The epoch a run stops after is evaluated, as the last epoch is: the report ends on known scores.
+            let evaluated = (epoch + 1) % max(configuration.evaluateEvery, 1) == 0 || isLast || stopping
             if evaluated {
                 let scores = try evaluate(epoch: epoch)
                 record.trainAccuracy = scores.train
@@ -193,14 +203,24 @@ public final class Trainer {
             }
             records.append(record)
             onEpoch(record)
+            if stopping {
+                // A rank whose peers alone were asked (only under MPI, one process per rank) still says why.
+                let why = stopRequest?.reason ?? "stopped at another rank's request"
+                stopReason = "\(why) after epoch \(epoch + 1)/\(configuration.epochs)"
+                break
+            }
             if evaluated && !isLast {
                 try onProgress(report(environment: environment, records: records, best: best,
                                       trainingTime: total.elapsed, complete: false))
             }
         }
+        // Also after a stop: pipelined messages of the last epoch are still in flight, and must be received before
+        // the report's collectives (and before MPI ends) or a rank may wait on a message its peer never reads.
         try exchange.finish()
-        return try report(environment: environment, records: records, best: best, trainingTime: total.elapsed,
-                          complete: true)
+        var final = try report(environment: environment, records: records, best: best, trainingTime: total.elapsed,
+                               complete: stopReason == nil)
+        final.stopReason = stopReason
+        return final
     }
 
     /// The epoch of best validation score so far (model selection never looks at the test set).

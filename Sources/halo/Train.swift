@@ -323,6 +323,8 @@ struct Train: ParsableCommand {
 
     private func runInProcess() throws {
         let logger = Logger(label: "halo.train")
+        let interrupts = try InterruptHandling(announce: true)
+        let stopRequest = interrupts.stopRequest
         let reportFile = try reportFile()
         let manifest = try partitionManifest()
         let ranks = manifest?.parts ?? parts ?? 1
@@ -346,10 +348,11 @@ struct Train: ParsableCommand {
             let environment = RunEnvironment(ranks: 1, threadsPerRank: threadsPerRank, dataset: data)
             if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
-            let report = try trainer.train(environment: environment, onEpoch: { progress.show($0) },
-                                           onProgress: { try reportFile?.keep($0) })
+            let report = try trainer.train(environment: environment, stopRequest: stopRequest,
+                                           onEpoch: { progress.show($0) }, onProgress: { try reportFile?.keep($0) })
             progress.finish()
             try finish(report, to: reportFile, logger: logger)
+            try exitIfStopped(report, interrupts)
             return
         }
 
@@ -383,7 +386,7 @@ struct Train: ParsableCommand {
                 let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && transport.rank == 0)
                 let report = try RankTraining.run(
                     part: part, transport: transport, configuration: config, environment: env, pool: pool,
-                    onEpoch: { progress.show($0) },
+                    stopRequest: stopRequest, onEpoch: { progress.show($0) },
                     onProgress: { report in
                         guard transport.rank == 0, let reportFile else { return }
                         var report = report
@@ -410,6 +413,7 @@ struct Train: ParsableCommand {
         guard var report = reports[0] else { return }
         report.partitioning = summary
         try finish(report, to: reportFile, logger: logger)
+        try exitIfStopped(report, interrupts)
     }
 
     private func runOverMPI() throws {
@@ -421,7 +425,10 @@ struct Train: ParsableCommand {
             throw ValidationError("--transport mpi needs a launcher: mpirun -np P halo train --transport mpi … (see README)")
         }
         defer { mpi.finalize() }
+        // After MPI's initialisation, which must not replace these handlers; every rank is signalled by mpirun.
+        let interrupts = try InterruptHandling(announce: mpi.rank == 0)
         let transport = try mpi.makeTransport()
+        var stopped: TrainingReport?
         do {
             // Rank 0 alone writes the report, on its host: the path need not exist on the others'.
             let reportFile = mpi.rank == 0 ? try reportFile() : nil
@@ -463,7 +470,7 @@ struct Train: ParsableCommand {
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && mpi.rank == 0)
             var report = try RankTraining.run(
                 part: part, transport: transport, configuration: configuration, environment: environment, pool: pool,
-                onEpoch: { progress.show($0) },
+                stopRequest: interrupts.stopRequest, onEpoch: { progress.show($0) },
                 onProgress: { report in
                     guard let reportFile else { return }
                     var report = report
@@ -474,12 +481,15 @@ struct Train: ParsableCommand {
             report.partitioning = summary
             if mpi.rank == 0 { try finish(report, to: reportFile, logger: logger) }
             try transport.barrier()
+            if report.stopReason != nil { stopped = report }
         } catch {
             if mpi.rank == 0, let diverged = error as? TrainingDiverged { noteReportKept(after: diverged) }
             // Ends every rank of the job (MPI_Abort) with this rank's reason, instead of leaving peers waiting.
             transport.fail(reason: String(describing: error))
             throw error
         }
+        // Outside the `do`: a stop is not a failure, and must not abort the job.
+        if let stopped { try exitIfStopped(stopped, interrupts) }
     }
 
     /// Checks that every rank computed the same partitioning (same owner of every inner node).
@@ -499,6 +509,20 @@ struct Train: ParsableCommand {
             try reportFile.write(report)
             logger.info("wrote \(reportFile.path)")
         }
+        if let reason = report.stopReason {
+            // Said after the write, so it names only what is really on disk.
+            let epochs = report.epochs.count == 1 ? "1 epoch" : "\(report.epochs.count) epochs"
+            let saved = reportFile.map { "wrote \($0.path) with \(epochs) and \"complete\": false" }
+                ?? "nothing saved (no --json-out) after \(epochs)"
+            FileHandle.standardError.write(Data("halo: \(reason): \(saved)\n".utf8))
+        }
+    }
+
+    /// Ends a run that stopped on a signal with the status a shell gives a process killed by it (130, 143), once
+    /// its report is saved. A checkpoint, when there is one, belongs before this, beside the report.
+    private func exitIfStopped(_ report: TrainingReport, _ interrupts: InterruptHandling) throws {
+        guard report.stopReason != nil else { return }
+        throw ExitCode(interrupts.exitStatus)
     }
 }
 
