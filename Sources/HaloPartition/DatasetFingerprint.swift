@@ -7,16 +7,11 @@ import HaloTensor
 /// from another version of the same one) than the one it was told to use. Each component is hashed with XXH64 on
 /// its canonical in-memory form (the graph's deduplicated in-CSR, features in their dense or sparse layout) and the
 /// component hashes are hashed again, in a fixed order, with the counts. The dataset's name is not part of it.
-public struct DatasetFingerprint: Sendable, Hashable, CustomStringConvertible, Codable {
+public struct DatasetFingerprint: HexIdentifier {
+    public static let noun = "fingerprint"
     public let value: UInt64
 
     public init(value: UInt64) { self.value = value }
-
-    /// Parses the 16-digit hex form; nil if `text` is not one.
-    public init?(hex text: String) {
-        guard text.count == 16, let v = UInt64(text, radix: 16) else { return nil }
-        value = v
-    }
 
     public init(_ dataset: Dataset) {
         var words: [UInt64] = [
@@ -41,21 +36,5 @@ public struct DatasetFingerprint: Sendable, Hashable, CustomStringConvertible, C
             words.append(XXHash64.hash(mask.map { UInt8($0 ? 1 : 0) }))
         }
         value = XXHash64.hash(words.map { $0.littleEndian })
-    }
-
-    public var hex: String { XXHash64.hex(value) }
-    public var description: String { hex }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let parsed = DatasetFingerprint(hex: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a 16-digit hex fingerprint"))
-        }
-        self = parsed
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(hex)
     }
 }

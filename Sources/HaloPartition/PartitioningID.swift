@@ -7,16 +7,11 @@ import HaloGraph
 /// was caught only at the first halo exchange, with a message about message sizes. The id is derived from the
 /// content (the dataset fingerprint and every part's owned node ids, in rank order): writing the same parts again
 /// gives the same id, and parts that would not fit together get different ones (up to a 2^-64 collision).
-public struct PartitioningID: Sendable, Hashable, CustomStringConvertible, Codable {
+public struct PartitioningID: HexIdentifier {
+    public static let noun = "partitioning id"
     public let value: UInt64
 
     public init(value: UInt64) { self.value = value }
-
-    /// Parses the 16-digit hex form; nil if `text` is not one.
-    public init?(hex text: String) {
-        guard text.count == 16, let v = UInt64(text, radix: 16) else { return nil }
-        value = v
-    }
 
     /// The id of `parts` (all of them, in rank order) cut from the dataset with `fingerprint`.
     public init(parts: [Part], fingerprint: DatasetFingerprint) {
@@ -25,21 +20,5 @@ public struct PartitioningID: Sendable, Hashable, CustomStringConvertible, Codab
             hash = XXHash64.hash(part.innerGlobalIDs.map { $0.littleEndian }, seed: hash)
         }
         value = hash
-    }
-
-    public var hex: String { XXHash64.hex(value) }
-    public var description: String { hex }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let parsed = PartitioningID(hex: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a 16-digit hex partitioning id"))
-        }
-        self = parsed
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(hex)
     }
 }
