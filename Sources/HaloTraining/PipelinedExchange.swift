@@ -36,9 +36,11 @@ public final class PipelinedExchange: HaloExchange {
     private var tallies: [MessageSite: PipelineSiteTally] = [:]
     /// The last training epoch begun (the clock of the final drain).
     private var lastEpoch = 0
-    /// Where this rank's time went in the last epoch: the computation a message's transfer has to hide behind, and
-    /// whether communication bounded the epoch.
-    private var lastTiming: EpochTiming?
+    /// This rank's computing time in the last epoch: what a message's transfer has to hide behind.
+    private var lastComputeSeconds: Double?
+    /// Over a network, communication bounded the last epoch: every link of this rank is asked for fewer bytes, even
+    /// when no single send looked slow (see `EpochTiming.isCommunicationBound`). In memory, bytes cost nothing.
+    private var networkBoundEpoch = false
 
     public init(messenger: HaloMessenger, precision: any PrecisionPolicy, consumption: Consumption,
                 settings: PipelineSettings, measuresDrift: Bool) {
@@ -134,10 +136,7 @@ public final class PipelinedExchange: HaloExchange {
         let epoch = context.epoch
         let channel = outgoing[site]![peer]
         let rows = messenger.outgoingRows(site.direction, to: peer)
-        let late = channel.isLate(clock: epoch, computeSeconds: lastTiming?.computeSeconds)
-        // Over a network, an epoch the communication bounded asks every link of this rank for fewer bytes, even
-        // when no single send looked slow (see `EpochTiming.isCommunicationBound`). In memory, bytes cost nothing.
-        let bounded = messenger.transport.crossesNetwork && lastTiming?.isCommunicationBound == true
+        let late = channel.isLate(clock: epoch, computeSeconds: lastComputeSeconds)
         let measured = measuresDrift && channel.lastSentEpoch != nil
             ? drift(source, rows: rows, previous: channel.lastSentBlock) : .nan
         let highDrift = measured.isFinite && Double(measured) > settings.driftThreshold
@@ -152,7 +151,7 @@ public final class PipelinedExchange: HaloExchange {
             tallies[site]![.driftCount] += 1
         }
         // Widths move only on the sends that happen, so a link skipping epochs steps once per message.
-        precision.observe(site, to: peer, drift: measured, congested: late || bounded)
+        precision.observe(site, to: peer, drift: measured, congested: late || networkBoundEpoch)
         let bits = precision.bits(site, to: peer)
         let bytes = messenger.encode(source, site, to: peer, bits: bits, drift: measured, context: context,
                                      reportingTo: precision)
@@ -270,7 +269,8 @@ public final class PipelinedExchange: HaloExchange {
     }
 
     public func endEpoch(_ epoch: Int, timing: EpochTiming) throws -> [PipelineSiteRecord]? {
-        lastTiming = timing
+        lastComputeSeconds = timing.computeSeconds
+        networkBoundEpoch = messenger.transport.crossesNetwork && timing.isCommunicationBound
         let sites = tallies.keys.sorted()
         var flat = sites.flatMap { tallies[$0]!.flat }
         try messenger.transport.allReduceSum(&flat)

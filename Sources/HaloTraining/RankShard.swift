@@ -62,20 +62,6 @@ public struct RankShard: Sendable {
 }
 
 extension LayerInput {
-    /// Whether aggregating these features once before training (`--precompute-layer0`) pays on one process:
-    /// dense features, and indicator features multiplied by table lookup whose dense aggregate `Â·X` fits the
-    /// dense-copy budget (Amazon-Photo, three runs of bench/peer_comparison.sh: 12.5–14.0 ms per epoch
-    /// precomputed, where the weight gradient skips the zeros of the post-ReLU gradient, against 17.6–18.6 ms by
-    /// lookup every epoch, whose weight gradient sees that gradient after aggregation, no longer sparse). Other
-    /// sparse features stay sparse: their aggregate would be dense and far larger.
-    public var suitsPrecomputedAggregation: Bool {
-        switch self {
-        case .dense: return true
-        case .sparse(let s):
-            return s.binary != nil && s.matrix.rows * s.matrix.cols * 4 <= FeatureStatistics.denseCopyBudget
-        }
-    }
-
     /// Input features in the given representation (dense features are always dense).
     public init(_ features: NodeFeatures, representation: FeatureRepresentation) {
         switch features {

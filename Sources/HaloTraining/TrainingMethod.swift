@@ -27,13 +27,11 @@ public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
     /// Whether ranks aggregate the input features once before training (`QuantizationSettings.precomputeFirstLayer`)
     /// unless told otherwise.
     ///
-    /// On for the pipelined methods when it is exact (no input dropout) and the features suit it (their dense
-    /// aggregate costs no more than the features as they are used): layer 0's inputs never change, so PipeGCN
-    /// fetches boundary features once and its first layer is never stale. Exchanging `X·W` rows every epoch instead
-    /// makes layer 0 stale in both directions, which cost Amazon-Photo 0.6–0.8 points (docs/pipeqs.md). Sparse
-    /// features stay sparse (Coauthor-Physics' dense aggregate: 4.7 GB and 3.4 s per epoch at 4 ranks, against
-    /// 0.5 GB and 0.28 s). Off for the synchronous methods, which exchange layer 0 every epoch as the AdaQP paper
-    /// does (exact either way).
+    /// On for the pipelined methods when it is exact (no input dropout) and the features suit it
+    /// (`FeatureStatistics.suitsPrecomputedAggregation`): layer 0's inputs never change, so PipeGCN fetches boundary
+    /// features once and its first layer is never stale. Exchanging `X·W` rows every epoch instead makes layer 0
+    /// stale in both directions, which cost Amazon-Photo 0.6–0.8 points (docs/pipeqs.md). Off for the synchronous
+    /// methods, which exchange layer 0 every epoch as the AdaQP paper does (exact either way).
     public func precomputesFirstLayerByDefault(inputDropout: Float, features: FeatureStatistics) -> Bool {
         schedule == .pipelined && inputDropout == 0 && features.suitsPrecomputedAggregation
     }

@@ -343,7 +343,7 @@ struct Train: ParsableCommand {
             logger.info("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
             var config = config
             config.quantization.precomputeFirstLayer = precomputeLayer0
-                ?? (config.model.inputDropout == 0 && shard.features.suitsPrecomputedAggregation)
+                ?? (config.model.inputDropout == 0 && FeatureStatistics(data.features).suitsPrecomputedAggregation)
             let trainer = Trainer(configuration: config, shard: shard, classCount: data.classCount, pool: pool)
             let environment = RunEnvironment(ranks: 1, threadsPerRank: threadsPerRank, dataset: data)
             if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }

@@ -18,30 +18,10 @@ final class PartSetConsistencyTests: XCTestCase {
         return dir
     }
 
-    private func editJSON(_ url: URL, _ edit: (inout [String: Any]) -> Void) throws {
-        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
-        edit(&object)
-        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]).write(to: url)
-    }
-
-    /// Replaces a part file and records its new size and checksum in the manifest, as a careful forger would.
-    private func replaceConsistently(_ dir: URL, rank: Int, file name: String, with data: Data) throws {
-        try data.write(to: dir.appendingPathComponent("part-\(rank)/\(name)"))
-        try editJSON(dir.appendingPathComponent("manifest.json")) { m in
-            var list = m["part_list"] as! [[String: Any]]
-            var files = list[rank]["files"] as! [[String: Any]]
-            let i = files.firstIndex { ($0["name"] as! String) == name }!
-            files[i]["xxh64"] = XXHash64.hex(data.withUnsafeBytes { XXHash64.hash($0) })
-            files[i]["bytes"] = data.count
-            list[rank]["files"] = files
-            m["part_list"] = list
-        }
-    }
-
     private func editMetaConsistently(_ dir: URL, rank: Int, _ edit: (inout [String: Any]) -> Void) throws {
         let url = dir.appendingPathComponent("part-\(rank)/meta.json")
         try editJSON(url, edit)
-        try replaceConsistently(dir, rank: rank, file: "meta.json", with: Data(contentsOf: url))
+        try replacePartFileConsistently(dir, rank: rank, file: "meta.json", with: Data(contentsOf: url))
     }
 
     private func bytes<T: BitwiseCopyable>(_ array: [T]) -> Data { array.withUnsafeBytes { Data($0) } }
@@ -91,7 +71,7 @@ final class PartSetConsistencyTests: XCTestCase {
         let stolen = try XCTUnwrap(part0.innerGlobalIDs.first { !part1.haloGlobalIDs.contains($0) })
         var ids = part1.innerGlobalIDs
         ids[k] = stolen
-        try replaceConsistently(dir, rank: 1, file: "inner_ids.i32", with: bytes(ids))
+        try replacePartFileConsistently(dir, rank: 1, file: "inner_ids.i32", with: bytes(ids))
         XCTAssertNoThrow(try PartitionStore.read(directory: dir, rank: 1))
 
         assertRefused(.inconsistentParts, file: "p3/part-1/inner_ids.i32", field: "entry \(k)", mentioning: ["node \(stolen)", "part-0"]) {
@@ -105,7 +85,7 @@ final class PartSetConsistencyTests: XCTestCase {
         let dir = try write(.metis, seed: 2, name: "p3")
         var out = try PartitionStore.read(directory: dir, rank: 2).degrees.outDegrees
         out[0] = Int32.max
-        try replaceConsistently(dir, rank: 2, file: "out_degrees.i32", with: bytes(out))
+        try replacePartFileConsistently(dir, rank: 2, file: "out_degrees.i32", with: bytes(out))
         assertRefused(.badDegree, file: "p3/part-2/out_degrees.i32", field: "degree of local node 0", mentioning: ["2147483647", "at most 600"]) {
             try PartitionStore.read(directory: dir, rank: 2)
         }
@@ -117,7 +97,7 @@ final class PartSetConsistencyTests: XCTestCase {
         var out = part.degrees.outDegrees
         let source = Int(part.inSources[0])
         out[source] = 1
-        try replaceConsistently(dir, rank: 0, file: "out_degrees.i32", with: bytes(out))
+        try replacePartFileConsistently(dir, rank: 0, file: "out_degrees.i32", with: bytes(out))
         assertRefused(.badDegree, file: "p3/part-0/out_degrees.i32", field: "degree of local node \(source)", mentioning: ["is 1,", "stored in this part"]) {
             try PartitionStore.read(directory: dir, rank: 0)
         }
@@ -129,7 +109,7 @@ final class PartSetConsistencyTests: XCTestCase {
         let part = try PartitionStore.read(directory: dir, rank: 1)
         var out = part.degrees.outDegrees
         out[0] += 1
-        try replaceConsistently(dir, rank: 1, file: "out_degrees.i32", with: bytes(out))
+        try replacePartFileConsistently(dir, rank: 1, file: "out_degrees.i32", with: bytes(out))
         XCTAssertNoThrow(try PartitionStore.read(directory: dir, rank: 1))
         assertRefused(.inconsistentParts, file: "p3/manifest.json", field: "out_degrees.i32 of owned nodes over all parts") {
             try PartitionStore.readAll(directory: dir)
@@ -141,7 +121,7 @@ final class PartSetConsistencyTests: XCTestCase {
         XCTAssertGreaterThan(halo.haloCount, 0)
         var inDegrees = halo.degrees.inDegrees
         inDegrees[halo.innerCount] += 1
-        try replaceConsistently(other, rank: 2, file: "in_degrees.i32", with: bytes(inDegrees))
+        try replacePartFileConsistently(other, rank: 2, file: "in_degrees.i32", with: bytes(inDegrees))
         XCTAssertNoThrow(try PartitionStore.read(directory: other, rank: 2))
         assertRefused(.inconsistentParts, file: "q3/manifest.json", field: "halo nodes' ids and degrees over all parts") {
             try PartitionStore.readAll(directory: other)
@@ -157,7 +137,7 @@ final class PartSetConsistencyTests: XCTestCase {
         var train = part.split.train.map { UInt8($0 ? 1 : 0) }
         let k = try XCTUnwrap(train.firstIndex(of: 0))
         train[k] = 1
-        try replaceConsistently(dir, rank: 0, file: "train_mask.u8", with: Data(train))
+        try replacePartFileConsistently(dir, rank: 0, file: "train_mask.u8", with: Data(train))
         XCTAssertNoThrow(try PartitionStore.read(directory: dir, rank: 0))
         let expected = part.globalSplitCounts.train
         assertRefused(.inconsistentParts, file: "p3/manifest.json", field: "train_mask.u8 over all parts",

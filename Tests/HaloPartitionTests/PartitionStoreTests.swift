@@ -33,24 +33,7 @@ final class PartitionStoreTests: XCTestCase {
 
     /// Rewrites manifest.json through `edit`.
     private func editManifest(_ dir: URL, _ edit: (inout [String: Any]) -> Void) throws {
-        let url = dir.appendingPathComponent("manifest.json")
-        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
-        edit(&object)
-        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]).write(to: url)
-    }
-
-    /// Replaces a part file and records its new checksum in the manifest, so only content checks can object.
-    private func replaceConsistently(_ dir: URL, rank: Int, file name: String, with data: Data) throws {
-        try data.write(to: dir.appendingPathComponent("part-\(rank)/\(name)"))
-        try editManifest(dir) { m in
-            var list = m["part_list"] as! [[String: Any]]
-            var files = list[rank]["files"] as! [[String: Any]]
-            let i = files.firstIndex { ($0["name"] as! String) == name }!
-            files[i]["xxh64"] = XXHash64.hex(data.withUnsafeBytes { XXHash64.hash($0) })
-            files[i]["bytes"] = data.count
-            list[rank]["files"] = files
-            m["part_list"] = list
-        }
+        try editJSON(dir.appendingPathComponent("manifest.json"), edit)
     }
 
     func testRoundTrip() throws {
@@ -186,36 +169,36 @@ final class PartitionStoreTests: XCTestCase {
         // A source outside the local nodes.
         var sources = part.inSources
         sources[0] = Int32(part.innerCount + part.haloCount)
-        try replaceConsistently(dir, rank: 0, file: "in_indices.i32", with: i32(sources))
+        try replacePartFileConsistently(dir, rank: 0, file: "in_indices.i32", with: i32(sources))
         assertError(.badCSR, fileSuffix: "part-0/in_indices.i32") { try PartitionStore.read(directory: dir, rank: 0) }
-        try replaceConsistently(dir, rank: 0, file: "in_indices.i32", with: i32(part.inSources))
+        try replacePartFileConsistently(dir, rank: 0, file: "in_indices.i32", with: i32(part.inSources))
 
         // A send index beyond the inner rows.
         var send = part.sendLists.flatMap { $0 }
         send[send.count - 1] = Int32(part.innerCount)
-        try replaceConsistently(dir, rank: 0, file: "send_indices.i32", with: i32(send))
+        try replacePartFileConsistently(dir, rank: 0, file: "send_indices.i32", with: i32(send))
         assertError(.badSendList, fileSuffix: "part-0/send_indices.i32") { try PartitionStore.read(directory: dir, rank: 0) }
-        try replaceConsistently(dir, rank: 0, file: "send_indices.i32", with: i32(part.sendLists.flatMap { $0 }))
+        try replacePartFileConsistently(dir, rank: 0, file: "send_indices.i32", with: i32(part.sendLists.flatMap { $0 }))
 
         // Halo ids out of order inside a block, and an inner id out of range.
         var halo = part.haloGlobalIDs
         let block = part.haloRanges.first { $0.count >= 2 }!
         halo.swapAt(block.lowerBound, block.lowerBound + 1)
-        try replaceConsistently(dir, rank: 0, file: "halo_ids.i32", with: i32(halo))
+        try replacePartFileConsistently(dir, rank: 0, file: "halo_ids.i32", with: i32(halo))
         assertError(.unsortedIDs, fileSuffix: "part-0/halo_ids.i32") { try PartitionStore.read(directory: dir, rank: 0) }
-        try replaceConsistently(dir, rank: 0, file: "halo_ids.i32", with: i32(part.haloGlobalIDs))
+        try replacePartFileConsistently(dir, rank: 0, file: "halo_ids.i32", with: i32(part.haloGlobalIDs))
         var inner = part.innerGlobalIDs
         inner[inner.count - 1] = 600
-        try replaceConsistently(dir, rank: 0, file: "inner_ids.i32", with: i32(inner))
+        try replacePartFileConsistently(dir, rank: 0, file: "inner_ids.i32", with: i32(inner))
         assertError(.idOutOfRange, fileSuffix: "part-0/inner_ids.i32") { try PartitionStore.read(directory: dir, rank: 0) }
-        try replaceConsistently(dir, rank: 0, file: "inner_ids.i32", with: i32(part.innerGlobalIDs))
+        try replacePartFileConsistently(dir, rank: 0, file: "inner_ids.i32", with: i32(part.innerGlobalIDs))
 
         // A degree that does not match the stored in-edges.
         var degrees = part.degrees.inDegrees
         degrees[0] += 1
-        try replaceConsistently(dir, rank: 0, file: "in_degrees.i32", with: i32(degrees))
+        try replacePartFileConsistently(dir, rank: 0, file: "in_degrees.i32", with: i32(degrees))
         assertError(.badDegree, fileSuffix: "part-0/in_degrees.i32") { try PartitionStore.read(directory: dir, rank: 0) }
-        try replaceConsistently(dir, rank: 0, file: "in_degrees.i32", with: i32(part.degrees.inDegrees))
+        try replacePartFileConsistently(dir, rank: 0, file: "in_degrees.i32", with: i32(part.degrees.inDegrees))
 
         XCTAssertEqual(try PartitionStore.read(directory: dir, rank: 0), part)
     }
@@ -233,7 +216,7 @@ final class PartitionStoreTests: XCTestCase {
         let inPointers = part.inPointers.map { Int64($0) }
 
         func assertRefused(_ name: String, _ values: [Int64], _ kind: PartitionError.Kind, entry: Int, line: UInt = #line) throws {
-            try replaceConsistently(dir, rank: 0, file: name, with: i64(values))
+            try replacePartFileConsistently(dir, rank: 0, file: name, with: i64(values))
             XCTAssertThrowsError(try PartitionStore.read(directory: dir, rank: 0), line: line) { error in
                 guard let e = error as? PartitionError else { return XCTFail("expected a PartitionError, got \(error)", line: line) }
                 XCTAssertEqual(e.kind, kind, "\(e)", line: line)
@@ -241,7 +224,7 @@ final class PartitionStoreTests: XCTestCase {
                 XCTAssertTrue(e.field.hasPrefix("entry \(entry) "), "\(e)", line: line)
             }
             let original = name == "send_indptr.i64" ? sendPointers : name == "in_indptr.i64" ? inPointers : haloOffsets
-            try replaceConsistently(dir, rank: 0, file: name, with: i64(original))
+            try replacePartFileConsistently(dir, rank: 0, file: name, with: i64(original))
         }
 
         // A middle entry far past the end (the crash of the issue), in each offset array.
@@ -286,7 +269,7 @@ final class PartitionStoreTests: XCTestCase {
         guard case .sparse(let s) = part.features else { return XCTFail("expected sparse part features") }
         var pointers = s.rowPointers.map { Int64($0) }
         pointers[1] = Int64(s.nonZeroCount) + 7
-        try replaceConsistently(dir, rank: 1, file: "feat_indptr.i64", with: pointers.withUnsafeBytes { Data($0) })
+        try replacePartFileConsistently(dir, rank: 1, file: "feat_indptr.i64", with: pointers.withUnsafeBytes { Data($0) })
         XCTAssertThrowsError(try PartitionStore.read(directory: dir, rank: 1)) { error in
             let e = error as? PartitionError
             XCTAssertEqual(e?.kind, .badCSR, "\(error)")
