@@ -10,9 +10,9 @@ public final class Trainer {
     public let configuration: TrainingConfiguration
     public let shard: RankShard
     public let model: GNNModel
-    private let optimizer: Adam
-    private let exchange: any HaloExchange
-    private let collectives: any Collectives
+    let optimizer: Adam
+    let exchange: any HaloExchange
+    let collectives: any Collectives
     /// The last step's gradient reduction, first bucket started to last completed (nil when unknown).
     private var lastGradientReductionSpan: Double?
     private let pool: ComputePool
@@ -134,7 +134,12 @@ public final class Trainer {
     /// When `stopRequest` is set on any rank, every rank finishes the epoch it is in (evaluating it), drains the
     /// exchange and returns a report with `complete` false and a `stopReason` naming the request and the epoch.
     /// Every rank must pass a request or none: the decision rides on the per-epoch all-reduce.
-    public func train(environment: RunEnvironment, stopRequest: StopRequest? = nil,
+    ///
+    /// With `checkpoints`, the state is saved every `every` epochs, after the last epoch and after the epoch a
+    /// stop was requested in (never after a diverged step: the last good checkpoint stays); with `resume`, the run
+    /// first takes back the folder's checkpoint and goes on from the epoch after it, its report holding the epochs
+    /// before too. Every rank must pass the same plan.
+    public func train(environment: RunEnvironment, stopRequest: StopRequest? = nil, checkpoints: CheckpointPlan? = nil,
                       onEpoch: (EpochRecord) -> Void = { _ in },
                       onProgress: (TrainingReport) throws -> Void = { _ in }) throws -> TrainingReport {
         // With no training node the loss is 0, nothing is learnt, and the "best" validation score would be that of
@@ -144,9 +149,20 @@ public final class Trainer {
         }
         var records: [EpochRecord] = []
         var best: BestValidation?
+        var firstEpoch = 0
+        /// Training time of the epochs a resumed run took back.
+        var earlierSeconds = 0.0
+        if let checkpoints, checkpoints.resume {
+            let resumed = try restoreCheckpoint(checkpoints)
+            records = resumed.records
+            firstEpoch = resumed.epochsDone
+            earlierSeconds = resumed.trainingSeconds
+            for record in records { best.consider(record) }
+        }
         let total = Stopwatch()
+        var trainingTime: Double { earlierSeconds + total.elapsed }
         var stopReason: String?
-        for epoch in 0..<configuration.epochs {
+        for epoch in firstEpoch..<configuration.epochs {
             try exchange.beginEpoch(epoch)
             _ = takeStatistics()
             let watch = Stopwatch()
@@ -156,7 +172,7 @@ public final class Trainer {
             } catch let diverged as TrainingDiverged {
                 // Every rank is here (see `step`), so the report's collective is safe; the epochs kept are finite.
                 var stopped = try report(environment: environment, records: records, best: best,
-                                         trainingTime: total.elapsed, complete: false)
+                                         trainingTime: trainingTime, complete: false)
                 stopped.stopReason = diverged.description
                 try onProgress(stopped)
                 // Ranks leave together once the writer (rank 0) is done: over MPI the first rank to report its
@@ -197,12 +213,13 @@ public final class Trainer {
                 record.trainAccuracy = scores.train
                 record.validationAccuracy = scores.validation
                 record.testAccuracy = scores.test
-                if let v = scores.validation, v > (best?.accuracy ?? -1) {
-                    best = BestValidation(accuracy: v, test: scores.test, epoch: epoch)
-                }
+                best.consider(record)
             }
             records.append(record)
             onEpoch(record)
+            if let checkpoints, (epoch + 1) % checkpoints.every == 0 || isLast || stopping {
+                try saveCheckpoint(checkpoints, epochsDone: epoch + 1, records: records, trainingSeconds: trainingTime)
+            }
             if stopping {
                 // A rank whose peers alone were asked (only under MPI, one process per rank) still says why.
                 let why = stopRequest?.reason ?? "stopped at another rank's request"
@@ -211,20 +228,20 @@ public final class Trainer {
             }
             if evaluated && !isLast {
                 try onProgress(report(environment: environment, records: records, best: best,
-                                      trainingTime: total.elapsed, complete: false))
+                                      trainingTime: trainingTime, complete: false))
             }
         }
         // Also after a stop: pipelined messages of the last epoch are still in flight, and must be received before
         // the report's collectives (and before MPI ends) or a rank may wait on a message its peer never reads.
         try exchange.finish()
-        var final = try report(environment: environment, records: records, best: best, trainingTime: total.elapsed,
+        var final = try report(environment: environment, records: records, best: best, trainingTime: trainingTime,
                                complete: stopReason == nil)
         final.stopReason = stopReason
         return final
     }
 
     /// The epoch of best validation score so far (model selection never looks at the test set).
-    private struct BestValidation {
+    struct BestValidation {
         var accuracy: Double
         var test: Double?
         var epoch: Int
@@ -249,5 +266,14 @@ public final class Trainer {
         report.complete = complete
         exchange.contribute(to: &report)
         return report
+    }
+}
+
+extension Optional<Trainer.BestValidation> {
+    /// Takes `record` as the best epoch when its validation score beats every earlier one (the first of equals
+    /// stays, so a resumed run, replaying its saved records through here, picks the same epoch).
+    mutating func consider(_ record: EpochRecord) {
+        guard let v = record.validationAccuracy, v > (self?.accuracy ?? -1) else { return }
+        self = Trainer.BestValidation(accuracy: v, test: record.testAccuracy, epoch: record.epoch)
     }
 }

@@ -180,6 +180,9 @@ struct Train: ParsableCommand {
         valueName: "file"))
     var jsonOut: String?
 
+    @OptionGroup(title: "Checkpoints")
+    var checkpointOptions: CheckpointOptions
+
     @Flag(help: "Print only the summary, not one line per epoch.")
     var quiet = false
 
@@ -328,6 +331,7 @@ struct Train: ParsableCommand {
         let reportFile = try reportFile()
         let manifest = try partitionManifest()
         let ranks = manifest?.parts ?? parts ?? 1
+        let checkpoints = try checkpointOptions.plan(configuration: configuration, ranks: ranks, managesFolder: true)
         let cores = ComputePool.availableCores
         let threadsPerRank = threads ?? max(1, cores / ranks)
         // GEMMs take their threads from the rank's pool (see `gemm`); OpenBLAS's own would compete with it.
@@ -348,7 +352,7 @@ struct Train: ParsableCommand {
             let environment = RunEnvironment(ranks: 1, threadsPerRank: threadsPerRank, dataset: data)
             if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
-            let report = try trainer.train(environment: environment, stopRequest: stopRequest,
+            let report = try trainer.train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
                                            onEpoch: { progress.show($0) }, onProgress: { try reportFile?.keep($0) })
             progress.finish()
             try finish(report, to: reportFile, logger: logger)
@@ -386,7 +390,7 @@ struct Train: ParsableCommand {
                 let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && transport.rank == 0)
                 let report = try RankTraining.run(
                     part: part, transport: transport, configuration: config, environment: env, pool: pool,
-                    stopRequest: stopRequest, onEpoch: { progress.show($0) },
+                    stopRequest: stopRequest, checkpoints: checkpoints, onEpoch: { progress.show($0) },
                     onProgress: { report in
                         guard transport.rank == 0, let reportFile else { return }
                         var report = report
@@ -440,6 +444,7 @@ struct Train: ParsableCommand {
             if let manifest, manifest.parts != ranks {
                 throw ValidationError("\(partitions!) holds \(manifest.parts) parts but mpirun started \(ranks) ranks")
             }
+            let checkpoints = try checkpointOptions.plan(configuration: configuration, ranks: ranks, managesFolder: mpi.rank == 0)
             let cores = ComputePool.availableCores
             let ranksOnHost = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? ranks
             let threadsPerRank = threads ?? max(1, cores / max(ranksOnHost, 1))
@@ -470,7 +475,7 @@ struct Train: ParsableCommand {
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && mpi.rank == 0)
             var report = try RankTraining.run(
                 part: part, transport: transport, configuration: configuration, environment: environment, pool: pool,
-                stopRequest: interrupts.stopRequest, onEpoch: { progress.show($0) },
+                stopRequest: interrupts.stopRequest, checkpoints: checkpoints, onEpoch: { progress.show($0) },
                 onProgress: { report in
                     guard let reportFile else { return }
                     var report = report
@@ -509,12 +514,17 @@ struct Train: ParsableCommand {
             try reportFile.write(report)
             logger.info("wrote \(reportFile.path)")
         }
+        let epochs = report.epochs.count == 1 ? "1 epoch" : "\(report.epochs.count) epochs"
+        // The trainer saves a checkpoint after the last epoch it trains, stopped or not.
+        let checkpoint = (checkpointOptions.resume ?? checkpointOptions.checkpoint).map { "checkpoint of \(epochs) in \($0)" }
         if let reason = report.stopReason {
             // Said after the write, so it names only what is really on disk.
-            let epochs = report.epochs.count == 1 ? "1 epoch" : "\(report.epochs.count) epochs"
-            let saved = reportFile.map { "wrote \($0.path) with \(epochs) and \"complete\": false" }
-                ?? "nothing saved (no --json-out) after \(epochs)"
-            FileHandle.standardError.write(Data("halo: \(reason): \(saved)\n".utf8))
+            var saved = reportFile.map { ["wrote \($0.path) with \(epochs) and \"complete\": false"] } ?? []
+            if let checkpoint { saved.append("saved the \(checkpoint) (continue with --resume)") }
+            let said = saved.isEmpty ? "nothing saved (no --json-out, no --checkpoint) after \(epochs)" : saved.joined(separator: "; ")
+            FileHandle.standardError.write(Data("halo: \(reason): \(said)\n".utf8))
+        } else if let checkpoint {
+            logger.info("saved the \(checkpoint)")
         }
     }
 
