@@ -72,6 +72,8 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
         if savedQuantization.precomputeFirstLayer == nil { savedQuantization.precomputeFirstLayer = givenQuantization.precomputeFirstLayer }
         compare("quantization settings", savedQuantization, givenQuantization)
         compare("pipeline settings", saved.pipeline, given.pipeline)
+        // The saved epochs' scores are in the saved metric: model selection must go on comparing like with like.
+        compare("metric", saved.metric?.rawValue ?? "the task's standard", given.metric?.rawValue ?? "the task's standard")
         return found
     }
 }

@@ -105,20 +105,55 @@ public final class Trainer {
         return nil
     }
 
-    /// Train / validation / test scores of the current model (no dropout), global over ranks.
+    /// The metric this run reports and selects by: the configuration's, or the task's standard one.
+    public var metric: EvaluationMetric { configuration.metric ?? .standard(for: shard.labels) }
+
+    /// Train / validation / test scores of the current model (no dropout) by `metric`, global over ranks.
     public func evaluate(epoch: Int) throws -> (train: Double?, validation: Double?, test: Double?) {
         let context = StepContext(epoch: epoch, training: false, random: random, pool: pool)
         let logits = try model.forward(shard.features, nodeIDs: shard.nodeIDs, operator: shard.propagation,
                                        exchange: exchange, context: context)
         let masks = [shard.split.train, shard.split.validation, shard.split.test]
-        let counts = masks.map { ClassificationCounts.count(logits: logits, labels: shard.labels, mask: $0) }
-        var fields = counts.flatMap(\.fields)
-        try collectives.allReduceSum(&fields)
-        let n = ClassificationCounts.fieldCount
-        let scores = (0..<3).map {
-            ClassificationCounts(fields: fields[($0 * n)..<(($0 + 1) * n)], multiLabel: shard.labels.isMultiLabel).score
+        let scores: [Double?]
+        switch metric {
+        case .accuracy, .microF1:
+            // Accuracy and micro-F1 are ratios of counts, which sum over ranks.
+            let counts = masks.map { ClassificationCounts.count(logits: logits, labels: shard.labels, mask: $0) }
+            var fields = counts.flatMap(\.fields)
+            try collectives.allReduceSum(&fields)
+            let n = ClassificationCounts.fieldCount
+            scores = (0..<3).map {
+                ClassificationCounts(fields: fields[($0 * n)..<(($0 + 1) * n)], multiLabel: shard.labels.isMultiLabel).score
+            }
+        case .rocAUC:
+            scores = try rocAUC(logits, masks: masks)
         }
         return (scores[0], scores[1], scores[2])
+    }
+
+    /// ROC-AUC on each mask. A rank ranking only its own nodes cannot know the global ranks, so every rank gathers
+    /// every rank's (score, truth) pairs: 5 bytes per evaluated node, on the scale of one epoch's halo traffic.
+    private func rocAUC(_ logits: Matrix, masks: [[Bool]]) throws -> [Double?] {
+        guard case .singleLabel(let classes, _) = shard.labels, logits.cols == 2 else {
+            throw TrainingSetupError(message: "--metric roc-auc: \(metric.unsuitability(for: shard.labels) ?? "needs a binary task")")
+        }
+        var writer = ByteWriter()
+        for mask in masks {
+            let rows = (0..<logits.rows).filter { mask[$0] }
+            // The positive class's log-odds against the other: monotone in its softmax probability.
+            writer.append(elements: rows.map { logits[$0, 1] - logits[$0, 0] })
+            writer.append(elements: rows.map { UInt8(classes[$0] == 1 ? 1 : 0) })
+        }
+        let gathered = try collectives.allGather(writer.bytes)
+        var scores = [[Float]](repeating: [], count: masks.count), truths = [[Bool]](repeating: [], count: masks.count)
+        for bytes in gathered {
+            var reader = ByteReader(bytes)
+            for m in masks.indices {
+                scores[m] += try reader.readElements(of: Float.self)
+                truths[m] += try reader.readElements(of: UInt8.self).map { $0 != 0 }
+            }
+        }
+        return masks.indices.map { ROCCurveArea.area(scores: scores[$0], positive: truths[$0]) }
     }
 
     /// Runs all epochs; `onEpoch` sees each record as it completes (progress display).
@@ -146,6 +181,9 @@ public final class Trainer {
         // the initial weights. The count is global, so every rank refuses alike.
         guard shard.globalCounts.train > 0 else {
             throw TrainingSetupError(message: "the training split of \(configuration.dataset) is empty: no node is marked for training")
+        }
+        if let reason = metric.unsuitability(for: shard.labels) {
+            throw TrainingSetupError(message: "--metric \(metric) cannot judge \(configuration.dataset): \(reason)")
         }
         var records: [EpochRecord] = []
         var best: BestValidation?
@@ -263,6 +301,7 @@ public final class Trainer {
             haloBytesPerEpoch: records.map { Double($0.forwardBytesSent + $0.backwardBytesSent) }.reduce(0, +)
                 / Double(max(records.count, 1)))
         report.featureRepresentation = shard.features.representation
+        report.metric = metric
         report.complete = complete
         exchange.contribute(to: &report)
         return report

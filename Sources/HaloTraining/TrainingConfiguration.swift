@@ -18,11 +18,15 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public var quantization: QuantizationSettings
     /// Settings of the pipelined methods.
     public var pipeline: PipelineSettings
+    /// The score evaluation reports and model selection maximises; nil: the task's standard one
+    /// (`EvaluationMetric.standard(for:)`).
+    public var metric: EvaluationMetric?
 
     public init(dataset: String, model: ModelConfiguration, optimizer: Adam.Hyperparameters, epochs: Int,
                 seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1, method: TrainingMethod = .vanilla,
                 quantization: QuantizationSettings = QuantizationSettings(),
-                pipeline: PipelineSettings = PipelineSettings()) {
+                pipeline: PipelineSettings = PipelineSettings(), metric: EvaluationMetric? = nil) {
+        self.metric = metric
         self.method = method
         self.pipeline = pipeline
         self.quantization = quantization

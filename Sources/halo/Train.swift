@@ -85,6 +85,16 @@ struct Train: ParsableCommand {
     var evalEvery: Int = 1
 
     @Option(help: ArgumentHelp(
+        "The score reported and maximised by model selection: accuracy, roc-auc or micro-f1.",
+        discussion: """
+        Default: the task's standard, ROC-AUC for binary tasks (where one class may dominate, so accuracy says \
+        little), micro-F1 for multi-label ones, accuracy otherwise. The JSON's `metric` names it; its `*_acc` fields \
+        hold it whatever it is.
+        """,
+        valueName: "metric"))
+    var metric: EvaluationMetric?
+
+    @Option(help: ArgumentHelp(
         "How halo messages travel: vanilla, adaqp, adaqp-q, adaqp-p, pipegcn or pipeqs.",
         discussion: """
         vanilla: fp32, synchronous. adaqp: quantized (--assign) and central work overlapped with marginal \
@@ -244,7 +254,8 @@ struct Train: ParsableCommand {
             pipeline: PipelineSettings(warmup: pipelineWarmup, smoothing: smoothing ?? method.defaultSmoothing, maxStaleness: maxStaleness,
                                        driftThreshold: driftThreshold, bypass: bypass, adaptiveBits: adaptiveBits,
                                        initialBits: BitWidth(rawValue: initialBits) ?? .eight,
-                                       bypassedGradients: bypassedGradients))
+                                       bypassedGradients: bypassedGradients),
+            metric: metric)
     }
 
     func run() throws {
@@ -559,11 +570,12 @@ extension AssignmentScheme: ExpressibleByArgument {
     public init?(argument: String) { self.init(parsing: argument) }
 }
 extension ModelConfiguration.Normalization: ExpressibleByArgument {}
+extension EvaluationMetric: ExpressibleByArgument {}
 
 extension TrainingReport {
     var summaryLine: String {
         func pct(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
-        return "best val \(pct(bestValidationAccuracy)) at epoch \(bestValidationEpoch.map(String.init) ?? "n/a")"
+        return "best val \(metric.map { "\($0) " } ?? "")\(pct(bestValidationAccuracy)) at epoch \(bestValidationEpoch.map(String.init) ?? "n/a")"
             + " | test at best val \(pct(testAccuracyAtBestValidation)) | final test \(pct(finalTestAccuracy))"
             + String(format: " | epoch median %.4f s | peak RSS %.1f MiB", epochTimeMedian, Double(peakRSSBytes) / 1_048_576)
     }
