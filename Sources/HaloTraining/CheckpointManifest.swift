@@ -66,6 +66,7 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
         compare("norm", saved.model.normalization.rawValue, given.model.normalization.rawValue)
         compare("optimizer", saved.optimizer, given.optimizer)
         compare("seed", saved.seed, given.seed)
+        compare("normalize features", saved.normalizeFeatures ?? false, given.normalizeFeatures ?? false)
         compare("method", saved.method.rawValue, given.method.rawValue)
         var savedQuantization = saved.quantization, givenQuantization = given.quantization
         if givenQuantization.precomputeFirstLayer == nil { givenQuantization.precomputeFirstLayer = savedQuantization.precomputeFirstLayer }

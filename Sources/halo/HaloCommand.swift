@@ -21,7 +21,9 @@ struct HaloCommand: ParsableCommand {
         AllocatorTuning.keepLargeBlocksForReuse()
         // `ParsableCommand.main`, with errors made readable before ArgumentParser prints them.
         do {
-            var command = try parseAsRoot(nil)
+            // `halo train --config/--recipe`: the file's options go before the command line's, which override them.
+            let arguments = try TrainOptionsFile.expand(Array(CommandLine.arguments.dropFirst()))
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch {
             exit(withError: UserFacingError.readable(error))

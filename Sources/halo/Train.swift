@@ -30,6 +30,21 @@ struct Train: ParsableCommand {
                 --normalize-features --lr 0.01 --weight-decay 5e-4 --epochs 200
             """)
 
+    @Option(help: ArgumentHelp(
+        "Read options from a YAML (or JSON) file: flag names without the dashes, e.g. `hidden: 256`.",
+        discussion: """
+        A report written by --json-out works too: its settings repeat the run. Flags on the command line override \
+        the file; the file overrides --recipe.
+        """,
+        valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp(
+        "Start from a named configuration: \(TrainRecipe.all.map(\.name).joined(separator: ", ")).",
+        discussion: TrainRecipe.all.map { "\($0.name): \($0.summary)." }.joined(separator: " "),
+        valueName: "name"))
+    var recipe: String?
+
     @Option(name: .customLong("dataset"), help: ArgumentHelp(
         "A dataset directory (halo-dataset format) or a synthetic spec (default: \(DatasetSource.defaultSynthetic)). With --partitions, checked against the parts' dataset fingerprint.",
         valueName: "dir|synthetic:…"))
@@ -255,7 +270,7 @@ struct Train: ParsableCommand {
                                        driftThreshold: driftThreshold, bypass: bypass, adaptiveBits: adaptiveBits,
                                        initialBits: BitWidth(rawValue: initialBits) ?? .eight,
                                        bypassedGradients: bypassedGradients),
-            metric: metric)
+            metric: metric, normalizeFeatures: normalizeFeatures)
     }
 
     func run() throws {
