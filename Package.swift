@@ -18,6 +18,7 @@
 //   HaloNN                neural layers with hand-written backward passes, losses, optimiser
 //   HaloTraining          training strategies, metrics and the machine-readable report
 //   HaloTensorBoard       TensorBoard event files of a run (TFRecord framing, CRC-32C, Event/Summary scalars)
+//   HaloReportPage        the self-contained HTML page comparing runs' reports (inline SVG charts)
 //   halo                  the command-line interface
 //
 // Release builds for benchmarking pass `-Xswiftc -target-cpu -Xswiftc native` on the command line (see README);
@@ -63,11 +64,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "HaloTensorBoard", dependencies: ["HaloTraining"], swiftSettings: strictSettings),
+        .target(name: "HaloReportPage", dependencies: ["HaloTraining"], swiftSettings: strictSettings),
         .executableTarget(
             name: "halo",
             dependencies: [
                 "HaloTraining",
                 "HaloTensorBoard",
+                "HaloReportPage",
                 "HaloQuantization",
                 "HaloTransport",
                 "HaloMPI",
@@ -94,6 +97,7 @@ let package = Package(
         // End-to-end: runs the built `halo` executable, alone and under mpirun.
         .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph", "HaloTensorBoardTesting"]),
         .testTarget(name: "HaloTensorBoardTests", dependencies: ["HaloTensorBoard", "HaloTensorBoardTesting", "HaloTraining", "HaloNN"]),
+        .testTarget(name: "HaloReportPageTests", dependencies: ["HaloReportPage", "HaloTraining", "HaloNN"]),
         .testTarget(name: "HaloTrainingTests", dependencies: [
             "HaloTraining", "HaloTransportTesting", "HaloGraph", "HaloNN", "HaloPartition", "HaloQuantization", "HaloTensor",
             "HaloTransport",
