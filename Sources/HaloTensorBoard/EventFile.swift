@@ -17,6 +17,9 @@ public final class EventFile {
     /// numbered suffix; TensorBoard reads every file whose name contains "tfevents".
     public init(folder: String, wallTime: Double) throws {
         guard !folder.isEmpty else { throw EventFileError(path: folder, reason: "the path is empty") }
+        // "runs/tb/" names the same folder as "runs/tb"; without the slash the file's path reads cleanly.
+        var folder = folder
+        while folder.count > 1 && folder.hasSuffix("/") { folder.removeLast() }
         try Self.makeFolder(folder)
         let base = "\(folder)/events.out.tfevents.\(Int(wallTime)).\(Self.hostName())"
         var attempt = 0

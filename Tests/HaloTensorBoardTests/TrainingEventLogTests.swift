@@ -167,8 +167,10 @@ final class TrainingEventLogTests: XCTestCase {
         let first = try TrainingEventLog(folder: nested, clock: { 5 })
         let second = try TrainingEventLog(folder: nested, clock: { 5 })
         XCTAssertNotEqual(first.path, second.path)
-        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: nested)).count, 2)
-        for log in [first, second] {
+        let third = try TrainingEventLog(folder: nested + "/", clock: { 5 })
+        XCTAssertEqual((third.path as NSString).deletingLastPathComponent, nested, "a trailing slash names the same folder")
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: nested)).count, 3)
+        for log in [first, second, third] {
             XCTAssertEqual(try EventFileReader.events(inFile: log.path).map(\.fileVersion), ["brain.Event:2"],
                            "the header is written when the log opens")
         }
