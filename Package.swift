@@ -17,6 +17,8 @@
 //   HaloTransportTesting  a scripted transport for tests of late messages
 //   HaloNN                neural layers with hand-written backward passes, losses, optimiser
 //   HaloTraining          training strategies, metrics and the machine-readable report
+//   HaloTensorBoard       TensorBoard event files of a run (TFRecord framing, CRC-32C, Event/Summary scalars)
+//   HaloReportPage        the self-contained HTML page comparing runs' reports (inline SVG charts)
 //   halo                  the command-line interface
 //
 // Release builds for benchmarking pass `-Xswiftc -target-cpu -Xswiftc native` on the command line (see README);
@@ -62,10 +64,14 @@ let package = Package(
             dependencies: ["HaloTensor", "HaloGraph", "HaloNN", "HaloPartition", "HaloTransport", "HaloQuantization", "HaloAssignment"],
             swiftSettings: strictSettings
         ),
+        .target(name: "HaloTensorBoard", dependencies: ["HaloTraining"], swiftSettings: strictSettings),
+        .target(name: "HaloReportPage", dependencies: ["HaloTraining"], swiftSettings: strictSettings),
         .executableTarget(
             name: "halo",
             dependencies: [
                 "HaloTraining",
+                "HaloTensorBoard",
+                "HaloReportPage",
                 "HaloQuantization",
                 "HaloTransport",
                 "HaloMPI",
@@ -80,6 +86,9 @@ let package = Package(
         // A transport whose channel deliveries a test scripts (late, never before asked twice, …), like swift-nio's
         // embedded channel: late-message paths tested deterministically, without sleeps.
         .target(name: "HaloTransportTesting", dependencies: ["HaloTransport"], swiftSettings: strictSettings),
+        // Reads TensorBoard event files back (framing, both CRCs, Event messages) with code of its own, so the tests of
+        // the writer and of `halo train --tensorboard` do not check the writer against itself.
+        .target(name: "HaloTensorBoardTesting", swiftSettings: strictSettings),
         .testTarget(name: "HaloTensorTests", dependencies: ["HaloTensor", "HaloTestSupport"]),
         .testTarget(name: "HaloGraphTests", dependencies: ["HaloGraph"]),
         .testTarget(name: "HaloNNTests", dependencies: ["HaloNN", "HaloTestSupport"]),
@@ -88,7 +97,9 @@ let package = Package(
         .testTarget(name: "HaloPartitionTests", dependencies: ["HaloPartition"]),
         .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport", "HaloTransportTesting"]),
         // End-to-end: runs the built `halo` executable, alone and under mpirun.
-        .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph", "HaloTraining"]),
+        .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph", "HaloTraining", "HaloTensorBoardTesting"]),
+        .testTarget(name: "HaloTensorBoardTests", dependencies: ["HaloTensorBoard", "HaloTensorBoardTesting", "HaloTraining", "HaloNN"]),
+        .testTarget(name: "HaloReportPageTests", dependencies: ["HaloReportPage", "HaloTraining", "HaloNN"]),
         .testTarget(name: "HaloTrainingTests", dependencies: [
             "HaloTraining", "HaloTransportTesting", "HaloGraph", "HaloNN", "HaloPartition", "HaloQuantization", "HaloTensor",
             "HaloTransport", "HaloTestSupport",

@@ -208,6 +208,8 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Checkpoints")
     var checkpointOptions: CheckpointOptions
 
+    @OptionGroup var tensorBoard: TensorBoardOption
+
     @Flag(help: "Print only the summary, not one line per epoch.")
     var quiet = false
 
@@ -355,6 +357,7 @@ struct Train: ParsableCommand {
         let interrupts = try InterruptHandling(announce: true)
         let stopRequest = interrupts.stopRequest
         let reportFile = try reportFile()
+        let eventLog = try tensorBoard.openLog()
         let manifest = try partitionManifest()
         let ranks = manifest?.parts ?? parts ?? 1
         let checkpoints = try checkpointOptions.plan(configuration: configuration, ranks: ranks, managesFolder: true)
@@ -379,8 +382,10 @@ struct Train: ParsableCommand {
             if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
             let report = try trainer.train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
-                                           onEpoch: { progress.show($0) }, onProgress: { try reportFile?.keep($0) })
+                                           onEpoch: { progress.show($0); eventLog?.record($0) },
+                                           onProgress: { try reportFile?.keep($0); try eventLog?.record($0) })
             progress.finish()
+            try eventLog?.finish(report)
             try finish(report, to: reportFile, logger: logger)
             try exitIfStopped(report, interrupts)
             return
@@ -416,8 +421,9 @@ struct Train: ParsableCommand {
                 let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && transport.rank == 0)
                 let report = try RankTraining.run(
                     part: part, transport: transport, configuration: config, environment: env, pool: pool,
-                    stopRequest: stopRequest, checkpoints: checkpoints, onEpoch: { progress.show($0) },
+                    stopRequest: stopRequest, checkpoints: checkpoints, onEpoch: { progress.show($0); if transport.rank == 0 { eventLog?.record($0) } },
                     onProgress: { report in
+                        if transport.rank == 0 { try eventLog?.record(report) }
                         guard transport.rank == 0, let reportFile else { return }
                         var report = report
                         report.partitioning = partitioning
@@ -442,6 +448,7 @@ struct Train: ParsableCommand {
         }
         guard var report = reports[0] else { return }
         report.partitioning = summary
+        try eventLog?.finish(report)
         try finish(report, to: reportFile, logger: logger)
         try exitIfStopped(report, interrupts)
     }
@@ -462,6 +469,7 @@ struct Train: ParsableCommand {
         do {
             // Rank 0 alone writes the report, on its host: the path need not exist on the others'.
             let reportFile = mpi.rank == 0 ? try reportFile() : nil
+            let eventLog = mpi.rank == 0 ? try tensorBoard.openLog() : nil
             let ranks = mpi.worldSize
             if let parts, parts != ranks {
                 throw ValidationError("--parts \(parts) but mpirun started \(ranks) ranks; they must be equal")
@@ -501,8 +509,9 @@ struct Train: ParsableCommand {
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && mpi.rank == 0)
             var report = try RankTraining.run(
                 part: part, transport: transport, configuration: configuration, environment: environment, pool: pool,
-                stopRequest: interrupts.stopRequest, checkpoints: checkpoints, onEpoch: { progress.show($0) },
+                stopRequest: interrupts.stopRequest, checkpoints: checkpoints, onEpoch: { progress.show($0); eventLog?.record($0) },
                 onProgress: { report in
+                    try eventLog?.record(report)
                     guard let reportFile else { return }
                     var report = report
                     report.partitioning = summary
@@ -510,6 +519,7 @@ struct Train: ParsableCommand {
                 })
             progress.finish()
             report.partitioning = summary
+            try eventLog?.finish(report)
             if mpi.rank == 0 { try finish(report, to: reportFile, logger: logger) }
             try transport.barrier()
             if report.stopReason != nil { stopped = report }
