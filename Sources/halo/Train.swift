@@ -294,39 +294,6 @@ struct Train: ParsableCommand {
         FileHandle.standardError.write(Data("halo: \(jsonOut) keeps \(kept) done before it, with \"complete\": false\n".utf8))
     }
 
-    /// Loads the dataset, applying the feature preprocessing asked for, after checking that the run fits in memory
-    /// (see `checkMemory`): `replicas` models in this process, `rowsShare` of the rows and `featureCopies` of the
-    /// features held here.
-    private func loadDataset(pool: ComputePool, logger: Logger, replicas: Int = 1, rowsShare: Double = 1,
-                             featureCopies: Int = 1) throws -> Dataset {
-        let watch = Stopwatch()
-        try checkMemoryBeforeLoading(replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
-        var data = try DatasetSource(dataset).load(pool: pool, note: { logger.notice("\($0)") })
-        try checkMemory(for: data, replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
-        if normalizeFeatures { data.features = data.features.rowNormalized() }
-        // Refused here, before partitioning; the trainer refuses it too (for parts read from disk).
-        guard data.split.trainCount > 0 else {
-            throw TrainingSetupError(message: "dataset \(dataset) has an empty training split: no node is marked for training, so there is nothing to train")
-        }
-        logger.info("loaded \(data.name): \(data.nodeCount) nodes, \(data.graph.edgeCount) edges, \(data.featureWidth) features, \(data.classCount) classes in \(String(format: "%.2f", watch.elapsed)) s")
-        return data
-    }
-
-    /// Every part of a partitioning computed here, with its summary.
-    private func partitionDataset(_ data: Dataset, parts count: Int, logger: Logger) throws -> ([Part], PartitionSummary) {
-        let watch = Stopwatch()
-        let partitioning = try Partitioner.partition(graph: data.graph, parts: count, method: partitionMethod, seed: seed)
-        let quality = partitioning.quality(of: data.graph)
-        let built = Part.build(dataset: data, partitioning: partitioning)
-        logger.info("partitioned into \(count) parts with \(partitionMethod) in \(String(format: "%.2f", watch.elapsed)) s: edge cut \(quality.cutEdges) (\(String(format: "%.1f", 100 * quality.cutFraction))%), balance \(String(format: "%.3f", quality.balance))")
-        return (built, PartitionSummary(method: partitionMethod, parts: built, quality: quality))
-    }
-
-    /// How partition errors name the directory: its last path component, as `PartitionStore`'s own errors do.
-    static func errorName(_ directory: String) -> String {
-        URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
-    }
-
     /// Reads the parts' manifest when --partitions is given, checking --parts and --dataset agree with it.
     private func partitionManifest() throws -> PartitionManifest? {
         guard let partitions else { return nil }
@@ -352,102 +319,42 @@ struct Train: ParsableCommand {
         }
     }
 
+    /// The run these options describe, on `ranks`. The job logs through `logger` (nil: silently, as ranks other
+    /// than 0 of an MPI group do).
+    private func job(ranks: TrainingJob.Ranks, checkpoints: CheckpointPlan?, stopRequest: StopRequest,
+                     logger: Logger?) -> TrainingJob {
+        var job = TrainingJob(configuration: configuration,
+                              source: partitions.map { .parts(directory: $0) } ?? .dataset(dataset), ranks: ranks)
+        job.partitionMethod = partitionMethod
+        job.threadsPerRank = threads
+        job.checkpoints = checkpoints
+        job.stopRequest = stopRequest
+        job.memoryHint = """
+            lower --hidden (\(hidden)) or --layers (\(layers)), use a smaller dataset, or spread the ranks over several \
+            machines with mpirun (see README)
+            """
+        if let logger {
+            job.log = { logger.info("\($0)") }
+            job.note = { logger.notice("\($0)") }
+        }
+        return job
+    }
+
     private func runInProcess() throws {
         let logger = Logger(label: "halo.train")
         let interrupts = try InterruptHandling(announce: true)
-        let stopRequest = interrupts.stopRequest
         let reportFile = try reportFile()
         let eventLog = try tensorBoard.openLog()
         let manifest = try partitionManifest()
         let ranks = manifest?.parts ?? parts ?? 1
         let checkpoints = try checkpointOptions.plan(configuration: configuration, ranks: ranks, managesFolder: true)
-        let cores = ComputePool.availableCores
-        let threadsPerRank = threads ?? max(1, cores / ranks)
-        // GEMMs take their threads from the rank's pool (see `gemm`); OpenBLAS's own would compete with it.
-        BLASRuntime.threads = 1
-        let pool = ComputePool(threads: threadsPerRank)
-        let config = configuration
-
-        if manifest == nil && ranks == 1 {
-            // The single-process reference: the whole graph, no exchange.
-            let data = try loadDataset(pool: pool, logger: logger)
-            let ordering = Stopwatch()
-            let shard = RankShard.wholeGraph(data, aggregation: model.aggregation, inputDropout: inputDropout > 0)
-            logger.info("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
-            var config = config
-            config.quantization.precomputeFirstLayer = precomputeLayer0
-                ?? (config.model.inputDropout == 0 && FeatureStatistics(data.features).suitsPrecomputedAggregation)
-            let trainer = Trainer(configuration: config, shard: shard, classCount: data.classCount, pool: pool)
-            let environment = RunEnvironment(ranks: 1, threadsPerRank: threadsPerRank, dataset: data)
-            if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
-            let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
-            let report = try trainer.train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
-                                           onEpoch: { progress.show($0); eventLog?.record($0) },
-                                           onProgress: { try reportFile?.keep($0); try eventLog?.record($0) })
-            progress.finish()
-            try eventLog?.finish(report)
-            try finish(report, to: reportFile, logger: logger)
-            try exitIfStopped(report, interrupts)
-            return
-        }
-
-        var inMemoryParts: [Part]?
-        var summary: PartitionSummary?
-        var environment: RunEnvironment
-        if let manifest, let partitions {
-            try checkMemory(for: manifest, ranks: Array(0..<ranks))
-            summary = PartitionSummary(manifest: manifest)
-            environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, manifest: manifest)
-            logger.info("training on the \(ranks) parts in \(partitions)")
-        } else {
-            // Every rank's part copies its rows' features beside the dataset's.
-            let data = try loadDataset(pool: ComputePool(threads: cores), logger: logger, replicas: ranks, featureCopies: 2)
-            let (built, s) = try partitionDataset(data, parts: ranks, logger: logger)
-            inMemoryParts = built
-            summary = s
-            environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, dataset: data)
-        }
-        let partsToTrain = inMemoryParts, directory = partitions, env = environment, quiet = self.quiet
-        let epochs = self.epochs, partitioning = summary
-        let reports = try LocalTransport.run(worldSize: ranks) { transport -> TrainingReport? in
-            do {
-                let part: Part
-                if let partsToTrain {
-                    part = partsToTrain[transport.rank]
-                } else {
-                    part = try PartitionStore.read(directory: directory!, rank: transport.rank)
-                    try PartSetAgreement.check(part: part, manifest: manifest!, directory: Self.errorName(directory!), transport: transport)
-                }
-                let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && transport.rank == 0)
-                let report = try RankTraining.run(
-                    part: part, transport: transport, configuration: config, environment: env, pool: pool,
-                    stopRequest: stopRequest, checkpoints: checkpoints, onEpoch: { progress.show($0); if transport.rank == 0 { eventLog?.record($0) } },
-                    onProgress: { report in
-                        if transport.rank == 0 { try eventLog?.record(report) }
-                        guard transport.rank == 0, let reportFile else { return }
-                        var report = report
-                        report.partitioning = partitioning
-                        try reportFile.keep(report)
-                    })
-                progress.finish()
-                return transport.rank == 0 ? report : nil
-            } catch let error as TransportError {
-                throw error
-            } catch let error as TrainingDiverged {
-                // Every rank stops at the same step for the same reason: not one rank's failure.
-                throw error
-            } catch let error as TrainingSetupError {
-                // Decided on settings and global counts every rank shares.
-                throw error
-            } catch let error as PartitionError where error.kind == .inconsistentParts {
-                // Decided on the tallies of all parts, which every rank gathered: a fault of the set, not of a rank.
-                throw error
-            } catch {
-                throw RankFailure(rank: transport.rank, underlying: error)
-            }
-        }
-        guard var report = reports[0] else { return }
-        report.partitioning = summary
+        // One rank with no parts given is the single-process reference: the whole graph, no exchange.
+        let job = job(ranks: manifest == nil && ranks == 1 ? .single : .threads(ranks), checkpoints: checkpoints,
+                      stopRequest: interrupts.stopRequest, logger: logger)
+        let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
+        let report = try job.run(onEpoch: { progress.show($0); eventLog?.record($0) },
+                                 onProgress: { try reportFile?.keep($0); try eventLog?.record($0) })
+        progress.finish()
         try eventLog?.finish(report)
         try finish(report, to: reportFile, logger: logger)
         try exitIfStopped(report, interrupts)
@@ -479,46 +386,13 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(partitions!) holds \(manifest.parts) parts but mpirun started \(ranks) ranks")
             }
             let checkpoints = try checkpointOptions.plan(configuration: configuration, ranks: ranks, managesFolder: mpi.rank == 0)
-            let cores = ComputePool.availableCores
-            let ranksOnHost = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? ranks
-            let threadsPerRank = threads ?? max(1, cores / max(ranksOnHost, 1))
-            BLASRuntime.threads = 1
-            let pool = ComputePool(threads: threadsPerRank)
-
-            let part: Part
-            let summary: PartitionSummary
-            let environment: RunEnvironment
-            if let manifest, let partitions {
-                // Each rank checks its own part against the whole machine: a lower bound when ranks share a host.
-                try checkMemory(for: manifest, ranks: [mpi.rank])
-                part = try PartitionStore.read(directory: partitions, rank: mpi.rank)
-                try PartSetAgreement.check(part: part, manifest: manifest, directory: Self.errorName(partitions), transport: transport)
-                summary = PartitionSummary(manifest: manifest)
-                environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, manifest: manifest)
-            } else {
-                // Every rank partitions the same data with the same seed; a checksum comparison guards against
-                // ranks that somehow see different inputs.
-                let quietLogger = mpi.rank == 0 ? logger : Logger(label: "halo.train", factory: { _ in SwiftLogNoOpLogHandler() })
-                let data = try loadDataset(pool: pool, logger: quietLogger, rowsShare: 1 / Double(ranks), featureCopies: 1)
-                let (built, s) = try partitionDataset(data, parts: ranks, logger: quietLogger)
-                try confirmSamePartitioning(built, transport: transport)
-                part = built[mpi.rank]
-                summary = s
-                environment = RunEnvironment(ranks: ranks, threadsPerRank: threadsPerRank, dataset: data)
-            }
+            let onHost = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? ranks
+            let job = job(ranks: .member(transport, onHost: onHost), checkpoints: checkpoints,
+                          stopRequest: interrupts.stopRequest, logger: mpi.rank == 0 ? logger : nil)
             let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet && mpi.rank == 0)
-            var report = try RankTraining.run(
-                part: part, transport: transport, configuration: configuration, environment: environment, pool: pool,
-                stopRequest: interrupts.stopRequest, checkpoints: checkpoints, onEpoch: { progress.show($0); eventLog?.record($0) },
-                onProgress: { report in
-                    try eventLog?.record(report)
-                    guard let reportFile else { return }
-                    var report = report
-                    report.partitioning = summary
-                    try reportFile.keep(report)
-                })
+            let report = try job.run(onEpoch: { progress.show($0); eventLog?.record($0) },
+                                     onProgress: { try eventLog?.record($0); try reportFile?.keep($0) })
             progress.finish()
-            report.partitioning = summary
             try eventLog?.finish(report)
             if mpi.rank == 0 { try finish(report, to: reportFile, logger: logger) }
             try transport.barrier()
@@ -526,22 +400,11 @@ struct Train: ParsableCommand {
         } catch {
             if mpi.rank == 0, let diverged = error as? TrainingDiverged { noteReportKept(after: diverged) }
             // Ends every rank of the job (MPI_Abort) with this rank's reason, instead of leaving peers waiting.
-            transport.fail(reason: String(describing: error))
+            transport.fail(reason: String(describing: UserFacingError.readable(error)))
             throw error
         }
         // Outside the `do`: a stop is not a failure, and must not abort the job.
         if let stopped { try exitIfStopped(stopped, interrupts) }
-    }
-
-    /// Checks that every rank computed the same partitioning (same owner of every inner node).
-    private func confirmSamePartitioning(_ parts: [Part], transport: any Transport) throws {
-        let local = parts.reduce(UInt64(parts.count)) { XXHash64.hash($1.innerGlobalIDs, seed: $0) }
-        var bytes = withUnsafeBytes(of: local.littleEndian) { Array($0) }
-        try transport.broadcast(&bytes, root: 0)
-        let root = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-        guard root == local.littleEndian else {
-            throw ValidationError("rank \(transport.rank) partitioned the dataset differently from rank 0; give every rank the same --dataset, or partition once with `halo partition` and pass --partitions")
-        }
     }
 
     private func finish(_ report: TrainingReport, to reportFile: ReportFile?, logger: Logger) throws {
@@ -578,13 +441,6 @@ extension ReportFile {
     func keep(_ report: TrainingReport) throws {
         if report.stopReason != nil { try write(report) } else { try writeProgress(report) }
     }
-}
-
-/// A rank's failure, naming the rank.
-struct RankFailure: Error, CustomStringConvertible {
-    let rank: Int
-    let underlying: any Error
-    var description: String { "rank \(rank) failed: \(UserFacingError.describe(underlying))" }
 }
 
 extension ModelConfiguration.Kind: ExpressibleByArgument {}
