@@ -53,6 +53,12 @@ public final class Adam {
             && state.secondMoments.map(\.count) == parameters.map(\.count)
     }
 
+    /// Counts both moment estimates.
+    public func tally(into tally: inout MemoryTally) {
+        for m in firstMoments { tally.add(m, as: .optimizerState) }
+        for v in secondMoments { tally.add(v, as: .optimizerState) }
+    }
+
     /// Continues from a saved state; the caller checks `fits` first.
     public func restore(_ state: State) {
         precondition(fits(state), "Adam state does not fit the parameters")

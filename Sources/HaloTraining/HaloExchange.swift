@@ -1,4 +1,5 @@
 import HaloNN
+import HaloTensor
 
 /// A rank's halo exchange over a whole training run: the `BoundaryExchange` a layer talks to, plus the lifecycle
 /// the trainer drives. Built by `ExchangeFactory` from a schedule and a precision policy, so the trainer never needs
@@ -26,6 +27,8 @@ public protocol HaloExchange: BoundaryExchange {
     /// precomputation). Throws on bytes that do not fit this exchange (the checkpoint's checksum makes that a
     /// mismatch of settings, not corruption).
     func restoreState(from reader: inout ByteReader) throws
+    /// Counts what the exchange keeps between epochs: send lists (graph structure), caches and early messages.
+    func tally(into tally: inout MemoryTally)
 }
 
 /// A single rank has nothing to exchange.
@@ -37,4 +40,5 @@ extension NoBoundaryExchange: HaloExchange {
     public func contribute(to report: inout TrainingReport) {}
     public func saveState(into writer: inout ByteWriter) throws {}
     public func restoreState(from reader: inout ByteReader) throws {}
+    public func tally(into tally: inout MemoryTally) {}
 }

@@ -402,4 +402,18 @@ public final class PipelinedExchange: HaloExchange {
     }
 
     public func contribute(to report: inout TrainingReport) { precision.contribute(to: &report) }
+
+    /// The plan, and per channel the cached block, the messages received ahead of use and the last block sent.
+    public func tally(into tally: inout MemoryTally) {
+        messenger.plan.tally(into: &tally)
+        for channels in incoming.values {
+            for channel in channels {
+                if let block = channel.block { tally.add(block, as: .messageBuffers) }
+                for message in channel.pending { tally.add(message.bytes, as: .messageBuffers) }
+            }
+        }
+        for channels in outgoing.values {
+            for channel in channels { tally.add(channel.lastSentBlock, as: .messageBuffers) }
+        }
+    }
 }

@@ -15,6 +15,9 @@ public final class Trainer {
     let collectives: any Collectives
     /// The last step's gradient reduction, first bucket started to last completed (nil when unknown).
     private var lastGradientReductionSpan: Double?
+    /// The largest bytes by kind this rank has held, sampled after each backward pass (when activations, gradients
+    /// and the exchange's caches are all alive).
+    public private(set) var peakMemory = MemoryTally()
     private let pool: ComputePool
     private let random: CounterRandom
 
@@ -62,6 +65,7 @@ public final class Trainer {
             try buckets.start(model.parameters(ofLayer: layer))
         }
         lastGradientReductionSpan = try buckets.finish()
+        peakMemory.keepMaximum(memoryTally())
         let nonFinite = firstNonFiniteGradient()
         var total = [localLoss]
         try collectives.allReduceSum(&total)
@@ -75,6 +79,17 @@ public final class Trainer {
         }
         optimizer.step(pool: pool)
         return total[0]
+    }
+
+    /// What this rank holds now, by kind (input features first: a layer's saved input may be them).
+    public func memoryTally() -> MemoryTally {
+        var tally = MemoryTally()
+        shard.features.tally(into: &tally, as: .inputFeatures)
+        shard.propagation.tally(into: &tally)
+        model.tally(into: &tally)
+        optimizer.tally(into: &tally)
+        exchange.tally(into: &tally)
+        return tally
     }
 
     /// The first parameter whose (all-reduced) gradient holds a value that is not finite, and that value.
@@ -288,19 +303,27 @@ public final class Trainer {
     /// The report of `records`. A collective (the ranks' peak memory is summed): every rank calls it together.
     private func report(environment: RunEnvironment, records: [EpochRecord], best: BestValidation?,
                         trainingTime: Double, complete: Bool) throws -> TrainingReport {
-        var memory = [Double](repeating: 0, count: collectives.worldSize)
-        memory[collectives.rank] = Double(ResourceUsage.peakResidentBytes())
+        // Per rank: the peak resident bytes, then the peak of each kind (one reduction for all).
+        let kinds = MemoryTally.Kind.allCases
+        let stride = 1 + kinds.count
+        var memory = [Double](repeating: 0, count: collectives.worldSize * stride)
+        memory[collectives.rank * stride] = Double(ResourceUsage.peakResidentBytes())
+        for (i, kind) in kinds.enumerated() { memory[collectives.rank * stride + 1 + i] = Double(peakMemory[kind]) }
         try collectives.allReduceSum(&memory)
+        let residentPerRank = (0..<collectives.worldSize).map { Int(memory[$0 * stride]) }
         var report = TrainingReport(
             config: configuration, environment: environment, epochs: records,
             bestValidationAccuracy: best?.accuracy, testAccuracyAtBestValidation: best?.test,
             bestValidationEpoch: best?.epoch, finalTestAccuracy: records.last?.testAccuracy,
-            epochTimeMedian: records.map(\.time).median, peakRSSBytes: Int(memory[0]),
-            peakRSSBytesPerRank: memory.map { Int($0) }, totalTrainingTime: trainingTime,
+            epochTimeMedian: records.map(\.time).median, peakRSSBytes: residentPerRank[0],
+            peakRSSBytesPerRank: residentPerRank, totalTrainingTime: trainingTime,
             bytesSentPerEpoch: records.map { Double($0.bytesSent) }.reduce(0, +) / Double(max(records.count, 1)),
             haloBytesPerEpoch: records.map { Double($0.forwardBytesSent + $0.backwardBytesSent) }.reduce(0, +)
                 / Double(max(records.count, 1)))
         report.featureRepresentation = shard.features.representation
+        report.memoryBytesByKind = Dictionary(uniqueKeysWithValues: kinds.enumerated().map { i, kind in
+            (kind.rawValue, (0..<collectives.worldSize).map { Int(memory[$0 * stride + 1 + i]) })
+        })
         report.metric = metric
         report.complete = complete
         exchange.contribute(to: &report)

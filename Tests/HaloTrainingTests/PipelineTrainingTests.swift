@@ -388,4 +388,5 @@ final class DelayedReferenceExchange: HaloExchange {
     // The reference is never checkpointed: its cache is a test's, not a run's.
     func saveState(into writer: inout ByteWriter) throws { throw TransportError.invalidArgument("not checkpointed") }
     func restoreState(from reader: inout ByteReader) throws { throw TransportError.invalidArgument("not checkpointed") }
+    func tally(into tally: inout MemoryTally) {}
 }
