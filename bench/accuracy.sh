@@ -16,7 +16,7 @@ mkdir -p "$out"
 kipf=(--model gcn --layers 2 --hidden 16 --dropout 0.5 --input-dropout 0.5 --norm none --normalize-features
       --lr 0.01 --weight-decay 5e-4 --epochs 200)
 # GraphSAGE-mean on Amazon-Photo: 2 layers, hidden 256 (LayerNorm after the hidden layer), dropout 0.5, lr 0.01.
-sage=(--model sage --layers 2 --hidden 256 --dropout 0.5 --lr 0.01 --epochs 200)
+sage=(--model sage --layers 2 --hidden 256 --dropout 0.5 --norm layernorm --lr 0.01 --epochs 200)
 
 for s in $(seq 0 $((seeds - 1))); do
   .build/release/halo train --dataset "$data/cora" "${kipf[@]}" --seed "$s" --quiet --json-out "$out/cora-gcn-$s.json"

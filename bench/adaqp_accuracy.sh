@@ -16,8 +16,8 @@ cycle=$((epochs / 5))
 
 declare -A recipe
 recipe[cora]="--model gcn --layers 2 --hidden 16 --dropout 0.5 --input-dropout 0.5 --norm none --normalize-features --weight-decay 5e-4"
-recipe[amazon_photo]="--model gcn --layers 2 --hidden 256 --dropout 0.5"
-recipe[coauthor_physics]="--model gcn --layers 2 --hidden 256 --dropout 0.5"
+recipe[amazon_photo]="--model gcn --layers 2 --hidden 256 --dropout 0.5 --norm layernorm"
+recipe[coauthor_physics]="--model gcn --layers 2 --hidden 256 --dropout 0.5 --norm layernorm"
 for ds in cora amazon_photo coauthor_physics; do
   for s in $(seq 0 $((seeds - 1))); do
     for m in vanilla adaqp; do

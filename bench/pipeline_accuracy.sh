@@ -26,8 +26,8 @@ fi
 declare -A recipe
 recipe[cora]="--model gcn --layers 2 --hidden 16 --dropout 0.5 --input-dropout 0.5 --norm none --normalize-features --lr 0.01 --weight-decay 5e-4"
 recipe[citeseer]="${recipe[cora]}"
-recipe[amazon_photo]="--model gcn --layers 2 --hidden 256 --dropout 0.5 --lr 0.01"
-recipe[coauthor_physics]="--model gcn --layers 2 --hidden 256 --dropout 0.5 --lr 0.01"
+recipe[amazon_photo]="--model gcn --layers 2 --hidden 256 --dropout 0.5 --lr 0.01 --norm layernorm"
+recipe[coauthor_physics]="--model gcn --layers 2 --hidden 256 --dropout 0.5 --lr 0.01 --norm layernorm"
 
 # METHODS and DATASETS: space- or comma-separated subsets.
 list="${METHODS:-vanilla pipegcn pipeqs}"

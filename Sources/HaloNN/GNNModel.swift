@@ -27,7 +27,7 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     public var normalization: Normalization
 
     public init(kind: Kind, layers: Int, hiddenWidth: Int, dropout: Float, inputDropout: Float = 0,
-                normalization: Normalization = .layerNorm) {
+                normalization: Normalization = .none) {
         self.kind = kind
         self.layers = layers
         self.hiddenWidth = hiddenWidth

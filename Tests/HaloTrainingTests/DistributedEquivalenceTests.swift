@@ -130,7 +130,7 @@ final class DistributedEquivalenceTests: XCTestCase {
         // (row count, drift, one width for all rows).
         let headerBytes = 3 * 2 * 3 * 10
         let haloBytes = boundaryRows * (8 + 3 + 3) * 4 + headerBytes
-        let parameterCount = 8 * 24 + 24 + 24 * 3 + 3 + 2 * 24   // conv0, conv1, layer norm
+        let parameterCount = 8 * 24 + 24 + 24 * 3 + 3   // conv0, conv1 (no normalisation layer by default)
         // Gradient all-reduce (floats) and the loss all-reduce (one double) per rank.
         let allReduceBytes = 3 * (parameterCount * 4 + 8)
         XCTAssertEqual(reports[0].epochs[0].bytesSent, haloBytes + allReduceBytes)

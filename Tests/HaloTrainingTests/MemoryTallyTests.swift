@@ -39,7 +39,7 @@ final class MemoryTallyTests: XCTestCase {
 
     private func configuration() -> TrainingConfiguration {
         TrainingConfiguration(
-            dataset: "test", model: ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 8, dropout: 0.5),
+            dataset: "test", model: ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 8, dropout: 0.5, normalization: .layerNorm),
             optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: 2, seed: 1)
     }
 
