@@ -17,6 +17,8 @@
 //   HaloTransportTesting  a scripted transport for tests of late messages
 //   HaloNN                neural layers with hand-written backward passes, losses, optimiser
 //   HaloTraining          training strategies, metrics and the machine-readable report
+//   CZlib (zlib)          system library: gzip and zip-deflate decompression, CRC-32
+//   HaloImport            importers: OGB node-property directories and gnn-benchmark .npz files to halo-dataset
 //   halo                  the command-line interface
 //
 // Release builds for benchmarking pass `-Xswiftc -target-cpu -Xswiftc native` on the command line (see README);
@@ -48,6 +50,9 @@ let package = Package(
         .systemLibrary(name: "CSystem"),
         .systemLibrary(name: "CMetis", providers: [.apt(["libmetis-dev"])]),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        // zlib through a system-library target rather than a package: ZIPFoundation reads zip archives but not
+        // gzip streams, and compress-nio needs swift-nio (a build several times Halo's own) for two C calls.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "HaloTensor", dependencies: ["CBLAS", "CSystem"], swiftSettings: strictSettings),
         .target(name: "HaloGraph", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
         .target(name: "HaloQuantization", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
@@ -61,10 +66,12 @@ let package = Package(
             dependencies: ["HaloTensor", "HaloGraph", "HaloNN", "HaloPartition", "HaloTransport", "HaloQuantization", "HaloAssignment"],
             swiftSettings: strictSettings
         ),
+        .target(name: "HaloImport", dependencies: ["HaloGraph", "HaloTensor", "CZlib"], swiftSettings: strictSettings),
         .executableTarget(
             name: "halo",
             dependencies: [
                 "HaloTraining",
+                "HaloImport",
                 "HaloQuantization",
                 "HaloTransport",
                 "HaloMPI",
@@ -78,6 +85,9 @@ let package = Package(
         // A transport whose channel deliveries a test scripts (late, never before asked twice, …), like swift-nio's
         // embedded channel: late-message paths tested deterministically, without sleeps.
         .target(name: "HaloTransportTesting", dependencies: ["HaloTransport"], swiftSettings: strictSettings),
+        // Writers of the inputs `halo import` reads (OGB csv trees, gzip, zip, .npy), so tests build their fixtures
+        // without Python or numpy.
+        .target(name: "HaloImportTesting", dependencies: ["HaloGraph", "CZlib"], swiftSettings: strictSettings),
         .testTarget(name: "HaloTensorTests", dependencies: ["HaloTensor", "HaloTestSupport"]),
         .testTarget(name: "HaloGraphTests", dependencies: ["HaloGraph"]),
         .testTarget(name: "HaloNNTests", dependencies: ["HaloNN", "HaloTestSupport"]),
@@ -86,7 +96,8 @@ let package = Package(
         .testTarget(name: "HaloPartitionTests", dependencies: ["HaloPartition"]),
         .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport", "HaloTransportTesting"]),
         // End-to-end: runs the built `halo` executable, alone and under mpirun.
-        .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph"]),
+        .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph", "HaloImportTesting"]),
+        .testTarget(name: "HaloImportTests", dependencies: ["HaloImport", "HaloImportTesting", "HaloGraph", "HaloTensor", "CZlib"]),
         .testTarget(name: "HaloTrainingTests", dependencies: [
             "HaloTraining", "HaloTransportTesting", "HaloGraph", "HaloNN", "HaloPartition", "HaloQuantization", "HaloTensor",
             "HaloTransport",
