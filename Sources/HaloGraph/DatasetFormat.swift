@@ -91,51 +91,77 @@ public enum DatasetFormat {
 
     /// Writes `dataset` into `directory` (created if needed): sparse features as `feat_*`, dense as `features.f32`,
     /// multi-label targets as `labels.u8`. Throws, writing nothing, if the reader would reject the result.
+    ///
+    /// Each file is written (atomically) and hashed straight from the array that holds it, and the edge pairs are
+    /// the only array made for writing, so a large dataset (ogbn-products: 1 GB of features, 1 GB of edge pairs)
+    /// needs about its own size again at most, not a serialized copy of every file.
     public static func write(
         _ dataset: Dataset, to directory: URL,
         source: String = "written by Halo", license: String = "unspecified",
         splitDescription: String = "unspecified"
     ) throws {
         let dir = DatasetDirectory(directory)
-        var files: [String: Data] = [:]
 
-        // `Graph` keeps its edges deduplicated and loop-free, so the edge file needs no check.
-        let (sources, destinations) = dataset.graph.edgesSortedBySource()
-        var pairs = [Int32](repeating: 0, count: 2 * sources.count)
-        for e in sources.indices {
-            pairs[2 * e] = sources[e]
-            pairs[2 * e + 1] = destinations[e]
-        }
-        files[FileName.edges] = bytes(of: pairs)
-
+        // Every check before the first byte is written.
         switch dataset.labels {
         case .singleLabel(let classes, let count):
             try checkLabels(classes, classCount: count, file: dir.path(FileName.labels))
-            files[FileName.labels] = bytes(of: classes)
         case .multiLabel(let targets, let count):
             try checkMultiLabels(targets, classCount: count, file: dir.path(FileName.multiLabels))
-            files[FileName.multiLabels] = bytes(of: targets)
         }
-
         try checkSplit(dataset.split, labels: dataset.labels, directory: dir)
-        for (file, mask) in zip(FileName.masks, [dataset.split.train, dataset.split.validation, dataset.split.test]) {
-            files[file] = bytes(of: mask.map { UInt8($0 ? 1 : 0) })
-        }
-
+        var sparsePointers: [Int64] = []
         switch dataset.features {
         case .dense(let m):
             try checkDenseFeatures(m.storage, width: m.cols, file: dir.path(FileName.denseFeatures))
-            files[FileName.denseFeatures] = bytes(of: m.storage)
         case .sparse(let s):
-            let pointers = s.rowPointers.map { Int64($0) }
-            try checkSparseFeatures(pointers: pointers, columns: s.columnIndices, values: s.values, width: s.cols, directory: dir)
-            files[FileName.indptr] = bytes(of: pointers)
-            files[FileName.indices] = bytes(of: s.columnIndices)
-            files[FileName.values] = bytes(of: s.values)
+            sparsePointers = s.rowPointers.map { Int64($0) }
+            try checkSparseFeatures(pointers: sparsePointers, columns: s.columnIndices, values: s.values, width: s.cols, directory: dir)
+        }
+
+        var names = [FileName.edges, dataset.labels.isMultiLabel ? FileName.multiLabels : FileName.labels] + FileName.masks
+        if case .dense = dataset.features { names.append(FileName.denseFeatures) } else { names += FileName.sparseFeatures.sorted() }
+
+        try dir.perform(on: "") {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
+        // Stale files of another layout (say `features.f32` left over beside new `feat_*` files) would make the
+        // reader refuse the directory, so they go. meta.json goes first: an interrupted write then leaves no
+        // meta.json, and the reader refuses the directory.
+        for stale in FileName.known.subtracting(names).union([FileName.meta]) where dir.exists(stale) {
+            try dir.perform(on: stale) { try FileManager.default.removeItem(at: dir.url(stale)) }
+        }
+
+        var checksums: [String: String] = [:]
+        func write<T: BitwiseCopyable>(_ array: [T], to file: String) throws {
+            try dir.perform(on: file) {
+                try array.withUnsafeBytes { raw in
+                    checksums[file] = XXHash64.hex(XXHash64.hash(raw))
+                    let bytes = raw.baseAddress.map { Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0), count: raw.count, deallocator: .none) } ?? Data()
+                    try bytes.write(to: dir.url(file), options: .atomic)
+                }
+            }
+        }
+
+        // `Graph` keeps its edges deduplicated and loop-free, so the edge file needs no check.
+        try write(dataset.graph.edgePairsSortedBySource(), to: FileName.edges)
+        switch dataset.labels {
+        case .singleLabel(let classes, _): try write(classes, to: FileName.labels)
+        case .multiLabel(let targets, _): try write(targets, to: FileName.multiLabels)
+        }
+        for (file, mask) in zip(FileName.masks, [dataset.split.train, dataset.split.validation, dataset.split.test]) {
+            try write(mask.map { UInt8($0 ? 1 : 0) }, to: file)
+        }
+        switch dataset.features {
+        case .dense(let m):
+            try write(m.storage, to: FileName.denseFeatures)
+        case .sparse(let s):
+            try write(sparsePointers, to: FileName.indptr)
+            try write(s.columnIndices, to: FileName.indices)
+            try write(s.values, to: FileName.values)
         }
 
         let derived = DerivedCounts(dataset)
-        let checksums = files.mapValues { data in XXHash64.hex(data.withUnsafeBytes { XXHash64.hash($0) }) }
         let meta = Meta(
             format: formatName, formatVersion: formatVersion, name: dataset.name,
             numNodes: dataset.nodeCount, numEdgesDirected: dataset.graph.edgeCount,
@@ -144,24 +170,13 @@ public enum DatasetFormat {
             numClasses: dataset.classCount, multilabel: dataset.labels.isMultiLabel,
             numUnlabeledNodes: derived.unlabelledNodes, isolatedNodes: derived.isolatedNodes,
             split: splitDescription, splitSizes: derived.splitSizes,
-            files: files.keys.sorted(), xxh64: checksums, source: source, license: license)
+            files: names.sorted(), xxh64: checksums, source: source, license: license)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var json = try encoder.encode(meta)
         json.append(0x0A)
-
-        try dir.perform(on: "") {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        }
-        // Stale files of another layout (say `features.f32` left over beside new `feat_*` files) would make the
-        // reader refuse the directory, so they go.
-        for stale in FileName.known.subtracting(files.keys) where dir.exists(stale) {
-            try dir.perform(on: stale) { try FileManager.default.removeItem(at: dir.url(stale)) }
-        }
-        // meta.json last, so an interrupted first write leaves no meta.json and the reader refuses the directory.
-        for (file, data) in files.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) }) + [(FileName.meta, json)] {
-            try dir.perform(on: file) { try data.write(to: dir.url(file), options: .atomic) }
-        }
+        // meta.json last, so only a complete directory has one.
+        try dir.perform(on: FileName.meta) { try json.write(to: dir.url(FileName.meta), options: .atomic) }
     }
 
     public static func write(
@@ -170,10 +185,6 @@ public enum DatasetFormat {
         splitDescription: String = "unspecified"
     ) throws {
         try write(dataset, to: URL(fileURLWithPath: path), source: source, license: license, splitDescription: splitDescription)
-    }
-
-    private static func bytes<T: BitwiseCopyable>(of array: [T]) -> Data {
-        array.withUnsafeBytes { Data($0) }
     }
 }
 
