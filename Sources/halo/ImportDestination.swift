@@ -40,7 +40,7 @@ struct ImportDestination {
         let fm = FileManager.default
         try? fm.removeItem(at: staging)
         do {
-            try DatasetFormat.write(imported.dataset, to: staging, source: imported.source, license: "as the source's",
+            try DatasetFormat.write(imported.dataset, to: staging, source: imported.source, license: "that of the source (see its documentation)",
                                     splitDescription: imported.splitDescription)
             guard rename(staging.path, destination.path) == 0 else {
                 throw UserFacingError(description: "--out \(destination.path): could not move the written dataset into place (\(String(cString: strerror(errno))))")
