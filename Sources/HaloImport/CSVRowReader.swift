@@ -135,6 +135,10 @@ struct CSVFields {
             finishField(at: begin)
             return nil
         }
+        if let (value, end) = DecimalFastPath.parse(line, from: begin), end == line.count || line[end] == 0x2C {
+            finishField(at: end)
+            return value
+        }
         let base = line.baseAddress! + begin
         var stop: UnsafeMutablePointer<CChar>?
         let value = base.withMemoryRebound(to: CChar.self, capacity: line.count - begin + 1) { strtod($0, &stop) }

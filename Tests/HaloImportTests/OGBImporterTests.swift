@@ -37,6 +37,12 @@ final class OGBImporterTests: ImportTestCase {
         try OGBFixture.write(tiny, to: scratch.appendingPathComponent("ogbn_test"), gzip: true)
         let asStored = try importTree { $0.direction = .asStored; $0.name = "tiny" }
         XCTAssertEqual(asStored.dataset, tiny)
+        // 7 directed edges over 5 node pairs (0-1 both ways), as meta.json counts them.
+        let out = scratch.appendingPathComponent("written")
+        try DatasetFormat.write(asStored.dataset, to: out)
+        let meta = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("meta.json"))) as? [String: Any])
+        XCTAssertEqual(meta["num_edges_undirected"] as? Int, 5)
+        XCTAssertEqual(meta["num_edges_directed"] as? Int, 7)
         let undirected = try importTree().dataset
         XCTAssertTrue(undirected.graph.isSymmetric)
         // 0-1 appears both ways in the source: the pair is merged, not doubled.
