@@ -30,6 +30,13 @@ public enum OGBImporter {
     public static func importDataset(directory: URL, options: Options = Options()) throws -> ImportedDataset {
         let tree = OGBTree(root: directory)
         var notes: [String] = []
+        // OGB stores its largest graphs in a binary layout instead (raw/data.npz, raw/node-label.npz, as
+        // ogbn-papers100M ships); its feature matrix is one deflated member that would have to be inflated whole.
+        if try tree.file("num-node-list", optional: true) == nil,
+           FileManager.default.fileExists(atPath: directory.appendingPathComponent("raw/data.npz").path) {
+            throw ImportError(.unsupportedType, file: "\(tree.name)/raw/data.npz", field: "layout", found: "OGB's binary layout (data.npz)",
+                              expected: "OGB's CSV layout (raw/*.csv.gz); the binary layout is not supported yet")
+        }
 
         let nodeCount = try tree.readCount(of: "num-node-list", what: "node count", limit: Int(Int32.max))
         let edgeCount = try tree.file("num-edge-list", optional: true) == nil
