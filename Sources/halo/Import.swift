@@ -74,7 +74,7 @@ struct ImportOutputOptions: ParsableArguments {
 struct ImportOGB: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ogb",
-        abstract: "Convert an OGB node-property-prediction directory (ogbn-arxiv, ogbn-products, ogbn-papers100M, …).",
+        abstract: "Convert an OGB node-property-prediction directory in OGB's CSV layout (ogbn-arxiv, ogbn-products, …).",
         discussion: """
             DIR is the folder OGB's downloader unpacks (e.g. dataset/ogbn_arxiv), holding
               raw/num-node-list.csv.gz   the node count
@@ -83,7 +83,8 @@ struct ImportOGB: ParsableCommand {
               raw/node-label.csv.gz      one class per node (NaN or -1: unlabelled), or 0/1 per task (multi-label)
               split/<scheme>/{train,valid,test}.csv.gz   node ids (optional: without it a split is generated)
             Each file may be gzip-compressed or plain. raw/num-edge-list is checked when present. Files are streamed \
-            through fixed buffers: the memory needed is about that of the dataset itself plus its edge list.
+            through fixed buffers: the memory needed is about that of the dataset itself plus its edge list. OGB's \
+            binary layout (raw/data.npz, as ogbn-papers100M ships) is not read.
 
             Examples:
               halo import ogb dataset/ogbn_arxiv --out data/arxiv
