@@ -1,6 +1,12 @@
 import Foundation
 import HaloTensor
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // The binaries are little-endian and are copied byte for byte into typed arrays, which is only right on a
 // little-endian host (every platform Swift supports today). Refuse to build rather than misread silently.
 #if _endian(big)
@@ -92,9 +98,10 @@ public enum DatasetFormat {
     /// Writes `dataset` into `directory` (created if needed): sparse features as `feat_*`, dense as `features.f32`,
     /// multi-label targets as `labels.u8`. Throws, writing nothing, if the reader would reject the result.
     ///
-    /// Each file is written (atomically) and hashed straight from the array that holds it, and the edge pairs are
-    /// the only array made for writing, so a large dataset (ogbn-products: 1 GB of features, 1 GB of edge pairs)
-    /// needs about its own size again at most, not a serialized copy of every file.
+    /// Each file is written (atomically) and hashed straight from the array that holds it; the edges of a symmetric
+    /// graph are written from its in-lists a chunk at a time, and only a directed graph's edge pairs are built as
+    /// one array for writing. So writing a large dataset (ogbn-products-sized: 1 GB of features, 0.5 GB of in-edge
+    /// lists) needs little beyond the dataset, not a serialized copy of every file.
     public static func write(
         _ dataset: Dataset, to directory: URL,
         source: String = "written by Halo", license: String = "unspecified",
@@ -144,7 +151,31 @@ public enum DatasetFormat {
         }
 
         // `Graph` keeps its edges deduplicated and loop-free, so the edge file needs no check.
-        try write(dataset.graph.edgePairsSortedBySource(), to: FileName.edges)
+        let derived = DerivedCounts(dataset)
+        let graph = dataset.graph
+        if 2 * derived.undirectedEdges == graph.edgeCount {
+            // Symmetric: a node's out-neighbours are its (sorted) in-neighbours, so the pairs sorted by source are
+            // the in-lists in node order, written a chunk at a time instead of as one more edge-sized array.
+            try dir.perform(on: FileName.edges) {
+                checksums[FileName.edges] = try writeInChunks(to: dir.url(FileName.edges)) { emit in
+                    var chunk = [Int32]()
+                    chunk.reserveCapacity(1 << 20)
+                    for s in 0..<graph.nodeCount {
+                        for d in graph.inNeighbors(s) {
+                            chunk.append(Int32(s))
+                            chunk.append(d)
+                        }
+                        if chunk.count >= 1 << 20 {
+                            try emit(chunk)
+                            chunk.removeAll(keepingCapacity: true)
+                        }
+                    }
+                    try emit(chunk)
+                }
+            }
+        } else {
+            try write(graph.edgePairsSortedBySource(), to: FileName.edges)
+        }
         switch dataset.labels {
         case .singleLabel(let classes, _): try write(classes, to: FileName.labels)
         case .multiLabel(let targets, _): try write(targets, to: FileName.multiLabels)
@@ -161,7 +192,6 @@ public enum DatasetFormat {
             try write(s.values, to: FileName.values)
         }
 
-        let derived = DerivedCounts(dataset)
         let meta = Meta(
             format: formatName, formatVersion: formatVersion, name: dataset.name,
             numNodes: dataset.nodeCount, numEdgesDirected: dataset.graph.edgeCount,
@@ -177,6 +207,40 @@ public enum DatasetFormat {
         json.append(0x0A)
         // meta.json last, so only a complete directory has one.
         try dir.perform(on: FileName.meta) { try json.write(to: dir.url(FileName.meta), options: .atomic) }
+    }
+
+    /// Writes what `produce` emits to a temporary file beside `url` and renames it into place (atomic, as
+    /// `Data.write(options: .atomic)`); returns the XXH64 of the bytes as meta.json records it.
+    private static func writeInChunks(to url: URL, _ produce: (_ emit: ([Int32]) throws -> Void) throws -> Void) throws -> String {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary.path])
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: temporary)
+            var hasher = XXHash64Stream()
+            do {
+                try produce { chunk in
+                    try chunk.withUnsafeBytes { raw in
+                        hasher.update(raw)
+                        guard let base = raw.baseAddress else { return }
+                        try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none))
+                    }
+                }
+                try handle.close()
+            } catch {
+                try? handle.close()
+                throw error
+            }
+            guard rename(temporary.path, url.path) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path,
+                                                               NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
+            }
+            return XXHash64.hex(hasher.value)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
     }
 
     public static func write(

@@ -43,6 +43,7 @@ final class OGBImporterTests: ImportTestCase {
         let meta = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("meta.json"))) as? [String: Any])
         XCTAssertEqual(meta["num_edges_undirected"] as? Int, 5)
         XCTAssertEqual(meta["num_edges_directed"] as? Int, 7)
+        XCTAssertEqual(try DatasetFormat.read(directory: out), asStored.dataset)
         let undirected = try importTree().dataset
         XCTAssertTrue(undirected.graph.isSymmetric)
         // 0-1 appears both ways in the source: the pair is merged, not doubled.
