@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Measures `halo import ogb` on a products-shaped OGB tree (default: 2.45M nodes, 47 classes, 100 dense features,
-# ~25 neighbours per node, gzip-compressed CSV as OGB ships it): wall time and peak RSS from /usr/bin/time -v.
+# ~50 neighbours per node (61M undirected edges, as ogbn-products), gzip-compressed CSV as OGB ships it): wall time and peak RSS from /usr/bin/time -v.
 # Generated data goes to $WORK (default /tmp/halo-import-bench) and is never committed.
 #   bench/import-products.sh [synthetic spec]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
-spec=${1:-synthetic:nodes=2450000,classes=47,features=100,degree=25,seed=5}
+spec=${1:-synthetic:nodes=2450000,classes=47,features=100,degree=50,seed=5}
 work=${WORK:-/tmp/halo-import-bench}
 mkdir -p "$work"
 swift build -c release --product halo >/dev/null
