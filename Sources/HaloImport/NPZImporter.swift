@@ -114,7 +114,20 @@ public enum NPZImporter {
             }
             return .multiLabel(targets: targets, classCount: array.shape[1])
         }
-        let classes = try array.integers(Int32.self, in: -1...Int64(Int32.max - 1), meaning: "label")
+        // Float labels may mark unlabelled nodes with NaN (as OGB's ogbn-papers100M does): those become -1.
+        var classes: [Int32] = []
+        classes.reserveCapacity(n)
+        try array.forEachElement { index, element in
+            if case .real(let value) = element, value.isNaN {
+                classes.append(-1)
+                return
+            }
+            guard let whole = element.integer, (-1...Int64(Int32.max - 1)).contains(whole) else {
+                throw ImportError(.labelOutOfRange, file: array.displayName, field: "label of node \(index)", found: element.description,
+                                  expected: "a class id (a whole number ≥ 0), or -1 or NaN for an unlabelled node")
+            }
+            classes.append(Int32(whole))
+        }
         let classCount = Int(classes.max() ?? -1) + 1
         guard classCount > 0 else {
             throw ImportError(.labelOutOfRange, file: array.displayName, field: "labels", found: "no labelled node", expected: "at least one class id ≥ 0")

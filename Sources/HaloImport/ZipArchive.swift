@@ -82,7 +82,10 @@ struct ZipArchive {
             let extraLength = try integer(at: offset + 30, size: 2)
             let commentLength = try integer(at: offset + 32, size: 2)
             var localOffset = try integer(at: offset + 42, size: 4)
-            _ = try integer(at: offset + 46 + nameLength + extraLength, size: 0)
+            guard offset + 46 + nameLength + extraLength <= bytes.count else {
+                throw archiveError("central directory entry \(index)", "name and extra fields beyond the end of the file",
+                                   "a complete zip archive (truncated download?)")
+            }
             let nameStart = bytes.startIndex + offset + 46
             let name = String(decoding: bytes[nameStart..<nameStart + nameLength], as: UTF8.self)
             // Zip64 extra field: the 64-bit values of exactly the 32-bit fields that are 0xFFFFFFFF, in this order.

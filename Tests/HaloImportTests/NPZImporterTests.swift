@@ -59,6 +59,12 @@ final class NPZImporterTests: ImportTestCase {
         XCTAssertEqual(imported.graph.edgeCount, 6)
     }
 
+    func testFloatLabelsWithNaNAreUnlabelled() throws {
+        var members = NPZFixture.members(of: tinyDataset(), masks: true)
+        members["labels"] = NPYEncoder.float32([0, 1, 2, 0, 1, .nan])
+        XCTAssertEqual(try importFile(members) { $0.direction = .asStored; $0.name = "tiny" }.dataset, tinyDataset())
+    }
+
     func testWithoutMasksASeededSplitIsGenerated() throws {
         let members = NPZFixture.members(of: try syntheticDataset(), masks: false)
         let a = try importFile(members) { $0.seed = 4 }, b = try importFile(members) { $0.seed = 4 }
@@ -86,7 +92,8 @@ final class NPZImporterTests: ImportTestCase {
             $0["labels"] = NPYEncoder.array(descr: ">i8", shape: [6], body: Data(count: 48))
         }
         check(.unsupportedType, "g.npz/attr_data.npy", "<c8") { $0["attr_data"] = NPYEncoder.array(descr: "<c8", shape: [7], body: Data(count: 56)) }
-        check(.idOutOfRange, "g.npz/labels.npy", "-2") { $0["labels"] = NPYEncoder.int64([0, 1, 2, 0, 1, -2]) }
+        check(.labelOutOfRange, "g.npz/labels.npy", "label of node 5", "-2") { $0["labels"] = NPYEncoder.int64([0, 1, 2, 0, 1, -2]) }
+        check(.labelOutOfRange, "g.npz/labels.npy", "label of node 1", "1.5") { $0["labels"] = NPYEncoder.float64([0, 1.5, 2, 0, 1, .nan]) }
         check(.nonFinite, "g.npz/attr_data.npy", "inf") { $0["attr_data"] = NPYEncoder.float32([1, .infinity, 1, -2, 1, 3, 1]) }
         check(.missingFile, "g.npz/adj_indices.npy", "missing") { $0["adj_indices"] = nil }
         check(.missingFile, "g.npz/attr_matrix.npy", "no attr_data") {
