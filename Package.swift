@@ -17,6 +17,8 @@
 //   HaloTransportTesting  a scripted transport for tests of late messages
 //   HaloNN                neural layers with hand-written backward passes, losses, optimiser
 //   HaloTraining          training strategies, metrics and the machine-readable report
+//   HaloTensorBoard       TensorBoard event files of a run (TFRecord framing, CRC-32C, Event/Summary scalars)
+//   HaloReportPage        the self-contained HTML page comparing runs' reports (inline SVG charts)
 //   CZlib (zlib)          system library: gzip and zip-deflate decompression, CRC-32
 //   HaloImport            importers: OGB node-property directories and gnn-benchmark .npz files to halo-dataset
 //   halo                  the command-line interface
@@ -40,6 +42,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -66,17 +69,22 @@ let package = Package(
             dependencies: ["HaloTensor", "HaloGraph", "HaloNN", "HaloPartition", "HaloTransport", "HaloQuantization", "HaloAssignment"],
             swiftSettings: strictSettings
         ),
+        .target(name: "HaloTensorBoard", dependencies: ["HaloTraining"], swiftSettings: strictSettings),
+        .target(name: "HaloReportPage", dependencies: ["HaloTraining"], swiftSettings: strictSettings),
         .target(name: "HaloImport", dependencies: ["HaloGraph", "HaloTensor", "CZlib"], swiftSettings: strictSettings),
         .executableTarget(
             name: "halo",
             dependencies: [
                 "HaloTraining",
+                "HaloTensorBoard",
+                "HaloReportPage",
                 "HaloImport",
                 "HaloQuantization",
                 "HaloTransport",
                 "HaloMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
         ),
@@ -85,6 +93,9 @@ let package = Package(
         // A transport whose channel deliveries a test scripts (late, never before asked twice, …), like swift-nio's
         // embedded channel: late-message paths tested deterministically, without sleeps.
         .target(name: "HaloTransportTesting", dependencies: ["HaloTransport"], swiftSettings: strictSettings),
+        // Reads TensorBoard event files back (framing, both CRCs, Event messages) with code of its own, so the tests of
+        // the writer and of `halo train --tensorboard` do not check the writer against itself.
+        .target(name: "HaloTensorBoardTesting", swiftSettings: strictSettings),
         // Writers of the inputs `halo import` reads (OGB csv trees, gzip, zip, .npy), so tests build their fixtures
         // without Python or numpy.
         .target(name: "HaloImportTesting", dependencies: ["HaloGraph", "CZlib"], swiftSettings: strictSettings),
@@ -96,11 +107,15 @@ let package = Package(
         .testTarget(name: "HaloPartitionTests", dependencies: ["HaloPartition"]),
         .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport", "HaloTransportTesting"]),
         // End-to-end: runs the built `halo` executable, alone and under mpirun.
-        .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph", "HaloImportTesting"]),
+        .testTarget(name: "HaloCLITests", dependencies: [
+            "HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph", "HaloTraining", "HaloTensorBoardTesting", "HaloImportTesting",
+        ]),
+        .testTarget(name: "HaloTensorBoardTests", dependencies: ["HaloTensorBoard", "HaloTensorBoardTesting", "HaloTraining", "HaloNN"]),
+        .testTarget(name: "HaloReportPageTests", dependencies: ["HaloReportPage", "HaloTraining", "HaloNN"]),
         .testTarget(name: "HaloImportTests", dependencies: ["HaloImport", "HaloImportTesting", "HaloGraph", "HaloTensor", "CZlib"]),
         .testTarget(name: "HaloTrainingTests", dependencies: [
             "HaloTraining", "HaloTransportTesting", "HaloGraph", "HaloNN", "HaloPartition", "HaloQuantization", "HaloTensor",
-            "HaloTransport",
+            "HaloTransport", "HaloTestSupport",
         ]),
     ],
     swiftLanguageModes: [.v6]

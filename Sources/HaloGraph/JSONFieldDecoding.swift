@@ -11,13 +11,13 @@ public struct JSONFieldProblem: Error, Sendable {
     public var found: String
     public var expected: String
 
-    /// Decodes `T`, turning decoding failures into the key at fault.
-    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+    /// Decodes `T` with `decoder`, turning decoding failures into the key at fault.
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data, decoder: JSONDecoder = JSONDecoder()) throws -> T {
         func key(_ path: [any CodingKey]) -> String {
             "`" + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "`"
         }
         do {
-            return try JSONDecoder().decode(T.self, from: data)
+            return try decoder.decode(T.self, from: data)
         } catch DecodingError.keyNotFound(let missing, let context) {
             throw JSONFieldProblem(kind: .missingField, field: key(context.codingPath + [missing]), found: "missing", expected: "a value")
         } catch DecodingError.typeMismatch(let expected, let context) where !context.codingPath.isEmpty {

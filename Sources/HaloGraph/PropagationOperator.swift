@@ -36,3 +36,11 @@ public struct PropagationOperator: Sendable {
             innerCount: graph.nodeCount, centralCount: graph.nodeCount)
     }
 }
+
+extension PropagationOperator {
+    /// Counts the operator's CSR arrays (forward and its transpose) as graph structure.
+    public func tally(into tally: inout MemoryTally) {
+        tally.add(forward, as: .graphStructure)
+        tally.add(backward, as: .graphStructure)
+    }
+}

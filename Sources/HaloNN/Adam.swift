@@ -31,6 +31,42 @@ public final class Adam {
         secondMoments = firstMoments
     }
 
+    /// What Adam carries from one step to the next, for checkpoints: the step count (bias correction) and both
+    /// moment estimates, one array per parameter in `parameters` order.
+    public struct State: Equatable, Sendable {
+        public var stepCount: Int
+        public var firstMoments: [[Float]]
+        public var secondMoments: [[Float]]
+
+        public init(stepCount: Int, firstMoments: [[Float]], secondMoments: [[Float]]) {
+            self.stepCount = stepCount
+            self.firstMoments = firstMoments
+            self.secondMoments = secondMoments
+        }
+    }
+
+    public var state: State { State(stepCount: stepCount, firstMoments: firstMoments, secondMoments: secondMoments) }
+
+    /// Whether `state` has a moment array of the right length for every parameter (`restore` requires it).
+    public func fits(_ state: State) -> Bool {
+        state.stepCount >= 0 && state.firstMoments.map(\.count) == parameters.map(\.count)
+            && state.secondMoments.map(\.count) == parameters.map(\.count)
+    }
+
+    /// Counts both moment estimates.
+    public func tally(into tally: inout MemoryTally) {
+        for m in firstMoments { tally.add(m, as: .optimizerState) }
+        for v in secondMoments { tally.add(v, as: .optimizerState) }
+    }
+
+    /// Continues from a saved state; the caller checks `fits` first.
+    public func restore(_ state: State) {
+        precondition(fits(state), "Adam state does not fit the parameters")
+        stepCount = state.stepCount
+        firstMoments = state.firstMoments
+        secondMoments = state.secondMoments
+    }
+
     /// One update from the parameters' current gradients, split over `pool` (each element's update is
     /// independent, so the result does not depend on the thread count).
     public func step(pool: ComputePool = .serial) {

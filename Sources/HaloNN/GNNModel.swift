@@ -154,4 +154,17 @@ public final class GNNModel {
     }
 
     public func zeroGradients() { for p in parameters { p.zeroGradient() } }
+
+    /// Counts the parameters, their gradients, a precomputed first aggregate (as input features) and what forward
+    /// keeps for backward. Count the input features first: a layer's saved input may be the features themselves.
+    public func tally(into tally: inout MemoryTally) {
+        for p in parameters {
+            tally.add(p.value, as: .parameters)
+            tally.add(p.gradient, as: .gradients)
+        }
+        if let precomputedFirstAggregate { tally.add(precomputedFirstAggregate, as: .inputFeatures) }
+        for activation in activations { tally.add(activation, as: .activations) }
+        for conv in convolutions { conv.tallyRetained(into: &tally) }
+        for norm in norms { norm.tallyRetained(into: &tally) }
+    }
 }

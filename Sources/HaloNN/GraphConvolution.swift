@@ -171,3 +171,11 @@ public final class GraphConvolution {
         return inputGradient
     }
 }
+
+extension GraphConvolution {
+    /// What this layer keeps from forward for backward: its input and its aggregate.
+    func tallyRetained(into tally: inout MemoryTally) {
+        input?.tally(into: &tally, as: .activations)
+        tally.add(aggregated, as: .activations)
+    }
+}

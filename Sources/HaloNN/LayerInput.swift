@@ -93,3 +93,15 @@ public enum LayerInput: Sendable {
         }
     }
 }
+
+extension LayerInput {
+    /// Counts the features' arrays (the CSR and its lookup codes for sparse features) as `kind`.
+    public func tally(into tally: inout MemoryTally, as kind: MemoryTally.Kind) {
+        switch self {
+        case .dense(let m): tally.add(m, as: kind)
+        case .sparse(let s):
+            tally.add(s.matrix, as: kind)
+            if let binary = s.binary { tally.add(binary, as: kind) }
+        }
+    }
+}

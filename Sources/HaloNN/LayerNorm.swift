@@ -100,3 +100,11 @@ public final class LayerNorm {
         }
     }
 }
+
+extension LayerNorm {
+    /// What this layer keeps from forward for backward: the normalised rows and their inverse deviations.
+    func tallyRetained(into tally: inout MemoryTally) {
+        tally.add(normalized, as: .activations)
+        tally.add(inverseStd, as: .activations)
+    }
+}

@@ -18,7 +18,8 @@ import HaloTransport
 public final class AdaptivePrecision: PrecisionPolicy {
     private let transport: any Transport
     private let settings: QuantizationSettings
-    private let links: LinkCostModel
+    /// Measured at start-up; a resumed run takes back the model it decided with, so its cycles stay comparable.
+    private var links: LinkCostModel
     /// α of the rows this rank sends, per direction, per peer, in message order.
     private let sentScores: [MessageDirection: [[Float]]]
     private var sites: [MessageSite: SiteState] = [:]
@@ -143,6 +144,61 @@ public final class AdaptivePrecision: PrecisionPolicy {
     public func contribute(to report: inout TrainingReport) {
         report.assignmentCycles = cycles
         report.linkProbeSeconds = probeSeconds
+    }
+
+    /// Traced variances, current widths, the cycles so far and the link model: everything the next cycle uses.
+    public func saveState(into writer: inout ByteWriter) throws {
+        writer.append(elements: Array(try Self.json(links)))
+        writer.append(elements: Array(try Self.json(cycles)))
+        let order = sites.keys.sorted()
+        writer.append(order.count)
+        for site in order {
+            let state = sites[site]!
+            site.write(to: &writer)
+            writer.append(state.width)
+            writer.append(state.sent.count)
+            for assignment in state.sent { assignment.write(to: &writer) }
+            writer.append(state.trace.count)
+            for trace in state.trace { writer.append(elements: trace) }
+        }
+    }
+
+    public func restoreState(from reader: inout ByteReader) throws {
+        let saved = try Self.decode(LinkCostModel.self, reader.readElements(of: UInt8.self))
+        guard saved.worldSize == transport.worldSize else {
+            throw CheckpointStateError("link model of \(saved.worldSize) ranks (this run has \(transport.worldSize))")
+        }
+        links = saved
+        cycles = try Self.decode([AssignmentCycleReport].self, reader.readElements(of: UInt8.self))
+        sites = [:]
+        let count: Int = try reader.read()
+        for _ in 0..<max(count, 0) {
+            let site = try MessageSite(from: &reader)
+            let width: Int = try reader.read()
+            let peers: Int = try reader.read()
+            guard peers == transport.worldSize else { throw CheckpointStateError("\(peers) peers at \(site)") }
+            let sent = try (0..<peers).map { _ in try BitAssignment(from: &reader) }
+            let traced: Int = try reader.read()
+            let expected = sentScores[site.direction]!.map(\.count)
+            guard traced == peers else { throw CheckpointStateError("\(traced) traces at \(site)") }
+            let trace = try (0..<traced).map { _ in try reader.readElements(of: Double.self) }
+            guard trace.map(\.count) == expected else { throw CheckpointStateError("traced rows at \(site)") }
+            sites[site] = SiteState(width: width, sent: sent, trace: trace)
+        }
+    }
+
+    private static func json<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return try encoder.encode(value)
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(bytes))
+        } catch {
+            throw CheckpointStateError("\(type) record")
+        }
     }
 
     static func bytes(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }

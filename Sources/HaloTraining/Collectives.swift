@@ -11,6 +11,8 @@ public protocol Collectives: AnyObject {
     /// Starts an element-wise sum over all ranks and returns at once (collective: every rank starts the same
     /// reductions in the same order).
     func startAllReduceSum(_ values: [Float]) throws -> any PendingReduction
+    /// Every rank's `bytes`, in rank order, on every rank (evaluation scores that need all of them, e.g. ROC-AUC).
+    func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
     /// What the collectives cost since the last call, then reset.
     func takeStatistics() -> CommunicationStatistics
 }
@@ -31,6 +33,7 @@ public final class SingleRank: Collectives {
     public func allReduceSum(_ values: inout [Float]) throws {}
     public func allReduceSum(_ values: inout [Double]) throws {}
     public func startAllReduceSum(_ values: [Float]) throws -> any PendingReduction { Identity(values) }
+    public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
     public func takeStatistics() -> CommunicationStatistics { CommunicationStatistics() }
 
     private final class Identity: PendingReduction {

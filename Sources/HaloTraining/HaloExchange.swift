@@ -1,4 +1,5 @@
 import HaloNN
+import HaloTensor
 
 /// A rank's halo exchange over a whole training run: the `BoundaryExchange` a layer talks to, plus the lifecycle
 /// the trainer drives. Built by `ExchangeFactory` from a schedule and a precision policy, so the trainer never needs
@@ -18,6 +19,16 @@ public protocol HaloExchange: BoundaryExchange {
     func finish() throws
     /// Adds what the exchange decided over the run (assignment cycles, …) to the report.
     func contribute(to report: inout TrainingReport)
+    /// Writes what the exchange carries from one epoch to the next (cached blocks, bit widths, traced variances)
+    /// into a checkpoint. Collective, after the same epoch on every rank: a pipelined exchange first receives every
+    /// message still in flight, so that what it writes is all there is.
+    func saveState(into writer: inout ByteWriter) throws
+    /// Takes back what `saveState` wrote, before the first epoch of a resumed run (after any layer-0
+    /// precomputation). Throws on bytes that do not fit this exchange (the checkpoint's checksum makes that a
+    /// mismatch of settings, not corruption).
+    func restoreState(from reader: inout ByteReader) throws
+    /// Counts what the exchange keeps between epochs: send lists (graph structure), caches and early messages.
+    func tally(into tally: inout MemoryTally)
 }
 
 /// A single rank has nothing to exchange.
@@ -27,4 +38,7 @@ extension NoBoundaryExchange: HaloExchange {
     public func endEpoch(_ epoch: Int, timing: EpochTiming) throws -> [PipelineSiteRecord]? { nil }
     public func finish() throws {}
     public func contribute(to report: inout TrainingReport) {}
+    public func saveState(into writer: inout ByteWriter) throws {}
+    public func restoreState(from reader: inout ByteReader) throws {}
+    public func tally(into tally: inout MemoryTally) {}
 }

@@ -1,4 +1,5 @@
 import HaloPartition
+import HaloTensor
 
 /// Who sends which rows to whom: the fixed communication pattern of one rank for a partitioning.
 public struct HaloExchangePlan: Sendable, Equatable {
@@ -30,5 +31,12 @@ extension HaloExchangePlan {
     public init(part: Part) {
         self.init(rank: part.rank, worldSize: part.partCount, innerCount: part.innerCount,
                   sendLists: part.sendLists, haloRanges: part.haloRanges)
+    }
+}
+
+extension HaloExchangePlan {
+    /// Counts the send lists as graph structure.
+    func tally(into tally: inout MemoryTally) {
+        for list in sendLists { tally.add(list, as: .graphStructure) }
     }
 }

@@ -24,3 +24,19 @@ extension MessageSite {
     /// The channel this site's pipelined messages travel on.
     var channel: ChannelID { ChannelID(Int(counterWord)) }
 }
+
+extension MessageSite {
+    /// Written into checkpoints as (layer, direction).
+    func write(to writer: inout ByteWriter) {
+        writer.append(layer.rawValue)
+        writer.append(direction.rawValue)
+    }
+
+    init(from reader: inout ByteReader) throws {
+        let layer: Int = try reader.read(), direction: Int = try reader.read()
+        guard layer >= 0, let d = MessageDirection(rawValue: direction) else {
+            throw CheckpointStateError("message site (layer \(layer), direction \(direction))")
+        }
+        self.init(layer: LayerIndex(layer), direction: d)
+    }
+}

@@ -38,4 +38,24 @@ public final class PipeQSPrecision: PrecisionPolicy {
             widths[key] = current.higher ?? current
         }
     }
+
+    public func saveState(into writer: inout ByteWriter) {
+        let keys = widths.keys.sorted { ($0.site, $0.peer) < ($1.site, $1.peer) }
+        writer.append(keys.count)
+        for key in keys {
+            key.site.write(to: &writer)
+            writer.append(key.peer)
+            writer.append(widths[key]!.rawValue)
+        }
+    }
+
+    public func restoreState(from reader: inout ByteReader) throws {
+        widths = [:]
+        let count: Int = try reader.read()
+        for _ in 0..<max(count, 0) {
+            let site = try MessageSite(from: &reader)
+            let peer: Int = try reader.read()
+            widths[ChannelKey(site: site, peer: peer)] = try BitWidth(checkpointed: try reader.read())
+        }
+    }
 }

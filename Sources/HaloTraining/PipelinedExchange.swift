@@ -281,9 +281,13 @@ public final class PipelinedExchange: HaloExchange {
         }
     }
 
+    /// Receives every message still in flight and drops it: the run is over.
+    public func finish() throws { try receiveInFlight(keepingThem: false) }
+
     /// Receives every message still in flight: each rank tells each peer how many it sent on every channel, and
-    /// takes messages until it has them all; then waits for its own sends to leave.
-    public func finish() throws {
+    /// takes messages until it has them all; then waits for its own sends to leave. `keepingThem`: the messages
+    /// stay pending for the epochs to come (a checkpoint, after which training goes on) or are dropped (the end).
+    private func receiveInFlight(keepingThem: Bool) throws {
         let sites = outgoing.keys.sorted()
         let counts = (0..<messenger.worldSize).map { peer -> [UInt8] in
             var writer = ByteWriter()
@@ -299,16 +303,117 @@ public final class PipelinedExchange: HaloExchange {
                     incoming[site]![peer].take(
                         try messenger.transport.waitForMessages(from: peer, on: site.channel, clock: lastEpoch + 1))
                 }
-                incoming[site]![peer].pending.removeAll()
+                if !keepingThem { incoming[site]![peer].pending.removeAll() }
             }
         }
         for site in sites {
             for peer in messenger.peers {
-                for pending in outgoing[site]![peer].inFlight { try pending.send.wait() }
-                outgoing[site]![peer].inFlight.removeAll()
+                let channel = outgoing[site]![peer]
+                for pending in channel.inFlight {
+                    try pending.send.wait()
+                    if let done = pending.send.completionTime, done >= pending.started {
+                        channel.lastTransferSeconds = Double(done - pending.started) / 1e9
+                    }
+                }
+                channel.inFlight.removeAll()
             }
         }
     }
 
+    // MARK: Checkpoints
+
+    /// Receives what is in flight (kept pending, as the next epochs expect it), then writes every channel: the
+    /// cached block and its epoch, pending messages as they arrived (still encoded), what each sender last sent,
+    /// and the precision policy's widths. PipeGCN resumed from it computes exactly what it would have computed.
+    public func saveState(into writer: inout ByteWriter) throws {
+        try receiveInFlight(keepingThem: true)
+        writer.append(lastEpoch)
+        writer.append(lastComputeSeconds ?? -1)
+        writer.append(networkBoundEpoch)
+        let sites = outgoing.keys.sorted()
+        writer.append(sites.count)
+        for site in sites {
+            site.write(to: &writer)
+            for peer in 0..<messenger.worldSize {
+                let out = outgoing[site]![peer], into = incoming[site]![peer]
+                writer.append(out.lastSentEpoch ?? -1)
+                writer.append(out.promisedNext)
+                writer.append(out.lastTransferSeconds ?? -1)
+                writer.append(elements: out.lastSentBlock)
+                writer.append(into.pending.count)
+                for message in into.pending {
+                    writer.append(message.stamp)
+                    writer.append(elements: message.bytes)
+                }
+                writer.append(into.blockEpoch)
+                writer.append(into.promisedNext)
+                writer.append(into.block != nil)
+                if let block = into.block {
+                    writer.append(block.rows)
+                    writer.append(block.cols)
+                    writer.append(elements: block.storage)
+                }
+            }
+        }
+        try precision.saveState(into: &writer)
+    }
+
+    public func restoreState(from reader: inout ByteReader) throws {
+        lastEpoch = try reader.read()
+        let compute: Double = try reader.read()
+        lastComputeSeconds = compute >= 0 ? compute : nil
+        networkBoundEpoch = try reader.read()
+        let count: Int = try reader.read()
+        for _ in 0..<max(count, 0) {
+            let site = try MessageSite(from: &reader)
+            openChannels(for: site)
+            for peer in 0..<messenger.worldSize {
+                let out = outgoing[site]![peer], into = incoming[site]![peer]
+                let lastSent: Int = try reader.read()
+                out.lastSentEpoch = lastSent >= 0 ? lastSent : nil
+                out.promisedNext = try reader.read()
+                let transfer: Double = try reader.read()
+                out.lastTransferSeconds = transfer >= 0 ? transfer : nil
+                out.lastSentBlock = try reader.readElements()
+                let pending: Int = try reader.read()
+                guard pending >= 0, pending <= reader.remaining / 16 else {
+                    throw CheckpointStateError("\(pending) pending messages at \(site) from rank \(peer)")
+                }
+                into.pending = try (0..<pending).map { _ in
+                    ChannelMessage(stamp: try reader.read(), bytes: try reader.readElements(),
+                                   arrivalTime: DispatchTimeNanoseconds.now)
+                }
+                into.blockEpoch = try reader.read()
+                into.promisedNext = try reader.read()
+                let hasBlock: Bool = try reader.read()
+                into.block = nil
+                if hasBlock {
+                    let rows: Int = try reader.read(), cols: Int = try reader.read()
+                    let values: [Float] = try reader.readElements()
+                    guard rows >= 0, cols >= 0, rows == messenger.incomingRowCount(site.direction, from: peer),
+                          values.count == rows * cols else {
+                        throw CheckpointStateError("\(rows) × \(cols) block at \(site) from rank \(peer)")
+                    }
+                    into.block = Matrix(rows: rows, cols: cols, storage: values)
+                }
+            }
+        }
+        try precision.restoreState(from: &reader)
+    }
+
     public func contribute(to report: inout TrainingReport) { precision.contribute(to: &report) }
+
+    /// The plan, and per channel the cached block, the messages received ahead of use and the last block sent.
+    public func tally(into tally: inout MemoryTally) {
+        messenger.plan.tally(into: &tally)
+        for channels in incoming.values {
+            for channel in channels {
+                if let block = channel.block { tally.add(block, as: .messageBuffers) }
+                for message in channel.pending { tally.add(message.bytes, as: .messageBuffers) }
+            }
+        }
+        for channels in outgoing.values {
+            for channel in channels { tally.add(channel.lastSentBlock, as: .messageBuffers) }
+        }
+    }
 }

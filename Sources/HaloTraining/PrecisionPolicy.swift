@@ -42,6 +42,11 @@ public protocol PrecisionPolicy: AnyObject {
     func beginEpoch(_ epoch: Int) throws
     /// Adds what the policy decided over the run to the report.
     func contribute(to report: inout TrainingReport)
+    /// Writes what the policy carries across epochs into a checkpoint (nothing, for policies whose widths follow
+    /// from the settings and the epoch alone).
+    func saveState(into writer: inout ByteWriter) throws
+    /// Takes back what `saveState` wrote.
+    func restoreState(from reader: inout ByteReader) throws
 }
 
 extension PrecisionPolicy {
@@ -49,6 +54,8 @@ extension PrecisionPolicy {
     public func observe(_ site: MessageSite, to peer: Int, drift: Float, congested: Bool) {}
     public func beginEpoch(_ epoch: Int) throws {}
     public func contribute(to report: inout TrainingReport) {}
+    public func saveState(into writer: inout ByteWriter) throws {}
+    public func restoreState(from reader: inout ByteReader) throws {}
 }
 
 /// One width for every message: `.full` is the vanilla baseline, 2/4/8 AdaQP's `uniform:B` ablation.

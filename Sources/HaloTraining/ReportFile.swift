@@ -137,50 +137,12 @@ public final class ReportFile: @unchecked Sendable {
         return encoder
     }
 
-    /// Replaces the file with `data`: temporary file in the same folder, fsync, rename over the target, fsync of
-    /// the folder (so the rename itself survives a crash).
+    /// Replaces the file with `data`, atomically (`AtomicFile`).
     func write(_ data: Data) throws {
-        let temporary = temporaryPath(purpose: "tmp")
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw failure("cannot create a temporary file in \(folder)", errno) }
-        var written = 0
-        let writeError: Int32? = data.withUnsafeBytes { raw -> Int32? in
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                written += n
-            }
-            return nil
-        }
-        if let writeError {
-            close(fd)
-            unlink(temporary)
-            throw failure("could not write", writeError)
-        }
-        if fsync(fd) != 0 {
-            let code = errno
-            close(fd)
-            unlink(temporary)
-            throw failure("could not flush to disk", code)
-        }
-        if close(fd) != 0 {
-            let code = errno
-            unlink(temporary)
-            throw failure("could not write", code)
-        }
-        guard rename(temporary, target) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw failure("could not replace the file", code)
-        }
-        let directory = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            // Some file systems cannot sync a directory; the report is written either way.
-            _ = fsync(directory)
-            close(directory)
+        do {
+            try AtomicFile.replace(target, in: folder, with: data, temporary: temporaryPath(purpose: "tmp"))
+        } catch {
+            throw ReportFileError(path: path, reason: error.reason)
         }
     }
 
@@ -190,11 +152,7 @@ public final class ReportFile: @unchecked Sendable {
         return "\(folder)/.\(name).\(purpose)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     }
 
-    private func failure(_ what: String, _ code: Int32) -> ReportFileError {
-        ReportFileError(path: path, reason: "\(what): \(Self.describe(code))")
-    }
-
-    private static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
+    private static func describe(_ code: Int32) -> String { AtomicFile.describe(code) }
 
     /// `path` with every symbolic link resolved when it exists; as given otherwise (a new file).
     private static func resolvingLinks(_ path: String) -> String {

@@ -76,4 +76,9 @@ public final class SynchronousExchange: HaloExchange {
     public func endEpoch(_ epoch: Int, timing: EpochTiming) throws -> [PipelineSiteRecord]? { nil }
     public func finish() throws {}
     public func contribute(to report: inout TrainingReport) { precision.contribute(to: &report) }
+    /// A synchronous exchange holds nothing between epochs but its precision policy's state.
+    public func saveState(into writer: inout ByteWriter) throws { try precision.saveState(into: &writer) }
+    public func restoreState(from reader: inout ByteReader) throws { try precision.restoreState(from: &reader) }
+    /// Messages live only within a layer's exchange; what stays is the plan.
+    public func tally(into tally: inout MemoryTally) { messenger.plan.tally(into: &tally) }
 }

@@ -10,11 +10,14 @@ public final class Trainer {
     public let configuration: TrainingConfiguration
     public let shard: RankShard
     public let model: GNNModel
-    private let optimizer: Adam
-    private let exchange: any HaloExchange
-    private let collectives: any Collectives
+    let optimizer: Adam
+    let exchange: any HaloExchange
+    let collectives: any Collectives
     /// The last step's gradient reduction, first bucket started to last completed (nil when unknown).
     private var lastGradientReductionSpan: Double?
+    /// The largest bytes by kind this rank has held, sampled after each backward pass (when activations, gradients
+    /// and the exchange's caches are all alive).
+    public private(set) var peakMemory = MemoryTally()
     private let pool: ComputePool
     private let random: CounterRandom
 
@@ -62,6 +65,7 @@ public final class Trainer {
             try buckets.start(model.parameters(ofLayer: layer))
         }
         lastGradientReductionSpan = try buckets.finish()
+        peakMemory.keepMaximum(memoryTally())
         let nonFinite = firstNonFiniteGradient()
         var total = [localLoss]
         try collectives.allReduceSum(&total)
@@ -75,6 +79,17 @@ public final class Trainer {
         }
         optimizer.step(pool: pool)
         return total[0]
+    }
+
+    /// What this rank holds now, by kind (input features first: a layer's saved input may be them).
+    public func memoryTally() -> MemoryTally {
+        var tally = MemoryTally()
+        shard.features.tally(into: &tally, as: .inputFeatures)
+        shard.propagation.tally(into: &tally)
+        model.tally(into: &tally)
+        optimizer.tally(into: &tally)
+        exchange.tally(into: &tally)
+        return tally
     }
 
     /// The first parameter whose (all-reduced) gradient holds a value that is not finite, and that value.
@@ -105,20 +120,55 @@ public final class Trainer {
         return nil
     }
 
-    /// Train / validation / test scores of the current model (no dropout), global over ranks.
+    /// The metric this run reports and selects by: the configuration's, or the task's standard one.
+    public var metric: EvaluationMetric { configuration.metric ?? .standard(for: shard.labels) }
+
+    /// Train / validation / test scores of the current model (no dropout) by `metric`, global over ranks.
     public func evaluate(epoch: Int) throws -> (train: Double?, validation: Double?, test: Double?) {
         let context = StepContext(epoch: epoch, training: false, random: random, pool: pool)
         let logits = try model.forward(shard.features, nodeIDs: shard.nodeIDs, operator: shard.propagation,
                                        exchange: exchange, context: context)
         let masks = [shard.split.train, shard.split.validation, shard.split.test]
-        let counts = masks.map { ClassificationCounts.count(logits: logits, labels: shard.labels, mask: $0) }
-        var fields = counts.flatMap(\.fields)
-        try collectives.allReduceSum(&fields)
-        let n = ClassificationCounts.fieldCount
-        let scores = (0..<3).map {
-            ClassificationCounts(fields: fields[($0 * n)..<(($0 + 1) * n)], multiLabel: shard.labels.isMultiLabel).score
+        let scores: [Double?]
+        switch metric {
+        case .accuracy, .microF1:
+            // Accuracy and micro-F1 are ratios of counts, which sum over ranks.
+            let counts = masks.map { ClassificationCounts.count(logits: logits, labels: shard.labels, mask: $0) }
+            var fields = counts.flatMap(\.fields)
+            try collectives.allReduceSum(&fields)
+            let n = ClassificationCounts.fieldCount
+            scores = (0..<3).map {
+                ClassificationCounts(fields: fields[($0 * n)..<(($0 + 1) * n)], multiLabel: shard.labels.isMultiLabel).score
+            }
+        case .rocAUC:
+            scores = try rocAUC(logits, masks: masks)
         }
         return (scores[0], scores[1], scores[2])
+    }
+
+    /// ROC-AUC on each mask. A rank ranking only its own nodes cannot know the global ranks, so every rank gathers
+    /// every rank's (score, truth) pairs: 5 bytes per evaluated node, on the scale of one epoch's halo traffic.
+    private func rocAUC(_ logits: Matrix, masks: [[Bool]]) throws -> [Double?] {
+        guard case .singleLabel(let classes, _) = shard.labels, logits.cols == 2 else {
+            throw TrainingSetupError(message: "--metric roc-auc: \(metric.unsuitability(for: shard.labels) ?? "needs a binary task")")
+        }
+        var writer = ByteWriter()
+        for mask in masks {
+            let rows = (0..<logits.rows).filter { mask[$0] }
+            // The positive class's log-odds against the other: monotone in its softmax probability.
+            writer.append(elements: rows.map { logits[$0, 1] - logits[$0, 0] })
+            writer.append(elements: rows.map { UInt8(classes[$0] == 1 ? 1 : 0) })
+        }
+        let gathered = try collectives.allGather(writer.bytes)
+        var scores = [[Float]](repeating: [], count: masks.count), truths = [[Bool]](repeating: [], count: masks.count)
+        for bytes in gathered {
+            var reader = ByteReader(bytes)
+            for m in masks.indices {
+                scores[m] += try reader.readElements(of: Float.self)
+                truths[m] += try reader.readElements(of: UInt8.self).map { $0 != 0 }
+            }
+        }
+        return masks.indices.map { ROCCurveArea.area(scores: scores[$0], positive: truths[$0]) }
     }
 
     /// Runs all epochs; `onEpoch` sees each record as it completes (progress display).
@@ -134,7 +184,12 @@ public final class Trainer {
     /// When `stopRequest` is set on any rank, every rank finishes the epoch it is in (evaluating it), drains the
     /// exchange and returns a report with `complete` false and a `stopReason` naming the request and the epoch.
     /// Every rank must pass a request or none: the decision rides on the per-epoch all-reduce.
-    public func train(environment: RunEnvironment, stopRequest: StopRequest? = nil,
+    ///
+    /// With `checkpoints`, the state is saved every `every` epochs, after the last epoch and after the epoch a
+    /// stop was requested in (never after a diverged step: the last good checkpoint stays); with `resume`, the run
+    /// first takes back the folder's checkpoint and goes on from the epoch after it, its report holding the epochs
+    /// before too. Every rank must pass the same plan.
+    public func train(environment: RunEnvironment, stopRequest: StopRequest? = nil, checkpoints: CheckpointPlan? = nil,
                       onEpoch: (EpochRecord) -> Void = { _ in },
                       onProgress: (TrainingReport) throws -> Void = { _ in }) throws -> TrainingReport {
         // With no training node the loss is 0, nothing is learnt, and the "best" validation score would be that of
@@ -142,11 +197,25 @@ public final class Trainer {
         guard shard.globalCounts.train > 0 else {
             throw TrainingSetupError(message: "the training split of \(configuration.dataset) is empty: no node is marked for training")
         }
+        if let reason = metric.unsuitability(for: shard.labels) {
+            throw TrainingSetupError(message: "--metric \(metric) cannot judge \(configuration.dataset): \(reason)")
+        }
         var records: [EpochRecord] = []
         var best: BestValidation?
+        var firstEpoch = 0
+        /// Training time of the epochs a resumed run took back.
+        var earlierSeconds = 0.0
+        if let checkpoints, checkpoints.resume {
+            let resumed = try restoreCheckpoint(checkpoints)
+            records = resumed.records
+            firstEpoch = resumed.epochsDone
+            earlierSeconds = resumed.trainingSeconds
+            for record in records { best.consider(record) }
+        }
         let total = Stopwatch()
+        var trainingTime: Double { earlierSeconds + total.elapsed }
         var stopReason: String?
-        for epoch in 0..<configuration.epochs {
+        for epoch in firstEpoch..<configuration.epochs {
             try exchange.beginEpoch(epoch)
             _ = takeStatistics()
             let watch = Stopwatch()
@@ -156,7 +225,7 @@ public final class Trainer {
             } catch let diverged as TrainingDiverged {
                 // Every rank is here (see `step`), so the report's collective is safe; the epochs kept are finite.
                 var stopped = try report(environment: environment, records: records, best: best,
-                                         trainingTime: total.elapsed, complete: false)
+                                         trainingTime: trainingTime, complete: false)
                 stopped.stopReason = diverged.description
                 try onProgress(stopped)
                 // Ranks leave together once the writer (rank 0) is done: over MPI the first rank to report its
@@ -197,12 +266,13 @@ public final class Trainer {
                 record.trainAccuracy = scores.train
                 record.validationAccuracy = scores.validation
                 record.testAccuracy = scores.test
-                if let v = scores.validation, v > (best?.accuracy ?? -1) {
-                    best = BestValidation(accuracy: v, test: scores.test, epoch: epoch)
-                }
+                best.consider(record)
             }
             records.append(record)
             onEpoch(record)
+            if let checkpoints, (epoch + 1) % checkpoints.every == 0 || isLast || stopping {
+                try saveCheckpoint(checkpoints, epochsDone: epoch + 1, records: records, trainingSeconds: trainingTime)
+            }
             if stopping {
                 // A rank whose peers alone were asked (only under MPI, one process per rank) still says why.
                 let why = stopRequest?.reason ?? "stopped at another rank's request"
@@ -211,20 +281,20 @@ public final class Trainer {
             }
             if evaluated && !isLast {
                 try onProgress(report(environment: environment, records: records, best: best,
-                                      trainingTime: total.elapsed, complete: false))
+                                      trainingTime: trainingTime, complete: false))
             }
         }
         // Also after a stop: pipelined messages of the last epoch are still in flight, and must be received before
         // the report's collectives (and before MPI ends) or a rank may wait on a message its peer never reads.
         try exchange.finish()
-        var final = try report(environment: environment, records: records, best: best, trainingTime: total.elapsed,
+        var final = try report(environment: environment, records: records, best: best, trainingTime: trainingTime,
                                complete: stopReason == nil)
         final.stopReason = stopReason
         return final
     }
 
     /// The epoch of best validation score so far (model selection never looks at the test set).
-    private struct BestValidation {
+    struct BestValidation {
         var accuracy: Double
         var test: Double?
         var epoch: Int
@@ -233,21 +303,39 @@ public final class Trainer {
     /// The report of `records`. A collective (the ranks' peak memory is summed): every rank calls it together.
     private func report(environment: RunEnvironment, records: [EpochRecord], best: BestValidation?,
                         trainingTime: Double, complete: Bool) throws -> TrainingReport {
-        var memory = [Double](repeating: 0, count: collectives.worldSize)
-        memory[collectives.rank] = Double(ResourceUsage.peakResidentBytes())
+        // Per rank: the peak resident bytes, then the peak of each kind (one reduction for all).
+        let kinds = MemoryTally.Kind.allCases
+        let stride = 1 + kinds.count
+        var memory = [Double](repeating: 0, count: collectives.worldSize * stride)
+        memory[collectives.rank * stride] = Double(ResourceUsage.peakResidentBytes())
+        for (i, kind) in kinds.enumerated() { memory[collectives.rank * stride + 1 + i] = Double(peakMemory[kind]) }
         try collectives.allReduceSum(&memory)
+        let residentPerRank = (0..<collectives.worldSize).map { Int(memory[$0 * stride]) }
         var report = TrainingReport(
             config: configuration, environment: environment, epochs: records,
             bestValidationAccuracy: best?.accuracy, testAccuracyAtBestValidation: best?.test,
             bestValidationEpoch: best?.epoch, finalTestAccuracy: records.last?.testAccuracy,
-            epochTimeMedian: records.map(\.time).median, peakRSSBytes: Int(memory[0]),
-            peakRSSBytesPerRank: memory.map { Int($0) }, totalTrainingTime: trainingTime,
+            epochTimeMedian: records.map(\.time).median, peakRSSBytes: residentPerRank[0],
+            peakRSSBytesPerRank: residentPerRank, totalTrainingTime: trainingTime,
             bytesSentPerEpoch: records.map { Double($0.bytesSent) }.reduce(0, +) / Double(max(records.count, 1)),
             haloBytesPerEpoch: records.map { Double($0.forwardBytesSent + $0.backwardBytesSent) }.reduce(0, +)
                 / Double(max(records.count, 1)))
         report.featureRepresentation = shard.features.representation
+        report.memoryBytesByKind = Dictionary(uniqueKeysWithValues: kinds.enumerated().map { i, kind in
+            (kind.rawValue, (0..<collectives.worldSize).map { Int(memory[$0 * stride + 1 + i]) })
+        })
+        report.metric = metric
         report.complete = complete
         exchange.contribute(to: &report)
         return report
+    }
+}
+
+extension Optional<Trainer.BestValidation> {
+    /// Takes `record` as the best epoch when its validation score beats every earlier one (the first of equals
+    /// stays, so a resumed run, replaying its saved records through here, picks the same epoch).
+    mutating func consider(_ record: EpochRecord) {
+        guard let v = record.validationAccuracy, v > (self?.accuracy ?? -1) else { return }
+        self = Trainer.BestValidation(accuracy: v, test: record.testAccuracy, epoch: record.epoch)
     }
 }

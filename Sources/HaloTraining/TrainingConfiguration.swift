@@ -18,11 +18,20 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public var quantization: QuantizationSettings
     /// Settings of the pipelined methods.
     public var pipeline: PipelineSettings
+    /// The score evaluation reports and model selection maximises; nil: the task's standard one
+    /// (`EvaluationMetric.standard(for:)`).
+    public var metric: EvaluationMetric?
+    /// Input features divided by their row sums before training (Kipf & Welling's preprocessing); nil in reports
+    /// written before it was recorded, meaning no.
+    public var normalizeFeatures: Bool?
 
     public init(dataset: String, model: ModelConfiguration, optimizer: Adam.Hyperparameters, epochs: Int,
                 seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1, method: TrainingMethod = .vanilla,
                 quantization: QuantizationSettings = QuantizationSettings(),
-                pipeline: PipelineSettings = PipelineSettings()) {
+                pipeline: PipelineSettings = PipelineSettings(), metric: EvaluationMetric? = nil,
+                normalizeFeatures: Bool = false) {
+        self.metric = metric
+        self.normalizeFeatures = normalizeFeatures
         self.method = method
         self.pipeline = pipeline
         self.quantization = quantization

@@ -90,6 +90,12 @@ public struct TrainingReport: Sendable, Codable {
     public var complete: Bool = true
     /// Why the run stopped before its last epoch (e.g. a non-finite loss); nil while it runs and once complete.
     public var stopReason: String?
+    /// The metric of every score in the report (`train_acc`, `val_acc`, `test_acc`, the summary's "accuracy"
+    /// fields keep their names for every metric): accuracy, roc-auc or micro-f1.
+    public var metric: EvaluationMetric?
+    /// Per kind (`MemoryTally.Kind`'s names), per rank: the most bytes of that kind the rank held (sampled after
+    /// every backward pass). What the run's objects hold, without transient buffers and allocator slack.
+    public var memoryBytesByKind: [String: [Int]]?
 
     enum CodingKeys: String, CodingKey {
         case config, environment, partitioning, epochs
@@ -108,6 +114,8 @@ public struct TrainingReport: Sendable, Codable {
         case featureRepresentation = "feature_representation"
         case complete
         case stopReason = "stop_reason"
+        case metric
+        case memoryBytesByKind = "memory_bytes_by_kind"
     }
 
     /// Pretty-printed JSON with snake_case configuration keys.

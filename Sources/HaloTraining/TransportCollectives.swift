@@ -30,6 +30,10 @@ public final class TransportCollectives: Collectives {
         return Timed(try transport.startAllReduceSum(values), owner: self)
     }
 
+    public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
+        try transport.allToAll(Array(repeating: bytes, count: worldSize))
+    }
+
     public func takeStatistics() -> CommunicationStatistics {
         defer { statistics = CommunicationStatistics() }
         return statistics

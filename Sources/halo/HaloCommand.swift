@@ -11,7 +11,7 @@ struct HaloCommand: ParsableCommand {
               synthetic:nodes=100000,classes=8,features=64,degree=16,homophily=0.8,seed=1
             Start with `halo train --help`.
             """,
-        subcommands: [Train.self, Partition.self, Generate.self, Import.self, Microbench.self, QuantBench.self, TransportSelfTestCommand.self],
+        subcommands: [Train.self, Report.self, Partition.self, Generate.self, Import.self, Microbench.self, QuantBench.self, TransportSelfTestCommand.self],
         defaultSubcommand: nil)
 
     static func main() {
@@ -21,7 +21,9 @@ struct HaloCommand: ParsableCommand {
         AllocatorTuning.keepLargeBlocksForReuse()
         // `ParsableCommand.main`, with errors made readable before ArgumentParser prints them.
         do {
-            var command = try parseAsRoot(nil)
+            // `halo train --config/--recipe`: the file's options go before the command line's, which override them.
+            let arguments = try TrainOptionsFile.expand(Array(CommandLine.arguments.dropFirst()))
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch {
             exit(withError: UserFacingError.readable(error))

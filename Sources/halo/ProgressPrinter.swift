@@ -2,7 +2,11 @@ import Foundation
 import HaloTraining
 
 /// Per-epoch progress: a line rewritten in place on a terminal, one plain line per epoch otherwise (logs, CI).
-final class ProgressPrinter {
+///
+/// Sendable because a job calls back from the thread of its rank 0; the lock keeps a line whole if two threads
+/// ever print.
+final class ProgressPrinter: @unchecked Sendable {
+    private let lock = NSLock()
     private let totalEpochs: Int
     private let enabled: Bool
     /// Rewrite in place only on a real terminal: mpirun forwards a rank's output through a pseudo-terminal that
@@ -17,6 +21,8 @@ final class ProgressPrinter {
 
     func show(_ r: EpochRecord) {
         guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
         func acc(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "  -   " }
         var line = String(format: "epoch %4d/%d  loss %.4f  train %@  val %@  test %@  %.4f s",
                           r.epoch + 1, totalEpochs, r.loss, acc(r.trainAccuracy), acc(r.validationAccuracy),
@@ -46,6 +52,8 @@ final class ProgressPrinter {
     }
 
     func finish() {
+        lock.lock()
+        defer { lock.unlock() }
         if wroteInPlace { write("\n") }
     }
 

@@ -11,7 +11,10 @@ struct UserFacingError: Error, CustomStringConvertible {
 
     /// `error` itself when it explains itself; otherwise a `UserFacingError` with Foundation's sentence for it.
     static func readable(_ error: any Error) -> any Error {
-        isFoundationError(error) ? UserFacingError(description: error.localizedDescription) : error
+        if let failure = error as? RankFailure {
+            return UserFacingError(description: "rank \(failure.rank) failed: \(describe(failure.underlying))")
+        }
+        return isFoundationError(error) ? UserFacingError(description: error.localizedDescription) : error
     }
 
     /// The text of `error` as a user should read it.

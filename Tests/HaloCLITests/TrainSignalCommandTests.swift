@@ -14,67 +14,6 @@ final class TrainSignalCommandTests: CommandTestCase {
     static let slow = "synthetic:nodes=40000,classes=4,features=64,degree=16,seed=3"
     static let slowModel = ["--hidden", "512", "--layers", "3"]
 
-    /// A `halo` (or `mpirun … halo`) process started in the background, its output going to files in `scratch`.
-    private final class Running {
-        let process = Process()
-        let stdout: URL
-        let stderr: URL
-
-        init(_ executable: URL, _ arguments: [String], in scratch: URL) throws {
-            stdout = scratch.appendingPathComponent("stdout-\(UUID().uuidString)")
-            stderr = scratch.appendingPathComponent("stderr-\(UUID().uuidString)")
-            FileManager.default.createFile(atPath: stdout.path, contents: nil)
-            FileManager.default.createFile(atPath: stderr.path, contents: nil)
-            process.executableURL = executable
-            process.arguments = arguments
-            var environment = ProcessInfo.processInfo.environment.filter { key, _ in
-                !(key.hasPrefix("OMPI_COMM_WORLD") || key.hasPrefix("PMIX_") || key.hasPrefix("PMI_"))
-            }
-            environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-            environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-            process.environment = environment
-            process.standardOutput = try FileHandle(forWritingTo: stdout)
-            process.standardError = try FileHandle(forWritingTo: stderr)
-            try process.run()
-        }
-
-        var output: String {
-            "--- stdout\n\((try? String(contentsOf: stdout, encoding: .utf8)) ?? "")\n"
-                + "--- stderr\n\((try? String(contentsOf: stderr, encoding: .utf8)) ?? "")"
-        }
-
-        var errorText: String { (try? String(contentsOf: stderr, encoding: .utf8)) ?? "" }
-
-        /// Polls (every `interval` seconds) until `condition` holds or the process ends; false after `timeout` seconds.
-        func wait(for timeout: TimeInterval, interval: TimeInterval = 0.02, until condition: () -> Bool) -> Bool {
-            let deadline = Date().addingTimeInterval(timeout)
-            while Date() < deadline {
-                if condition() { return true }
-                if !process.isRunning { return condition() }
-                Thread.sleep(forTimeInterval: interval)
-            }
-            return false
-        }
-
-        /// Waits for the process to end (killing it after `timeout` seconds); returns its status and the seconds taken.
-        func finish(timeout: TimeInterval) -> (status: Int32, seconds: Double, timedOut: Bool) {
-            let start = Date()
-            let ended = wait(for: timeout) { !process.isRunning }
-            if !ended {
-                kill(process.processIdentifier, SIGKILL)
-            }
-            process.waitUntilExit()
-            return (process.terminationStatus, Date().timeIntervalSince(start), !ended)
-        }
-    }
-
-    /// The number of epochs in the report at `json`, or 0 while there is no valid one.
-    private func epochsWritten(_ json: URL) -> Int {
-        guard let data = FileManager.default.contents(atPath: json.path),
-              let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return 0 }
-        return (report["epochs"] as? [Any])?.count ?? 0
-    }
-
     /// Starts a long run, waits until its report holds `after` epochs, sends `signal` to the process started
     /// (halo, or mpirun) and checks the stopped run's status, message and report.
     private func assertStopsCleanly(on signalNumber: Int32, name: String, status: Int32, launcher: URL? = nil,
@@ -83,8 +22,8 @@ final class TrainSignalCommandTests: CommandTestCase {
         let arguments = ["train", "--dataset", Self.small, "--epochs", "10000", "--eval-every", "1", "--threads", "1",
                          "--hidden", "16", "--quiet", "--json-out", json.path] + extra
         let running = launcher == nil
-            ? try Running(try halo(), arguments, in: scratch)
-            : try Running(launcher!, launcherArguments(ranks: 2) + [try halo().path] + arguments, in: scratch)
+            ? try RunningCommand(try halo(), arguments, in: scratch)
+            : try RunningCommand(launcher!, launcherArguments(ranks: 2) + [try halo().path] + arguments, in: scratch)
         let label = "\(name) \(launcher == nil ? "" : "mpirun ")\(extra)"
         guard running.wait(for: 120, until: { epochsWritten(json) >= 3 }) else {
             kill(running.process.processIdentifier, SIGKILL)
@@ -130,7 +69,7 @@ final class TrainSignalCommandTests: CommandTestCase {
         let mpirun = try mpirun()
         for (signalNumber, extra) in [(SIGINT, ["--method", "vanilla"]), (SIGTERM, ["--method", "pipeqs"])] {
             let json = scratch.appendingPathComponent("mpi-\(signalNumber).json")
-            let running = try Running(mpirun, launcherArguments(ranks: 2) + [
+            let running = try RunningCommand(mpirun, launcherArguments(ranks: 2) + [
                 try halo().path, "train", "--transport", "mpi", "--dataset", Self.small, "--epochs", "10000",
                 "--threads", "1", "--hidden", "16", "--quiet", "--json-out", json.path] + extra, in: scratch)
             guard running.wait(for: 120, until: { epochsWritten(json) >= 3 }) else {
@@ -159,7 +98,7 @@ final class TrainSignalCommandTests: CommandTestCase {
     /// soon as the first is acknowledged: the process must end long before that epoch could finish.
     func testSecondSIGINTQuitsAtOnce() throws {
         let json = scratch.appendingPathComponent("quit.json")
-        let running = try Running(try halo(), ["train", "--dataset", Self.slow, "--epochs", "10000", "--threads", "1",
+        let running = try RunningCommand(try halo(), ["train", "--dataset", Self.slow, "--epochs", "10000", "--threads", "1",
                                                "--quiet", "--json-out", json.path] + Self.slowModel, in: scratch)
         guard running.wait(for: 120, until: { running.errorText.contains("rows stored in locality order") }) else {
             kill(running.process.processIdentifier, SIGKILL)

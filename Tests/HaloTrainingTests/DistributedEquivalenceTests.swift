@@ -176,5 +176,6 @@ private final class RecordingCollectives: Collectives {
         started.append(values.count)
         return try inner.startAllReduceSum(values)
     }
+    func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { try inner.allGather(bytes) }
     func takeStatistics() -> CommunicationStatistics { inner.takeStatistics() }
 }

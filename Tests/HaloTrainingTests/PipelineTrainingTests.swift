@@ -385,4 +385,8 @@ final class DelayedReferenceExchange: HaloExchange {
     func endEpoch(_ epoch: Int, timing: EpochTiming) throws -> [PipelineSiteRecord]? { nil }
     func finish() throws {}
     func contribute(to report: inout TrainingReport) {}
+    // The reference is never checkpointed: its cache is a test's, not a run's.
+    func saveState(into writer: inout ByteWriter) throws { throw TransportError.invalidArgument("not checkpointed") }
+    func restoreState(from reader: inout ByteReader) throws { throw TransportError.invalidArgument("not checkpointed") }
+    func tally(into tally: inout MemoryTally) {}
 }

@@ -1,0 +1,295 @@
+import Foundation
+import HaloGraph
+import HaloPartition
+import HaloTensor
+import HaloTransport
+
+/// A whole training run, resolved: what it trains on, where its ranks run, and its settings. `run` loads the data
+/// (or each rank its part), partitions it when there are ranks, builds every rank's trainer and trains, calling
+/// back after each epoch. `halo train` is option parsing around one of these; a Swift program can use it the same
+/// way:
+///
+/// ```swift
+/// var job = TrainingJob(configuration: config, source: .dataset("../shared/datasets/cora"), ranks: .threads(4))
+/// let report = try job.run(onEpoch: { print($0.epoch, $0.loss) })
+/// ```
+public struct TrainingJob: Sendable {
+    /// What the run trains on.
+    public enum Source: Sendable {
+        /// A dataset directory or synthetic spec (`DatasetSource`), loaded here and partitioned when there are ranks.
+        case dataset(String)
+        /// Parts written by `halo partition` (the folder holding `manifest.json`): each rank reads only its own.
+        case parts(directory: String)
+    }
+
+    /// Where the ranks run.
+    public enum Ranks: Sendable {
+        /// One process trains the whole graph: nothing is partitioned or exchanged.
+        case single
+        /// This many ranks as threads of this process, on the in-process transport.
+        case threads(Int)
+        /// This process is one rank of the group `transport` connects (MPI); `onHost` ranks share this host's cores.
+        case member(any Transport, onHost: Int)
+    }
+
+    public var configuration: TrainingConfiguration
+    public var source: Source
+    public var ranks: Ranks
+    /// How `.dataset` sources are partitioned for ranks.
+    public var partitionMethod: PartitionMethod = .metis
+    /// Compute threads per rank; nil: this host's cores divided among the ranks on it.
+    public var threadsPerRank: Int?
+    public var checkpoints: CheckpointPlan?
+    /// Set (e.g. by a signal handler) to stop every rank after the epoch it is in.
+    public var stopRequest: StopRequest?
+    /// Lines saying what the job does (loading, partitioning).
+    public var log: @Sendable (String) -> Void = { _ in }
+    /// The data readers' notes (e.g. a dataset written before checksums existed).
+    public var note: @Sendable (String) -> Void = { _ in }
+    /// Appended to a refusal for lack of memory: what the caller can change (e.g. its options' names).
+    public var memoryHint = "use a smaller model or dataset, or spread the ranks over several machines"
+
+    public init(configuration: TrainingConfiguration, source: Source, ranks: Ranks) {
+        self.configuration = configuration
+        self.source = source
+        self.ranks = ranks
+    }
+
+    /// How many ranks the run has (for `.member`, the group's size).
+    public var rankCount: Int {
+        switch ranks {
+        case .single: 1
+        case .threads(let count): count
+        case .member(let transport, _): transport.worldSize
+        }
+    }
+
+    /// Trains every epoch and returns the report: rank 0's for `.single` and `.threads`, this rank's for `.member`
+    /// (every rank's report holds the same global numbers). `onEpoch` and `onProgress` are called by rank 0 only,
+    /// after each epoch and after each evaluated epoch but the last (`Trainer.train`); the report they and the
+    /// return value carry includes the partitioning.
+    public func run(onEpoch: @escaping @Sendable (EpochRecord) -> Void = { _ in },
+                    onProgress: @escaping @Sendable (TrainingReport) throws -> Void = { _ in }) throws -> TrainingReport {
+        let cores = ComputePool.availableCores
+        // GEMMs take their threads from the rank's pool (see `gemm`); OpenBLAS's own would compete with it.
+        BLASRuntime.threads = 1
+        switch ranks {
+        case .single:
+            guard case .dataset(let name) = source else {
+                throw TrainingSetupError(message: "parts are trained by one rank each: give as many ranks as the folder holds parts")
+            }
+            let threads = threadsPerRank ?? cores
+            return try trainWholeGraph(name, pool: ComputePool(threads: threads), threads: threads,
+                                       onEpoch: onEpoch, onProgress: onProgress)
+        case .threads(let count):
+            return try trainThreads(count, threads: threadsPerRank ?? max(1, cores / count), cores: cores,
+                                    onEpoch: onEpoch, onProgress: onProgress)
+        case .member(let transport, let onHost):
+            return try trainMember(transport, threads: threadsPerRank ?? max(1, cores / max(onHost, 1)),
+                                   onEpoch: onEpoch, onProgress: onProgress)
+        }
+    }
+
+    // MARK: The three ways to run
+
+    private func trainWholeGraph(
+        _ name: String, pool: ComputePool, threads: Int, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        onProgress: @escaping @Sendable (TrainingReport) throws -> Void
+    ) throws -> TrainingReport {
+        let data = try loadDataset(name, pool: pool, replicas: 1)
+        let ordering = Stopwatch()
+        let model = configuration.model
+        let shard = RankShard.wholeGraph(data, aggregation: model.kind.aggregation, inputDropout: model.inputDropout > 0)
+        log("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
+        var config = configuration
+        config.quantization.precomputeFirstLayer = config.quantization.precomputeFirstLayer
+            ?? (model.inputDropout == 0 && FeatureStatistics(data.features).suitsPrecomputedAggregation)
+        let trainer = Trainer(configuration: config, shard: shard, classCount: data.classCount, pool: pool)
+        if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
+        return try trainer.train(environment: RunEnvironment(ranks: 1, threadsPerRank: threads, dataset: data),
+                                 stopRequest: stopRequest, checkpoints: checkpoints,
+                                 onEpoch: onEpoch, onProgress: onProgress)
+    }
+
+    private func trainThreads(
+        _ count: Int, threads: Int, cores: Int, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        onProgress: @escaping @Sendable (TrainingReport) throws -> Void
+    ) throws -> TrainingReport {
+        let pool = ComputePool(threads: threads)
+        let inMemoryParts: [Part]?
+        let summary: PartitionSummary
+        let environment: RunEnvironment
+        var manifest: PartitionManifest?
+        switch source {
+        case .parts(let directory):
+            let m = try PartitionStore.readManifest(directory: directory)
+            try checkPartCount(m, directory: directory, ranks: count)
+            try checkMemory(for: m, ranks: Array(0..<count))
+            manifest = m
+            inMemoryParts = nil
+            summary = PartitionSummary(manifest: m)
+            environment = RunEnvironment(ranks: count, threadsPerRank: threads, manifest: m)
+            log("training on the \(count) parts in \(directory)")
+        case .dataset(let name):
+            // Every rank's part copies its rows' features beside the dataset's.
+            let data = try loadDataset(name, pool: ComputePool(threads: cores), replicas: count, featureCopies: 2)
+            let (built, s) = try partition(data, parts: count)
+            inMemoryParts = built
+            summary = s
+            environment = RunEnvironment(ranks: count, threadsPerRank: threads, dataset: data)
+        }
+        let job = self, partsManifest = manifest
+        let reports = try LocalTransport.run(worldSize: count) { transport -> TrainingReport? in
+            try Self.attributingFailures(rank: transport.rank) {
+                let part = try inMemoryParts?[transport.rank] ?? job.readPart(transport: transport, manifest: partsManifest!)
+                let report = try job.trainRank(part, transport: transport, pool: pool, environment: environment,
+                                               summary: summary, onEpoch: onEpoch, onProgress: onProgress)
+                return transport.rank == 0 ? report : nil
+            }
+        }
+        return reports[0]!
+    }
+
+    private func trainMember(
+        _ transport: any Transport, threads: Int, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        onProgress: @escaping @Sendable (TrainingReport) throws -> Void
+    ) throws -> TrainingReport {
+        let pool = ComputePool(threads: threads)
+        let ranks = transport.worldSize
+        let part: Part
+        let summary: PartitionSummary
+        let environment: RunEnvironment
+        switch source {
+        case .parts(let directory):
+            let manifest = try PartitionStore.readManifest(directory: directory)
+            try checkPartCount(manifest, directory: directory, ranks: ranks)
+            // Each rank checks its own part against the whole machine: a lower bound when ranks share a host.
+            try checkMemory(for: manifest, ranks: [transport.rank])
+            part = try readPart(transport: transport, manifest: manifest)
+            summary = PartitionSummary(manifest: manifest)
+            environment = RunEnvironment(ranks: ranks, threadsPerRank: threads, manifest: manifest)
+        case .dataset(let name):
+            // Every rank partitions the same data with the same seed; a checksum comparison guards against ranks
+            // that somehow see different inputs.
+            let data = try loadDataset(name, pool: pool, replicas: 1, rowsShare: 1 / Double(ranks))
+            let (built, s) = try partition(data, parts: ranks)
+            try Self.confirmSamePartitioning(built, transport: transport)
+            part = built[transport.rank]
+            summary = s
+            environment = RunEnvironment(ranks: ranks, threadsPerRank: threads, dataset: data)
+        }
+        return try trainRank(part, transport: transport, pool: pool, environment: environment, summary: summary,
+                             onEpoch: onEpoch, onProgress: onProgress)
+    }
+
+    /// One rank's training; rank 0 calls back, with the partitioning in its reports.
+    private func trainRank(
+        _ part: Part, transport: any Transport, pool: ComputePool, environment: RunEnvironment,
+        summary: PartitionSummary, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        onProgress: @escaping @Sendable (TrainingReport) throws -> Void
+    ) throws -> TrainingReport {
+        let reporting = transport.rank == 0
+        var report = try RankTraining.run(
+            part: part, transport: transport, configuration: configuration, environment: environment, pool: pool,
+            stopRequest: stopRequest, checkpoints: checkpoints,
+            onEpoch: { if reporting { onEpoch($0) } },
+            onProgress: { progress in
+                guard reporting else { return }
+                var progress = progress
+                progress.partitioning = summary
+                try onProgress(progress)
+            })
+        report.partitioning = summary
+        return report
+    }
+
+    // MARK: Data
+
+    /// Loads and preprocesses the dataset after checking that the run fits in memory: `replicas` models on this
+    /// host, `rowsShare` of the rows and `featureCopies` of the features held here.
+    private func loadDataset(_ name: String, pool: ComputePool, replicas: Int, rowsShare: Double = 1,
+                             featureCopies: Int = 1) throws -> Dataset {
+        let watch = Stopwatch()
+        try checkMemoryBeforeLoading(name, replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
+        var data = try DatasetSource(name).load(pool: pool, note: note)
+        try checkMemory(rows: Int(Double(data.nodeCount) * rowsShare), inputWidth: data.featureWidth,
+                        classes: data.classCount, featureBytes: Self.featureBytes(data.features) * Double(featureCopies),
+                        replicas: replicas)
+        if configuration.normalizeFeatures == true { data.features = data.features.rowNormalized() }
+        // Refused here, before partitioning; the trainer refuses it too (for parts read from disk).
+        guard data.split.trainCount > 0 else {
+            throw TrainingSetupError(message: "dataset \(name) has an empty training split: no node is marked for training, so there is nothing to train")
+        }
+        log("loaded \(data.name): \(data.nodeCount) nodes, \(data.graph.edgeCount) edges, \(data.featureWidth) features, \(data.classCount) classes in \(String(format: "%.2f", watch.elapsed)) s")
+        return data
+    }
+
+    /// Every part of a partitioning computed here, with its summary.
+    private func partition(_ data: Dataset, parts count: Int) throws -> ([Part], PartitionSummary) {
+        let watch = Stopwatch()
+        let partitioning = try Partitioner.partition(graph: data.graph, parts: count, method: partitionMethod,
+                                                     seed: configuration.seed)
+        let quality = partitioning.quality(of: data.graph)
+        let built = Part.build(dataset: data, partitioning: partitioning)
+        log("partitioned into \(count) parts with \(partitionMethod) in \(String(format: "%.2f", watch.elapsed)) s: edge cut \(quality.cutEdges) (\(String(format: "%.1f", 100 * quality.cutFraction))%), balance \(String(format: "%.3f", quality.balance))")
+        return (built, PartitionSummary(method: partitionMethod, parts: built, quality: quality))
+    }
+
+    /// This rank's part from the folder, checked against the other ranks' (collective).
+    private func readPart(transport: any Transport, manifest: PartitionManifest) throws -> Part {
+        guard case .parts(let directory) = source else { preconditionFailure("parts are read from a folder") }
+        let part = try PartitionStore.read(directory: directory, rank: transport.rank)
+        try PartSetAgreement.check(part: part, manifest: manifest, directory: Self.errorName(directory), transport: transport)
+        return part
+    }
+
+    private func checkPartCount(_ manifest: PartitionManifest, directory: String, ranks: Int) throws {
+        guard manifest.parts == ranks else {
+            throw TrainingSetupError(message: "\(directory) holds \(manifest.parts) parts but the run has \(ranks) ranks; they must be equal")
+        }
+    }
+
+    /// How partition errors name the directory: its last path component, as `PartitionStore`'s own errors do.
+    public static func errorName(_ directory: String) -> String {
+        URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
+    }
+
+    /// Checks that every rank computed the same partitioning (same owner of every inner node).
+    private static func confirmSamePartitioning(_ parts: [Part], transport: any Transport) throws {
+        let local = parts.reduce(UInt64(parts.count)) { XXHash64.hash($1.innerGlobalIDs, seed: $0) }
+        var bytes = withUnsafeBytes(of: local.littleEndian) { Array($0) }
+        try transport.broadcast(&bytes, root: 0)
+        let root = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        guard root == local.littleEndian else {
+            throw TrainingSetupError(message: "rank \(transport.rank) partitioned the dataset differently from rank 0; give every rank the same dataset, or partition once with `halo partition` and train on the parts")
+        }
+    }
+
+    /// Runs one in-process rank's work, wrapping an error that is this rank's own in `RankFailure` (naming it);
+    /// errors every rank meets alike (set-up, divergence, the transport's) pass unchanged.
+    private static func attributingFailures<T>(rank: Int, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as TransportError {
+            throw error
+        } catch let error as TrainingDiverged {
+            // Every rank stops at the same step for the same reason: not one rank's failure.
+            throw error
+        } catch let error as TrainingSetupError {
+            // Decided on settings and global counts every rank shares.
+            throw error
+        } catch let error as PartitionError where error.kind == .inconsistentParts {
+            // Decided on the tallies of all parts, which every rank gathered: a fault of the set, not of a rank.
+            throw error
+        } catch {
+            throw RankFailure(rank: rank, underlying: error)
+        }
+    }
+}
+
+/// A rank's own failure, naming the rank.
+public struct RankFailure: Error, CustomStringConvertible {
+    public let rank: Int
+    public let underlying: any Error
+    public var description: String { "rank \(rank) failed: \(underlying)" }
+}

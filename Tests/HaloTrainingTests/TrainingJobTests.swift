@@ -1,0 +1,81 @@
+import Foundation
+import HaloGraph
+import HaloNN
+import HaloPartition
+import HaloTensor
+@testable import HaloTraining
+import HaloTransport
+import XCTest
+
+/// `TrainingJob`, the library's way to run training: the same model as the trainer driven by hand, on one process,
+/// on ranks as threads partitioning a dataset, and on ranks reading parts from a folder; callbacks from rank 0 only.
+final class TrainingJobTests: XCTestCase {
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("halo-job-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    private static let spec = "synthetic:nodes=700,classes=4,features=10,degree=6,signal=1,seed=9"
+
+    private func configuration(epochs: Int = 6) -> TrainingConfiguration {
+        TrainingConfiguration(
+            dataset: Self.spec,
+            model: ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 16, dropout: 0.5),
+            optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: epochs, seed: 2, threads: 1)
+    }
+
+    /// Records callbacks, from whichever rank's thread makes them.
+    private final class Calls: @unchecked Sendable {
+        private let lock = NSLock()
+        private var epochs: [Int] = []
+        func record(_ epoch: Int) { lock.withLock { epochs.append(epoch) } }
+        var seen: [Int] { lock.withLock { epochs } }
+    }
+
+    func testOneProcessRanksAndPartsTrainTheSameModel() throws {
+        var single = TrainingJob(configuration: configuration(), source: .dataset(Self.spec), ranks: .single)
+        single.threadsPerRank = 1
+        let reference = try single.run()
+        XCTAssertEqual(reference.epochs.count, 6)
+        XCTAssertNil(reference.partitioning)
+
+        let calls = Calls()
+        var threaded = TrainingJob(configuration: configuration(), source: .dataset(Self.spec), ranks: .threads(3))
+        threaded.threadsPerRank = 1
+        let ranked = try threaded.run(onEpoch: { calls.record($0.epoch) })
+        XCTAssertEqual(calls.seen, Array(0..<6), "one callback per epoch, from one rank (three ranks would give 18)")
+        XCTAssertEqual(ranked.partitioning?.parts, 3)
+        for (a, b) in zip(reference.epochs, ranked.epochs) {
+            XCTAssertEqual(b.loss, a.loss, accuracy: 1e-4 * max(1, abs(a.loss)), "epoch \(a.epoch)")
+        }
+
+        // The same partitioning written to a folder: each rank reads its own part, the run is the same.
+        let data = try SyntheticGraphSpec(parsing: Self.spec).generate()
+        let partitioning = try Partitioner.partition(graph: data.graph, parts: 3, method: .metis, seed: 2)
+        let folder = scratch.appendingPathComponent("parts")
+        _ = try PartitionStore.write(dataset: data, partitioning: partitioning, to: folder)
+        var fromParts = TrainingJob(configuration: configuration(), source: .parts(directory: folder.path), ranks: .threads(3))
+        fromParts.threadsPerRank = 1
+        let read = try fromParts.run()
+        XCTAssertEqual(read.epochs.map(\.loss), ranked.epochs.map(\.loss))
+        XCTAssertEqual(read.partitioning?.parts, 3)
+    }
+
+    func testMisfitsAreRefusedBeforeTraining() throws {
+        let data = try SyntheticGraphSpec(parsing: Self.spec).generate()
+        let folder = scratch.appendingPathComponent("two")
+        _ = try PartitionStore.write(dataset: data, partitioning: try Partitioner.partition(graph: data.graph, parts: 2, method: .metis, seed: 1), to: folder)
+        let wrongCount = TrainingJob(configuration: configuration(), source: .parts(directory: folder.path), ranks: .threads(3))
+        XCTAssertThrowsError(try wrongCount.run()) { XCTAssertTrue("\($0)".contains("holds 2 parts but the run has 3 ranks"), "\($0)") }
+        let single = TrainingJob(configuration: configuration(), source: .parts(directory: folder.path), ranks: .single)
+        XCTAssertThrowsError(try single.run()) { XCTAssertTrue("\($0)".contains("parts are trained by one rank each"), "\($0)") }
+        var huge = TrainingJob(configuration: configuration(), source: .dataset("synthetic:nodes=2000000000,classes=4,features=4096,degree=4,seed=1"),
+                               ranks: .single)
+        huge.memoryHint = "ask for less"
+        XCTAssertThrowsError(try huge.run()) { XCTAssertTrue("\($0)".contains("ask for less"), "\($0)") }
+    }
+}
