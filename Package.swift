@@ -19,6 +19,8 @@
 //   HaloTraining          training strategies, metrics and the machine-readable report
 //   HaloTensorBoard       TensorBoard event files of a run (TFRecord framing, CRC-32C, Event/Summary scalars)
 //   HaloReportPage        the self-contained HTML page comparing runs' reports (inline SVG charts)
+//   CZlib (zlib)          system library: gzip and zip-deflate decompression, CRC-32
+//   HaloImport            importers: OGB node-property directories and gnn-benchmark .npz files to halo-dataset
 //   halo                  the command-line interface
 //
 // Release builds for benchmarking pass `-Xswiftc -target-cpu -Xswiftc native` on the command line (see README);
@@ -51,6 +53,9 @@ let package = Package(
         .systemLibrary(name: "CSystem"),
         .systemLibrary(name: "CMetis", providers: [.apt(["libmetis-dev"])]),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        // zlib through a system-library target rather than a package: ZIPFoundation reads zip archives but not
+        // gzip streams, and compress-nio needs swift-nio (a build several times Halo's own) for two C calls.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "HaloTensor", dependencies: ["CBLAS", "CSystem"], swiftSettings: strictSettings),
         .target(name: "HaloGraph", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
         .target(name: "HaloQuantization", dependencies: ["HaloTensor"], swiftSettings: strictSettings),
@@ -66,12 +71,14 @@ let package = Package(
         ),
         .target(name: "HaloTensorBoard", dependencies: ["HaloTraining"], swiftSettings: strictSettings),
         .target(name: "HaloReportPage", dependencies: ["HaloTraining"], swiftSettings: strictSettings),
+        .target(name: "HaloImport", dependencies: ["HaloGraph", "HaloTensor", "CZlib"], swiftSettings: strictSettings),
         .executableTarget(
             name: "halo",
             dependencies: [
                 "HaloTraining",
                 "HaloTensorBoard",
                 "HaloReportPage",
+                "HaloImport",
                 "HaloQuantization",
                 "HaloTransport",
                 "HaloMPI",
@@ -89,6 +96,9 @@ let package = Package(
         // Reads TensorBoard event files back (framing, both CRCs, Event messages) with code of its own, so the tests of
         // the writer and of `halo train --tensorboard` do not check the writer against itself.
         .target(name: "HaloTensorBoardTesting", swiftSettings: strictSettings),
+        // Writers of the inputs `halo import` reads (OGB csv trees, gzip, zip, .npy), so tests build their fixtures
+        // without Python or numpy.
+        .target(name: "HaloImportTesting", dependencies: ["HaloGraph", "CZlib"], swiftSettings: strictSettings),
         .testTarget(name: "HaloTensorTests", dependencies: ["HaloTensor", "HaloTestSupport"]),
         .testTarget(name: "HaloGraphTests", dependencies: ["HaloGraph"]),
         .testTarget(name: "HaloNNTests", dependencies: ["HaloNN", "HaloTestSupport"]),
@@ -97,9 +107,12 @@ let package = Package(
         .testTarget(name: "HaloPartitionTests", dependencies: ["HaloPartition"]),
         .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport", "HaloTransportTesting"]),
         // End-to-end: runs the built `halo` executable, alone and under mpirun.
-        .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph", "HaloTraining", "HaloTensorBoardTesting"]),
+        .testTarget(name: "HaloCLITests", dependencies: [
+            "HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph", "HaloTraining", "HaloTensorBoardTesting", "HaloImportTesting",
+        ]),
         .testTarget(name: "HaloTensorBoardTests", dependencies: ["HaloTensorBoard", "HaloTensorBoardTesting", "HaloTraining", "HaloNN"]),
         .testTarget(name: "HaloReportPageTests", dependencies: ["HaloReportPage", "HaloTraining", "HaloNN"]),
+        .testTarget(name: "HaloImportTests", dependencies: ["HaloImport", "HaloImportTesting", "HaloGraph", "HaloTensor", "CZlib"]),
         .testTarget(name: "HaloTrainingTests", dependencies: [
             "HaloTraining", "HaloTransportTesting", "HaloGraph", "HaloNN", "HaloPartition", "HaloQuantization", "HaloTensor",
             "HaloTransport", "HaloTestSupport",

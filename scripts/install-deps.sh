@@ -3,7 +3,7 @@
 # Kept in one place so the demo, the test suite and CI agree on what the project needs.
 set -euo pipefail
 
-packages=(pkg-config libopenblas-dev libmetis-dev libopenmpi-dev openmpi-bin)
+packages=(pkg-config libopenblas-dev libmetis-dev libopenmpi-dev openmpi-bin zlib1g-dev)
 
 missing=()
 for p in "${packages[@]}"; do

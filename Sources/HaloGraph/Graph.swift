@@ -86,6 +86,26 @@ public struct Graph: Sendable, Equatable {
         return (srcs, dsts)
     }
 
+    /// All edges as interleaved (source, destination) pairs sorted by (source, destination): the edge file's
+    /// layout, built without the two separate arrays of `edgesSortedBySource`.
+    public func edgePairsSortedBySource() -> [Int32] {
+        var counts = [Int](repeating: 0, count: nodeCount + 1)
+        for s in inSources { counts[Int(s) + 1] += 1 }
+        for v in 0..<nodeCount { counts[v + 1] += counts[v] }
+        return [Int32](unsafeUninitializedCapacity: 2 * edgeCount) { pairs, initialized in
+            // Destinations are visited in increasing order, so each source's list comes out sorted.
+            for d in 0..<nodeCount {
+                for e in inPointers[d]..<inPointers[d + 1] {
+                    let s = Int(inSources[e])
+                    pairs[2 * counts[s]] = Int32(s)
+                    pairs[2 * counts[s] + 1] = Int32(d)
+                    counts[s] += 1
+                }
+            }
+            initialized = 2 * edgeCount
+        }
+    }
+
     /// Whether every edge (u, v) has its reverse (v, u).
     public var isSymmetric: Bool {
         for v in 0..<nodeCount {

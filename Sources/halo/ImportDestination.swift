@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import HaloGraph
+import HaloImport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where `halo import` writes: checked before the (possibly long) conversion, written into a sibling staging folder
+/// `.<name>.tmp-<pid>`, and renamed into place only once complete, so an interrupted or failed import leaves no
+/// directory that looks like a dataset. Only a missing or empty destination is accepted: an import never replaces
+/// data (a `rename` onto an empty directory replaces it in one step).
+struct ImportDestination {
+    let destination: URL
+    let staging: URL
+
+    init(path: String) throws {
+        destination = URL(fileURLWithPath: path).standardizedFileURL
+        let parent = destination.deletingLastPathComponent()
+        staging = parent.appendingPathComponent(".\(destination.lastPathComponent).tmp-\(getpid())")
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: destination.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw ValidationError("--out \(path): is a file; expected a new or empty directory") }
+            let contents = (try? fm.contentsOfDirectory(atPath: destination.path)) ?? []
+            guard contents.isEmpty else {
+                throw ValidationError("--out \(path): holds \(contents.count) entr\(contents.count == 1 ? "y" : "ies"); expected a new or empty directory (an import never replaces data)")
+            }
+        }
+        do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+            throw ValidationError("--out \(path): its parent folder cannot be created (\(UserFacingError.describe(error)))")
+        }
+        guard access(parent.path, W_OK | X_OK) == 0 else {
+            throw ValidationError("--out \(path): \(parent.path) is not writable (the dataset is written beside --out, then renamed)")
+        }
+    }
+
+    func write(_ imported: ImportedDataset) throws {
+        let fm = FileManager.default
+        try? fm.removeItem(at: staging)
+        do {
+            try DatasetFormat.write(imported.dataset, to: staging, source: imported.source, license: "that of the source (see its documentation)",
+                                    splitDescription: imported.splitDescription)
+            guard rename(staging.path, destination.path) == 0 else {
+                throw UserFacingError(description: "--out \(destination.path): could not move the written dataset into place (\(String(cString: strerror(errno))))")
+            }
+        } catch {
+            try? fm.removeItem(at: staging)
+            throw error
+        }
+    }
+}
