@@ -46,10 +46,10 @@ public struct ReportPage {
         body.append("<h1>Halo training report</h1>")
         body.append("<p class=\"lede\">\(runs.count == 1 ? "1 run" : "\(runs.count) runs"). Epochs are counted from 1. Hover a mark for its value.</p>")
         body.append(summaryTable(names: names))
-        body.append(section("Loss and accuracy", legend: runLegend(names), charts: [
+        body.append(section("Loss and \(scoreName)", legend: runLegend(names), charts: [
             lossChart(names: names),
-            accuracyChart(names: names, title: "validation accuracy", value: \.validationAccuracy),
-            accuracyChart(names: names, title: "test accuracy", value: \.testAccuracy),
+            accuracyChart(names: names, title: "validation \(scoreName)", value: \.validationAccuracy),
+            accuracyChart(names: names, title: "test \(scoreName)", value: \.testAccuracy),
         ]))
         body.append(section("Epoch time", legend: legend(Self.timeComponents.map { ($0.name, $0.color) }),
                             note: "The training step of each epoch (evaluation excluded), as rank 0 measured it, split into computing, waiting for halo messages, all-reduces and quantization. One scale for every run.",
@@ -134,7 +134,7 @@ public struct ReportPage {
             ]
             rows.append("<tr class=\"\(r.complete ? "" : "incomplete")\">" + cells.map { "<td>\($0)</td>" }.joined() + "</tr>")
         }
-        let headings = ["Run", "File", "Model and data", "Epochs", "Status", "Best validation accuracy",
+        let headings = ["Run", "File", "Model and data", "Epochs", "Status", "Best validation \(scoreName)",
                         "Test at best validation", "Median epoch (s)", "Bytes per epoch"]
         return "<table class=\"summary\"><thead><tr>" + headings.map { "<th>\($0)</th>" }.joined()
             + "</tr></thead><tbody>\n" + rows.joined(separator: "\n") + "\n</tbody></table>"
@@ -163,8 +163,14 @@ public struct ReportPage {
                                           series: lineSeries(names: names) { $0.loss }).svg())
     }
 
+    /// What the runs' scores measure: their metric when they share one (accuracy, roc-auc, micro-f1), else "score".
+    private var scoreName: String {
+        let metrics = Set(runs.map(\.record.metric))
+        return metrics.count == 1 ? metrics.first! : "score"
+    }
+
     private func accuracyChart(names: [String], title: String, value: KeyPath<EpochRecord, Double?>) -> String {
-        figure(title, LineChart(label: "\(title) per evaluated epoch", xTitle: "epoch", yTitle: "accuracy",
+        figure(title, LineChart(label: "\(title) per evaluated epoch", xTitle: "epoch", yTitle: scoreName,
                                 series: lineSeries(names: names) { $0[keyPath: value] }).svg())
     }
 

@@ -46,6 +46,8 @@ public struct RecordedRun: Sendable {
     public var assignmentCycles: [AssignmentCycleReport]
     public var complete: Bool
     public var stopReason: String?
+    /// What its scores measure (`EvaluationMetric`'s name): "accuracy" for reports written before the field.
+    public var metric: String
     public var bestValidationAccuracy: Double?
     public var testAccuracyAtBestValidation: Double?
     public var epochTimeMedian: Double
@@ -86,6 +88,7 @@ public struct RecordedRun: Sendable {
             return RecordedRun(
                 setup: body.config, ranks: body.partitioning?.parts ?? body.environment.ranks, epochs: body.epochs,
                 assignmentCycles: cycles, complete: body.complete ?? true, stopReason: body.stopReason,
+                metric: body.metric ?? EvaluationMetric.accuracy.rawValue,
                 bestValidationAccuracy: body.bestValidationAccuracy,
                 testAccuracyAtBestValidation: body.testAccuracyAtBestValidation,
                 epochTimeMedian: body.epochTimeMedian, bytesSentPerEpoch: body.bytesSentPerEpoch)
@@ -146,9 +149,10 @@ public struct RecordedRun: Sendable {
         var testAccuracyAtBestValidation: Double?
         var epochTimeMedian: Double
         var bytesSentPerEpoch: Double
+        var metric: String?
 
         enum CodingKeys: String, CodingKey {
-            case config, environment, partitioning, epochs, complete
+            case config, environment, partitioning, epochs, complete, metric
             case stopReason = "stop_reason"
             case bestValidationAccuracy = "best_val_accuracy"
             case testAccuracyAtBestValidation = "test_accuracy_at_best_val"

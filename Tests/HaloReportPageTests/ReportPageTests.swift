@@ -45,6 +45,19 @@ final class ReportPageTests: XCTestCase {
         XCTAssertTrue(html.contains("No bit-width histogram in the report of: vanilla · cora · 2 parts."))
     }
 
+    /// Scores are named by the runs' metric (ROC-AUC for a binary task), and "score" when the runs' metrics differ.
+    func testScoresAreNamedByTheirMetric() throws {
+        var binary = ReportFixtures.report(method: .vanilla)
+        binary.metric = .rocAUC
+        let html = try page([("a.json", binary), ("b.json", binary)])
+        XCTAssertTrue(html.contains("validation roc-auc") && html.contains("Best validation roc-auc"))
+        XCTAssertFalse(html.contains("validation accuracy"))
+        let mixed = try page([("a.json", binary), ("b.json", ReportFixtures.report(method: .adaqp))])
+        XCTAssertTrue(mixed.contains("validation score"))
+        XCTAssertEqual(try ReportFixtures.recorded(ReportFixtures.report(method: .vanilla)).metric, "accuracy",
+                       "a report without the field reads as accuracy")
+    }
+
     func testThePageFetchesNothing() throws {
         let html = try page([("a.json", ReportFixtures.report(method: .adaqp)),
                              ("b.json", ReportFixtures.report(method: .pipeqs))])
