@@ -19,6 +19,13 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 swift test "${build[@]}" --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
+# The example package (Examples/TrainWithHalo) depends on this repository by path and trains through the library:
+# it is built and run as a user would, and fails if the model learns nothing.
+example=ok
+if [ $# -eq 0 ]; then
+  (cd Examples/TrainWithHalo && swift build -c release --scratch-path ../../.build-example \
+     && ../../.build-example/release/TrainWithHalo) || { example=failed; status=1; }
+fi
 # One plain closing line for whoever reads the log last: the XCTest totals of the whole run.
 # XCTest prints e.g. "Executed 12 tests, with 1 test skipped and 0 failures (0 unexpected)".
 summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with " "$log" | tail -n 1 || true)
@@ -28,5 +35,6 @@ if [ -n "$summary" ]; then
   skipped=0
   grep -qE "[0-9]+ tests? skipped" <<<"$summary" && skipped=$(sed -E 's/.* ([0-9]+) tests? skipped.*/\1/' <<<"$summary")
   echo "$((total - failed - skipped)) passed, $failed failed, $skipped skipped"
+  [ $# -eq 0 ] && echo "example package (Examples/TrainWithHalo): $example"
 fi
 exit "$status"
