@@ -1,0 +1,68 @@
+import Foundation
+import HaloGraph
+import HaloPartition
+import XCTest
+
+/// Forged partition directories the directory fuzzer (`DirectoryFuzzTests`) found accepted or crashing before the
+/// readers were fixed, each rebuilt by hand on a small synthetic partition so it does not depend on the fuzzer's
+/// corpus. The comment of each test names the fuzz case that found it.
+final class FuzzFoundPartitionDefectTests: XCTestCase {
+    private let spec = "synthetic:nodes=600,classes=4,features=6,degree=8,seed=9"
+
+    private func write(parts: Int = 3, name: String = "p3") throws -> URL {
+        let data = syntheticDataset(spec)
+        let partitioning = try Partitioner.partition(graph: data.graph, parts: parts, method: .metis, seed: 2)
+        let dir = try temporaryDirectory(self).appendingPathComponent(name)
+        try PartitionStore.write(dataset: data, partitioning: partitioning, to: dir)
+        return dir
+    }
+
+    private func bytes<T: BitwiseCopyable>(_ array: [T]) -> Data { array.withUnsafeBytes { Data($0) } }
+
+    /// Both ways a partition directory is loaded: `readAll`, and the tallies a distributed run gathers.
+    private func assertRefusedByEveryReader(
+        _ dir: URL, kind: PartitionError.Kind, fileSuffix: String, field: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        func check(_ error: any Error) {
+            guard let e = error as? PartitionError else { return XCTFail("expected a PartitionError, got \(error)", file: file, line: line) }
+            XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line)
+            XCTAssertTrue(e.file.hasSuffix(fileSuffix), "error names \(e.file), expected …\(fileSuffix): \(e)", file: file, line: line)
+            XCTAssertEqual(e.field, field, "\(e)", file: file, line: line)
+        }
+        XCTAssertThrowsError(try PartitionStore.readAll(directory: dir), file: file, line: line, check)
+        XCTAssertThrowsError(try {
+            let manifest = try PartitionStore.readManifest(directory: dir)
+            let parts = try (0..<manifest.parts).map { try PartitionStore.read(directory: dir, rank: $0) }
+            try PartSetTally.verify(parts.map { PartSetTally(bytes: PartSetTally($0).bytes)! }, manifest: manifest,
+                                    directory: dir.lastPathComponent)
+        }(), file: file, line: line, check)
+    }
+
+    /// Seed 20261207, case 374 (2 parts of Cora): one in-edge's source moved to the next owned node (1334 → 1335),
+    /// checksums recomputed. The row stays sorted, every count and the total of owned out-degrees still add up, but
+    /// the two nodes' out-degrees no longer count their edges: loaded, and trained with wrong normalisation.
+    func testEdgeSourceMovedToAnotherOwnedNode() throws {
+        let dir = try write()
+        let part = try PartitionStore.read(directory: dir, rank: 0)
+        var storedOut = [Int32](repeating: 1, count: part.innerCount + part.haloCount)
+        for s in part.inSources { storedOut[Int(s)] += 1 }
+        // An edge whose source can become the next inner node without breaking any per-part check: the row stays
+        // strictly increasing, is not the node's own, and the new source's out-degree has room for one more edge.
+        let found = (0..<part.innerCount).lazy.flatMap { row in
+            (part.inPointers[row]..<part.inPointers[row + 1]).lazy.map { (row, $0) }
+        }.first { row, e in
+            let s = Int(part.inSources[e]), moved = s + 1
+            let next = e + 1 < part.inPointers[row + 1] ? Int(part.inSources[e + 1]) : Int.max
+            return moved < part.innerCount && moved != row && moved < next
+                && part.degrees.outDegrees[moved] > storedOut[moved]
+        }
+        let (row, e) = try XCTUnwrap(found, "no edge of part 0 can be moved unnoticed by the per-part checks")
+        var sources = part.inSources
+        sources[e] += 1
+        try replacePartFileConsistently(dir, rank: 0, file: "in_indices.i32", with: bytes(sources))
+        XCTAssertNoThrow(try PartitionStore.read(directory: dir, rank: 0), "row \(row): the part alone still looks valid")
+        assertRefusedByEveryReader(dir, kind: .inconsistentParts, fileSuffix: "p3/manifest.json",
+                                   field: "out_degrees.i32 of owned nodes over all parts")
+    }
+}
