@@ -402,6 +402,8 @@ struct PartReader {
                                  "(another method, seed or part count) than the rest of the directory; rewrite it with `halo partition`")
         }
         let declared = "as manifest.json `part_list[\(entry.rank)]` declares"
+        // The counts' ranges are checked below; until then any Int can be here, and `inner − central` can overflow.
+        let (marginal, marginalOverflows) = meta.inner.subtractingReportingOverflow(meta.central)
         let checks: [(field: String, found: String, wanted: String, why: String)] = [
             ("rank", "\(meta.rank)", "\(entry.rank)", "the rank of this part directory"),
             ("part_count", "\(meta.partCount)", "\(manifest.parts)", "the manifest's `parts`"),
@@ -412,7 +414,8 @@ struct PartReader {
             ("multilabel", "\(meta.multilabel)", "\(manifest.dataset.multilabel)", "the manifest's `dataset.multilabel`"),
             ("inner", "\(meta.inner)", "\(entry.inner)", declared),
             ("central", "\(meta.central)", "\(entry.central)", declared),
-            ("inner − central (marginal)", "\(meta.inner - meta.central)", "\(entry.marginal)", declared),
+            ("inner − central (marginal)", marginalOverflows ? "\(meta.inner) − (\(meta.central)), beyond 64 bits" : "\(marginal)",
+             "\(entry.marginal)", declared),
             ("halo", "\(meta.halo)", "\(entry.halo)", declared),
             ("edges", "\(meta.edges)", "\(entry.edges)", declared),
             ("send", "\(meta.send)", "\(entry.send)", declared),

@@ -65,4 +65,21 @@ final class FuzzFoundPartitionDefectTests: XCTestCase {
         assertRefusedByEveryReader(dir, kind: .inconsistentParts, fileSuffix: "p3/manifest.json",
                                    field: "out_degrees.i32 of owned nodes over all parts")
     }
+
+    /// Seed 1, case 2372 (2 parts of the multi-label dataset): part-1/meta.json `central` set to −2^63, checksums
+    /// recomputed. Comparing the part's marginal count (inner − central) with the manifest's overflowed: a trap.
+    func testCountsWhoseDifferenceOverflows() throws {
+        for (key, value) in [("central", Int.min), ("inner", Int.min)] {
+            let dir = try write(name: "p3-\(key)")
+            let url = dir.appendingPathComponent("part-1/meta.json")
+            try editJSON(url) { $0[key] = value }
+            try replacePartFileConsistently(dir, rank: 1, file: "meta.json", with: Data(contentsOf: url))
+            XCTAssertThrowsError(try PartitionStore.read(directory: dir, rank: 1), "\(key) = \(value)") { error in
+                guard let e = error as? PartitionError else { return XCTFail("expected a PartitionError, got \(error)") }
+                XCTAssertEqual(e.kind, .manifestMismatch, "\(e)")
+                XCTAssertEqual(e.file, "p3-\(key)/part-1/meta.json", "\(e)")
+                XCTAssertEqual(e.field, "`\(key)`", "\(e)")
+            }
+        }
+    }
 }
