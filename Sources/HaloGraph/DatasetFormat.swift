@@ -45,7 +45,6 @@ public enum DatasetFormat {
 
         let pairs: [Int32] = try readArray(FileName.edges, shape: [meta.numEdgesDirected, 2])
         let (sources, destinations) = try validatedEdges(pairs, nodeCount: n, file: dir.path(FileName.edges))
-        let graph = Graph(nodeCount: n, sources: sources, destinations: destinations)
 
         let labels: NodeLabels
         if meta.multilabel {
@@ -68,6 +67,9 @@ public enum DatasetFormat {
         }
         let split = NodeSplit(train: masks[0], validation: masks[1], test: masks[2])
         try checkSplit(split, labels: labels, directory: dir)
+        // Built only now: the masks' sizes have confirmed `num_nodes`, and a graph allocates O(num_nodes) before
+        // anything else checks it (a meta.json claiming 2^31−1 nodes beside small files would take 32 GB).
+        let graph = Graph(nodeCount: n, sources: sources, destinations: destinations)
 
         let features: NodeFeatures
         if denseFeatures {
