@@ -184,6 +184,13 @@ public enum PartitionStore {
         let manifest = try readManifest(directory: directory)
         let parts = try (0..<manifest.parts).map { try read(directory: directory, rank: $0) }
         let root = StoreDirectory(directory)
+        let tallies = parts.map(PartSetTally.init)
+        // The ownership map below has an entry per node of `dataset.nodes`, which each part confirmed only against the
+        // manifest; unless the parts own that many nodes in all, `verify` refuses the count first (and a forged count
+        // of 2^31−1 is never allocated).
+        if parts.reduce(0, { $0 + $1.innerCount }) != manifest.dataset.nodes {
+            try PartSetTally.verify(tallies, manifest: manifest, directory: root.name)
+        }
         var owner = [Int32](repeating: -1, count: manifest.dataset.nodes)
         for part in parts {
             for (k, v) in part.innerGlobalIDs.enumerated() {
@@ -196,7 +203,7 @@ public enum PartitionStore {
                 owner[Int(v)] = Int32(part.rank)
             }
         }
-        try PartSetTally.verify(parts.map(PartSetTally.init), manifest: manifest, directory: root.name)
+        try PartSetTally.verify(tallies, manifest: manifest, directory: root.name)
         return parts
     }
 
@@ -483,7 +490,10 @@ struct PartReader {
         let n = meta.totalNodes, p = meta.partCount, inner = meta.inner, halo = meta.halo, local = inner + halo
         let innerIDs = array(PartFile.innerIDs, Int32.self)
         let haloIDs = array(PartFile.haloIDs, Int32.self)
-        var seen = [UInt8](repeating: 0, count: n)
+        // Marks the local nodes by global id: 1 inner, 2 halo. Keyed by id rather than an array of `total_nodes`, which
+        // one part cannot confirm: a forged count of 2^31−1 would cost 2 GB before any other check could object.
+        var seen: [Int32: UInt8] = [:]
+        seen.reserveCapacity(local)
 
         // Inner ids: in range and distinct. Their order within the central and the marginal group is a layout
         // choice of the writer (`Part.build` uses locality order); that central nodes come first is checked with the
@@ -492,10 +502,10 @@ struct PartReader {
             guard v >= 0 && Int(v) < n else {
                 throw fail(.idOutOfRange, PartFile.innerIDs, "entry \(k)", found: "\(v)", expected: "a node id in 0..<\(n)")
             }
-            if seen[Int(v)] != 0 {
+            if seen[v] != nil {
                 throw fail(.duplicateID, PartFile.innerIDs, "entry \(k)", found: "node \(v) again", expected: "each node once")
             }
-            seen[Int(v)] = 1
+            seen[v] = 1
         }
 
         // Halo blocks: offsets from 0 to H, non-decreasing, own block empty; ids ascending within a block, not inner.
@@ -516,11 +526,11 @@ struct PartReader {
                     throw fail(.unsortedIDs, PartFile.haloIDs, "entry \(h) (rank \(q)'s block)", found: "\(u) after \(haloIDs[h - 1])",
                                expected: "ascending ids within an owner's block")
                 }
-                if seen[Int(u)] != 0 {
-                    throw fail(.duplicateID, PartFile.haloIDs, "entry \(h)", found: "node \(u), already \(seen[Int(u)] == 1 ? "inner" : "halo")",
+                if let previous = seen[u] {
+                    throw fail(.duplicateID, PartFile.haloIDs, "entry \(h)", found: "node \(u), already \(previous == 1 ? "inner" : "halo")",
                                expected: "halo nodes distinct and not inner")
                 }
-                seen[Int(u)] = 2
+                seen[u] = 2
             }
         }
 

@@ -82,4 +82,25 @@ final class FuzzFoundPartitionDefectTests: XCTestCase {
             }
         }
     }
+
+    /// Found in review of the fuzzer's coordinated edits: `dataset.nodes` in the manifest and `total_nodes` in every
+    /// part's meta.json set to 2^31−1 (checksums recomputed). Each part read allocated a 2 GB map of the nodes, and
+    /// `readAll` an 8 GB ownership array, before the parts' owned nodes (600 in all) could refute the count.
+    func testNodeCountOfTwoToTheThirtyOneMinusOneInEveryFile() throws {
+        let dir = try write()
+        try editJSON(dir.appendingPathComponent("manifest.json")) { m in
+            var dataset = m["dataset"] as! [String: Any]
+            dataset["nodes"] = Int(Int32.max)
+            m["dataset"] = dataset
+        }
+        for rank in 0..<3 {
+            let url = dir.appendingPathComponent("part-\(rank)/meta.json")
+            try editJSON(url) { $0["total_nodes"] = Int(Int32.max) }
+            try replacePartFileConsistently(dir, rank: rank, file: "meta.json", with: Data(contentsOf: url))
+        }
+        let start = Date()
+        assertRefusedByEveryReader(dir, kind: .inconsistentParts, fileSuffix: "p3/manifest.json", field: "owned (inner) nodes over all parts")
+        // Refused from the parts' own sizes: milliseconds, where touching 2^31 entries takes seconds.
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+    }
 }
