@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "HaloCLITests", dependencies: ["HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph"]),
         .testTarget(name: "HaloTrainingTests", dependencies: [
             "HaloTraining", "HaloTransportTesting", "HaloGraph", "HaloNN", "HaloPartition", "HaloQuantization", "HaloTensor",
-            "HaloTransport",
+            "HaloTransport", "HaloTestSupport",
         ]),
     ],
     swiftLanguageModes: [.v6]
