@@ -444,10 +444,11 @@ private extension FormatDirectory where Category == DatasetErrorKind {
             throw DatasetError(.unsupportedVersion, file: file, field: "`format_version`", found: "\(header.formatVersion)", expected: "\(DatasetFormat.formatVersion)")
         }
         let meta = try decodeMeta(Meta.self, from: data)
-        // Node, feature and class ids are stored as int32.
+        // Node, feature and class ids are stored as int32. A task has at least one class: with none, multi-label
+        // targets of `num_nodes × 0` bytes cover no node, and no label could be in range.
         let limits: [(String, Int, ClosedRange<Int>)] = [
             ("num_nodes", meta.numNodes, 0...Int(Int32.max)), ("num_features", meta.numFeatures, 0...Int(Int32.max)),
-            ("num_classes", meta.numClasses, 0...Int(Int32.max)), ("num_edges_directed", meta.numEdgesDirected, 0...Int.max),
+            ("num_classes", meta.numClasses, 1...Int(Int32.max)), ("num_edges_directed", meta.numEdgesDirected, 0...Int.max),
             ("feature_nnz", meta.featureNnz, 0...Int.max),
         ]
         for (key, value, range) in limits where !range.contains(value) {

@@ -33,4 +33,29 @@ final class FuzzFoundDatasetDefectTests: XCTestCase {
             XCTAssertEqual(e.file, "d/labels.i32", "\(e)")
         }
     }
+
+    /// Found in review of the fuzzer's zero-count edits: a multi-label dataset whose meta.json says 0 classes, with
+    /// labels.u8 emptied to match (`num_nodes × 0` bytes). Every size agreed, and building the dataset trapped:
+    /// targets of 0 classes cover no node.
+    func testMultiLabelDatasetWithZeroClasses() throws {
+        let dir = try written()
+        let dataset = try DatasetFormat.read(directory: dir)
+        guard case .singleLabel(let classes, let count) = dataset.labels else { return XCTFail("expected single-label data") }
+        var multi = dataset
+        multi.labels = .multiLabel(targets: classes.flatMap { c in (0..<count).map { UInt8(Int($0) == Int(c) ? 1 : 0) } }, classCount: count)
+        try DatasetFormat.write(multi, to: dir)
+        try Data().write(to: dir.appendingPathComponent("labels.u8"))
+        try editMeta(dir) { meta in
+            meta["num_classes"] = 0
+            var sums = meta["xxh64"] as! [String: Any]
+            sums["labels.u8"] = XXHash64.hex(XXHash64.hash([UInt8]()))
+            meta["xxh64"] = sums
+        }
+        XCTAssertThrowsError(try DatasetFormat.read(directory: dir)) { error in
+            guard let e = error as? DatasetError else { return XCTFail("expected a DatasetError, got \(error)") }
+            XCTAssertEqual(e.kind, .badField, "\(e)")
+            XCTAssertEqual(e.file, "d/meta.json", "\(e)")
+            XCTAssertEqual(e.field, "`num_classes`", "\(e)")
+        }
+    }
 }
