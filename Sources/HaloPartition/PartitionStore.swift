@@ -239,6 +239,7 @@ enum PartFile {
     static let multiLabels = "labels.u8"
     /// Train, validation, test: the order of `NodeSplit`'s masks.
     static let masks = ["train_mask.u8", "val_mask.u8", "test_mask.u8"]
+    static let splitNames = ["train", "val", "test"]
 
     /// Every data file `meta` implies, with its shape (element size follows from the extension).
     static func layout(_ meta: PartMeta) -> [(name: String, shape: [Int])] {
@@ -668,6 +669,23 @@ struct PartReader {
                 throw fail(.maskValue, name, "entry of inner node \(k)", found: "\(bytes[k])", expected: "0 or 1")
             }
             masks.append(bytes.map { $0 == 1 })
+        }
+        // As a dataset's: the masks disjoint, and a masked node labelled, or training and scoring would use class −1
+        // (the loss traps on it) or count a node twice. Split totals alone cannot see either: a swap keeps them.
+        for i in 0..<inner {
+            var owner: Int?
+            for k in masks.indices where masks[k][i] {
+                let node = "inner node \(i) (node \(innerIDs[i]))"
+                if let first = owner {
+                    throw fail(.masksOverlap, PartFile.masks[k], node, found: "in both the \(PartFile.splitNames[first]) and "
+                               + "\(PartFile.splitNames[k]) masks", expected: "disjoint masks")
+                }
+                owner = k
+                if case .singleLabel(let classes, _) = labels, classes[i] == -1 {
+                    throw fail(.maskedUnlabelled, PartFile.masks[k], node, found: "masked but unlabelled (-1 in \(PartFile.labels))",
+                               expected: "only labelled nodes in a mask")
+                }
+            }
         }
 
         let g = meta.globalSplitSizes

@@ -103,4 +103,39 @@ final class FuzzFoundPartitionDefectTests: XCTestCase {
         // Refused from the parts' own sizes: milliseconds, where touching 2^31 entries takes seconds.
         XCTAssertLessThan(Date().timeIntervalSince(start), 3)
     }
+
+    /// Found in review of the fuzzer's label edits (−1 is one of its values): a masked inner node's label set to −1
+    /// (checksums recomputed). Labels may be −1 and the masks'
+    /// totals still matched, so the part loaded, and training trapped in the loss on class −1.
+    func testMaskedNodeWithoutALabel() throws {
+        let dir = try write()
+        let part = try PartitionStore.read(directory: dir, rank: 1)
+        guard case .singleLabel(var classes, _) = part.labels else { return XCTFail("the synthetic dataset is single-label") }
+        let i = try XCTUnwrap(part.split.train.firstIndex(of: true))
+        classes[i] = -1
+        try replacePartFileConsistently(dir, rank: 1, file: "labels.i32", with: bytes(classes))
+        XCTAssertThrowsError(try PartitionStore.read(directory: dir, rank: 1)) { error in
+            guard let e = error as? PartitionError else { return XCTFail("expected a PartitionError, got \(error)") }
+            XCTAssertEqual(e.kind, .maskedUnlabelled, "\(e)")
+            XCTAssertEqual(e.file, "p3/part-1/train_mask.u8", "\(e)")
+            XCTAssertEqual(e.field, "inner node \(i) (node \(part.innerGlobalIDs[i]))", "\(e)")
+        }
+    }
+
+    /// Found in review of the fuzzer's element swaps: a training node's bit swapped into a validation node's entry
+    /// of train_mask.u8 (checksums recomputed). The masks' totals are unchanged, so the part loaded with a node in two splits.
+    func testNodeInTwoMasks() throws {
+        let dir = try write()
+        let part = try PartitionStore.read(directory: dir, rank: 2)
+        let a = try XCTUnwrap(part.split.train.firstIndex(of: true)), b = try XCTUnwrap(part.split.validation.firstIndex(of: true))
+        var train = part.split.train
+        train.swapAt(a, b)
+        try replacePartFileConsistently(dir, rank: 2, file: "train_mask.u8", with: bytes(train.map { UInt8($0 ? 1 : 0) }))
+        XCTAssertThrowsError(try PartitionStore.read(directory: dir, rank: 2)) { error in
+            guard let e = error as? PartitionError else { return XCTFail("expected a PartitionError, got \(error)") }
+            XCTAssertEqual(e.kind, .masksOverlap, "\(e)")
+            XCTAssertEqual(e.file, "p3/part-2/val_mask.u8", "\(e)")
+            XCTAssertTrue(e.description.contains("in both the train and val masks"), "\(e)")
+        }
+    }
 }
