@@ -21,9 +21,9 @@ public struct PartSetTally: Sendable, Equatable {
     /// In-edges stored, and out-edges of the owned nodes (global out-degrees minus the self loop).
     public var storedEdges: Int
     public var ownedOutEdges: Int
-    /// Wrapping sums of `mix(id, in-degree, out-degree)` over the rows this part sends (once per receiving peer),
-    /// and over its halo nodes: summed over all parts, the two are equal when every halo node carries its owner's
-    /// degrees.
+    /// Wrapping sums of `mix(id, in-degree, out-degree, sender, receiver)` over the rows this part sends (once per
+    /// receiving peer), and over its halo nodes (received from their block's owner): summed over all parts, the two
+    /// are equal when every halo node is sent by its owner to exactly the parts that hold it, with its owner's degrees.
     public var sentDegreeHash: UInt64
     public var haloDegreeHash: UInt64
     /// Wrapping sums of `count × mix(id)`: over the local nodes, of the out-edges this part stores from each, and
@@ -44,12 +44,21 @@ public struct PartSetTally: Sendable, Equatable {
         storedEdges = part.edgeCount
         let degrees = part.degrees
         ownedOutEdges = degrees.outDegrees.prefix(part.innerCount).reduce(0) { $0 + Int($1) - 1 }
-        func nodeHash(_ local: Int, _ id: Int32) -> UInt64 {
-            Self.mix(Self.mix(UInt64(UInt32(bitPattern: id))) ^ (UInt64(UInt32(bitPattern: degrees.inDegrees[local])) << 32
-                                                                | UInt64(UInt32(bitPattern: degrees.outDegrees[local]))))
+        // The link (sender, receiver) is part of each row's hash: the rows sent over all parts are the same multiset
+        // when two of a part's send lists exchange rows, but then the rows no longer go where the halo blocks expect.
+        func nodeHash(_ local: Int, _ id: Int32, from sender: Int, to receiver: Int) -> UInt64 {
+            let node = Self.mix(Self.mix(UInt64(UInt32(bitPattern: id))) ^ (UInt64(UInt32(bitPattern: degrees.inDegrees[local])) << 32
+                                                                           | UInt64(UInt32(bitPattern: degrees.outDegrees[local]))))
+            return Self.mix(node ^ Self.mix(UInt64(UInt32(truncatingIfNeeded: sender)) << 32 | UInt64(UInt32(truncatingIfNeeded: receiver))))
         }
-        sentDegreeHash = part.sendLists.joined().reduce(0) { $0 &+ nodeHash(Int($1), part.innerGlobalIDs[Int($1)]) }
-        haloDegreeHash = part.haloGlobalIDs.enumerated().reduce(0) { $0 &+ nodeHash(part.innerCount + $1.offset, $1.element) }
+        sentDegreeHash = 0
+        for (q, list) in part.sendLists.enumerated() {
+            for row in list { sentDegreeHash &+= nodeHash(Int(row), part.innerGlobalIDs[Int(row)], from: part.rank, to: q) }
+        }
+        haloDegreeHash = 0
+        for (q, range) in part.haloRanges.enumerated() {
+            for h in range { haloDegreeHash &+= nodeHash(part.innerCount + h, part.haloGlobalIDs[h], from: q, to: part.rank) }
+        }
         func localID(_ k: Int) -> Int32 { k < part.innerCount ? part.innerGlobalIDs[k] : part.haloGlobalIDs[k - part.innerCount] }
         var storedOut = [UInt64](repeating: 0, count: part.innerCount + part.haloCount)
         for s in part.inSources { storedOut[Int(s)] += 1 }
@@ -180,7 +189,8 @@ public struct PartSetTally: Sendable, Equatable {
         if sent != received {
             throw PartitionError(.inconsistentParts, file: manifestPath, field: "halo nodes' ids and degrees over all parts",
                                  found: "hash sum \(XXHash64.hex(received)) over the halo nodes",
-                                 expected: "\(XXHash64.hex(sent)), that of the rows their owners send: some halo node's in_degrees/out_degrees differ from its owner's")
+                                 expected: "\(XXHash64.hex(sent)), that of the rows their owners send: some halo node's in_degrees/out_degrees "
+                                     + "differ from its owner's, or some part's send lists do not match the halo blocks of its peers")
         }
     }
 }

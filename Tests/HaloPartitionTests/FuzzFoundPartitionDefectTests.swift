@@ -138,4 +138,32 @@ final class FuzzFoundPartitionDefectTests: XCTestCase {
             XCTAssertTrue(e.description.contains("in both the train and val masks"), "\(e)")
         }
     }
+
+    /// Found in review of what the fuzzer's element swaps can reach with three parts: two rows exchanged between the
+    /// send lists of two peers (send_indices.i32, checksums recomputed). Both lists stay ascending and the rows sent
+    /// over all parts are the same multiset, so the order-free degree hash agreed; yet each peer would receive, in
+    /// place of a halo node's row, the row of a node it does not have, and train on it silently.
+    func testRowsExchangedBetweenTwoPeersSendLists() throws {
+        let dir = try write()
+        let part = try PartitionStore.read(directory: dir, rank: 0)
+        let ids = part.innerGlobalIDs
+        let toOne = part.sendLists[1], toTwo = part.sendLists[2]
+        // Neighbours in id order, one sent only to peer 1 and the other only to peer 2: exchanging them keeps both
+        // lists ascending.
+        let merged = (toOne.map { (ids[Int($0)], 1) } + toTwo.map { (ids[Int($0)], 2) }).sorted { $0.0 < $1.0 }
+        let shared = Set(toOne).intersection(toTwo).map { ids[Int($0)] }
+        let pair = zip(merged, merged.dropFirst()).first { a, b in
+            a.1 != b.1 && a.0 != b.0 && !shared.contains(a.0) && !shared.contains(b.0)
+        }
+        let (a, b) = try XCTUnwrap(pair, "no two rows of part 0 can be exchanged between its send lists")
+        func row(_ id: Int32) -> Int32 { Int32(ids.firstIndex(of: id)!) }
+        var lists = part.sendLists
+        for q in [1, 2] {
+            lists[q] = lists[q].map { $0 == row(a.0) ? row(b.0) : $0 == row(b.0) ? row(a.0) : $0 }
+        }
+        try replacePartFileConsistently(dir, rank: 0, file: "send_indices.i32", with: bytes(lists.flatMap { $0 }))
+        XCTAssertNoThrow(try PartitionStore.read(directory: dir, rank: 0), "the part alone still looks valid")
+        assertRefusedByEveryReader(dir, kind: .inconsistentParts, fileSuffix: "p3/manifest.json",
+                                   field: "halo nodes' ids and degrees over all parts")
+    }
 }
