@@ -4,7 +4,7 @@ import XCTest
 /// The seeded mutational fuzzer over dataset and partition directories (issue 12): every mutated directory is
 /// refused with a clean error or accepted as valid data that trains to a finite loss; no trap, no hang.
 ///
-/// CI runs 1,000 cases of a fixed seed (about 15 s in a release build on two cores). Longer local campaigns:
+/// CI runs 2,000 cases of a fixed seed (15–40 s in a release build on two busy cores). Longer local campaigns:
 ///
 ///     HALO_FUZZ_SEED=7 HALO_FUZZ_CASES=20000 swift test … --filter DirectoryFuzzTests
 ///
@@ -12,10 +12,17 @@ import XCTest
 /// the process; `FuzzCrashReporter` prints the running case first.
 final class DirectoryFuzzTests: XCTestCase {
     static let defaultSeed: UInt64 = 20_261_207
-    static let defaultCases = 1_000
+    static let defaultCases = 2_000
     /// The longest one case may take before the watchdog calls it a hang: cases take milliseconds, and a loaded
     /// CI machine is slow, not 1000 times slower.
     static let caseLimit = 60.0
+
+    /// Memory-backed `/dev/shm` where there is one: a case writes and deletes a dozen small files, which on a disk
+    /// took more than half of its time.
+    static var scratchRoot: URL {
+        let memory = URL(fileURLWithPath: "/dev/shm")
+        return FileManager.default.isWritableFile(atPath: memory.path) ? memory : FileManager.default.temporaryDirectory
+    }
 
     func testMutatedDirectoriesAreRefusedCleanlyOrTrainToFiniteLoss() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -26,7 +33,7 @@ final class DirectoryFuzzTests: XCTestCase {
         let only = try environment["HALO_FUZZ_CASE"].map { try XCTUnwrap(Int($0), "HALO_FUZZ_CASE must be an integer") }
         let cases = only.map { $0..<($0 + 1) } ?? 0..<count
 
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("halo-fuzz-\(UUID().uuidString)")
+        let scratch = Self.scratchRoot.appendingPathComponent("halo-fuzz-\(UUID().uuidString)")
         addTeardownBlock { try? FileManager.default.removeItem(at: scratch) }
         let targets = try FuzzCorpus.targets(in: scratch.appendingPathComponent("base"))
         FuzzCrashReporter.install(caseLimit: Self.caseLimit)
@@ -42,6 +49,6 @@ final class DirectoryFuzzTests: XCTestCase {
         XCTAssertGreaterThan(tally.refused, cases.count / 2, "most mutations must be refused")
         XCTAssertGreaterThan(tally.trained, 0, "some mutated directories must be valid and train")
         // Issue 12 allows two minutes in CI for at least 1,000 cases; a regression in speed shows here first.
-        XCTAssertLessThan(seconds, 0.1 * Double(cases.count), "the fuzzer must stay within 0.1 s per case")
+        XCTAssertLessThan(seconds, max(110, 0.05 * Double(cases.count)), "the fuzzer must stay within two minutes in CI")
     }
 }

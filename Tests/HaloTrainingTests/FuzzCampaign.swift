@@ -18,7 +18,7 @@ struct FuzzCampaign {
         var refused = 0
         var accepted = 0
         var trained = 0
-        /// Accepted, valid data the trainer declined cleanly (no training nodes, diverged).
+        /// Accepted, valid data the trainer declined cleanly (no training nodes, too large to fit, diverged).
         var trainingDeclined = 0
         var failures: [String] = []
 
@@ -93,7 +93,9 @@ struct FuzzCampaign {
             ranks: 1, threadsPerRank: 1, blasCore: BLASRuntime.coreName, hostCores: 1, nodes: dataset.nodeCount,
             edges: dataset.graph.edgeCount, featureWidth: dataset.featureWidth, classes: dataset.classCount)
         let configuration = trainingConfiguration(rng: &rng)
-        return judgeTraining(&tally) {
+        let estimate = MemoryEstimate(model: configuration.model, rows: dataset.nodeCount, inputWidth: dataset.featureWidth,
+                                      classes: dataset.classCount, featureBytes: 0)
+        return judgeTraining(&tally, estimate: estimate) {
             let trainer = Trainer(configuration: configuration,
                                   shard: .wholeGraph(dataset, aggregation: configuration.model.kind.aggregation),
                                   classCount: dataset.classCount, pool: .serial)
@@ -132,7 +134,10 @@ struct FuzzCampaign {
                 ranks: parts.count, threadsPerRank: 1, blasCore: BLASRuntime.coreName, hostCores: 1,
                 nodes: manifest.dataset.nodes, edges: manifest.dataset.directedEdges,
                 featureWidth: manifest.dataset.featureWidth, classes: manifest.dataset.classes)
-            return judgeTraining(&tally) {
+            let estimate = MemoryEstimate(
+                model: configuration.model, rows: parts.reduce(0) { $0 + $1.innerCount + $1.haloCount },
+                inputWidth: manifest.dataset.featureWidth, classes: manifest.dataset.classes, featureBytes: 0, replicas: parts.count)
+            return judgeTraining(&tally, estimate: estimate) {
                 try LocalTransport.run(worldSize: parts.count) { transport in
                     let part = parts[transport.rank]
                     try PartSetAgreement.check(part: part, manifest: manifest, directory: name, transport: transport)
@@ -152,9 +157,14 @@ struct FuzzCampaign {
             optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: 2, seed: rng.next())
     }
 
+    /// What a run may need before the fuzzer declines it as `halo train` declines a run larger than the machine:
+    /// valid files can declare a class count or feature width of 2^31−1, which no trainer could allocate.
+    static let memoryBudget = 256.0 * 1_048_576
+
     /// Valid data must train to finite losses; the trainer may decline it only with its own clean errors.
-    private func judgeTraining(_ tally: inout Tally, _ train: () throws -> [TrainingReport]) -> String? {
+    private func judgeTraining(_ tally: inout Tally, estimate: MemoryEstimate, _ train: () throws -> [TrainingReport]) -> String? {
         do {
+            try estimate.check(availableBytes: Self.memoryBudget, hint: "the fuzzer trains small runs only")
             let reports = try train()
             for report in reports {
                 if report.epochs.isEmpty { return "training on accepted data ran no epoch" }
