@@ -2,6 +2,7 @@ import Foundation
 import HaloGraph
 import HaloPartition
 import HaloTensor
+import HaloTestSupport
 
 /// One directory the fuzzer mutates copies of, with the directories of the same format whose files it may swap in.
 struct FuzzTarget: Sendable {

@@ -4,16 +4,16 @@ import HaloGraph
 /// The files of a dataset or partition directory, held in memory: the fuzzer mutates images, not directories, so
 /// a case costs one write of a few small files and a mutation is a dictionary edit (delete, rename and swap are
 /// key moves).
-struct FuzzDirectoryImage: Sendable {
+public struct FuzzDirectoryImage: Sendable {
     /// Contents by path relative to the directory, e.g. `part-1/in_indices.i32`.
-    var files: [String: Data]
+    public var files: [String: Data]
 
-    init(files: [String: Data]) {
+    public init(files: [String: Data]) {
         self.files = files
     }
 
     /// Reads every regular file under `directory` (one level of subdirectories, as partition directories have).
-    init(reading directory: URL) throws {
+    public init(reading directory: URL) throws {
         var files: [String: Data] = [:]
         let manager = FileManager.default
         for name in try manager.contentsOfDirectory(atPath: directory.path) {
@@ -32,7 +32,7 @@ struct FuzzDirectoryImage: Sendable {
     }
 
     /// Writes the image into `directory`, which must not exist yet.
-    func write(to directory: URL) throws {
+    public func write(to directory: URL) throws {
         let manager = FileManager.default
         try manager.createDirectory(at: directory, withIntermediateDirectories: true)
         for (path, data) in files {
@@ -61,17 +61,17 @@ struct FuzzDirectoryImage: Sendable {
     }
 
     /// A partition directory has a manifest; a dataset directory has a meta.json at its root.
-    var isPartitionDirectory: Bool { files["manifest.json"] != nil }
+    public var isPartitionDirectory: Bool { files["manifest.json"] != nil }
 
     /// Paths in a fixed order, so that a seed picks the same file on every run (dictionary order is randomised).
-    var sortedPaths: [String] { files.keys.sorted() }
+    public var sortedPaths: [String] { files.keys.sorted() }
 
     // MARK: Forged checksums
 
     /// Rewrites every checksum (and, in a manifest, every byte size) to match the files as they now are, as a
     /// careful forger would: after this only the readers' content checks can object to an edit. JSON that an
     /// earlier mutation made unreadable or reshaped is left as it is (nothing to forge there).
-    mutating func resealChecksums() {
+    public mutating func resealChecksums() {
         if isPartitionDirectory {
             resealManifest()
         } else {
@@ -115,7 +115,7 @@ struct FuzzDirectoryImage: Sendable {
         files["manifest.json"] = Self.encodeJSON(manifest)
     }
 
-    static func encodeJSON(_ object: Any) -> Data {
+    public static func encodeJSON(_ object: Any) -> Data {
         // Only objects decoded from JSON (plus the fuzzer's own JSON-safe values) get here.
         (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
     }

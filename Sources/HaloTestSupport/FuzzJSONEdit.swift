@@ -1,5 +1,4 @@
 import Foundation
-import HaloTestSupport
 
 /// Edits one field of a JSON document the way a hand edit, a bad tool or a hostile file would: a key removed or
 /// added, a value of the wrong type, an extreme or off-by-one number, a string that names another file.
@@ -7,13 +6,13 @@ import HaloTestSupport
 /// Works on `JSONSerialization`'s untyped tree, so it can produce documents no `Codable` type would write. Values are
 /// chosen from lists of the ones readers get wrong (2^31−1 and 2^63−1 overflow products; −1 and 0 reach ranges;
 /// "NaN" and 1e300 are not integers), plus the old value ± 1, which stays plausible and so tests the semantic checks.
-enum FuzzJSONEdit {
+public enum FuzzJSONEdit {
     /// One step of a path into a JSON tree.
-    enum Step: CustomStringConvertible {
+    public enum Step: CustomStringConvertible {
         case key(String)
         case index(Int)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .key(let k): k
             case .index(let i): "[\(i)]"
@@ -23,7 +22,7 @@ enum FuzzJSONEdit {
 
     /// Replacement values of the wrong type or an extreme size (no floating-point NaN or infinity: JSON has none).
     /// Immutable after initialisation; `[Any]` is not `Sendable` only because it could hold a reference type.
-    nonisolated(unsafe) static let extremeValues: [Any] = [
+    public nonisolated(unsafe) static let extremeValues: [Any] = [
         0, -1, 1, 2, Int(Int32.max), Int(Int32.max) + 1, Int(Int32.min), Int.max, Int.min, 1e300, -1e300, 0.5,
         "NaN", "", "a string", "-1", true, false, NSNull(), [Any](), [String: Any](), ["x": 1] as [String: Any],
         "0000000000000000", "ffffffffffffffff", "part-0", "part-1", "edges.i32", "labels.i32", "inner_ids.i32",
@@ -31,7 +30,7 @@ enum FuzzJSONEdit {
     ]
 
     /// Applies one random edit to the JSON in `data`; nil (and no edit) if `data` is not a JSON object.
-    static func edit(_ data: Data, rng: inout TestRNG) -> (data: Data, description: String)? {
+    public static func edit(_ data: Data, rng: inout TestRNG) -> (data: Data, description: String)? {
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
         var paths: [[Step]] = []
         collectPaths(root, prefix: [], into: &paths)
@@ -78,7 +77,7 @@ enum FuzzJSONEdit {
     }
 
     /// Keys that name one quantity, in the dataset's meta.json, a manifest and a part's meta.json.
-    static let sameQuantity: [[String]] = [
+    public static let sameQuantity: [[String]] = [
         ["num_nodes", "nodes", "total_nodes"], ["num_classes", "classes"], ["num_features", "feature_width"],
         ["num_edges_directed", "directed_edges"], ["feature_nnz"], ["inner"], ["central"], ["halo"], ["edges"], ["send"],
         ["parts", "part_count"], ["multilabel"], ["train"], ["format_version"],
@@ -86,7 +85,7 @@ enum FuzzJSONEdit {
 
     /// Sets one quantity to one value in every JSON file of `image` that has it, as a forger who edits consistently
     /// would: a count no single file contradicts, so only the data files' sizes and content can.
-    static func editEverywhere(_ image: inout FuzzDirectoryImage, rng: inout TestRNG) -> String? {
+    public static func editEverywhere(_ image: inout FuzzDirectoryImage, rng: inout TestRNG) -> String? {
         let keys = sameQuantity[rng.int(0..<sameQuantity.count)]
         let value: Any = rng.int(0..<3) == 0 ? extremeValues[rng.int(0..<extremeValues.count)]
             : [0, 1, -1, 2, 3, Int(Int32.max), Int(Int32.max) + 1, Int.max, 1 << 40][rng.int(0..<9)]

@@ -1,5 +1,4 @@
 import Foundation
-import HaloTestSupport
 
 /// Draws and applies the mutations of one fuzz case to a directory image.
 ///
@@ -13,13 +12,30 @@ import HaloTestSupport
 /// - JSON field edits (`FuzzJSONEdit`), in one file or, consistently, in every file that records the field;
 /// - deleted, renamed and swapped files, and files (or whole part directories) swapped in from another
 ///   directory of the same format: everything is well-formed, only cross-checks can object.
-/// After the edits, `FuzzCase` usually reseals the checksums, so the edits are forged rather than corrupted.
-struct FuzzMutator {
+/// After the edits, a fuzz case usually reseals the checksums, so the edits are forged rather than corrupted.
+public struct FuzzMutator {
     /// Directories of the same format whose files can be swapped in.
-    let donors: [FuzzDirectoryImage]
+    public let donors: [FuzzDirectoryImage]
+
+    public init(donors: [FuzzDirectoryImage]) {
+        self.donors = donors
+    }
+
+    /// The mutations of one fuzz case: one to three edits, then mostly the checksums recomputed (checksums that
+    /// match are what lets an edit reach the content checks), and now and then one more edit after that (a forgery
+    /// corrupted afterwards). Returns what was done, step by step, for replay messages.
+    public func mutateCase(_ image: inout FuzzDirectoryImage, rng: inout TestRNG) -> [String] {
+        var steps = (0..<rng.int(1..<4)).map { _ in mutate(&image, rng: &rng) }
+        if rng.int(0..<10) < 7 {
+            image.resealChecksums()
+            steps.append("checksums resealed")
+            if rng.int(0..<10) == 0 { steps.append(mutate(&image, rng: &rng)) }
+        }
+        return steps
+    }
 
     /// Applies one random mutation to `image`; returns what it did, for replay messages.
-    func mutate(_ image: inout FuzzDirectoryImage, rng: inout TestRNG) -> String {
+    public func mutate(_ image: inout FuzzDirectoryImage, rng: inout TestRNG) -> String {
         let paths = image.sortedPaths
         guard !paths.isEmpty else { return "nothing to mutate (empty directory)" }
         let binaries = paths.filter { !$0.hasSuffix(".json") }, jsons = paths.filter { $0.hasSuffix(".json") }
@@ -61,7 +77,7 @@ struct FuzzMutator {
     // MARK: Binary content
 
     /// Element size of a data file, from its extension (`.i32`, `.i64`, `.f32`, `.u8`); 1 for anything else.
-    static func elementSize(_ path: String) -> Int {
+    public static func elementSize(_ path: String) -> Int {
         if path.hasSuffix(".i64") { return 8 }
         if path.hasSuffix(".i32") || path.hasSuffix(".f32") { return 4 }
         return 1
