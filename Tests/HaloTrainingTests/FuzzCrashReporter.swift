@@ -11,8 +11,8 @@ import Darwin
 /// A trap (precondition, index out of range) kills the test process before XCTest can report anything, and a hang
 /// reports nothing at all. So the fuzzer stores, before each case, a line naming the seed, the case and its
 /// mutations; a handler for the fatal signals writes that line to stderr (with `write`, which is safe in a signal
-/// handler) and lets the signal kill the process, and a watchdog thread aborts with the same line when one case runs
-/// longer than any case should.
+/// handler) and passes the signal on to the handler it replaced (the runtime's backtracer), and a watchdog thread
+/// aborts with the same line when one case runs longer than any case should.
 enum FuzzCrashReporter {
     /// The line to print, NUL-terminated; replaced before each case, read only by the handler and the watchdog.
     private static let capacity = 4096
@@ -22,6 +22,8 @@ enum FuzzCrashReporter {
     /// When the current case started (seconds since boot), or 0 between cases.
     private nonisolated(unsafe) static var caseStart: Double = 0
     private nonisolated(unsafe) static var installed = false
+    /// The handlers the fatal signals had before, by signal number.
+    private nonisolated(unsafe) static var previous: [sigaction] = Array(repeating: .init(), count: 65)
 
     /// Installs the handlers and the watchdog once per process; `caseLimit` is the longest one case may take.
     static func install(caseLimit: Double) {
@@ -30,11 +32,16 @@ enum FuzzCrashReporter {
         guard !installed else { return }
         installed = true
         for fatal in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGABRT, SIGFPE] {
-            signal(fatal) { number in
+            var action: sigaction = .init()
+            action.__sigaction_handler.sa_handler = { number in
                 _ = write(2, FuzzCrashReporter.line, FuzzCrashReporter.lineLength)
-                signal(number, SIG_DFL)
+                // The handler installed before (the Swift runtime's backtracer) takes over: the signal raised here
+                // is delivered to it when this handler returns.
+                _ = sigaction(number, &FuzzCrashReporter.previous[Int(number)], nil)
                 raise(number)
             }
+            sigemptyset(&action.sa_mask)
+            _ = sigaction(fatal, &action, &previous[Int(fatal)])
         }
         let watchdog = Thread {
             while true {
