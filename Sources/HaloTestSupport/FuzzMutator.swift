@@ -3,7 +3,8 @@ import Foundation
 /// Draws and applies the mutations of one fuzz case to a directory image.
 ///
 /// Kinds, each with its own reason to exist:
-/// - truncation and extension: sizes that disagree with the metadata (by whole elements and by odd bytes);
+/// - truncation and extension: sizes that disagree with the metadata (by whole elements and by odd bytes), and
+///   rows removed or appended with every matching count in the JSON files changed to agree;
 /// - bit flips and random bytes: what storage corruption does;
 /// - element edits with typed values (int32/int64 ids and offsets, floats, mask bytes): −1, 0, maxima, the old value
 ///   ± 1, a copy of another element; the ± 1 and copy edits stay in range and so reach the semantic checks;
@@ -57,8 +58,11 @@ public struct FuzzMutator {
             }
             image.files[file] = data
             return "\(file): \(what)"
-        case 62..<70:
+        case 62..<66:
             return resize(&image, paths[rng.int(0..<paths.count)], rng: &rng)
+        case 66..<70:
+            guard !binaries.isEmpty else { return mutate(&image, rng: &rng) }
+            return resizeConsistently(&image, binaries[rng.int(0..<binaries.count)], rng: &rng)
         case 70..<76:
             return flipBits(&image, paths[rng.int(0..<paths.count)], rng: &rng)
         case 76..<80:
@@ -162,6 +166,57 @@ public struct FuzzMutator {
             image.files[file] = Data()
             return "\(file): emptied"
         }
+    }
+
+    /// Removes or appends one row of a file and changes, in every JSON file, each count equal to the file's old row
+    /// count to the new one (a row is one element, or two for the edge list's pairs): the sizes then agree with the
+    /// metadata, so the readers' checks of content and of counts between files must object instead.
+    private func resizeConsistently(_ image: inout FuzzDirectoryImage, _ file: String, rng: inout TestRNG) -> String {
+        var data = image.files[file]!
+        let size = Self.elementSize(file), elements = data.count / size
+        let rowElements = file.hasSuffix("edges.i32") ? 2 : 1
+        let rows = elements / rowElements
+        let grow = rows == 0 || rng.int(0..<2) == 0
+        let rowBytes = rowElements * size
+        if grow {
+            // A copy of an existing row (or zeros): plausible content, so only structure can give it away.
+            if rows == 0 {
+                data.append(Data(repeating: 0, count: rowBytes))
+            } else {
+                let r = rng.int(0..<rows)
+                data.append(data.subdata(in: (r * rowBytes)..<((r + 1) * rowBytes)))
+            }
+        } else {
+            data.removeLast(rowBytes)
+        }
+        image.files[file] = data
+        let newRows = grow ? rows + 1 : rows - 1
+        var edited: [String] = []
+        for path in image.sortedPaths where path.hasSuffix(".json") {
+            guard let root = try? JSONSerialization.jsonObject(with: image.files[path]!) else { continue }
+            var changed = false
+            let updated = Self.replacingIntegers(equalTo: rows, with: newRows, in: root, changed: &changed)
+            if changed {
+                image.files[path] = FuzzDirectoryImage.encodeJSON(updated)
+                edited.append(path)
+            }
+        }
+        return "\(file): \(grow ? "row appended" : "last row removed") (\(rows) → \(newRows) rows), counts of \(rows) changed in "
+            + (edited.isEmpty ? "no JSON file" : edited.joined(separator: ", "))
+    }
+
+    private static func replacingIntegers(equalTo old: Int, with new: Int, in node: Any, changed: inout Bool) -> Any {
+        if let object = node as? [String: Any] {
+            var result = object
+            for (key, child) in object { result[key] = replacingIntegers(equalTo: old, with: new, in: child, changed: &changed) }
+            return result
+        }
+        if let array = node as? [Any] { return array.map { replacingIntegers(equalTo: old, with: new, in: $0, changed: &changed) } }
+        if !(node is String), let number = node as? NSNumber, number.doubleValue == Double(old) {
+            changed = true
+            return new
+        }
+        return node
     }
 
     private func flipBits(_ image: inout FuzzDirectoryImage, _ file: String, rng: inout TestRNG) -> String {
