@@ -3,7 +3,8 @@ import HaloGraph
 import XCTest
 
 /// Dataset directories the directory fuzzer (`DirectoryFuzzTests`) found crashing, hanging or accepted before the
-/// reader was fixed, rebuilt by hand on a small synthetic dataset so they do not depend on the fuzzer's corpus.
+/// reader was fixed, rebuilt by hand on a small synthetic dataset so they do not depend on the fuzzer's corpus (a
+/// case number replays with the fuzzer as of the commit that added the test).
 final class FuzzFoundDatasetDefectTests: XCTestCase {
     private func written() throws -> URL {
         let dataset = try SyntheticGraphSpec(parsing: "synthetic:nodes=50,classes=3,features=4,degree=4,seed=1").generate()

@@ -5,7 +5,8 @@ import XCTest
 
 /// Forged partition directories the directory fuzzer (`DirectoryFuzzTests`) found accepted or crashing before the
 /// readers were fixed, each rebuilt by hand on a small synthetic partition so it does not depend on the fuzzer's
-/// corpus. The comment of each test names the fuzz case that found it.
+/// corpus. The comment of each test names the fuzz case that found it (a case number replays with the fuzzer as of
+/// the commit that added the test), or the review of what the fuzzer's mutations can reach.
 final class FuzzFoundPartitionDefectTests: XCTestCase {
     private let spec = "synthetic:nodes=600,classes=4,features=6,degree=8,seed=9"
 
