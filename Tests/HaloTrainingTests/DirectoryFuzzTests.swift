@@ -8,7 +8,8 @@ import XCTest
 ///
 ///     HALO_FUZZ_SEED=7 HALO_FUZZ_CASES=20000 swift test … --filter DirectoryFuzzTests
 ///
-/// and one case alone, as a failure message prints it: `HALO_FUZZ_SEED=s HALO_FUZZ_CASE=k`. A trap or a hang kills
+/// and one case alone, as a failure message prints it: `HALO_FUZZ_SEED=s HALO_FUZZ_CASE=k` (it prints the case's
+/// mutations and verdict; `HALO_FUZZ_VERBOSE=1` prints every case's). A trap or a hang kills
 /// the process; `FuzzCrashReporter` prints the running case first.
 final class DirectoryFuzzTests: XCTestCase {
     static let defaultSeed: UInt64 = 20_261_207
@@ -39,7 +40,8 @@ final class DirectoryFuzzTests: XCTestCase {
         FuzzCrashReporter.install(caseLimit: Self.caseLimit)
 
         let start = Date()
-        let tally = FuzzCampaign(seed: seed, targets: targets, scratch: scratch).run(cases: cases)
+        let verbose = only != nil || environment["HALO_FUZZ_VERBOSE"] != nil
+        let tally = FuzzCampaign(seed: seed, targets: targets, scratch: scratch, verbose: verbose).run(cases: cases)
         let seconds = Date().timeIntervalSince(start)
         print("halo fuzz: seed \(seed), \(cases.count) cases over \(targets.count) directories in \(String(format: "%.1f", seconds)) s: \(tally)")
 

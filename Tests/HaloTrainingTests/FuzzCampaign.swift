@@ -31,6 +31,8 @@ struct FuzzCampaign {
     let seed: UInt64
     let targets: [FuzzTarget]
     let scratch: URL
+    /// Prints every case and its verdict (a replayed case, or `HALO_FUZZ_VERBOSE=1`).
+    var verbose = false
 
     func run(cases: some Sequence<Int>) -> Tally {
         var tally = Tally()
@@ -56,10 +58,16 @@ struct FuzzCampaign {
             tally.failures.append("\(label): could not write the case: \(error)")
             return
         }
+        let before = (tally.refused, tally.trained, tally.trainingDeclined)
         let problem = image.isPartitionDirectory
             ? judgePartitions(directory, rng: &rng, tally: &tally)
             : judgeDataset(directory, rng: &rng, tally: &tally)
         if let problem { tally.failures.append("\(label): \(problem)") }
+        if verbose {
+            let verdict = problem.map { "DEFECT: \($0)" } ?? (tally.refused > before.0 ? "refused"
+                : tally.trained > before.1 ? "accepted, trained" : tally.trainingDeclined > before.2 ? "accepted, declined by the trainer" : "?")
+            print("\(label)\n  → \(verdict)")
+        }
     }
 
     /// nil if `error` is a clean refusal of the directory `name`: the format's error, naming one of its files.
