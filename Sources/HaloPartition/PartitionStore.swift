@@ -155,6 +155,24 @@ public enum PartitionStore {
                 throw PartitionError(.manifestMismatch, file: file, field: "`part_list[\(r)]`",
                     found: "rank \(entry.rank) in \"\(entry.directory)\"", expected: "rank \(r) in \"\(partDirectoryName(r))\"")
             }
+            // A rank uses these counts before it reads any part (memory estimate, summary), so they must be in the
+            // ranges a part's meta.json allows, where sums over parts cannot overflow: a manifest claiming 2^63 − 1
+            // inner nodes (every part's meta.json agreeing) trapped `halo train` in its memory estimate.
+            let counts: [(String, Int, ClosedRange<Int>)] = [
+                ("inner", entry.inner, 0...Int(Int32.max)), ("central", entry.central, 0...max(entry.inner, 0)),
+                ("marginal", entry.marginal, 0...Int(Int32.max)), ("halo", entry.halo, 0...Int(Int32.max)),
+                ("edges", entry.edges, 0...Int(Int32.max) * 64), ("send", entry.send, 0...Int(Int32.max) * 64),
+            ] + entry.files.map { ("files.\($0.name).bytes", $0.bytes, 0...Int.max) }
+            for (key, value, range) in counts where !range.contains(value) {
+                throw PartitionError(.badField, file: file, field: "`part_list[\(r)].\(key)`", found: "\(value)", expected: "a count in \(range)")
+            }
+        }
+        let datasetCounts: [(String, Int, ClosedRange<Int>)] = [
+            ("feature_width", manifest.dataset.featureWidth, 0...Int(Int32.max)), ("classes", manifest.dataset.classes, 1...Int(Int32.max)),
+            ("directed_edges", manifest.dataset.directedEdges, 0...Int.max),
+        ]
+        for (key, value, range) in datasetCounts where !range.contains(value) {
+            throw PartitionError(.badField, file: file, field: "`dataset.\(key)`", found: "\(value)", expected: "a count in \(range)")
         }
         return manifest
     }

@@ -167,4 +167,28 @@ final class FuzzFoundPartitionDefectTests: XCTestCase {
         assertRefusedByEveryReader(dir, kind: .inconsistentParts, fileSuffix: "p3/manifest.json",
                                    field: "halo nodes' ids and degrees over all parts")
     }
+
+    /// Seed 22, case 391 of the command-line sample (`FuzzedDirectoryCommandTests`): `inner` set to 2^63−1 in the
+    /// manifest and in every part's meta.json (checksums recomputed). `halo train --partitions` sums the manifest's
+    /// counts for its memory estimate before reading any part, and trapped on the overflow; the manifest's counts
+    /// are now held to the ranges a part's meta.json allows.
+    func testManifestCountsOfTwoToTheSixtyThreeMinusOne() throws {
+        let dir = try write()
+        try editJSON(dir.appendingPathComponent("manifest.json")) { m in
+            var list = m["part_list"] as! [[String: Any]]
+            for r in list.indices { list[r]["inner"] = Int.max }
+            m["part_list"] = list
+        }
+        for rank in 0..<3 {
+            let url = dir.appendingPathComponent("part-\(rank)/meta.json")
+            try editJSON(url) { $0["inner"] = Int.max }
+            try replacePartFileConsistently(dir, rank: rank, file: "meta.json", with: Data(contentsOf: url))
+        }
+        XCTAssertThrowsError(try PartitionStore.readManifest(directory: dir)) { error in
+            guard let e = error as? PartitionError else { return XCTFail("expected a PartitionError, got \(error)") }
+            XCTAssertEqual(e.kind, .badField, "\(e)")
+            XCTAssertEqual(e.file, "p3/manifest.json", "\(e)")
+            XCTAssertEqual(e.field, "`part_list[0].inner`", "\(e)")
+        }
+    }
 }
