@@ -114,6 +114,10 @@ struct FuzzCampaign {
         let all: Result<[Part], any Error> = Result { try PartitionStore.readAll(directory: directory) }
         let byRank: Result<(PartitionManifest, [Part]), any Error> = Result {
             let manifest = try PartitionStore.readManifest(directory: directory)
+            // What `halo train --partitions` computes from the manifest alone, before it reads a part: the summary it
+            // prints and the rows of its memory estimate (an overflow here trapped the command once).
+            _ = PartitionSummary(manifest: manifest)
+            _ = manifest.partList.reduce(0) { $0 + $1.inner + $1.halo }
             let parts = try (0..<manifest.parts).map { try PartitionStore.read(directory: directory, rank: $0) }
             try PartSetTally.verify(parts.map(PartSetTally.init), manifest: manifest, directory: name)
             return (manifest, parts)
