@@ -24,8 +24,11 @@ final class FuzzedDirectoryCommandTests: CommandTestCase {
         let partitioning = try Partitioner.partition(graph: dataset.graph, parts: 2, method: .metis, seed: 1)
         let partsDirectory = scratch.appendingPathComponent("base-parts")
         try PartitionStore.write(dataset: dataset, partitioning: partitioning, to: partsDirectory)
-        let bases = [(option: "--dataset", image: try FuzzDirectoryImage(reading: datasetDirectory)),
-                     (option: "--partitions", image: try FuzzDirectoryImage(reading: partsDirectory))]
+        // Partitions alone, and with the dataset they were cut from (which halo train then matches against them).
+        let partsImage = try FuzzDirectoryImage(reading: partsDirectory)
+        let bases = [(option: "--dataset", extra: [String](), image: try FuzzDirectoryImage(reading: datasetDirectory)),
+                     (option: "--partitions", extra: [], image: partsImage),
+                     (option: "--partitions", extra: ["--dataset", datasetDirectory.path], image: partsImage)]
 
         var refused = 0, trained = 0
         for index in 0..<count {
@@ -36,10 +39,11 @@ final class FuzzedDirectoryCommandTests: CommandTestCase {
             let directory = scratch.appendingPathComponent("case-\(index)")
             try image.write(to: directory)
             defer { try? FileManager.default.removeItem(at: directory) }
-            let label = "case \(index) of seed \(seed) (halo train \(base.option)): \(steps.joined(separator: "; ")) "
+            let label = "case \(index) of seed \(seed) (halo train \(([base.option] + base.extra.prefix(1)).joined(separator: " "))): "
+                + "\(steps.joined(separator: "; ")) "
                 + "(replay: HALO_FUZZ_SEED=\(seed) HALO_FUZZ_CLI_CASES=\(index + 1))"
 
-            let outcome = try run(halo, ["train", base.option, directory.path, "--epochs", "2", "--hidden", "8"], timeout: 60)
+            let outcome = try run(halo, ["train", base.option, directory.path] + base.extra + ["--epochs", "2", "--hidden", "8"], timeout: 60)
             XCTAssertFalse(outcome.timedOut, "\(label): hung\n\(outcome)")
             switch outcome.status {
             case 0:
