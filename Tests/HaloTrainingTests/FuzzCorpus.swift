@@ -13,8 +13,8 @@ struct FuzzTarget: Sendable {
 
 /// The valid directories the fuzzer starts from, written by the project's own writers: every layout the readers
 /// accept (dense and sparse features, single- and multi-label, with and without checksums), small enough that a case
-/// costs milliseconds, and partitions of 2 and 3 parts (3, so that a part has two peers whose send lists and halo
-/// blocks can be confused with each other).
+/// costs milliseconds, and partitions of 2, 3 and 4 parts (3 and more, so that a part has two peers whose send lists
+/// and halo blocks can be confused with each other; 4 of a dozen nodes, for empty and one-node parts).
 enum FuzzCorpus {
     /// Dense features, single-label, checksums: the synthetic generator's output.
     static func synthetic(seed: UInt64) throws -> Dataset {
@@ -78,6 +78,12 @@ enum FuzzCorpus {
         let p2 = [try image(multi, parts: 2, method: .random, seed: 2), try image(multi, parts: 2, method: .metis, seed: 1)]
         targets.append(FuzzTarget(name: "3 parts of the synthetic dataset", image: p3[0], donors: Array(p3[1...])))
         targets.append(FuzzTarget(name: "2 parts of the multi-label dataset", image: p2[0], donors: [p2[1]]))
+        // A dozen nodes in four parts: empty or one-node parts, empty halos and send lists, files of a few bytes,
+        // where a single edit is most often still well-formed.
+        let tiny = try SyntheticGraphSpec(parsing: "synthetic:nodes=12,classes=2,features=3,degree=2,seed=5").generate()
+        let tinyImages = [try image(tiny), try image(tiny, parts: 4, method: .random, seed: 3), try image(tiny, parts: 4, method: .random, seed: 4)]
+        targets.append(FuzzTarget(name: "tiny dataset", image: tinyImages[0], donors: [datasetImages[0]]))
+        targets.append(FuzzTarget(name: "4 parts of the tiny dataset", image: tinyImages[1], donors: [tinyImages[2]]))
 
         if let cora = coraDirectory {
             // As shipped (no checksums: the reader's unverified path) and as Halo writes it (with checksums).
