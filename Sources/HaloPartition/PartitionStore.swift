@@ -454,6 +454,11 @@ struct PartReader {
             ("central", meta.central, 0...max(meta.inner, 0)), ("edges", meta.edges, 0...Int(Int32.max) * 64),
             ("send", meta.send, 0...Int(Int32.max) * 64), ("feature_width", meta.featureWidth, 0...Int(Int32.max)),
             ("feature_nnz", meta.featureNnz, 0...Int(Int32.max) * 4096), ("classes", meta.classes, 1...Int(Int32.max)),
+            // Split totals are compared across ranks as unsigned words (`PartSetTally.bytes`), so a negative one
+            // trapped the encoding before the comparison could refuse it.
+            ("global_split_sizes.train", meta.globalSplitSizes.train, 0...meta.totalNodes),
+            ("global_split_sizes.val", meta.globalSplitSizes.val, 0...meta.totalNodes),
+            ("global_split_sizes.test", meta.globalSplitSizes.test, 0...meta.totalNodes),
         ]
         for (key, value, range) in counts where !range.contains(value) {
             throw fail(.badField, PartFile.meta, "`\(key)`", found: "\(value)", expected: "a count in \(range)")
@@ -467,13 +472,13 @@ struct PartReader {
         }
         let expectedFiles = Set(PartFile.layout(meta).map(\.name))
         if Set(meta.files) != expectedFiles || meta.files.count != expectedFiles.count {
-            throw fail(.fileListMismatch, PartFile.meta, "`files`", found: meta.files.sorted().joined(separator: ", "),
+            throw fail(.fileListMismatch, PartFile.meta, "`files`", found: meta.files.isEmpty ? "empty" : meta.files.sorted().joined(separator: ", "),
                        expected: expectedFiles.sorted().joined(separator: ", "))
         }
         let listed = entry.files.map(\.name)
         if Set(listed) != expectedFiles.union([PartFile.meta]) || listed.count != expectedFiles.count + 1 {
             throw PartitionError(.fileListMismatch, file: manifestPath, field: "`part_list[\(entry.rank)].files`",
-                                 found: listed.joined(separator: ", "),
+                                 found: listed.isEmpty ? "empty" : listed.joined(separator: ", "),
                                  expected: expectedFiles.union([PartFile.meta]).sorted().joined(separator: ", "))
         }
     }

@@ -191,4 +191,40 @@ final class FuzzFoundPartitionDefectTests: XCTestCase {
             XCTAssertEqual(e.field, "`part_list[0].inner`", "\(e)")
         }
     }
+
+    /// Seed 52, case 121 of the command-line sample: `global_split_sizes.train` = −1 in every part's meta.json
+    /// (checksums recomputed). Each part loaded, and encoding its tally for the other ranks (`PartSetTally.bytes`)
+    /// trapped on the negative count before the totals could be compared.
+    func testNegativeGlobalSplitSize() throws {
+        let dir = try write()
+        for rank in 0..<3 {
+            let url = dir.appendingPathComponent("part-\(rank)/meta.json")
+            try editJSON(url) { meta in
+                var sizes = meta["global_split_sizes"] as! [String: Any]
+                sizes["train"] = -1
+                meta["global_split_sizes"] = sizes
+            }
+            try replacePartFileConsistently(dir, rank: rank, file: "meta.json", with: Data(contentsOf: url))
+        }
+        XCTAssertThrowsError(try PartitionStore.read(directory: dir, rank: 0)) { error in
+            guard let e = error as? PartitionError else { return XCTFail("expected a PartitionError, got \(error)") }
+            XCTAssertEqual(e.kind, .badField, "\(e)")
+            XCTAssertEqual(e.file, "p3/part-0/meta.json", "\(e)")
+            XCTAssertEqual(e.field, "`global_split_sizes.train`", "\(e)")
+        }
+    }
+
+    /// Seed 61, case 18: part-0/meta.json `files` = [] (checksums recomputed) was refused as "`files` is , expected
+    /// …": an error with nothing where the value found should be.
+    func testEmptyFileListIsNamedInTheError() throws {
+        let dir = try write()
+        let url = dir.appendingPathComponent("part-0/meta.json")
+        try editJSON(url) { $0["files"] = [String]() }
+        try replacePartFileConsistently(dir, rank: 0, file: "meta.json", with: Data(contentsOf: url))
+        XCTAssertThrowsError(try PartitionStore.read(directory: dir, rank: 0)) { error in
+            guard let e = error as? PartitionError else { return XCTFail("expected a PartitionError, got \(error)") }
+            XCTAssertEqual(e.kind, .fileListMismatch, "\(e)")
+            XCTAssertEqual(e.found, "empty", "\(e)")
+        }
+    }
 }
