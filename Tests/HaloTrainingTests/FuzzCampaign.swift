@@ -119,7 +119,10 @@ struct FuzzCampaign {
             _ = PartitionSummary(manifest: manifest)
             _ = manifest.partList.reduce(0) { $0 + $1.inner + $1.halo }
             let parts = try (0..<manifest.parts).map { try PartitionStore.read(directory: directory, rank: $0) }
-            try PartSetTally.verify(parts.map(PartSetTally.init), manifest: manifest, directory: name)
+            // Through the bytes ranks exchange, as `PartSetAgreement` sends them (encoding them trapped once).
+            let gathered = parts.compactMap { PartSetTally(bytes: PartSetTally($0).bytes) }
+            guard gathered == parts.map(PartSetTally.init) else { throw FuzzCampaignError.tallyRoundTrip }
+            try PartSetTally.verify(gathered, manifest: manifest, directory: name)
             return (manifest, parts)
         }
         switch (all, byRank) {
@@ -190,4 +193,9 @@ struct FuzzCampaign {
             return "training on accepted data failed with \(type(of: error)): \(error)"
         }
     }
+}
+
+enum FuzzCampaignError: Error {
+    /// A part's tally did not survive its encoding for the other ranks.
+    case tallyRoundTrip
 }
