@@ -162,7 +162,7 @@ public enum PartitionStore {
                 ("inner", entry.inner, 0...Int(Int32.max)), ("central", entry.central, 0...max(entry.inner, 0)),
                 ("marginal", entry.marginal, 0...Int(Int32.max)), ("halo", entry.halo, 0...Int(Int32.max)),
                 ("edges", entry.edges, 0...Int(Int32.max) * 64), ("send", entry.send, 0...Int(Int32.max) * 64),
-            ] + entry.files.map { ("files.\($0.name).bytes", $0.bytes, 0...Int.max) }
+            ] + entry.files.map { ("files.\($0.name).bytes", $0.bytes, 0...PartitionManifest.largestFileBytes) }
             for (key, value, range) in counts where !range.contains(value) {
                 throw PartitionError(.badField, file: file, field: "`part_list[\(r)].\(key)`", found: "\(value)", expected: "a count in \(range)")
             }

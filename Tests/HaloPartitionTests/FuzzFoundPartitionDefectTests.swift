@@ -227,4 +227,24 @@ final class FuzzFoundPartitionDefectTests: XCTestCase {
             XCTAssertEqual(e.found, "empty", "\(e)")
         }
     }
+
+    /// Found in review of what the command line computes from a manifest before reading a part: a file's byte size
+    /// of 2^63−1 in the manifest (one JSON edit) passed the manifest's checks, and `halo train --partitions` summed
+    /// the sizes of a part's feature files for its memory estimate, which overflowed with sparse features.
+    func testFileSizeOfTwoToTheSixtyThreeMinusOneInTheManifest() throws {
+        let dir = try write()
+        try editJSON(dir.appendingPathComponent("manifest.json")) { m in
+            var list = m["part_list"] as! [[String: Any]]
+            var files = list[1]["files"] as! [[String: Any]]
+            files[0]["bytes"] = Int.max
+            list[1]["files"] = files
+            m["part_list"] = list
+        }
+        XCTAssertThrowsError(try PartitionStore.readManifest(directory: dir)) { error in
+            guard let e = error as? PartitionError else { return XCTFail("expected a PartitionError, got \(error)") }
+            XCTAssertEqual(e.kind, .badField, "\(e)")
+            XCTAssertEqual(e.file, "p3/manifest.json", "\(e)")
+            XCTAssertTrue(e.field.hasPrefix("`part_list[1].files."), "\(e)")
+        }
+    }
 }
