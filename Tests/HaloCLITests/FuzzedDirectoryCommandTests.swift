@@ -1,6 +1,7 @@
 import Foundation
 import HaloGraph
 import HaloPartition
+import HaloTensor
 import HaloTestSupport
 import XCTest
 
@@ -24,11 +25,22 @@ final class FuzzedDirectoryCommandTests: CommandTestCase {
         let partitioning = try Partitioner.partition(graph: dataset.graph, parts: 2, method: .metis, seed: 1)
         let partsDirectory = scratch.appendingPathComponent("base-parts")
         try PartitionStore.write(dataset: dataset, partitioning: partitioning, to: partsDirectory)
+        // Sparse features too: the command line sums the sizes of a part's three feature files before reading it.
+        var sparse = dataset
+        let dense = dataset.features.denseMatrix()
+        var triplets: [(row: Int, col: Int, value: Float)] = []
+        for r in 0..<dense.rows {
+            for c in 0..<dense.cols where dense[r, c] > 0.3 { triplets.append((r, c, dense[r, c])) }
+        }
+        sparse.features = .sparse(SparseMatrix(rows: dense.rows, cols: dense.cols, triplets: triplets))
+        let sparsePartsDirectory = scratch.appendingPathComponent("base-sparse-parts")
+        try PartitionStore.write(dataset: sparse, partitioning: partitioning, to: sparsePartsDirectory)
         // Partitions alone, and with the dataset they were cut from (which halo train then matches against them).
         let partsImage = try FuzzDirectoryImage(reading: partsDirectory)
         let bases = [(option: "--dataset", extra: [String](), image: try FuzzDirectoryImage(reading: datasetDirectory)),
                      (option: "--partitions", extra: [], image: partsImage),
-                     (option: "--partitions", extra: ["--dataset", datasetDirectory.path], image: partsImage)]
+                     (option: "--partitions", extra: ["--dataset", datasetDirectory.path], image: partsImage),
+                     (option: "--partitions", extra: [], image: try FuzzDirectoryImage(reading: sparsePartsDirectory))]
 
         var refused = 0, trained = 0
         for index in 0..<count {
