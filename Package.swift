@@ -88,8 +88,9 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Helpers shared by the test targets (a seedable generator); not part of any product.
-        .target(name: "HaloTestSupport", swiftSettings: strictSettings),
+        // Helpers shared by the test targets (a seedable generator, the directory fuzzer's mutations); not part of
+        // any product.
+        .target(name: "HaloTestSupport", dependencies: ["HaloGraph"], swiftSettings: strictSettings),
         // A transport whose channel deliveries a test scripts (late, never before asked twice, …), like swift-nio's
         // embedded channel: late-message paths tested deterministically, without sleeps.
         .target(name: "HaloTransportTesting", dependencies: ["HaloTransport"], swiftSettings: strictSettings),
@@ -108,7 +109,8 @@ let package = Package(
         .testTarget(name: "HaloTransportTests", dependencies: ["HaloTransport", "HaloTransportTesting"]),
         // End-to-end: runs the built `halo` executable, alone and under mpirun.
         .testTarget(name: "HaloCLITests", dependencies: [
-            "HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph", "HaloTraining", "HaloTensorBoardTesting", "HaloImportTesting",
+            "HaloTransport", "HaloMPI", "HaloPartition", "HaloGraph", "HaloTensor", "HaloTraining", "HaloTensorBoardTesting",
+            "HaloImportTesting", "HaloTestSupport",
         ]),
         .testTarget(name: "HaloTensorBoardTests", dependencies: ["HaloTensorBoard", "HaloTensorBoardTesting", "HaloTraining", "HaloNN"]),
         .testTarget(name: "HaloReportPageTests", dependencies: ["HaloReportPage", "HaloTraining", "HaloNN"]),

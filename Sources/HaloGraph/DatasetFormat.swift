@@ -51,7 +51,6 @@ public enum DatasetFormat {
 
         let pairs: [Int32] = try readArray(FileName.edges, shape: [meta.numEdgesDirected, 2])
         let (sources, destinations) = try validatedEdges(pairs, nodeCount: n, file: dir.path(FileName.edges))
-        let graph = Graph(nodeCount: n, sources: sources, destinations: destinations)
 
         let labels: NodeLabels
         if meta.multilabel {
@@ -74,6 +73,9 @@ public enum DatasetFormat {
         }
         let split = NodeSplit(train: masks[0], validation: masks[1], test: masks[2])
         try checkSplit(split, labels: labels, directory: dir)
+        // Built only now: the masks' sizes have confirmed `num_nodes`, and a graph allocates O(num_nodes) before
+        // anything else checks it (a meta.json claiming 2^31−1 nodes beside small files would take 32 GB).
+        let graph = Graph(nodeCount: n, sources: sources, destinations: destinations)
 
         let features: NodeFeatures
         if denseFeatures {
@@ -535,10 +537,11 @@ private extension FormatDirectory where Category == DatasetErrorKind {
             throw DatasetError(.unsupportedVersion, file: file, field: "`format_version`", found: "\(header.formatVersion)", expected: "\(DatasetFormat.formatVersion)")
         }
         let meta = try decodeMeta(Meta.self, from: data)
-        // Node, feature and class ids are stored as int32.
+        // Node, feature and class ids are stored as int32. A task has at least one class: with none, multi-label
+        // targets of `num_nodes × 0` bytes cover no node, and no label could be in range.
         let limits: [(String, Int, ClosedRange<Int>)] = [
             ("num_nodes", meta.numNodes, 0...Int(Int32.max)), ("num_features", meta.numFeatures, 0...Int(Int32.max)),
-            ("num_classes", meta.numClasses, 0...Int(Int32.max)), ("num_edges_directed", meta.numEdgesDirected, 0...Int.max),
+            ("num_classes", meta.numClasses, 1...Int(Int32.max)), ("num_edges_directed", meta.numEdgesDirected, 0...Int.max),
             ("feature_nnz", meta.featureNnz, 0...Int.max),
         ]
         for (key, value, range) in limits where !range.contains(value) {

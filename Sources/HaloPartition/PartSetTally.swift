@@ -21,11 +21,17 @@ public struct PartSetTally: Sendable, Equatable {
     /// In-edges stored, and out-edges of the owned nodes (global out-degrees minus the self loop).
     public var storedEdges: Int
     public var ownedOutEdges: Int
-    /// Wrapping sums of `mix(id, in-degree, out-degree)` over the rows this part sends (once per receiving peer),
-    /// and over its halo nodes: summed over all parts, the two are equal when every halo node carries its owner's
-    /// degrees.
+    /// Wrapping sums of `mix(id, in-degree, out-degree, sender, receiver)` over the rows this part sends (once per
+    /// receiving peer), and over its halo nodes (received from their block's owner): summed over all parts, the two
+    /// are equal when every halo node is sent by its owner to exactly the parts that hold it, with its owner's degrees.
     public var sentDegreeHash: UInt64
     public var haloDegreeHash: UInt64
+    /// Wrapping sums of `count × mix(id)`: over the local nodes, of the out-edges this part stores from each, and
+    /// over the owned nodes, of their out-degree less the self loop. Every edge is stored by its destination's owner
+    /// only, so summed over all parts the two are equal when each owned node's out-degree counts exactly its edges;
+    /// the total of `ownedOutEdges` alone misses an edge whose source was moved to another node of the part.
+    public var storedOutEdgeHash: UInt64
+    public var ownedOutDegreeHash: UInt64
 
     public init(_ part: Part) {
         rank = part.rank
@@ -38,12 +44,28 @@ public struct PartSetTally: Sendable, Equatable {
         storedEdges = part.edgeCount
         let degrees = part.degrees
         ownedOutEdges = degrees.outDegrees.prefix(part.innerCount).reduce(0) { $0 + Int($1) - 1 }
-        func nodeHash(_ local: Int, _ id: Int32) -> UInt64 {
-            Self.mix(Self.mix(UInt64(UInt32(bitPattern: id))) ^ (UInt64(UInt32(bitPattern: degrees.inDegrees[local])) << 32
-                                                                | UInt64(UInt32(bitPattern: degrees.outDegrees[local]))))
+        // The link (sender, receiver) is part of each row's hash: the rows sent over all parts are the same multiset
+        // when two of a part's send lists exchange rows, but then the rows no longer go where the halo blocks expect.
+        func nodeHash(_ local: Int, _ id: Int32, from sender: Int, to receiver: Int) -> UInt64 {
+            let node = Self.mix(Self.mix(UInt64(UInt32(bitPattern: id))) ^ (UInt64(UInt32(bitPattern: degrees.inDegrees[local])) << 32
+                                                                           | UInt64(UInt32(bitPattern: degrees.outDegrees[local]))))
+            return Self.mix(node ^ Self.mix(UInt64(UInt32(truncatingIfNeeded: sender)) << 32 | UInt64(UInt32(truncatingIfNeeded: receiver))))
         }
-        sentDegreeHash = part.sendLists.joined().reduce(0) { $0 &+ nodeHash(Int($1), part.innerGlobalIDs[Int($1)]) }
-        haloDegreeHash = part.haloGlobalIDs.enumerated().reduce(0) { $0 &+ nodeHash(part.innerCount + $1.offset, $1.element) }
+        sentDegreeHash = 0
+        for (q, list) in part.sendLists.enumerated() {
+            for row in list { sentDegreeHash &+= nodeHash(Int(row), part.innerGlobalIDs[Int(row)], from: part.rank, to: q) }
+        }
+        haloDegreeHash = 0
+        for (q, range) in part.haloRanges.enumerated() {
+            for h in range { haloDegreeHash &+= nodeHash(part.innerCount + h, part.haloGlobalIDs[h], from: q, to: part.rank) }
+        }
+        func localID(_ k: Int) -> Int32 { k < part.innerCount ? part.innerGlobalIDs[k] : part.haloGlobalIDs[k - part.innerCount] }
+        var storedOut = [UInt64](repeating: 0, count: part.innerCount + part.haloCount)
+        for s in part.inSources { storedOut[Int(s)] += 1 }
+        storedOutEdgeHash = storedOut.indices.reduce(0) { $0 &+ storedOut[$1] &* Self.mix(UInt64(UInt32(bitPattern: localID($1)))) }
+        ownedOutDegreeHash = (0..<part.innerCount).reduce(0) {
+            $0 &+ UInt64(bitPattern: Int64(degrees.outDegrees[$1]) - 1) &* Self.mix(UInt64(UInt32(bitPattern: part.innerGlobalIDs[$1])))
+        }
     }
 
     /// A stateless 64-bit mixer (SplitMix64's finaliser): neighbouring ids give unrelated values.
@@ -59,7 +81,8 @@ public struct PartSetTally: Sendable, Equatable {
     private var words: [UInt64] {
         [UInt64(rank), UInt64(innerCount), ownedIDHash, UInt64(train), UInt64(validation), UInt64(test),
          UInt64(globalSplit.train), UInt64(globalSplit.validation), UInt64(globalSplit.test),
-         UInt64(storedEdges), UInt64(bitPattern: Int64(ownedOutEdges)), sentDegreeHash, haloDegreeHash]
+         UInt64(storedEdges), UInt64(bitPattern: Int64(ownedOutEdges)), sentDegreeHash, haloDegreeHash,
+         storedOutEdgeHash, ownedOutDegreeHash]
     }
 
     /// Little-endian bytes of the tally, for a broadcast.
@@ -69,7 +92,7 @@ public struct PartSetTally: Sendable, Equatable {
 
     /// Decodes `bytes`; nil if they are not a tally.
     public init?(bytes: [UInt8]) {
-        let count = 13
+        let count = 15
         guard bytes.count == count * 8 else { return nil }
         let w: [UInt64] = (0..<count).map { i in
             bytes[(i * 8)..<(i * 8 + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
@@ -86,6 +109,8 @@ public struct PartSetTally: Sendable, Equatable {
         ownedOutEdges = int(10)
         sentDegreeHash = w[11]
         haloDegreeHash = w[12]
+        storedOutEdgeHash = w[13]
+        ownedOutDegreeHash = w[14]
     }
 
     // MARK: Verdict
@@ -151,12 +176,21 @@ public struct PartSetTally: Sendable, Equatable {
                                  found: "\(outEdges) out-edges (\(perPart(\.ownedOutEdges)))",
                                  expected: "\(edges), `dataset.directed_edges`: each edge leaves exactly one owned node")
         }
+        let storedOut = tallies.reduce(UInt64(0)) { $0 &+ $1.storedOutEdgeHash }
+        let declaredOut = tallies.reduce(UInt64(0)) { $0 &+ $1.ownedOutDegreeHash }
+        if storedOut != declaredOut {
+            throw PartitionError(.inconsistentParts, file: manifestPath, field: "out_degrees.i32 of owned nodes over all parts",
+                                 found: "out-degrees whose hash sum is \(XXHash64.hex(declaredOut))",
+                                 expected: "\(XXHash64.hex(storedOut)), that of the edges in_indices.i32 stores from each node: "
+                                     + "some owned node's out-degree differs from the number of edges leaving it (plus its self loop)")
+        }
         let sent = tallies.reduce(UInt64(0)) { $0 &+ $1.sentDegreeHash }
         let received = tallies.reduce(UInt64(0)) { $0 &+ $1.haloDegreeHash }
         if sent != received {
             throw PartitionError(.inconsistentParts, file: manifestPath, field: "halo nodes' ids and degrees over all parts",
                                  found: "hash sum \(XXHash64.hex(received)) over the halo nodes",
-                                 expected: "\(XXHash64.hex(sent)), that of the rows their owners send: some halo node's in_degrees/out_degrees differ from its owner's")
+                                 expected: "\(XXHash64.hex(sent)), that of the rows their owners send: some halo node's in_degrees/out_degrees "
+                                     + "differ from its owner's, or some part's send lists do not match the halo blocks of its peers")
         }
     }
 }

@@ -16,5 +16,5 @@ public enum PartitionErrorKind: String, FileFormatFailureKind {
     case sizeMismatch, checksumMismatch
     // Content.
     case idOutOfRange, unsortedIDs, duplicateID, inconsistentHalo, badCSR, badDegree, badSendList
-    case labelOutOfRange, maskValue, nonFinite
+    case labelOutOfRange, maskValue, masksOverlap, maskedUnlabelled, nonFinite
 }

@@ -9,6 +9,9 @@ public struct PartitionManifest: Sendable, Equatable, Codable {
     public static let formatVersion = 2
     public static let readableVersions = 1...2
     public static let checksumAlgorithm = "xxh64"
+    /// The largest byte size a manifest may record for one file (1 PiB, far beyond any part), so that sums of a
+    /// part's sizes, which a rank computes before reading the files (the memory estimate), cannot overflow.
+    public static let largestFileBytes = 1 << 50
 
     /// The dataset the parts were cut from.
     public struct DatasetInfo: Sendable, Equatable, Codable {

@@ -155,6 +155,24 @@ public enum PartitionStore {
                 throw PartitionError(.manifestMismatch, file: file, field: "`part_list[\(r)]`",
                     found: "rank \(entry.rank) in \"\(entry.directory)\"", expected: "rank \(r) in \"\(partDirectoryName(r))\"")
             }
+            // A rank uses these counts before it reads any part (memory estimate, summary), so they must be in the
+            // ranges a part's meta.json allows, where sums over parts cannot overflow: a manifest claiming 2^63 − 1
+            // inner nodes (every part's meta.json agreeing) trapped `halo train` in its memory estimate.
+            let counts: [(String, Int, ClosedRange<Int>)] = [
+                ("inner", entry.inner, 0...Int(Int32.max)), ("central", entry.central, 0...max(entry.inner, 0)),
+                ("marginal", entry.marginal, 0...Int(Int32.max)), ("halo", entry.halo, 0...Int(Int32.max)),
+                ("edges", entry.edges, 0...Int(Int32.max) * 64), ("send", entry.send, 0...Int(Int32.max) * 64),
+            ] + entry.files.map { ("files.\($0.name).bytes", $0.bytes, 0...PartitionManifest.largestFileBytes) }
+            for (key, value, range) in counts where !range.contains(value) {
+                throw PartitionError(.badField, file: file, field: "`part_list[\(r)].\(key)`", found: "\(value)", expected: "a count in \(range)")
+            }
+        }
+        let datasetCounts: [(String, Int, ClosedRange<Int>)] = [
+            ("feature_width", manifest.dataset.featureWidth, 0...Int(Int32.max)), ("classes", manifest.dataset.classes, 1...Int(Int32.max)),
+            ("directed_edges", manifest.dataset.directedEdges, 0...Int.max),
+        ]
+        for (key, value, range) in datasetCounts where !range.contains(value) {
+            throw PartitionError(.badField, file: file, field: "`dataset.\(key)`", found: "\(value)", expected: "a count in \(range)")
         }
         return manifest
     }
@@ -184,6 +202,13 @@ public enum PartitionStore {
         let manifest = try readManifest(directory: directory)
         let parts = try (0..<manifest.parts).map { try read(directory: directory, rank: $0) }
         let root = StoreDirectory(directory)
+        let tallies = parts.map(PartSetTally.init)
+        // The ownership map below has an entry per node of `dataset.nodes`, which each part confirmed only against the
+        // manifest; unless the parts own that many nodes in all, `verify` refuses the count first (and a forged count
+        // of 2^31−1 is never allocated).
+        if parts.reduce(0, { $0 + $1.innerCount }) != manifest.dataset.nodes {
+            try PartSetTally.verify(tallies, manifest: manifest, directory: root.name)
+        }
         var owner = [Int32](repeating: -1, count: manifest.dataset.nodes)
         for part in parts {
             for (k, v) in part.innerGlobalIDs.enumerated() {
@@ -196,7 +221,7 @@ public enum PartitionStore {
                 owner[Int(v)] = Int32(part.rank)
             }
         }
-        try PartSetTally.verify(parts.map(PartSetTally.init), manifest: manifest, directory: root.name)
+        try PartSetTally.verify(tallies, manifest: manifest, directory: root.name)
         return parts
     }
 
@@ -232,6 +257,7 @@ enum PartFile {
     static let multiLabels = "labels.u8"
     /// Train, validation, test: the order of `NodeSplit`'s masks.
     static let masks = ["train_mask.u8", "val_mask.u8", "test_mask.u8"]
+    static let splitNames = ["train", "val", "test"]
 
     /// Every data file `meta` implies, with its shape (element size follows from the extension).
     static func layout(_ meta: PartMeta) -> [(name: String, shape: [Int])] {
@@ -402,6 +428,8 @@ struct PartReader {
                                  "(another method, seed or part count) than the rest of the directory; rewrite it with `halo partition`")
         }
         let declared = "as manifest.json `part_list[\(entry.rank)]` declares"
+        // The counts' ranges are checked below; until then any Int can be here, and `inner − central` can overflow.
+        let (marginal, marginalOverflows) = meta.inner.subtractingReportingOverflow(meta.central)
         let checks: [(field: String, found: String, wanted: String, why: String)] = [
             ("rank", "\(meta.rank)", "\(entry.rank)", "the rank of this part directory"),
             ("part_count", "\(meta.partCount)", "\(manifest.parts)", "the manifest's `parts`"),
@@ -412,7 +440,8 @@ struct PartReader {
             ("multilabel", "\(meta.multilabel)", "\(manifest.dataset.multilabel)", "the manifest's `dataset.multilabel`"),
             ("inner", "\(meta.inner)", "\(entry.inner)", declared),
             ("central", "\(meta.central)", "\(entry.central)", declared),
-            ("inner − central (marginal)", "\(meta.inner - meta.central)", "\(entry.marginal)", declared),
+            ("inner − central (marginal)", marginalOverflows ? "\(meta.inner) − (\(meta.central)), beyond 64 bits" : "\(marginal)",
+             "\(entry.marginal)", declared),
             ("halo", "\(meta.halo)", "\(entry.halo)", declared),
             ("edges", "\(meta.edges)", "\(entry.edges)", declared),
             ("send", "\(meta.send)", "\(entry.send)", declared),
@@ -425,6 +454,11 @@ struct PartReader {
             ("central", meta.central, 0...max(meta.inner, 0)), ("edges", meta.edges, 0...Int(Int32.max) * 64),
             ("send", meta.send, 0...Int(Int32.max) * 64), ("feature_width", meta.featureWidth, 0...Int(Int32.max)),
             ("feature_nnz", meta.featureNnz, 0...Int(Int32.max) * 4096), ("classes", meta.classes, 1...Int(Int32.max)),
+            // Split totals are compared across ranks as unsigned words (`PartSetTally.bytes`), so a negative one
+            // trapped the encoding before the comparison could refuse it.
+            ("global_split_sizes.train", meta.globalSplitSizes.train, 0...meta.totalNodes),
+            ("global_split_sizes.val", meta.globalSplitSizes.val, 0...meta.totalNodes),
+            ("global_split_sizes.test", meta.globalSplitSizes.test, 0...meta.totalNodes),
         ]
         for (key, value, range) in counts where !range.contains(value) {
             throw fail(.badField, PartFile.meta, "`\(key)`", found: "\(value)", expected: "a count in \(range)")
@@ -438,13 +472,13 @@ struct PartReader {
         }
         let expectedFiles = Set(PartFile.layout(meta).map(\.name))
         if Set(meta.files) != expectedFiles || meta.files.count != expectedFiles.count {
-            throw fail(.fileListMismatch, PartFile.meta, "`files`", found: meta.files.sorted().joined(separator: ", "),
+            throw fail(.fileListMismatch, PartFile.meta, "`files`", found: meta.files.isEmpty ? "empty" : meta.files.sorted().joined(separator: ", "),
                        expected: expectedFiles.sorted().joined(separator: ", "))
         }
         let listed = entry.files.map(\.name)
         if Set(listed) != expectedFiles.union([PartFile.meta]) || listed.count != expectedFiles.count + 1 {
             throw PartitionError(.fileListMismatch, file: manifestPath, field: "`part_list[\(entry.rank)].files`",
-                                 found: listed.joined(separator: ", "),
+                                 found: listed.isEmpty ? "empty" : listed.joined(separator: ", "),
                                  expected: expectedFiles.union([PartFile.meta]).sorted().joined(separator: ", "))
         }
     }
@@ -480,7 +514,10 @@ struct PartReader {
         let n = meta.totalNodes, p = meta.partCount, inner = meta.inner, halo = meta.halo, local = inner + halo
         let innerIDs = array(PartFile.innerIDs, Int32.self)
         let haloIDs = array(PartFile.haloIDs, Int32.self)
-        var seen = [UInt8](repeating: 0, count: n)
+        // Marks the local nodes by global id: 1 inner, 2 halo. Keyed by id rather than an array of `total_nodes`, which
+        // one part cannot confirm: a forged count of 2^31−1 would cost 2 GB before any other check could object.
+        var seen: [Int32: UInt8] = [:]
+        seen.reserveCapacity(local)
 
         // Inner ids: in range and distinct. Their order within the central and the marginal group is a layout
         // choice of the writer (`Part.build` uses locality order); that central nodes come first is checked with the
@@ -489,10 +526,10 @@ struct PartReader {
             guard v >= 0 && Int(v) < n else {
                 throw fail(.idOutOfRange, PartFile.innerIDs, "entry \(k)", found: "\(v)", expected: "a node id in 0..<\(n)")
             }
-            if seen[Int(v)] != 0 {
+            if seen[v] != nil {
                 throw fail(.duplicateID, PartFile.innerIDs, "entry \(k)", found: "node \(v) again", expected: "each node once")
             }
-            seen[Int(v)] = 1
+            seen[v] = 1
         }
 
         // Halo blocks: offsets from 0 to H, non-decreasing, own block empty; ids ascending within a block, not inner.
@@ -513,11 +550,11 @@ struct PartReader {
                     throw fail(.unsortedIDs, PartFile.haloIDs, "entry \(h) (rank \(q)'s block)", found: "\(u) after \(haloIDs[h - 1])",
                                expected: "ascending ids within an owner's block")
                 }
-                if seen[Int(u)] != 0 {
-                    throw fail(.duplicateID, PartFile.haloIDs, "entry \(h)", found: "node \(u), already \(seen[Int(u)] == 1 ? "inner" : "halo")",
+                if let previous = seen[u] {
+                    throw fail(.duplicateID, PartFile.haloIDs, "entry \(h)", found: "node \(u), already \(previous == 1 ? "inner" : "halo")",
                                expected: "halo nodes distinct and not inner")
                 }
-                seen[Int(u)] = 2
+                seen[u] = 2
             }
         }
 
@@ -655,6 +692,23 @@ struct PartReader {
                 throw fail(.maskValue, name, "entry of inner node \(k)", found: "\(bytes[k])", expected: "0 or 1")
             }
             masks.append(bytes.map { $0 == 1 })
+        }
+        // As a dataset's: the masks disjoint, and a masked node labelled, or training and scoring would use class −1
+        // (the loss traps on it) or count a node twice. Split totals alone cannot see either: a swap keeps them.
+        for i in 0..<inner {
+            var owner: Int?
+            for k in masks.indices where masks[k][i] {
+                let node = "inner node \(i) (node \(innerIDs[i]))"
+                if let first = owner {
+                    throw fail(.masksOverlap, PartFile.masks[k], node, found: "in both the \(PartFile.splitNames[first]) and "
+                               + "\(PartFile.splitNames[k]) masks", expected: "disjoint masks")
+                }
+                owner = k
+                if case .singleLabel(let classes, _) = labels, classes[i] == -1 {
+                    throw fail(.maskedUnlabelled, PartFile.masks[k], node, found: "masked but unlabelled (-1 in \(PartFile.labels))",
+                               expected: "only labelled nodes in a mask")
+                }
+            }
         }
 
         let g = meta.globalSplitSizes
