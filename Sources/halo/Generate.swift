@@ -17,11 +17,10 @@ struct Generate: ParsableCommand {
     @Option(help: ArgumentHelp("Output directory (created; must not hold a dataset already).", valueName: "dir"))
     var out: String
 
-    @Option(help: "Compute threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ComputeThreadsOption
 
     func run() throws {
-        let pool = ComputePool(threads: threads ?? ComputePool.availableCores)
+        let pool = ComputePool(threads: threads.count)
         let watch = Stopwatch()
         let data = try DatasetSource(dataset).load(pool: pool, note: noteOnStandardError)
         try DatasetFormat.write(data, to: URL(fileURLWithPath: out))

@@ -30,14 +30,12 @@ struct Microbench: ParsableCommand {
     @Option(help: "Feature width of the dense operand of SpMM.")
     var width: Int = 256
 
-    @Option(help: "Threads for the multithreaded measurements (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ComputeThreadsOption
 
     @Option(help: "Repetitions; the best is reported.")
     var repeats: Int = 10
 
-    @Option(help: ArgumentHelp("Write the results as JSON.", valueName: "file"))
-    var jsonOut: String?
+    @OptionGroup var results: JSONResultsOption
 
     struct Result: Codable {
         var threads: Int
@@ -109,11 +107,11 @@ struct Microbench: ParsableCommand {
 
     func validate() throws {
         // Checked before the benchmarks run, so minutes of measuring are not lost to an unwritable path.
-        if let jsonOut { try UserFacingError.checkOutputFile(jsonOut) }
+        try results.check()
     }
 
     func run() throws {
-        let threads = self.threads ?? ComputePool.availableCores
+        let threads = self.threads.count
         BLASRuntime.threads = 1
         let pools = [("1", ComputePool.serial), ("\(threads)", ComputePool(threads: threads))]
 
@@ -246,11 +244,11 @@ struct Microbench: ParsableCommand {
                          1000 * r.listingSeconds, 1000 * r.inputGradientGEMMSeconds, 1000 * r.inputGradientListedSeconds))
         }
         print("OpenBLAS core: \(result.blasCore)")
-        if let jsonOut {
+        if results.path != nil {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.keyEncodingStrategy = .convertToSnakeCase
-            try UserFacingError.write(encoder.encode(result), to: jsonOut)
+            try results.write(encoder.encode(result))
         }
     }
 

@@ -18,7 +18,7 @@ struct Partition: ParsableCommand {
             single-machine run, the rows it must send to every peer, and the features, labels and split masks of \
             its inner nodes.
 
-            Methods (--method):
+            Methods (--partition-method):
               metis       METIS k-way, minimising the edge cut (the default)
               random      uniform random parts: balanced, cuts ~(P-1)/P of all edges
               contiguous  blocks of consecutive ids: balanced; cut follows id order
@@ -40,7 +40,7 @@ struct Partition: ParsableCommand {
             Examples:
               halo partition --dataset ../shared/datasets/cora --parts 4 --out /tmp/cora-p4
               halo partition --dataset synthetic:nodes=1000000 --parts 8 --out /tmp/s8
-              halo partition --dataset ../shared/datasets/cora --parts 4 --method random
+              halo partition --dataset ../shared/datasets/cora --parts 4 --partition-method random
             Without --out only the statistics are printed.
             """)
 
@@ -50,8 +50,15 @@ struct Partition: ParsableCommand {
     @Option(help: ArgumentHelp("Number of parts, one per rank.", valueName: "P"))
     var parts: Int
 
-    @Option(help: ArgumentHelp("How nodes are assigned to parts: metis, random or contiguous.", valueName: "method"))
-    var method: PartitionMethod = .metis
+    @OptionGroup var partitioner: PartitionerOptions
+
+    /// The option's name before it was shared with `halo train` (where `--method` is the training method); kept
+    /// so that existing scripts go on working.
+    @Option(name: .customLong("method"), help: .hidden)
+    var legacyMethod: PartitionMethod?
+
+    /// The partitioner asked for, by either name.
+    var method: PartitionMethod { legacyMethod ?? partitioner.method }
 
     @Option(help: "Seed of METIS's randomised steps or of the random assignment (same seed, same parts).")
     var seed: UInt64 = 0
@@ -65,12 +72,10 @@ struct Partition: ParsableCommand {
     @Flag(help: "After writing, load every part back as a rank would (all checks) and compare it with what was written.")
     var verify = false
 
-    @Option(help: "Compute threads for generating a synthetic dataset (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ComputeThreadsOption
 
     func validate() throws {
         guard parts >= 1 else { throw ValidationError("--parts must be at least 1, got \(parts)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if force && out == nil { throw ValidationError("--force replaces the output directory; it needs --out") }
     }
 
@@ -78,7 +83,7 @@ struct Partition: ParsableCommand {
         // Checked and locked before any work, so a bad --out or a concurrent writer costs nothing.
         let output = try out.map { try PartitionOutput(URL(fileURLWithPath: $0), force: force) }
         defer { output?.release() }
-        let pool = ComputePool(threads: threads ?? ComputePool.availableCores)
+        let pool = ComputePool(threads: threads.count)
         var watch = Stopwatch()
         let data = try DatasetSource(dataset).load(pool: pool, note: noteOnStandardError)
         print("loaded \(data.summary) (\(seconds(watch.elapsed)))")

@@ -23,8 +23,7 @@ struct QuantBench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Row widths to measure.")
     var widths: [Int] = [16, 128, 256, 602]
 
-    @Option(help: "Threads for the multithreaded measurements (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ComputeThreadsOption
 
     @Option(help: "Input size of the 'memory' working set, in MiB.")
     var megabytes: Int = 64
@@ -35,8 +34,7 @@ struct QuantBench: ParsableCommand {
     @Flag(help: "Gather rows through a shuffled index list instead of a contiguous range.")
     var gather = false
 
-    @Option(help: ArgumentHelp("Write the results as JSON.", valueName: "file"))
-    var jsonOut: String?
+    @OptionGroup var results: JSONResultsOption
 
     struct Result: Codable {
         var threads: [Int]
@@ -60,14 +58,13 @@ struct QuantBench: ParsableCommand {
     }
 
     func validate() throws {
-        if let jsonOut { try UserFacingError.checkOutputFile(jsonOut) }
+        try results.check()
         guard widths.allSatisfy({ $0 > 0 }) else { throw ValidationError("--widths must be positive") }
         guard megabytes > 0, repeats > 0 else { throw ValidationError("--megabytes and --repeats must be positive") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        let many = threads ?? ComputePool.availableCores
+        let many = threads.count
         let threadCounts = many > 1 ? [1, many] : [1]
         let pools = threadCounts.map { ComputePool(threads: $0) }
         let randomness = QuantizationRandomness(seed: 1, epoch: 1, site: QuantizationRandomness.site(layer: 1, backward: false))
@@ -129,12 +126,12 @@ struct QuantBench: ParsableCommand {
                 }
             }
         }
-        if let jsonOut {
+        if results.path != nil {
             let result = Result(threads: threadCounts, megabytes: megabytes, gather: gather, copyGBps: copy, kernels: kernels)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.keyEncodingStrategy = .convertToSnakeCase
-            try UserFacingError.write(encoder.encode(result), to: jsonOut)
+            try results.write(encoder.encode(result))
         }
     }
 

@@ -192,8 +192,8 @@ struct Train: ParsableCommand {
     @Option(help: "How ranks communicate: local (threads of one process) or mpi (processes started by mpirun).")
     var transport: TransportKind = .local
 
-    @Option(help: "Partitioner used when --dataset is partitioned on the fly: metis, random or contiguous.")
-    var partitionMethod: PartitionMethod = .metis
+    /// Used when --dataset is partitioned on the fly (as `halo partition` does).
+    @OptionGroup var partitioner: PartitionerOptions
 
     @Option(help: ArgumentHelp("Load ready-made parts written by `halo partition` instead of partitioning --dataset.",
                                valueName: "dir"))
@@ -218,10 +218,6 @@ struct Train: ParsableCommand {
 
     @Flag(help: "Print only the summary, not one line per epoch.")
     var quiet = false
-
-    enum TransportKind: String, ExpressibleByArgument, CaseIterable {
-        case local, mpi
-    }
 
     func validate() throws {
         // NaN fails every range check below, but infinity passes "positive" and "non-negative", and a run with an
@@ -331,7 +327,7 @@ struct Train: ParsableCommand {
                      logger: Logger?) -> TrainingJob {
         var job = TrainingJob(configuration: configuration,
                               source: partitions.map { .parts(directory: $0) } ?? .dataset(dataset), ranks: ranks)
-        job.partitionMethod = partitionMethod
+        job.partitionMethod = partitioner.method
         job.threadsPerRank = threads
         job.checkpoints = checkpoints
         job.stopRequest = stopRequest

@@ -28,7 +28,7 @@ struct TransportSelfTestCommand: ParsableCommand {
     }
 
     @Option(help: "Transport to test: mpi (run under mpirun) or local (--ranks threads in this process).")
-    var transport: String = "mpi"
+    var transport: TransportKind = .mpi
 
     @Option(help: "Ranks for --transport local.")
     var ranks: Int = 4
@@ -74,7 +74,7 @@ struct TransportSelfTestCommand: ParsableCommand {
 
     func run() throws {
         switch transport {
-        case "local":
+        case .local:
             guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
             let chunkBytes = self.chunkBytes
             let lines = try LocalTransport.run(worldSize: ranks) { local in
@@ -85,10 +85,8 @@ struct TransportSelfTestCommand: ParsableCommand {
                 return lines
             }
             print(lines.joined().joined(separator: "\n"))
-        case "mpi":
+        case .mpi:
             try runMPI()
-        default:
-            throw ValidationError("--transport must be mpi or local, got \(transport)")
         }
     }
 

@@ -128,7 +128,7 @@ def partition_all(cfg: dict, halo: str, parts_dir: Path, out: Path) -> dict:
         for P in cfg["parts"]:
             d = parts_dir / f"{ds['name']}-p{P}"
             cmd = [halo, "partition", "--dataset", dataset_source(ds), "--parts", str(P),
-                   "--method", ds["partition_method"], "--seed", "0", "--out", str(d)]
+                   "--partition-method", ds["partition_method"], "--seed", "0", "--out", str(d)]
             plog = out / "logs" / f"partition-{ds['name']}-p{P}.log"
             rc, wall = run_logged(cmd, plog, 600)
             if rc != 0:
