@@ -42,6 +42,38 @@ final class TrainConfigFileCommandTests: CommandTestCase {
         XCTAssertEqual((try report(json)["partitioning"] as? [String: Any])?["parts"] as? Int, 2)
     }
 
+    /// A YAML file holding a flag-driven run's options trains exactly that run.
+    func testAYAMLFileReproducesAFlagDrivenRun() throws {
+        let flags = ["--dataset", Self.small, "--model", "sage", "--layers", "3", "--hidden", "20", "--dropout", "0.3",
+                     "--lr", "0.02", "--weight-decay", "0.0005", "--epochs", "5", "--seed", "4", "--parts", "2",
+                     "--method", "adaqp", "--assign", "uniform:4", "--no-precompute-layer0"]
+        let byFlags = scratch.appendingPathComponent("flags.json")
+        let first = try run(try halo(), ["train"] + flags + ["--quiet", "--json-out", byFlags.path], timeout: 120)
+        XCTAssertEqual(first.status, 0, "\(first)")
+        let file = try write("""
+            dataset: \(Self.small)
+            model: sage
+            layers: 3
+            hidden: 20
+            dropout: 0.3
+            lr: 0.02
+            weight_decay: 5e-4
+            epochs: 5
+            seed: 4
+            parts: 2
+            method: adaqp
+            assign: uniform:4
+            precompute-layer0: false
+            """, "same.yaml")
+        let byFile = scratch.appendingPathComponent("file.json")
+        let second = try run(try halo(), ["train", "--config", file.path, "--quiet", "--json-out", byFile.path], timeout: 120)
+        XCTAssertEqual(second.status, 0, "\(second)")
+        let (a, b) = (try report(byFlags), try report(byFile))
+        XCTAssertEqual(a["config"] as? NSDictionary, b["config"] as? NSDictionary)
+        XCTAssertEqual((a["epochs"] as? [[String: Any]])?.map { $0["loss"] as? Double },
+                       (b["epochs"] as? [[String: Any]])?.map { $0["loss"] as? Double })
+    }
+
     /// A report fed back as --config repeats the run: same settings, same losses.
     func testAReportRepeatsItsRun() throws {
         let first = scratch.appendingPathComponent("first.json")
