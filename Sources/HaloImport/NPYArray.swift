@@ -3,16 +3,16 @@ import Foundation
 /// One NumPy `.npy` array: its header (format versions 1.0, 2.0 and 3.0) parsed, its data left where it lies and
 /// converted element by element to the type the dataset needs, with range checks.
 ///
-/// Read: little-endian (or byte-sized) booleans, signed and unsigned integers of 1, 2, 4 and 8 bytes, and 32- and
-/// 64-bit floats; C order, or Fortran order for 1- and 2-dimensional arrays. Refused, saying so: big-endian data,
-/// structured and object dtypes (pickled Python objects, which cannot be read safely), other float widths.
+/// Read: little-endian (or byte-sized) booleans, signed and unsigned integers of 1, 2, 4 and 8 bytes, and 16-, 32-
+/// and 64-bit floats (16-bit as OGB may store features; widened exactly); C order, or Fortran order for 1- and 2-dimensional arrays. Refused, saying so: big-endian data,
+/// structured and object dtypes (pickled Python objects, which cannot be read safely), complex and long-double floats.
 struct NPYArray {
     enum ElementType: String, CaseIterable {
         case bool = "b1", int8 = "i1", uint8 = "u1", int16 = "i2", uint16 = "u2", int32 = "i4", uint32 = "u4"
-        case int64 = "i8", uint64 = "u8", float32 = "f4", float64 = "f8"
+        case int64 = "i8", uint64 = "u8", float16 = "f2", float32 = "f4", float64 = "f8"
 
         var size: Int { Int(rawValue.dropFirst())! }
-        var isFloat: Bool { self == .float32 || self == .float64 }
+        var isFloat: Bool { self == .float16 || self == .float32 || self == .float64 }
     }
 
     let displayName: String
@@ -65,7 +65,7 @@ struct NPYArray {
         guard let type = ElementType(rawValue: String(descr.dropFirst())), ["<", "|", "="].contains(order), order != "|" || type.size == 1 else {
             let reason = order == ">" ? "big-endian \(descr)" : descr.hasPrefix("|O") ? "\(descr) (Python objects)" : "\(descr)"
             throw ImportError(.unsupportedType, file: displayName, field: "dtype", found: reason,
-                              expected: "little-endian bool, integers (i1…i8, u1…u8) or floats (f4, f8): save with e.g. array.astype('<f4')")
+                              expected: "little-endian bool, integers (i1…i8, u1…u8) or floats (f2, f4, f8): save with e.g. array.astype('<f4')")
         }
         if fortran && dimensions.count > 2 {
             throw ImportError(.unsupportedType, file: displayName, field: "memory order", found: "Fortran order with \(dimensions.count) dimensions",
@@ -135,6 +135,15 @@ struct NPYArray {
             }
         }
 
+        /// The value as a `Double` (exact for floats, and for integers up to 2^53).
+        var real: Double {
+            switch self {
+            case .integer(let v): return Double(v)
+            case .unsigned(let v): return Double(v)
+            case .real(let v): return v
+            }
+        }
+
         var float: Float {
             switch self {
             case .integer(let v): return Float(v)
@@ -154,9 +163,18 @@ struct NPYArray {
 
     /// Calls `body` with (C-order index, element) for every element, in C order.
     func forEachElement(_ body: (Int, Element) throws -> Void) throws {
+        try withElements { element in
+            for i in 0..<count { try body(i, element(i)) }
+        }
+    }
+
+    /// Calls `body` with a function giving the element at a C-order index, for reading an array in another order than
+    /// front to back (the two rows of an OGB `edge_index` side by side) without converting it to a Swift array first.
+    func withElements<Result>(_ body: ((Int) -> Element) throws -> Result) rethrows -> Result {
         let rows = shape.first ?? 1, cols = shape.count == 2 ? shape[1] : 1
-        try data.withUnsafeBytes { raw in
-            func element(_ i: Int) -> Element {
+        return try data.withUnsafeBytes { raw in
+            let type = self.type
+            func stored(_ i: Int) -> Element {
                 let offset = i * type.size
                 switch type {
                 case .bool, .uint8: return .unsigned(UInt64(raw[offset]))
@@ -167,16 +185,34 @@ struct NPYArray {
                 case .uint32: return .unsigned(UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))))
                 case .int64: return .integer(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)))
                 case .uint64: return .unsigned(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+                case .float16: return .real(Double(Self.float(halfBits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))))
                 case .float32: return .real(Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))))
                 case .float64: return .real(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
                 }
             }
             if fortranOrder {
                 // Column-major storage: element (i, j) lies at j * rows + i.
-                for i in 0..<rows { for j in 0..<cols { try body(i * cols + j, element(j * rows + i)) } }
-            } else {
-                for i in 0..<count { try body(i, element(i)) }
+                return try body { i in stored((i % cols) * rows + i / cols) }
             }
+            return try body(stored)
+        }
+    }
+
+    /// An IEEE 754 half-precision value widened to `Float`, which holds every half exactly. Done by hand because
+    /// Swift's `Float16` is missing on some platforms (macOS on Intel).
+    static func float(halfBits bits: UInt16) -> Float {
+        let sign: Float = bits & 0x8000 == 0 ? 1 : -1
+        let exponent = Int((bits >> 10) & 0x1F), fraction = UInt32(bits & 0x3FF)
+        switch exponent {
+        case 0:
+            // Zero and subnormals: fraction × 2^-24.
+            return sign * Float(fraction) * 0x1p-24
+        case 0x1F:
+            return fraction == 0 ? sign * .infinity : .nan
+        default:
+            // Rebias the exponent from 15 to 127 and widen the fraction from 10 to 23 bits.
+            let magnitude = Float(bitPattern: UInt32(exponent + 112) << 23 | fraction << 13)
+            return sign * magnitude
         }
     }
 }

@@ -162,13 +162,15 @@ public enum NPZImporter {
 /// The `.npy` members of an `.npz`, by the name NumPy gave them (`adj_indices` for `adj_indices.npy`).
 struct NPZMembers {
     let archive: ZipArchive
+    /// Where the members come from, as a missing-member error says: "present in \(layout)".
+    var layout = "a gnn-benchmark .npz (see docs/importing.md)"
 
     func has(_ name: String) -> Bool { archive.members["\(name).npy"] != nil }
 
     func array(_ name: String) throws -> NPYArray {
         guard has(name) else {
             throw ImportError(.missingFile, file: "\(archive.displayName)/\(name).npy", field: "member", found: "missing",
-                              expected: "present in a gnn-benchmark .npz (see docs/importing.md)")
+                              expected: "present in \(layout)")
         }
         return try NPYArray(try archive.contents(of: "\(name).npy"), displayName: "\(archive.displayName)/\(name).npy")
     }
