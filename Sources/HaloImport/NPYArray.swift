@@ -24,73 +24,17 @@ struct NPYArray {
 
     var count: Int { shape.reduce(1, *) }
 
-    static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
-
     init(_ bytes: Data, displayName: String) throws {
+        let header = try NPYHeader(bytes, fileSize: bytes.count, displayName: displayName)
         self.displayName = displayName
-        func headerError(_ found: String, _ expected: String) -> ImportError {
-            ImportError(.badHeader, file: displayName, field: "npy header", found: found, expected: expected)
-        }
-        let start = bytes.startIndex
-        guard bytes.count >= 10, Array(bytes[start..<start + 6]) == Self.magic else {
-            throw headerError(bytes.count < 10 ? "\(bytes.count) bytes" : "no \\x93NUMPY magic", "a NumPy .npy file (\\x93NUMPY, version, header)")
-        }
-        let major = bytes[start + 6]
-        let lengthBytes: Int
-        switch major {
-        case 1: lengthBytes = 2
-        case 2, 3: lengthBytes = 4
-        default: throw headerError("format version \(major).\(bytes[start + 7])", "version 1.0, 2.0 or 3.0")
-        }
-        var headerLength = 0
-        for k in 0..<lengthBytes { headerLength |= Int(bytes[start + 8 + k]) << (8 * k) }
-        let headerStart = 8 + lengthBytes
-        guard bytes.count >= headerStart + headerLength else {
-            throw headerError("\(bytes.count) bytes, shorter than its \(headerLength)-byte header", "a complete header")
-        }
-        guard let text = String(bytes: bytes[(start + headerStart)..<(start + headerStart + headerLength)], encoding: major == 3 ? .utf8 : .ascii) else {
-            throw headerError("a header that is not \(major == 3 ? "UTF-8" : "ASCII")", "a Python dict literal")
-        }
-        let header: [String: PythonLiteral]
-        var parser = PythonLiteralParser(text)
-        do { header = try parser.parseDictionary() } catch let problem as PythonLiteralParser.Problem {
-            throw headerError("\"\(text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(80))\" (\(problem.message))",
-                              "a dict such as {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }")
-        }
-        guard case .string(let descr)? = header["descr"] else { throw headerError("no 'descr' string", "the dtype in 'descr', e.g. '<f4'") }
-        guard case .bool(let fortran)? = header["fortran_order"] else { throw headerError("no 'fortran_order' boolean", "True or False") }
-        guard case .tuple(let dimensions)? = header["shape"] else { throw headerError("no 'shape' tuple", "the shape, e.g. (3, 4)") }
-
-        let order = descr.first.map(String.init) ?? ""
-        guard let type = ElementType(rawValue: String(descr.dropFirst())), ["<", "|", "="].contains(order), order != "|" || type.size == 1 else {
-            let reason = order == ">" ? "big-endian \(descr)" : descr.hasPrefix("|O") ? "\(descr) (Python objects)" : "\(descr)"
-            throw ImportError(.unsupportedType, file: displayName, field: "dtype", found: reason,
-                              expected: "little-endian bool, integers (i1…i8, u1…u8) or floats (f2, f4, f8): save with e.g. array.astype('<f4')")
-        }
-        if fortran && dimensions.count > 2 {
-            throw ImportError(.unsupportedType, file: displayName, field: "memory order", found: "Fortran order with \(dimensions.count) dimensions",
-                              expected: "C order (np.ascontiguousarray) for arrays of more than 2 dimensions")
-        }
-        var elements = 1
-        for d in dimensions {
-            let (product, overflow) = elements.multipliedReportingOverflow(by: d)
-            guard d >= 0, !overflow else { throw headerError("shape \(dimensions)", "non-negative dimensions of an addressable size") }
-            elements = product
-        }
-        let available = bytes.count - headerStart - headerLength
-        let (needed, overflow) = elements.multipliedReportingOverflow(by: type.size)
-        guard !overflow, needed == available else {
-            throw ImportError(.shapeMismatch, file: displayName, field: "data size", found: "\(available) bytes",
-                              expected: "\(overflow ? "an addressable size" : "\(needed) bytes") for shape \(dimensions) of \(descr)")
-        }
-        self.type = type
-        shape = dimensions
-        fortranOrder = fortran && dimensions.count == 2
-        data = bytes[(start + headerStart + headerLength)...]
+        type = header.type
+        shape = header.shape
+        fortranOrder = header.fortranOrder
+        data = bytes[(bytes.startIndex + header.dataOffset)...]
     }
 
     /// The shape as errors show it: `(2708, 1433)`.
-    var shapeText: String { "(" + shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? ",)" : ")") }
+    var shapeText: String { NPYHeader.text(of: shape) }
 
     /// The elements in C (row-major) order as integers in `range`, converted to `T`. Floats must be whole numbers.
     func integers<T: FixedWidthInteger>(_ type: T.Type, in range: ClosedRange<Int64>, meaning: String) throws -> [T] {
@@ -111,12 +55,7 @@ struct NPYArray {
         var result = [Float]()
         result.reserveCapacity(count)
         try forEachElement { index, value in
-            let single = value.float
-            guard single.isFinite else {
-                throw ImportError(.nonFinite, file: displayName, field: "\(meaning) at flat index \(index)", found: value.description,
-                                  expected: "a finite number representable as a 32-bit float")
-            }
-            result.append(single)
+            result.append(try Self.finiteFloat(value, index: index, displayName: displayName, meaning: meaning))
         }
         return result
     }
@@ -174,28 +113,40 @@ struct NPYArray {
         let rows = shape.first ?? 1, cols = shape.count == 2 ? shape[1] : 1
         return try data.withUnsafeBytes { raw in
             let type = self.type
-            func stored(_ i: Int) -> Element {
-                let offset = i * type.size
-                switch type {
-                case .bool, .uint8: return .unsigned(UInt64(raw[offset]))
-                case .int8: return .integer(Int64(Int8(bitPattern: raw[offset])))
-                case .int16: return .integer(Int64(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int16.self))))
-                case .uint16: return .unsigned(UInt64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
-                case .int32: return .integer(Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self))))
-                case .uint32: return .unsigned(UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))))
-                case .int64: return .integer(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)))
-                case .uint64: return .unsigned(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
-                case .float16: return .real(Double(Self.float(halfBits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))))
-                case .float32: return .real(Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))))
-                case .float64: return .real(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
-                }
-            }
+            func stored(_ i: Int) -> Element { Self.element(in: raw, at: i * type.size, type: type) }
             if fortranOrder {
                 // Column-major storage: element (i, j) lies at j * rows + i.
                 return try body { i in stored((i % cols) * rows + i / cols) }
             }
             return try body(stored)
         }
+    }
+
+    /// The element of `type` whose bytes start at `offset` in `raw`.
+    static func element(in raw: UnsafeRawBufferPointer, at offset: Int, type: ElementType) -> Element {
+        switch type {
+        case .bool, .uint8: return .unsigned(UInt64(raw[offset]))
+        case .int8: return .integer(Int64(Int8(bitPattern: raw[offset])))
+        case .int16: return .integer(Int64(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int16.self))))
+        case .uint16: return .unsigned(UInt64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+        case .int32: return .integer(Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self))))
+        case .uint32: return .unsigned(UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))))
+        case .int64: return .integer(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)))
+        case .uint64: return .unsigned(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+        case .float16: return .real(Double(float(halfBits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))))
+        case .float32: return .real(Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))))
+        case .float64: return .real(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
+        }
+    }
+
+    /// `element` as a finite 32-bit float, or an error naming it by its C-order `index`.
+    static func finiteFloat(_ element: Element, index: Int, displayName: String, meaning: String) throws -> Float {
+        let single = element.float
+        guard single.isFinite else {
+            throw ImportError(.nonFinite, file: displayName, field: "\(meaning) at flat index \(index)", found: element.description,
+                              expected: "a finite number representable as a 32-bit float")
+        }
+        return single
     }
 
     /// An IEEE 754 half-precision value widened to `Float`, which holds every half exactly. Done by hand because

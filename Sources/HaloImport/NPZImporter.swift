@@ -168,11 +168,18 @@ struct NPZMembers {
     func has(_ name: String) -> Bool { archive.members["\(name).npy"] != nil }
 
     func array(_ name: String) throws -> NPYArray {
-        guard has(name) else {
-            throw ImportError(.missingFile, file: "\(archive.displayName)/\(name).npy", field: "member", found: "missing",
-                              expected: "present in \(layout)")
-        }
+        guard has(name) else { throw missing(name) }
         return try NPYArray(try archive.contents(of: "\(name).npy"), displayName: "\(archive.displayName)/\(name).npy")
+    }
+
+    /// `name` as a stream, for a member too large to inflate whole.
+    func streamReader(_ name: String) throws -> NPYStreamReader {
+        guard has(name) else { throw missing(name) }
+        return try NPYStreamReader(try archive.stream(of: "\(name).npy"))
+    }
+
+    private func missing(_ name: String) -> ImportError {
+        ImportError(.missingFile, file: "\(archive.displayName)/\(name).npy", field: "member", found: "missing", expected: "present in \(layout)")
     }
 
     /// A SciPy CSR matrix saved as `<prefix>_indptr`, `<prefix>_indices` and, if present, `<prefix>_data`.

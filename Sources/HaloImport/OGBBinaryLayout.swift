@@ -13,11 +13,11 @@ import HaloTensor
 ///
 /// Other members (`edge_feat`, which is a pickled `None` when absent, `node_year`, …) are never parsed.
 ///
-/// Memory: zip stores each member as one deflate stream, and each is inflated whole before it is converted (a stored
-/// member, from `numpy.savez`, is read from the memory-mapped archive instead). The peak is reached while the
-/// features are converted: the `Graph`, the inflated `node_feat` (N·F·2 bytes for float16, N·F·4 for float32) and the
-/// `Float` matrix (N·F·4 bytes) at once. Before that, the edges need the inflated `edge_index` (16 bytes an edge)
-/// plus the edge lists being built (8 bytes an edge, 16 when made undirected).
+/// Memory: `node_feat`, the largest member, is inflated a buffer at a time and decoded straight into the feature
+/// matrix (`NPYStreamReader`). The other members are inflated whole before they are converted (a stored member, from
+/// `numpy.savez`, is read from the memory-mapped archive instead): the edges need the inflated `edge_index` (16 bytes
+/// an edge) plus the edge lists being built (8 bytes an edge, 16 when made undirected), released before the features
+/// are read; the features need the `Graph` plus the matrix.
 enum OGBBinaryLayout {
     static func read(_ tree: OGBTree, direction: EdgeDirection) throws -> OGBGraphContents {
         let data = NPZMembers(archive: try ZipArchive(url: tree.root.appendingPathComponent("raw/data.npz"), displayName: "\(tree.name)/raw/data.npz"),
@@ -64,14 +64,15 @@ enum OGBBinaryLayout {
         return try OGBImporter.buildGraph(&builder, declaredEdges: declaredEdges, file: edgeIndex.displayName, declaredBy: "num_edges_list")
     }
 
+    /// Decoded a buffer at a time straight into the matrix: the largest member is never held inflated.
     private static func readFeatures(_ data: NPZMembers, nodeCount: Int) throws -> Matrix {
-        let matrix = try data.array("node_feat")
-        try require(matrix, integer: false, "floats (float16, float32 or float64)")
-        guard matrix.shape.count == 2, matrix.shape[0] == nodeCount else {
-            throw ImportError(.shapeMismatch, file: matrix.displayName, field: "shape", found: matrix.shapeText,
+        let matrix = try data.streamReader("node_feat")
+        try require(matrix.header.type, of: matrix.displayName, integer: false, "floats (float16, float32 or float64)")
+        guard matrix.header.shape.count == 2, matrix.header.shape[0] == nodeCount else {
+            throw ImportError(.shapeMismatch, file: matrix.displayName, field: "shape", found: matrix.header.shapeText,
                               expected: "(\(nodeCount), features): one row per node, as num_nodes_list says")
         }
-        return Matrix(rows: nodeCount, cols: matrix.shape[1], storage: try matrix.finiteFloats(meaning: "feature"))
+        return Matrix(rows: nodeCount, cols: matrix.header.shape[1], storage: try matrix.finiteFloats(meaning: "feature"))
     }
 
     private static func readLabels(_ npz: NPZMembers, nodeCount: Int) throws -> NodeLabels {
@@ -96,7 +97,11 @@ enum OGBBinaryLayout {
     /// Refuses an array whose element type is not what the member holds in OGB's files: integers (booleans excluded)
     /// or floats.
     private static func require(_ array: NPYArray, integer: Bool, _ expected: String) throws {
-        if array.type != .bool && array.type.isFloat != integer { return }
-        throw ImportError(.unsupportedType, file: array.displayName, field: "dtype", found: array.type.rawValue, expected: expected)
+        try require(array.type, of: array.displayName, integer: integer, expected)
+    }
+
+    private static func require(_ type: NPYArray.ElementType, of member: String, integer: Bool, _ expected: String) throws {
+        if type != .bool && type.isFloat != integer { return }
+        throw ImportError(.unsupportedType, file: member, field: "dtype", found: type.rawValue, expected: expected)
     }
 }

@@ -70,7 +70,7 @@ public enum OGBBinaryFixture {
 
     /// The IEEE 754 half-precision bits of `value`, which must be zero or a normal half exactly (fixtures choose
     /// such values, so that a float16 import can be compared exactly).
-    static func halfBits(_ value: Float) -> UInt16 {
+    public static func halfBits(_ value: Float) -> UInt16 {
         let bits = value.bitPattern
         let sign = UInt16((bits >> 16) & 0x8000)
         guard value != 0 else { return sign }

@@ -87,12 +87,15 @@ struct ImportOGB: ParsableCommand {
 
             OGB's binary layout (as ogbn-papers100M ships) is read instead when raw/data.npz exists and raw/edge.csv \
             does not:
-              raw/data.npz         num_nodes_list (1,), edge_index (2, E) integers, node_feat (N, F) float16/32/64,
-                                   num_edges_list (1,) checked when present; other members are not read
-              raw/node-label.npz   node_label (N, 1): a class per node (NaN: unlabelled), or (N, tasks) 0/1 targets
+              raw/data.npz        num_nodes_list (1,), edge_index (2, E) integers,
+                                  node_feat (N, F) float16/32/64, num_edges_list
+                                  (checked when present); other members unread
+              raw/node-label.npz  node_label (N, 1): classes, NaN unlabelled;
+                                  or (N, tasks): 0/1 targets
               split/<scheme>/{train,valid,test}.csv.gz   as above
-            Each member is inflated whole: the peak is the graph, the inflated node_feat and the float32 features \
-            at once (see docs/importing.md).
+            node_feat is inflated and converted 1 MiB at a time, straight into the float32 features; the other \
+            members are inflated whole, edge_index (16 bytes an edge) next to the edge lists being built (see \
+            docs/importing.md).
 
             Examples:
               halo import ogb dataset/ogbn_arxiv --out data/arxiv
