@@ -102,23 +102,15 @@ struct NPYArray {
 
     /// Calls `body` with (C-order index, element) for every element, in C order.
     func forEachElement(_ body: (Int, Element) throws -> Void) throws {
-        try withElements { element in
-            for i in 0..<count { try body(i, element(i)) }
-        }
-    }
-
-    /// Calls `body` with a function giving the element at a C-order index, for reading an array in another order than
-    /// front to back (the two rows of an OGB `edge_index` side by side) without converting it to a Swift array first.
-    func withElements<Result>(_ body: ((Int) -> Element) throws -> Result) rethrows -> Result {
         let rows = shape.first ?? 1, cols = shape.count == 2 ? shape[1] : 1
-        return try data.withUnsafeBytes { raw in
-            let type = self.type
-            func stored(_ i: Int) -> Element { Self.element(in: raw, at: i * type.size, type: type) }
+        let type = self.type
+        try data.withUnsafeBytes { raw in
             if fortranOrder {
                 // Column-major storage: element (i, j) lies at j * rows + i.
-                return try body { i in stored((i % cols) * rows + i / cols) }
+                for i in 0..<rows { for j in 0..<cols { try body(i * cols + j, Self.element(in: raw, at: (j * rows + i) * type.size, type: type)) } }
+            } else {
+                for i in 0..<count { try body(i, Self.element(in: raw, at: i * type.size, type: type)) }
             }
-            return try body(stored)
         }
     }
 

@@ -32,35 +32,43 @@ struct NPYStreamReader {
     }
 
     /// The elements in C order as finite 32-bit floats, checked as `NPYArray.finiteFloats` checks them. The member's
-    /// CRC-32 is checked when the last buffer has been read, before the array is returned. `bufferSize` bytes are
-    /// read at a time (tests choose sizes that split elements between reads).
+    /// CRC-32 is checked when the last buffer has been read, before the array is returned.
     func finiteFloats(meaning: String, bufferSize: Int = 1 << 20) throws -> [Float] {
-        let type = header.type, elementSize = type.size
-        precondition(bufferSize >= 2 * elementSize, "a buffer holds an element carried over and the next")
-        let rows = header.shape.first ?? 1, cols = header.shape.count == 2 ? header.shape[1] : 1
         var result = [Float](repeating: 0, count: header.count)
-        var buffer = [UInt8](repeating: 0, count: bufferSize)
-        var next = 0  // the storage index of the next element
-        var carried = 0  // bytes of an element split between two reads, moved to the front of the buffer
         try result.withUnsafeMutableBufferPointer { destination in
-            try buffer.withUnsafeMutableBytes { raw in
-                while true {
-                    let got = try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[carried...]))
-                    if got == 0 { break }
-                    let available = carried + got, whole = available / elementSize
-                    for k in 0..<whole {
-                        let stored = next + k
-                        // Column-major storage holds element (i, j) at j * rows + i.
-                        let index = header.fortranOrder ? (stored % rows) * cols + stored / rows : stored
-                        let element = NPYArray.element(in: UnsafeRawBufferPointer(raw), at: k * elementSize, type: type)
-                        destination[index] = try NPYArray.finiteFloat(element, index: index, displayName: displayName, meaning: meaning)
-                    }
-                    next += whole
-                    carried = available - whole * elementSize
-                    for b in 0..<carried { raw[b] = raw[whole * elementSize + b] }
-                }
+            try forEachElement(bufferSize: bufferSize) { index, element in
+                destination[index] = try NPYArray.finiteFloat(element, index: index, displayName: displayName, meaning: meaning)
             }
         }
         return result
+    }
+
+    /// Calls `body` with (C-order index, element) for every element in the order they are stored: C order, or column
+    /// by column for a Fortran-order matrix. `bufferSize` bytes are read at a time (tests choose sizes that split
+    /// elements between reads). The member's CRC-32 is checked after the last element, so whatever `body` built is
+    /// to be trusted only once this returns.
+    func forEachElement(bufferSize: Int = 1 << 20, _ body: (Int, NPYArray.Element) throws -> Void) throws {
+        let type = header.type, elementSize = type.size
+        precondition(bufferSize >= 2 * elementSize, "a buffer holds an element carried over and the next")
+        let rows = header.shape.first ?? 1, cols = header.shape.count == 2 ? header.shape[1] : 1
+        var buffer = [UInt8](repeating: 0, count: bufferSize)
+        var next = 0  // the storage index of the next element
+        var carried = 0  // bytes of an element split between two reads, moved to the front of the buffer
+        try buffer.withUnsafeMutableBytes { raw in
+            while true {
+                let got = try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[carried...]))
+                if got == 0 { break }
+                let available = carried + got, whole = available / elementSize
+                for k in 0..<whole {
+                    let stored = next + k
+                    // Column-major storage holds element (i, j) at j * rows + i.
+                    let index = header.fortranOrder ? (stored % rows) * cols + stored / rows : stored
+                    try body(index, NPYArray.element(in: UnsafeRawBufferPointer(raw), at: k * elementSize, type: type))
+                }
+                next += whole
+                carried = available - whole * elementSize
+                for b in 0..<carried { raw[b] = raw[whole * elementSize + b] }
+            }
+        }
     }
 }

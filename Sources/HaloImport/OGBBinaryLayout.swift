@@ -13,11 +13,11 @@ import HaloTensor
 ///
 /// Other members (`edge_feat`, which is a pickled `None` when absent, `node_year`, …) are never parsed.
 ///
-/// Memory: `node_feat`, the largest member, is inflated a buffer at a time and decoded straight into the feature
-/// matrix (`NPYStreamReader`). The other members are inflated whole before they are converted (a stored member, from
-/// `numpy.savez`, is read from the memory-mapped archive instead): the edges need the inflated `edge_index` (16 bytes
-/// an edge) plus the edge lists being built (8 bytes an edge, 16 when made undirected), released before the features
-/// are read; the features need the `Graph` plus the matrix.
+/// Memory: `edge_index` and `node_feat`, the large members, are inflated a buffer at a time and decoded as they
+/// arrive (`NPYStreamReader`): the edges into the edge lists being built (8 bytes an edge, 16 when made undirected)
+/// with the sources kept until their destinations arrive (4 bytes an edge), the features straight into the matrix.
+/// `node_label` and the counts are inflated whole (a stored member, from `numpy.savez`, is read from the
+/// memory-mapped archive instead).
 enum OGBBinaryLayout {
     static func read(_ tree: OGBTree, direction: EdgeDirection) throws -> OGBGraphContents {
         let data = NPZMembers(archive: try ZipArchive(url: tree.root.appendingPathComponent("raw/data.npz"), displayName: "\(tree.name)/raw/data.npz"),
@@ -44,23 +44,34 @@ enum OGBBinaryLayout {
         return try array.integers(Int.self, in: 1...Int64(limit), meaning: what)[0]
     }
 
+    /// Decoded a buffer at a time: only the sources are kept (4 bytes an edge) until their destinations arrive, which
+    /// in C order is after every source, in Fortran order right after each one.
     private static func readEdges(_ data: NPZMembers, nodeCount: Int, declaredEdges: Int?, direction: EdgeDirection) throws -> (Graph, note: String) {
-        let edgeIndex = try data.array("edge_index")
-        try require(edgeIndex, integer: true, "integer node ids (int64, as OGB writes them)")
-        guard edgeIndex.shape.count == 2, edgeIndex.shape[0] == 2 else {
-            throw ImportError(.shapeMismatch, file: edgeIndex.displayName, field: "shape", found: edgeIndex.shapeText,
+        let edgeIndex = try data.streamReader("edge_index")
+        try require(edgeIndex.header.type, of: edgeIndex.displayName, integer: true, "integer node ids (int64, as OGB writes them)")
+        guard edgeIndex.header.shape.count == 2, edgeIndex.header.shape[0] == 2 else {
+            throw ImportError(.shapeMismatch, file: edgeIndex.displayName, field: "shape", found: edgeIndex.header.shapeText,
                               expected: "(2, edges): the sources, then the destinations")
         }
-        let edges = edgeIndex.shape[1]
+        let edges = edgeIndex.header.shape[1]
         var builder = EdgeListBuilder(nodeCount: nodeCount, direction: direction, expectedEdges: edges)
-        try edgeIndex.withElements { element in
-            for e in 0..<edges {
-                // An unsigned id beyond Int64 has no Int64 value; any out-of-range stand-in is refused the same way.
-                let source = element(e).integer ?? -1, destination = element(edges + e).integer ?? -1
-                try OGBImporter.addEdge(source, destination, to: &builder, file: edgeIndex.displayName, field: "edge \(e)",
-                                        nodeCountSource: "num_nodes_list")
+        var sources = [Int32](repeating: -1, count: edges)
+        // A source out of range is kept here (its slot holds -1), so that the error names the edge and both ids as
+        // the CSV layout's does, once the edge is complete: the first such edge is the first to fail, or an earlier
+        // edge's destination fails first.
+        var firstBadSource: Int64?
+        try edgeIndex.forEachElement { index, element in
+            // An unsigned id beyond Int64 has no Int64 value; any out-of-range stand-in is refused the same way.
+            let id = element.integer ?? -1
+            if index < edges {
+                if (0..<Int64(nodeCount)).contains(id) { sources[index] = Int32(id) } else if firstBadSource == nil { firstBadSource = id }
+                return
             }
+            let edge = index - edges
+            let source = sources[edge] == -1 ? firstBadSource! : Int64(sources[edge])
+            try OGBImporter.addEdge(source, id, to: &builder, file: edgeIndex.displayName, field: "edge \(edge)", nodeCountSource: "num_nodes_list")
         }
+        sources = []
         return try OGBImporter.buildGraph(&builder, declaredEdges: declaredEdges, file: edgeIndex.displayName, declaredBy: "num_edges_list")
     }
 

@@ -93,9 +93,8 @@ struct ImportOGB: ParsableCommand {
               raw/node-label.npz  node_label (N, 1): classes, NaN unlabelled;
                                   or (N, tasks): 0/1 targets
               split/<scheme>/{train,valid,test}.csv.gz   as above
-            node_feat is inflated and converted 1 MiB at a time, straight into the float32 features; the other \
-            members are inflated whole, edge_index (16 bytes an edge) next to the edge lists being built (see \
-            docs/importing.md).
+            edge_index and node_feat are inflated and converted 1 MiB at a time, into the edge lists and straight \
+            into the float32 features; node_label is inflated whole (see docs/importing.md for the memory).
 
             Examples:
               halo import ogb dataset/ogbn_arxiv --out data/arxiv

@@ -63,6 +63,24 @@ final class OGBBinaryLayoutTests: ImportTestCase {
         XCTAssertTrue(imported.notes[0].contains("8 edges read, 1 self loop dropped"), imported.notes[0])
     }
 
+    func testFortranOrderEdgeIndexReadsTheSame() throws {
+        let original = try syntheticDataset()
+        var data = OGBBinaryFixture.dataMembers(of: original)
+        let (sources, destinations) = OGBFixture.storedEdges(of: original)
+        // Column by column: each edge's source, then its destination.
+        let interleaved = zip(sources, destinations).flatMap { [Int64($0), Int64($1)] }
+        data["edge_index"] = NPYEncoder.array(descr: "<i8", shape: [2, sources.count], body: interleaved.withUnsafeBytes { Data($0) }, fortranOrder: true)
+        try write(data: data, labels: OGBBinaryFixture.labelMembers(of: original), split: OGBFixture.splitFiles(of: original, scheme: "time"))
+        XCTAssertEqual(try importTree { $0.name = original.name }.dataset, original)
+        // The first bad id in edge order is reported, whichever row it is in.
+        var bad = interleaved
+        bad[2 * 7 + 1] = 300
+        bad[2 * 9] = -4
+        data["edge_index"] = NPYEncoder.array(descr: "<i8", shape: [2, sources.count], body: bad.withUnsafeBytes { Data($0) }, fortranOrder: true)
+        try write(data: data, labels: OGBBinaryFixture.labelMembers(of: original), split: OGBFixture.splitFiles(of: original, scheme: "time"))
+        assertImportError(.idOutOfRange, file: "ogbn_test/raw/data.npz/edge_index.npy", "edge 7", "\(sources[7]), 300)", "0..<300") { try importTree() }
+    }
+
     func testFloat16FeaturesAreWidenedExactly() throws {
         let tiny = tinyDataset(sparse: false)
         try OGBBinaryFixture.write(tiny, to: scratch.appendingPathComponent("ogbn_test"), features: .float16)
@@ -136,6 +154,13 @@ final class OGBBinaryLayoutTests: ImportTestCase {
         try check(.idOutOfRange, "raw/data.npz/edge_index.npy", "edge 0", "(-1, 1)") {
             var ids = (sources + destinations).map { Int64($0) }
             ids[0] = -1
+            $0["edge_index"] = NPYEncoder.int64(ids, shape: [2, sources.count])
+        }
+        try check(.idOutOfRange, "raw/data.npz/edge_index.npy", "edge 1", "(9, \(destinations[1]))") {
+            // Two bad sources: the error names the first, with its destination.
+            var ids = (sources + destinations).map { Int64($0) }
+            ids[1] = 9
+            ids[3] = 8
             $0["edge_index"] = NPYEncoder.int64(ids, shape: [2, sources.count])
         }
         try check(.rowCount, "raw/data.npz/edge_index.npy", "number of edges", "9, as num_edges_list says") { $0["num_edges_list"] = NPYEncoder.int64([9]) }
