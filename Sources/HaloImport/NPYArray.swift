@@ -3,16 +3,16 @@ import Foundation
 /// One NumPy `.npy` array: its header (format versions 1.0, 2.0 and 3.0) parsed, its data left where it lies and
 /// converted element by element to the type the dataset needs, with range checks.
 ///
-/// Read: little-endian (or byte-sized) booleans, signed and unsigned integers of 1, 2, 4 and 8 bytes, and 32- and
-/// 64-bit floats; C order, or Fortran order for 1- and 2-dimensional arrays. Refused, saying so: big-endian data,
-/// structured and object dtypes (pickled Python objects, which cannot be read safely), other float widths.
+/// Read: little-endian (or byte-sized) booleans, signed and unsigned integers of 1, 2, 4 and 8 bytes, and 16-, 32-
+/// and 64-bit floats (16-bit as OGB may store features; widened exactly); C order, or Fortran order for 1- and 2-dimensional arrays. Refused, saying so: big-endian data,
+/// structured and object dtypes (pickled Python objects, which cannot be read safely), complex and long-double floats.
 struct NPYArray {
     enum ElementType: String, CaseIterable {
         case bool = "b1", int8 = "i1", uint8 = "u1", int16 = "i2", uint16 = "u2", int32 = "i4", uint32 = "u4"
-        case int64 = "i8", uint64 = "u8", float32 = "f4", float64 = "f8"
+        case int64 = "i8", uint64 = "u8", float16 = "f2", float32 = "f4", float64 = "f8"
 
         var size: Int { Int(rawValue.dropFirst())! }
-        var isFloat: Bool { self == .float32 || self == .float64 }
+        var isFloat: Bool { self == .float16 || self == .float32 || self == .float64 }
     }
 
     let displayName: String
@@ -24,73 +24,17 @@ struct NPYArray {
 
     var count: Int { shape.reduce(1, *) }
 
-    static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
-
     init(_ bytes: Data, displayName: String) throws {
+        let header = try NPYHeader(bytes, fileSize: bytes.count, displayName: displayName)
         self.displayName = displayName
-        func headerError(_ found: String, _ expected: String) -> ImportError {
-            ImportError(.badHeader, file: displayName, field: "npy header", found: found, expected: expected)
-        }
-        let start = bytes.startIndex
-        guard bytes.count >= 10, Array(bytes[start..<start + 6]) == Self.magic else {
-            throw headerError(bytes.count < 10 ? "\(bytes.count) bytes" : "no \\x93NUMPY magic", "a NumPy .npy file (\\x93NUMPY, version, header)")
-        }
-        let major = bytes[start + 6]
-        let lengthBytes: Int
-        switch major {
-        case 1: lengthBytes = 2
-        case 2, 3: lengthBytes = 4
-        default: throw headerError("format version \(major).\(bytes[start + 7])", "version 1.0, 2.0 or 3.0")
-        }
-        var headerLength = 0
-        for k in 0..<lengthBytes { headerLength |= Int(bytes[start + 8 + k]) << (8 * k) }
-        let headerStart = 8 + lengthBytes
-        guard bytes.count >= headerStart + headerLength else {
-            throw headerError("\(bytes.count) bytes, shorter than its \(headerLength)-byte header", "a complete header")
-        }
-        guard let text = String(bytes: bytes[(start + headerStart)..<(start + headerStart + headerLength)], encoding: major == 3 ? .utf8 : .ascii) else {
-            throw headerError("a header that is not \(major == 3 ? "UTF-8" : "ASCII")", "a Python dict literal")
-        }
-        let header: [String: PythonLiteral]
-        var parser = PythonLiteralParser(text)
-        do { header = try parser.parseDictionary() } catch let problem as PythonLiteralParser.Problem {
-            throw headerError("\"\(text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(80))\" (\(problem.message))",
-                              "a dict such as {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }")
-        }
-        guard case .string(let descr)? = header["descr"] else { throw headerError("no 'descr' string", "the dtype in 'descr', e.g. '<f4'") }
-        guard case .bool(let fortran)? = header["fortran_order"] else { throw headerError("no 'fortran_order' boolean", "True or False") }
-        guard case .tuple(let dimensions)? = header["shape"] else { throw headerError("no 'shape' tuple", "the shape, e.g. (3, 4)") }
-
-        let order = descr.first.map(String.init) ?? ""
-        guard let type = ElementType(rawValue: String(descr.dropFirst())), ["<", "|", "="].contains(order), order != "|" || type.size == 1 else {
-            let reason = order == ">" ? "big-endian \(descr)" : descr.hasPrefix("|O") ? "\(descr) (Python objects)" : "\(descr)"
-            throw ImportError(.unsupportedType, file: displayName, field: "dtype", found: reason,
-                              expected: "little-endian bool, integers (i1…i8, u1…u8) or floats (f4, f8): save with e.g. array.astype('<f4')")
-        }
-        if fortran && dimensions.count > 2 {
-            throw ImportError(.unsupportedType, file: displayName, field: "memory order", found: "Fortran order with \(dimensions.count) dimensions",
-                              expected: "C order (np.ascontiguousarray) for arrays of more than 2 dimensions")
-        }
-        var elements = 1
-        for d in dimensions {
-            let (product, overflow) = elements.multipliedReportingOverflow(by: d)
-            guard d >= 0, !overflow else { throw headerError("shape \(dimensions)", "non-negative dimensions of an addressable size") }
-            elements = product
-        }
-        let available = bytes.count - headerStart - headerLength
-        let (needed, overflow) = elements.multipliedReportingOverflow(by: type.size)
-        guard !overflow, needed == available else {
-            throw ImportError(.shapeMismatch, file: displayName, field: "data size", found: "\(available) bytes",
-                              expected: "\(overflow ? "an addressable size" : "\(needed) bytes") for shape \(dimensions) of \(descr)")
-        }
-        self.type = type
-        shape = dimensions
-        fortranOrder = fortran && dimensions.count == 2
-        data = bytes[(start + headerStart + headerLength)...]
+        type = header.type
+        shape = header.shape
+        fortranOrder = header.fortranOrder
+        data = bytes[(bytes.startIndex + header.dataOffset)...]
     }
 
     /// The shape as errors show it: `(2708, 1433)`.
-    var shapeText: String { "(" + shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? ",)" : ")") }
+    var shapeText: String { NPYHeader.text(of: shape) }
 
     /// The elements in C (row-major) order as integers in `range`, converted to `T`. Floats must be whole numbers.
     func integers<T: FixedWidthInteger>(_ type: T.Type, in range: ClosedRange<Int64>, meaning: String) throws -> [T] {
@@ -111,12 +55,7 @@ struct NPYArray {
         var result = [Float]()
         result.reserveCapacity(count)
         try forEachElement { index, value in
-            let single = value.float
-            guard single.isFinite else {
-                throw ImportError(.nonFinite, file: displayName, field: "\(meaning) at flat index \(index)", found: value.description,
-                                  expected: "a finite number representable as a 32-bit float")
-            }
-            result.append(single)
+            result.append(try Self.finiteFloat(value, index: index, displayName: displayName, meaning: meaning))
         }
         return result
     }
@@ -132,6 +71,15 @@ struct NPYArray {
             case .integer(let v): return v
             case .unsigned(let v): return v <= UInt64(Int64.max) ? Int64(v) : nil
             case .real(let v): return v.isFinite && v == v.rounded() && abs(v) < 9.0e18 ? Int64(v) : nil
+            }
+        }
+
+        /// The value as a `Double` (exact for floats, and for integers up to 2^53).
+        var real: Double {
+            switch self {
+            case .integer(let v): return Double(v)
+            case .unsigned(let v): return Double(v)
+            case .real(let v): return v
             }
         }
 
@@ -155,28 +103,59 @@ struct NPYArray {
     /// Calls `body` with (C-order index, element) for every element, in C order.
     func forEachElement(_ body: (Int, Element) throws -> Void) throws {
         let rows = shape.first ?? 1, cols = shape.count == 2 ? shape[1] : 1
+        let type = self.type
         try data.withUnsafeBytes { raw in
-            func element(_ i: Int) -> Element {
-                let offset = i * type.size
-                switch type {
-                case .bool, .uint8: return .unsigned(UInt64(raw[offset]))
-                case .int8: return .integer(Int64(Int8(bitPattern: raw[offset])))
-                case .int16: return .integer(Int64(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int16.self))))
-                case .uint16: return .unsigned(UInt64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
-                case .int32: return .integer(Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self))))
-                case .uint32: return .unsigned(UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))))
-                case .int64: return .integer(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)))
-                case .uint64: return .unsigned(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
-                case .float32: return .real(Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))))
-                case .float64: return .real(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
-                }
-            }
             if fortranOrder {
                 // Column-major storage: element (i, j) lies at j * rows + i.
-                for i in 0..<rows { for j in 0..<cols { try body(i * cols + j, element(j * rows + i)) } }
+                for i in 0..<rows { for j in 0..<cols { try body(i * cols + j, Self.element(in: raw, at: (j * rows + i) * type.size, type: type)) } }
             } else {
-                for i in 0..<count { try body(i, element(i)) }
+                for i in 0..<count { try body(i, Self.element(in: raw, at: i * type.size, type: type)) }
             }
+        }
+    }
+
+    /// The element of `type` whose bytes start at `offset` in `raw`.
+    static func element(in raw: UnsafeRawBufferPointer, at offset: Int, type: ElementType) -> Element {
+        switch type {
+        case .bool, .uint8: return .unsigned(UInt64(raw[offset]))
+        case .int8: return .integer(Int64(Int8(bitPattern: raw[offset])))
+        case .int16: return .integer(Int64(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int16.self))))
+        case .uint16: return .unsigned(UInt64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+        case .int32: return .integer(Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self))))
+        case .uint32: return .unsigned(UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))))
+        case .int64: return .integer(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)))
+        case .uint64: return .unsigned(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+        case .float16: return .real(Double(float(halfBits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))))
+        case .float32: return .real(Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))))
+        case .float64: return .real(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
+        }
+    }
+
+    /// `element` as a finite 32-bit float, or an error naming it by its C-order `index`.
+    static func finiteFloat(_ element: Element, index: Int, displayName: String, meaning: String) throws -> Float {
+        let single = element.float
+        guard single.isFinite else {
+            throw ImportError(.nonFinite, file: displayName, field: "\(meaning) at flat index \(index)", found: element.description,
+                              expected: "a finite number representable as a 32-bit float")
+        }
+        return single
+    }
+
+    /// An IEEE 754 half-precision value widened to `Float`, which holds every half exactly. Done by hand because
+    /// Swift's `Float16` is missing on some platforms (macOS on Intel).
+    static func float(halfBits bits: UInt16) -> Float {
+        let sign: Float = bits & 0x8000 == 0 ? 1 : -1
+        let exponent = Int((bits >> 10) & 0x1F), fraction = UInt32(bits & 0x3FF)
+        switch exponent {
+        case 0:
+            // Zero and subnormals: fraction × 2^-24.
+            return sign * Float(fraction) * 0x1p-24
+        case 0x1F:
+            return fraction == 0 ? sign * .infinity : .nan
+        default:
+            // Rebias the exponent from 15 to 127 and widen the fraction from 10 to 23 bits.
+            let magnitude = Float(bitPattern: UInt32(exponent + 112) << 23 | fraction << 13)
+            return sign * magnitude
         }
     }
 }

@@ -162,15 +162,24 @@ public enum NPZImporter {
 /// The `.npy` members of an `.npz`, by the name NumPy gave them (`adj_indices` for `adj_indices.npy`).
 struct NPZMembers {
     let archive: ZipArchive
+    /// Where the members come from, as a missing-member error says: "present in \(layout)".
+    var layout = "a gnn-benchmark .npz (see docs/importing.md)"
 
     func has(_ name: String) -> Bool { archive.members["\(name).npy"] != nil }
 
     func array(_ name: String) throws -> NPYArray {
-        guard has(name) else {
-            throw ImportError(.missingFile, file: "\(archive.displayName)/\(name).npy", field: "member", found: "missing",
-                              expected: "present in a gnn-benchmark .npz (see docs/importing.md)")
-        }
+        guard has(name) else { throw missing(name) }
         return try NPYArray(try archive.contents(of: "\(name).npy"), displayName: "\(archive.displayName)/\(name).npy")
+    }
+
+    /// `name` as a stream, for a member too large to inflate whole.
+    func streamReader(_ name: String) throws -> NPYStreamReader {
+        guard has(name) else { throw missing(name) }
+        return try NPYStreamReader(try archive.stream(of: "\(name).npy"))
+    }
+
+    private func missing(_ name: String) -> ImportError {
+        ImportError(.missingFile, file: "\(archive.displayName)/\(name).npy", field: "member", found: "missing", expected: "present in \(layout)")
     }
 
     /// A SciPy CSR matrix saved as `<prefix>_indptr`, `<prefix>_indices` and, if present, `<prefix>_data`.

@@ -2,16 +2,26 @@ import Foundation
 import HaloGraph
 import HaloTensor
 
-/// Converts an OGB node-property-prediction directory, as OGB's downloader unpacks it, to a `Dataset`:
+/// Converts an OGB node-property-prediction directory, as OGB's downloader unpacks it, to a `Dataset`. OGB uses two
+/// layouts; the CSV one (ogbn-arxiv, ogbn-products, …):
 ///
 ///     <dir>/raw/num-node-list.csv[.gz]   one line: the node count
 ///     <dir>/raw/edge.csv[.gz]            one edge per line: `source,destination`
 ///     <dir>/raw/node-feat.csv[.gz]       one node per line: its features
 ///     <dir>/raw/node-label.csv[.gz]      one node per line: its class (NaN or -1: unlabelled), or 0/1 per task
 ///     <dir>/raw/num-edge-list.csv[.gz]   optional: the edge count (checked, and used to size the edge arrays)
+///
+/// and the binary one of its largest graphs (ogbn-papers100M), read when `raw/data.npz` exists and `raw/edge.csv`
+/// does not (see `OGBBinaryLayout`):
+///
+///     <dir>/raw/data.npz                 edge_index (2, E), node_feat (N, F), num_nodes_list (1,) [, num_edges_list]
+///     <dir>/raw/node-label.npz           node_label (N, 1) or (N,): classes, NaN unlabelled; or (N, tasks) 0/1
+///
+/// and in both
+///
 ///     <dir>/split/<scheme>/{train,valid,test}.csv[.gz]   optional: node ids, one per line
 ///
-/// Every file is read once, front to back, through a fixed buffer (gzip decompressed as it is read); the edges
+/// Each CSV file is read once, front to back, through a fixed buffer (gzip decompressed as it is read); the edges
 /// become the `Graph` before the features are read, so the peak is the dataset itself plus the edge lists.
 public enum OGBImporter {
     public struct Options: Sendable {
@@ -29,58 +39,72 @@ public enum OGBImporter {
 
     public static func importDataset(directory: URL, options: Options = Options()) throws -> ImportedDataset {
         let tree = OGBTree(root: directory)
-        var notes: [String] = []
-        // OGB stores its largest graphs in a binary layout instead (raw/data.npz, raw/node-label.npz, as
-        // ogbn-papers100M ships); its feature matrix is one deflated member that would have to be inflated whole.
-        if try tree.file("num-node-list", optional: true) == nil,
-           FileManager.default.fileExists(atPath: directory.appendingPathComponent("raw/data.npz").path) {
-            throw ImportError(.unsupportedType, file: "\(tree.name)/raw/data.npz", field: "layout", found: "OGB's binary layout (data.npz)",
-                              expected: "OGB's CSV layout (raw/*.csv.gz); the binary layout is not supported yet")
+        let contents: OGBGraphContents
+        let layout: String
+        if try tree.file("edge", optional: true) == nil, tree.exists("raw/data.npz") {
+            contents = try OGBBinaryLayout.read(tree, direction: options.direction)
+            layout = "OGB node property prediction, binary layout"
+        } else {
+            contents = try readCSVLayout(tree, direction: options.direction)
+            layout = "OGB node property prediction"
         }
-
-        let nodeCount = try tree.readCount(of: "num-node-list", what: "node count", limit: Int(Int32.max))
-        let edgeCount = try tree.file("num-edge-list", optional: true) == nil
-            ? nil : try tree.readCount(of: "num-edge-list", what: "edge count", limit: Int.max)
-
-        let graph: Graph
-        do {
-            var builder = EdgeListBuilder(nodeCount: nodeCount, direction: options.direction, expectedEdges: edgeCount)
-            let edges = try tree.reader(for: "edge")
-            try edges.forEachRow { row in
-                let source = try row.nextInteger(), destination = try row.nextInteger()
-                try row.finish(expected: "2 fields: source and destination node ids")
-                guard (0..<Int64(nodeCount)).contains(source), (0..<Int64(nodeCount)).contains(destination) else {
-                    throw ImportError(.idOutOfRange, file: edges.displayName, field: "line \(row.lineNumber)", found: "edge (\(source), \(destination))",
-                                      expected: "node ids in 0..<\(nodeCount) (num-node-list)")
-                }
-                builder.add(Int32(source), Int32(destination))
-            }
-            if let edgeCount, edgeCount != builder.storedEdges {
-                throw ImportError(.rowCount, file: edges.displayName, field: "number of edges", found: "\(builder.storedEdges)",
-                                  expected: "\(edgeCount), as num-edge-list says")
-            }
-            let built = builder.build()
-            graph = built.0
-            notes.append(built.note)
-        }
-
-        let features = try readFeatures(tree, nodeCount: nodeCount)
-        let labels = try readLabels(tree, nodeCount: nodeCount)
+        var notes = [contents.edgeNote]
 
         let split: NodeSplit
         let splitDescription: String
         if let scheme = try tree.splitScheme(requested: options.splitScheme) {
-            split = try readSplit(tree, scheme: scheme, labels: labels, nodeCount: nodeCount)
+            split = try readSplit(tree, scheme: scheme, labels: contents.labels, nodeCount: contents.nodeCount)
             splitDescription = "OGB split/\(scheme)"
         } else {
-            split = SplitGenerator.split(labels: labels, fractions: options.generatedSplit, seed: options.seed)
-            splitDescription = SplitGenerator.description(labels: labels, fractions: options.generatedSplit, seed: options.seed)
+            split = SplitGenerator.split(labels: contents.labels, fractions: options.generatedSplit, seed: options.seed)
+            splitDescription = SplitGenerator.description(labels: contents.labels, fractions: options.generatedSplit, seed: options.seed)
             notes.append("no split/ directory: split \(splitDescription.replacingOccurrences(of: "generated by halo import: ", with: ""))")
         }
 
-        let dataset = Dataset(name: options.name ?? tree.name, graph: graph, features: .dense(features), labels: labels, split: split)
+        let dataset = Dataset(name: options.name ?? tree.name, graph: contents.graph, features: .dense(contents.features),
+                              labels: contents.labels, split: split)
         return ImportedDataset(dataset: dataset, splitDescription: splitDescription,
-                               source: "imported by halo import ogb from \(tree.name) (OGB node property prediction)", notes: notes)
+                               source: "imported by halo import ogb from \(tree.name) (\(layout))", notes: notes)
+    }
+
+    /// Adds one stored edge, from either layout, after checking both ids against the node count (which
+    /// `nodeCountSource` names in the error, as `field` names the edge).
+    static func addEdge(_ source: Int64, _ destination: Int64, to builder: inout EdgeListBuilder, file: String,
+                        field: @autoclosure () -> String, nodeCountSource: String) throws {
+        let nodes = 0..<Int64(builder.nodeCount)
+        guard nodes.contains(source), nodes.contains(destination) else {
+            throw ImportError(.idOutOfRange, file: file, field: field(), found: "edge (\(source), \(destination))",
+                              expected: "node ids in 0..<\(builder.nodeCount) (\(nodeCountSource))")
+        }
+        builder.add(Int32(source), Int32(destination))
+    }
+
+    /// The graph of the edges added, once their number is checked against the count the source declares, if any.
+    static func buildGraph(_ builder: inout EdgeListBuilder, declaredEdges: Int?, file: String, declaredBy: String) throws -> (Graph, note: String) {
+        if let declaredEdges, declaredEdges != builder.storedEdges {
+            throw ImportError(.rowCount, file: file, field: "number of edges", found: "\(builder.storedEdges)",
+                              expected: "\(declaredEdges), as \(declaredBy) says")
+        }
+        return builder.build()
+    }
+
+    private static func readCSVLayout(_ tree: OGBTree, direction: EdgeDirection) throws -> OGBGraphContents {
+        let nodeCount = try tree.readCount(of: "num-node-list", what: "node count", limit: Int(Int32.max))
+        let edgeCount = try tree.file("num-edge-list", optional: true) == nil
+            ? nil : try tree.readCount(of: "num-edge-list", what: "edge count", limit: Int.max)
+
+        var builder = EdgeListBuilder(nodeCount: nodeCount, direction: direction, expectedEdges: edgeCount)
+        let edges = try tree.reader(for: "edge")
+        try edges.forEachRow { row in
+            let source = try row.nextInteger(), destination = try row.nextInteger()
+            try row.finish(expected: "2 fields: source and destination node ids")
+            try addEdge(source, destination, to: &builder, file: edges.displayName, field: "line \(row.lineNumber)", nodeCountSource: "num-node-list")
+        }
+        let (graph, edgeNote) = try buildGraph(&builder, declaredEdges: edgeCount, file: edges.displayName, declaredBy: "num-edge-list")
+
+        let features = try readFeatures(tree, nodeCount: nodeCount)
+        let labels = try readLabels(tree, nodeCount: nodeCount)
+        return OGBGraphContents(nodeCount: nodeCount, graph: graph, edgeNote: edgeNote, features: features, labels: labels)
     }
 
     /// Dense features, one row per line; the first line fixes the width.
@@ -107,59 +131,29 @@ public enum OGBImporter {
         return Matrix(rows: nodeCount, cols: width, storage: storage)
     }
 
-    /// One column: a class per node (NaN, an empty field or -1 meaning unlabelled, as in ogbn-papers100M), the
-    /// class count being the largest class + 1. Several columns: a 0/1 target per task (multi-label).
+    /// One line per node, as many columns as the first line has (see `OGBLabelCollector`).
     private static func readLabels(_ tree: OGBTree, nodeCount: Int) throws -> NodeLabels {
         let reader = try tree.reader(for: "node-label")
-        var columns = 0
-        var classes: [Int32] = []
-        var targets: [UInt8] = []
+        var collector: OGBLabelCollector?
         try reader.forEachRow { row in
-            if row.lineNumber == 1 {
-                columns = row.count
-                if columns == 1 { classes.reserveCapacity(nodeCount) } else { targets.reserveCapacity(nodeCount * columns) }
-            }
+            if row.lineNumber == 1 { collector = OGBLabelCollector(columns: row.count, nodeCount: nodeCount) }
             guard row.lineNumber <= nodeCount else {
                 throw ImportError(.rowCount, file: reader.displayName, field: "number of lines", found: "more than \(nodeCount)",
                                   expected: "\(nodeCount), one per node (num-node-list)")
             }
-            if columns == 1 {
-                let value = try row.nextNumber(expected: "a class id, -1 or NaN")
-                guard let value, !value.isNaN, value != -1 else {
-                    classes.append(-1)
-                    try row.finish(expected: "1 field, as line 1 has")
-                    return
-                }
-                guard value >= 0, value < Double(Int32.max), value == value.rounded() else {
-                    throw ImportError(.labelOutOfRange, file: reader.displayName, field: "line \(row.lineNumber)", found: "\(value)",
-                                      expected: "a class id (a whole number ≥ 0), or -1 or NaN for an unlabelled node")
-                }
-                classes.append(Int32(value))
-            } else {
-                for task in 0..<columns {
-                    let value = try row.nextNumber(expected: "0 or 1")
-                    guard value == 0 || value == 1 else {
-                        throw ImportError(.labelOutOfRange, file: reader.displayName, field: "line \(row.lineNumber), task \(task)",
-                                          found: value.map { "\($0)" } ?? "empty", expected: "0 or 1 (a multi-label file has a target for every task)")
-                    }
-                    targets.append(value == 1 ? 1 : 0)
-                }
+            let columns = collector!.columns
+            for task in 0..<columns {
+                let value = try row.nextNumber(expected: columns == 1 ? "a class id, -1 or NaN" : "0 or 1")
+                try collector!.append(value, file: reader.displayName,
+                                      field: columns == 1 ? "line \(row.lineNumber)" : "line \(row.lineNumber), task \(task)")
             }
             try row.finish(expected: "\(columns) field\(columns == 1 ? "" : "s"), as line 1 has")
         }
-        guard reader.lineNumber == nodeCount else {
+        guard reader.lineNumber == nodeCount, let collector else {
             throw ImportError(.rowCount, file: reader.displayName, field: "number of lines", found: "\(reader.lineNumber)",
                               expected: "\(nodeCount), one per node (num-node-list)")
         }
-        if columns == 1 {
-            let classCount = Int(classes.max() ?? -1) + 1
-            guard classCount > 0 else {
-                throw ImportError(.labelOutOfRange, file: reader.displayName, field: "labels", found: "no labelled node",
-                                  expected: "at least one class id")
-            }
-            return .singleLabel(classes: classes, classCount: classCount)
-        }
-        return .multiLabel(targets: targets, classCount: columns)
+        return try collector.labels(file: reader.displayName)
     }
 
     /// The three id lists of `split/<scheme>/`, as masks; every id in range, in one list only, and labelled.
@@ -191,6 +185,16 @@ public enum OGBImporter {
     }
 }
 
+/// What either OGB layout stores of a graph: everything but the split.
+struct OGBGraphContents {
+    let nodeCount: Int
+    let graph: Graph
+    /// How many edges were read and what became of them.
+    let edgeNote: String
+    let features: Matrix
+    let labels: NodeLabels
+}
+
 /// The files of one OGB directory, found with or without `.gz`, and named in errors as `<dir>/raw/edge.csv.gz`.
 struct OGBTree {
     let root: URL
@@ -216,6 +220,10 @@ struct OGBTree {
                               expected: "present in an OGB node-property directory (as OGB unpacks it: raw/, split/)")
         }
         return nil
+    }
+
+    func exists(_ relative: String) -> Bool {
+        FileManager.default.fileExists(atPath: root.appendingPathComponent(relative).path)
     }
 
     func reader(for base: String, in folder: String = "raw") throws -> CSVRowReader {

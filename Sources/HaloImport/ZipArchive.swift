@@ -111,12 +111,44 @@ struct ZipArchive {
         }
     }
 
-    /// The uncompressed bytes of `name`, checked against the member's CRC-32.
+    /// The uncompressed bytes of `name`, checked against the member's CRC-32. A stored member is the memory-mapped
+    /// file itself; a deflated one is inflated whole (see `stream(of:)` for reading one a buffer at a time).
     func contents(of name: String) throws -> Data {
+        let stream = try self.stream(of: name)
+        let member = members[name]!
+        if member.method == 0 {
+            let stored = try storedBytes(of: member)
+            var crc = CRC32()
+            stored.withUnsafeBytes { crc.update($0) }
+            guard crc.value == member.crc else {
+                throw ImportError(.checksumMismatch, file: stream.displayName, field: "CRC-32", found: String(format: "%08x", crc.value),
+                                  expected: String(format: "%08x", member.crc) + " as the archive records: the file is damaged")
+            }
+            return stored
+        }
+        var output = Data(count: member.size)
+        try output.withUnsafeMutableBytes { out in
+            var filled = 0
+            while filled < out.count { filled += try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: out[filled...])) }
+        }
+        // The read at the end checks the stream's end and its CRC-32.
+        var spare: UInt8 = 0
+        _ = try withUnsafeMutableBytes(of: &spare) { try stream.read(into: $0) }
+        return output
+    }
+
+    /// The uncompressed bytes of `name` a buffer at a time, inflated as they are read and checked at the end.
+    func stream(of name: String) throws -> ZipMemberStream {
         guard let member = members[name] else {
             throw ImportError(.missingFile, file: "\(displayName)/\(name)", field: "member", found: "missing", expected: "present in the archive")
         }
-        let memberName = "\(displayName)/\(name)"
+        return try ZipMemberStream(stored: try storedBytes(of: member), method: member.method, size: member.size, crc: member.crc,
+                                   displayName: "\(displayName)/\(name)")
+    }
+
+    /// The member's bytes as the archive stores them (compressed, for a deflated member), after its local header.
+    private func storedBytes(of member: Member) throws -> Data {
+        let name = member.name
         guard try integer(at: member.localHeaderOffset, size: 4) == 0x0403_4B50 else {
             throw archiveError("local header of \(name)", "no signature at byte \(member.localHeaderOffset)")
         }
@@ -126,60 +158,6 @@ struct ZipArchive {
         guard start + member.compressedSize <= bytes.count else {
             throw archiveError("data of \(name)", "ends beyond the end of the \(bytes.count)-byte file", "a complete archive (truncated download?)")
         }
-        let stored = bytes[(bytes.startIndex + start)..<(bytes.startIndex + start + member.compressedSize)]
-        let result: Data
-        switch member.method {
-        case 0:
-            guard member.size == member.compressedSize else {
-                throw archiveError("sizes of stored member \(name)", "\(member.compressedSize) stored, \(member.size) declared", "equal sizes")
-            }
-            result = stored
-        case 8:
-            result = try inflate(stored, size: member.size, memberName: memberName)
-        default:
-            throw ImportError(.badCompression, file: memberName, field: "compression method", found: "\(member.method)",
-                              expected: "0 (stored) or 8 (deflate), what numpy.savez and savez_compressed write")
-        }
-        var crc = CRC32()
-        result.withUnsafeBytes { crc.update($0) }
-        guard crc.value == member.crc else {
-            throw ImportError(.checksumMismatch, file: memberName, field: "CRC-32", found: String(format: "%08x", crc.value),
-                              expected: String(format: "%08x", member.crc) + " as the archive records: the file is damaged")
-        }
-        return result
-    }
-
-    private func inflate(_ compressed: Data, size: Int, memberName: String) throws -> Data {
-        let inflater: ZlibInflater
-        do { inflater = try ZlibInflater(.rawDeflate) } catch let failure as ZlibInflater.Failure {
-            throw ImportError(.badCompression, file: memberName, field: "deflate stream", found: failure.message, expected: "zlib to start")
-        }
-        // One spare byte shows data beyond the declared size.
-        var output = Data(count: size + 1)
-        var consumed = 0, produced = 0, ended = false
-        try compressed.withUnsafeBytes { input in
-            try output.withUnsafeMutableBytes { out in
-                while !ended {
-                    let step: ZlibInflater.Step
-                    do {
-                        step = try inflater.inflate(UnsafeRawBufferPointer(rebasing: input[consumed...]),
-                                                    into: UnsafeMutableRawBufferPointer(rebasing: out[produced...]))
-                    } catch let failure as ZlibInflater.Failure {
-                        throw ImportError(.badCompression, file: memberName, field: "deflate data after \(produced) bytes",
-                                          found: "corrupt (\(failure.message))", expected: "a valid deflate stream")
-                    }
-                    consumed += step.consumed
-                    produced += step.produced
-                    ended = step.streamEnded
-                    if !ended && step.consumed == 0 && step.produced == 0 { break }
-                }
-            }
-        }
-        guard ended, produced == size else {
-            throw ImportError(.badCompression, file: memberName, field: "deflate stream",
-                              found: ended ? "\(produced) bytes" : "cut short after \(produced) bytes", expected: "\(size) bytes, as the archive records")
-        }
-        output.count = size
-        return output
+        return bytes[(bytes.startIndex + start)..<(bytes.startIndex + start + member.compressedSize)]
     }
 }

@@ -11,14 +11,12 @@ public enum OGBFixture {
     /// `splitScheme` is nil.
     public static func files(of dataset: Dataset, splitScheme: String? = "time") -> [String: String] {
         var files: [String: String] = [:]
-        let graph = dataset.graph
-        let symmetric = graph.isSymmetric
-        let (sources, destinations) = graph.edgesSortedBySource()
+        let (sources, destinations) = storedEdges(of: dataset)
         var edges = ""
-        for (s, d) in zip(sources, destinations) where !symmetric || s < d { edges += "\(s),\(d)\n" }
+        for (s, d) in zip(sources, destinations) { edges += "\(s),\(d)\n" }
         files["raw/edge.csv"] = edges
         files["raw/num-node-list.csv"] = "\(dataset.nodeCount)\n"
-        files["raw/num-edge-list.csv"] = "\(symmetric ? graph.edgeCount / 2 : graph.edgeCount)\n"
+        files["raw/num-edge-list.csv"] = "\(sources.count)\n"
 
         let matrix = dataset.features.denseMatrix()
         var features = ""
@@ -38,11 +36,26 @@ public enum OGBFixture {
         }
         files["raw/node-label.csv"] = labels
 
-        if let splitScheme {
-            let masks = [("train", dataset.split.train), ("valid", dataset.split.validation), ("test", dataset.split.test)]
-            for (name, mask) in masks {
-                files["split/\(splitScheme)/\(name).csv"] = mask.indices.filter { mask[$0] }.map { "\($0)\n" }.joined()
-            }
+        if let splitScheme { files.merge(splitFiles(of: dataset, scheme: splitScheme)) { $1 } }
+        return files
+    }
+
+    /// The edges as OGB stores them: a symmetric graph once per unordered pair (smaller id first), a directed one
+    /// edge by edge; sorted by source.
+    public static func storedEdges(of dataset: Dataset) -> (sources: [Int32], destinations: [Int32]) {
+        let symmetric = dataset.graph.isSymmetric
+        let (sources, destinations) = dataset.graph.edgesSortedBySource()
+        guard symmetric else { return (sources, destinations) }
+        let kept = sources.indices.filter { sources[$0] < destinations[$0] }
+        return (kept.map { sources[$0] }, kept.map { destinations[$0] })
+    }
+
+    /// `split/<scheme>/{train,valid,test}.csv`: the node ids of each mask, one per line.
+    public static func splitFiles(of dataset: Dataset, scheme: String) -> [String: String] {
+        let masks = [("train", dataset.split.train), ("valid", dataset.split.validation), ("test", dataset.split.test)]
+        var files: [String: String] = [:]
+        for (name, mask) in masks {
+            files["split/\(scheme)/\(name).csv"] = mask.indices.filter { mask[$0] }.map { "\($0)\n" }.joined()
         }
         return files
     }

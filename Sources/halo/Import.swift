@@ -74,7 +74,7 @@ struct ImportOutputOptions: ParsableArguments {
 struct ImportOGB: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ogb",
-        abstract: "Convert an OGB node-property-prediction directory in OGB's CSV layout (ogbn-arxiv, ogbn-products, …).",
+        abstract: "Convert an OGB node-property-prediction directory, in OGB's CSV layout (ogbn-arxiv, ogbn-products, …) or binary layout (ogbn-papers100M).",
         discussion: """
             DIR is the folder OGB's downloader unpacks (e.g. dataset/ogbn_arxiv), holding
               raw/num-node-list.csv.gz   the node count
@@ -83,8 +83,18 @@ struct ImportOGB: ParsableCommand {
               raw/node-label.csv.gz      one class per node (NaN or -1: unlabelled), or 0/1 per task (multi-label)
               split/<scheme>/{train,valid,test}.csv.gz   node ids (optional: without it a split is generated)
             Each file may be gzip-compressed or plain. raw/num-edge-list is checked when present. Files are streamed \
-            through fixed buffers: the memory needed is about that of the dataset itself plus its edge list. OGB's \
-            binary layout (raw/data.npz, as ogbn-papers100M ships) is not read.
+            through fixed buffers: the memory needed is about that of the dataset itself plus its edge list.
+
+            OGB's binary layout (as ogbn-papers100M ships) is read instead when raw/data.npz exists and raw/edge.csv \
+            does not:
+              raw/data.npz        num_nodes_list (1,), edge_index (2, E) integers,
+                                  node_feat (N, F) float16/32/64, num_edges_list
+                                  (checked when present); other members unread
+              raw/node-label.npz  node_label (N, 1): classes, NaN unlabelled;
+                                  or (N, tasks): 0/1 targets
+              split/<scheme>/{train,valid,test}.csv.gz   as above
+            edge_index and node_feat are inflated and converted 1 MiB at a time, into the edge lists and straight \
+            into the float32 features; node_label is inflated whole (see docs/importing.md for the memory).
 
             Examples:
               halo import ogb dataset/ogbn_arxiv --out data/arxiv

@@ -3,7 +3,7 @@ import HaloGraph
 import HaloImportTesting
 import XCTest
 
-/// `halo import`: an OGB tree and an .npz written from a dataset convert back to it, and train exactly as the same
+/// `halo import`: an OGB tree (CSV and binary layouts) and an .npz written from a dataset convert back to it, and train exactly as the same
 /// dataset written directly; a bad --out or a malformed input is refused with the file named.
 final class ImportCommandTests: CommandTestCase {
     private let spec = "synthetic:nodes=600,classes=4,features=12,degree=6,seed=11"
@@ -22,7 +22,7 @@ final class ImportCommandTests: CommandTestCase {
         }
     }
 
-    func testImportedOGBTreeAndNPZTrainLikeTheDatasetWrittenDirectly() throws {
+    func testImportedOGBTreesAndNPZTrainLikeTheDatasetWrittenDirectly() throws {
         let halo = try halo()
         let original = try SyntheticGraphSpec(parsing: spec).generate()
         let direct = scratch.appendingPathComponent("direct")
@@ -36,6 +36,14 @@ final class ImportCommandTests: CommandTestCase {
         XCTAssertTrue(ogb.stdout.contains("made undirected"), "\(ogb)")
         XCTAssertTrue(ogb.stdout.contains("wrote \(fromOGB.path): ogbn_synthetic: 600 nodes"), "\(ogb)")
 
+        // The same data in OGB's binary layout (raw/data.npz, raw/node-label.npz, as ogbn-papers100M ships).
+        let binaryTree = scratch.appendingPathComponent("ogbn_binary")
+        try OGBBinaryFixture.write(original, to: binaryTree)
+        let fromBinary = scratch.appendingPathComponent("from-binary")
+        let binary = try run(halo, ["import", "ogb", binaryTree.path, "--out", fromBinary.path], timeout: 120)
+        XCTAssertEqual(binary.status, 0, "\(binary)")
+        XCTAssertTrue(binary.stdout.contains("wrote \(fromBinary.path): ogbn_binary: 600 nodes"), "\(binary)")
+
         let npz = scratch.appendingPathComponent("synthetic.npz")
         try NPZFixture.archive(NPZFixture.members(of: original, masks: true), method: .deflated).write(to: npz)
         let fromNPZ = scratch.appendingPathComponent("from-npz")
@@ -44,7 +52,7 @@ final class ImportCommandTests: CommandTestCase {
         XCTAssertEqual(converted.status, 0, "\(converted)")
 
         // Same graph, features, labels and split: the reader sees the dataset that was written directly.
-        for imported in [fromOGB, fromNPZ] {
+        for imported in [fromOGB, fromBinary, fromNPZ] {
             let read = try DatasetFormat.read(directory: imported)
             XCTAssertEqual(read.graph, original.graph)
             XCTAssertEqual(read.features, original.features)
@@ -54,6 +62,7 @@ final class ImportCommandTests: CommandTestCase {
         let reference = try train(direct)
         XCTAssertEqual(try train(fromOGB), reference)
         XCTAssertEqual(try train(fromNPZ), reference)
+        XCTAssertEqual(try train(fromBinary), reference)
         // No staging folder is left behind.
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: fromOGB.deletingLastPathComponent().path), ["from-ogb"])
     }

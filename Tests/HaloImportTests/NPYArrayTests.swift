@@ -28,6 +28,16 @@ final class NPYArrayTests: ImportTestCase {
         XCTAssertEqual(try array.finiteFloats(meaning: "x"), [1, 2, 3, 4, 5, 6])
     }
 
+    func testHalfPrecisionFloatsInEitherOrder() throws {
+        // [[1, -2, 0.5], [65504, 0, 0.25]] as float16 bit patterns, stored column by column.
+        let halves: [UInt16] = [0x3C00, 0x7BFF, 0xC000, 0x0000, 0x3800, 0x3400]
+        let array = try NPYArray(NPYEncoder.array(descr: "<f2", shape: [2, 3], body: halves.withUnsafeBytes { Data($0) }, fortranOrder: true),
+                                 displayName: "h.npy")
+        XCTAssertEqual(try array.finiteFloats(meaning: "x"), [1, -2, 0.5, 65504, 0, 0.25])
+        let infinite = try NPYArray(NPYEncoder.array([UInt16(0x7C00)], descr: "<f2"), displayName: "inf.npy")
+        assertImportError(.nonFinite, file: "inf.npy", "flat index 0", "inf") { try infinite.finiteFloats(meaning: "feature") }
+    }
+
     func testRefusesWhatItCannotRead() {
         let four = [Float(1), 2].withUnsafeBytes { Data($0) }
         assertImportError(.unsupportedType, file: "big.npy", "big-endian >f4") {
@@ -36,8 +46,8 @@ final class NPYArrayTests: ImportTestCase {
         assertImportError(.unsupportedType, file: "o.npy", "|O", "Python objects") {
             try NPYArray(NPYEncoder.array(descr: "|O", shape: [1], body: Data(count: 8)), displayName: "o.npy")
         }
-        assertImportError(.unsupportedType, file: "h.npy", "<f2") {
-            try NPYArray(NPYEncoder.array(descr: "<f2", shape: [2], body: Data(count: 4)), displayName: "h.npy")
+        assertImportError(.unsupportedType, file: "c.npy", "<c8", "f2, f4, f8") {
+            try NPYArray(NPYEncoder.array(descr: "<c8", shape: [2], body: Data(count: 16)), displayName: "c.npy")
         }
         assertImportError(.unsupportedType, file: "t.npy", "Fortran order with 3 dimensions") {
             try NPYArray(NPYEncoder.array(descr: "|u1", shape: [1, 1, 1], body: Data(count: 1), fortranOrder: true), displayName: "t.npy")

@@ -126,8 +126,9 @@ final class OGBImporterTests: ImportTestCase {
         try check(.badNumber, "raw/num-node-list.csv", "a node count in 1...") { $0["raw/num-node-list.csv"] = "0\n" }
         try check(.rowCount, "raw/num-node-list.csv", "one line") { $0["raw/num-node-list.csv"] = "6\n6\n" }
         try check(.missingFile, "raw/node-feat.csv.gz", "no node-feat.csv either") { $0["raw/node-feat.csv"] = nil }
-        try check(.unsupportedType, "raw/data.npz", "binary layout") {
-            $0 = ["raw/data.npz": "not read", "raw/node-label.npz": "not read"]
+        try check(.badArchive, "raw/data.npz", "end of central directory") {
+            // Without raw/edge.csv, raw/data.npz means OGB's binary layout.
+            $0 = ["raw/data.npz": "not a zip archive", "raw/node-label.npz": "not read"]
         }
         try check(.badSplit, "split/time/valid.csv", "node 1, already listed in train") { $0["split/time/valid.csv"] = "1\n" }
         try check(.badSplit, "split/time/test.csv", "node 5, which is unlabelled") { $0["split/time/test.csv"] = "5\n" }
