@@ -14,9 +14,9 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a GCN or GraphSAGE model on a whole graph, on one rank or many.",
         discussion: """
-            Prints one line per epoch (loss, accuracies, epoch time) and, with --json-out, writes every epoch and the \
-            summary as JSON. Model selection uses the validation set only: the reported test accuracy is the one at \
-            the epoch of best validation accuracy.
+            Prints one line per epoch (loss, scores, epoch time) and, with --json-out, writes every epoch and the \
+            summary as JSON. Scores are the task's metric (--metric). Model selection uses the validation set only: \
+            the reported test score is the one at the epoch of best validation score.
 
             With --parts P the graph is split into P parts (METIS by default) and each rank trains on its part, \
             exchanging boundary rows every layer; with --method vanilla or adaqp-p the model is the one a single \
@@ -24,7 +24,7 @@ struct Train: ParsableCommand {
             threads of this process (--transport local) or MPI processes:
               mpirun -np 4 --bind-to none halo train --transport mpi --dataset DIR
 
-            Kipf & Welling's GCN on Cora:
+            Kipf & Welling's GCN on Cora (or: halo train --recipe kipf-gcn --dataset …):
               halo train --dataset ../shared/datasets/cora --model gcn \\
                 --hidden 16 --dropout 0.5 --input-dropout 0.5 --norm none \\
                 --normalize-features --lr 0.01 --weight-decay 5e-4 --epochs 200
