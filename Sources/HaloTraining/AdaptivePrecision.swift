@@ -183,6 +183,16 @@ public final class AdaptivePrecision: PrecisionPolicy {
             guard traced == peers else { throw CheckpointStateError("\(traced) traces at \(site)") }
             let trace = try (0..<traced).map { _ in try reader.readElements(of: Double.self) }
             guard trace.map(\.count) == expected else { throw CheckpointStateError("traced rows at \(site)") }
+            // What the solver and the encoder take on trust: traces are sums of squares, widths are the message's.
+            guard trace.allSatisfy({ $0.allSatisfy { $0.isFinite && $0 >= 0 } }) else {
+                throw CheckpointStateError("traced variance that is negative or not finite at \(site)")
+            }
+            guard width >= 1 else { throw CheckpointStateError("row width \(width) at \(site)") }
+            for (peer, assignment) in sent.enumerated() {
+                if case .perRow(let widths) = assignment, widths.count != expected[peer] {
+                    throw CheckpointStateError("\(widths.count) row widths for the \(expected[peer]) rows sent to rank \(peer) at \(site)")
+                }
+            }
             sites[site] = SiteState(width: width, sent: sent, trace: trace)
         }
     }

@@ -360,6 +360,7 @@ public final class PipelinedExchange: HaloExchange {
 
     public func restoreState(from reader: inout ByteReader) throws {
         lastEpoch = try reader.read()
+        guard lastEpoch >= 0 else { throw CheckpointStateError("last epoch \(lastEpoch)") }
         let compute: Double = try reader.read()
         lastComputeSeconds = compute >= 0 ? compute : nil
         networkBoundEpoch = try reader.read()
@@ -370,6 +371,10 @@ public final class PipelinedExchange: HaloExchange {
             for peer in 0..<messenger.worldSize {
                 let out = outgoing[site]![peer], into = incoming[site]![peer]
                 let lastSent: Int = try reader.read()
+                // Epochs are ages' origins (`epoch − blockEpoch`): only -1 (none) up to the epoch saved make sense.
+                guard (-1...lastEpoch).contains(lastSent) else {
+                    throw CheckpointStateError("last send of epoch \(lastSent) at \(site) to rank \(peer)")
+                }
                 out.lastSentEpoch = lastSent >= 0 ? lastSent : nil
                 out.promisedNext = try reader.read()
                 let transfer: Double = try reader.read()
@@ -384,14 +389,18 @@ public final class PipelinedExchange: HaloExchange {
                                    arrivalTime: DispatchTimeNanoseconds.now)
                 }
                 into.blockEpoch = try reader.read()
+                guard (-1...lastEpoch).contains(into.blockEpoch) else {
+                    throw CheckpointStateError("block of epoch \(into.blockEpoch) at \(site) from rank \(peer)")
+                }
                 into.promisedNext = try reader.read()
                 let hasBlock: Bool = try reader.read()
                 into.block = nil
                 if hasBlock {
                     let rows: Int = try reader.read(), cols: Int = try reader.read()
                     let values: [Float] = try reader.readElements()
+                    let size = rows.multipliedReportingOverflow(by: cols)
                     guard rows >= 0, cols >= 0, rows == messenger.incomingRowCount(site.direction, from: peer),
-                          values.count == rows * cols else {
+                          !size.overflow, values.count == size.partialValue else {
                         throw CheckpointStateError("\(rows) × \(cols) block at \(site) from rank \(peer)")
                     }
                     into.block = Matrix(rows: rows, cols: cols, storage: values)
@@ -399,6 +408,24 @@ public final class PipelinedExchange: HaloExchange {
             }
         }
         try precision.restoreState(from: &reader)
+        try checkRestoredMessages()
+    }
+
+    /// The messages a checkpoint holds must be the ones the next epoch waits for: none from a later epoch and, for
+    /// PipeGCN, from every peer on every site the one of the epoch saved, which the next epoch consumes. Without it
+    /// a rank would wait for a message its peer sent before the checkpoint and will never send again.
+    private func checkRestoredMessages() throws {
+        for (site, channels) in incoming {
+            for peer in messenger.peers {
+                let pending = channels[peer].pending
+                if let odd = pending.first(where: { !(0...lastEpoch).contains($0.stamp) }) {
+                    throw CheckpointStateError("message of epoch \(odd.stamp) at \(site) from rank \(peer) in a checkpoint of epoch \(lastEpoch)")
+                }
+                if case .previousEpoch = consumption, !pending.contains(where: { $0.stamp == lastEpoch }) {
+                    throw CheckpointStateError("absence of the message of epoch \(lastEpoch) at \(site) from rank \(peer), which the next epoch uses")
+                }
+            }
+        }
     }
 
     public func contribute(to report: inout TrainingReport) { precision.contribute(to: &report) }
