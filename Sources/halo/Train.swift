@@ -321,6 +321,14 @@ struct Train: ParsableCommand {
         }
     }
 
+    /// What a refusal for lack of memory tells the user to change.
+    var memoryHint: String {
+        """
+        lower --hidden (\(hidden)) or --layers (\(layers)), use a smaller dataset, or spread the ranks over several \
+        machines with mpirun (see README)
+        """
+    }
+
     /// The run these options describe, on `ranks`. The job logs through `logger` (nil: silently, as ranks other
     /// than 0 of an MPI group do).
     private func job(ranks: TrainingJob.Ranks, checkpoints: CheckpointPlan?, stopRequest: StopRequest,
@@ -331,10 +339,7 @@ struct Train: ParsableCommand {
         job.threadsPerRank = threads
         job.checkpoints = checkpoints
         job.stopRequest = stopRequest
-        job.memoryHint = """
-            lower --hidden (\(hidden)) or --layers (\(layers)), use a smaller dataset, or spread the ranks over several \
-            machines with mpirun (see README)
-            """
+        job.memoryHint = memoryHint
         if let logger {
             job.log = { logger.info("\($0)") }
             job.note = { logger.notice("\($0)") }
@@ -383,10 +388,8 @@ struct Train: ParsableCommand {
             if let parts, parts != ranks {
                 throw ValidationError("--parts \(parts) but mpirun started \(ranks) ranks; they must be equal")
             }
-            let manifest = try partitionManifest()
-            if let manifest, manifest.parts != ranks {
-                throw ValidationError("\(partitions!) holds \(manifest.parts) parts but mpirun started \(ranks) ranks")
-            }
+            // The job refuses parts that do not number the ranks.
+            _ = try partitionManifest()
             let checkpoints = try checkpointOptions.plan(configuration: configuration, ranks: ranks, managesFolder: mpi.rank == 0)
             let onHost = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? ranks
             let job = job(ranks: .member(transport, onHost: onHost), checkpoints: checkpoints,

@@ -12,8 +12,9 @@ extension Train {
     /// train on the parts' data under the other dataset's name. Loads the dataset to fingerprint it.
     func checkDatasetMatches(_ manifest: PartitionManifest, directory: String) throws {
         guard let datasetOption else { return }
-        try TrainingJob(configuration: configuration, source: .dataset(datasetOption), ranks: .single)
-            .checkMemoryBeforeLoading(datasetOption, replicas: 1)
+        var loading = TrainingJob(configuration: configuration, source: .dataset(datasetOption), ranks: .single)
+        loading.memoryHint = memoryHint
+        try loading.checkMemoryBeforeLoading(datasetOption, replicas: 1)
         let data = try DatasetSource(datasetOption).load(note: noteOnStandardError)
         let fingerprint = DatasetFingerprint(data)
         guard fingerprint == manifest.dataset.fingerprint else {
