@@ -18,12 +18,11 @@ import Darwin
 ///
 /// The reader trusts nothing: every data file's XXH64 is checked against meta.json's `xxh64` (computed while the
 /// bytes are copied in, so it costs no extra pass), sizes are checked against meta.json, and ids, labels, mask bits,
-/// CSR pointers and floats are checked before a `Dataset` is built. Range checks alone cannot see a flipped byte that
-/// stays in range (a feature column moved to another valid column); the checksums can. Directories written before
-/// checksums existed carry none and still load, with a note, because nothing else about them changed.
-/// because `Graph` would silently drop self loops and duplicates
-/// and the kernels would read out of bounds on a bad index. The writer runs the same checks first, so it never
-/// produces a directory the reader rejects.
+/// CSR pointers and floats are checked before a `Dataset` is built, because `Graph` would silently drop self loops
+/// and duplicates and the kernels would read out of bounds on a bad index. Range checks alone cannot see a flipped
+/// byte that stays in range (a feature column moved to another valid column); the checksums can. Directories
+/// written before checksums existed carry none and still load, with a note, because nothing else about them
+/// changed. The writer runs the same checks first, so it never produces a directory the reader rejects.
 public enum DatasetFormat {
     public static let formatName = "halo-dataset"
     public static let formatVersion = 1

@@ -12,7 +12,8 @@ public protocol HexIdentifier: Sendable, Hashable, CustomStringConvertible, Coda
 extension HexIdentifier {
     /// Parses the 16-digit hex form; nil if `text` is not one.
     public init?(hex text: String) {
-        guard text.count == 16, let v = UInt64(text, radix: 16) else { return nil }
+        // `UInt64(_:radix:)` alone would take a sign ("+" and 15 digits).
+        guard text.count == 16, text.allSatisfy(\.isHexDigit), let v = UInt64(text, radix: 16) else { return nil }
         self.init(value: v)
     }
 

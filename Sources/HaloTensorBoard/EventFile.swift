@@ -71,7 +71,8 @@ public final class EventFile {
         descriptor = -1
     }
 
-    /// `folder` and its missing parents; refuses a path that exists and is not a folder.
+    /// `folder` and its missing parents; refuses a path that exists and is not a folder, naming the path at fault
+    /// (FileManager's `createDirectory` would report a parent that is a file as a bare Cocoa error 512).
     private static func makeFolder(_ folder: String) throws {
         var info = stat()
         if stat(folder, &info) == 0 {

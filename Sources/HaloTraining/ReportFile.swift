@@ -137,8 +137,8 @@ public final class ReportFile: @unchecked Sendable {
         return encoder
     }
 
-    /// Replaces the file with `data`, atomically (`AtomicFile`).
-    func write(_ data: Data) throws {
+    /// Replaces the file with `data`, atomically (`AtomicFile`): any output a command writes, not only reports.
+    public func write(_ data: Data) throws {
         do {
             try AtomicFile.replace(target, in: folder, with: data, temporary: temporaryPath(purpose: "tmp"))
         } catch {

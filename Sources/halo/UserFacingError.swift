@@ -41,10 +41,11 @@ struct UserFacingError: Error, CustomStringConvertible {
 
     /// Writes `data` to the file at `path` atomically, a failure naming the option and the path.
     static func write(_ data: Data, to path: String, option: String = "--json-out") throws {
+        // The report's write: temporary file, fsync, rename, and a link at `path` keeps pointing at the file.
         do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw UserFacingError(description: "\(option) \(path): \(describe(error))")
+            try ReportFile(path: path).write(data)
+        } catch let error as ReportFileError {
+            throw UserFacingError(description: "\(option) \(path): \(error.reason)")
         }
     }
 }
