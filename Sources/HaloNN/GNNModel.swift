@@ -116,7 +116,8 @@ public final class GNNModel {
                 h = .sparse(inputDropout.apply(s, nodeIDs: nodeIDs, context: context))
             }
         }
-        activations.removeAll(keepingCapacity: true)
+        // The last pass's activations go before this pass allocates its own (an evaluation pass keeps them too).
+        releaseRetained()
         for (l, conv) in convolutions.enumerated() {
             var out = if l == 0, let firstAggregate {
                 conv.forward(precomputedAggregate: firstAggregate, input: h, context: context)
@@ -135,22 +136,33 @@ public final class GNNModel {
     /// Accumulates every parameter's gradient from `dL/d(logits)` (parameters' gradients are not zeroed here).
     /// `layerFinished(l)` is called as soon as `parameters(ofLayer: l)` have their gradients, last layer first, so
     /// the caller can start reducing them while the layers below still compute.
+    ///
+    /// Each activation is released as soon as the layers below no longer need it, and each gradient as soon as
+    /// the next one exists, so the pass holds one hidden layer's worth less at every step than forward left.
     public func backward(
-        _ logitsGradient: Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange,
+        _ logitsGradient: consuming Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange,
         context: StepContext, layerFinished: (Int) throws -> Void = { _ in }
     ) throws {
         var gradient = logitsGradient
         for l in stride(from: convolutions.count - 1, through: 0, by: -1) {
             // A hidden layer's normalisation finished its gradient in the previous iteration.
             let g = try convolutions[l].backward(
-                gradient, operator: op, exchange: exchange, context: context, needInputGradient: l > 0)
+                consume gradient, operator: op, exchange: exchange, context: context, needInputGradient: l > 0)
             try layerFinished(l)
             guard let g else { return }
             gradient = g
             let below = l - 1
             hiddenActivations[below].backward(&gradient, output: activations[below], context: context)
+            // Layer l's input, and the activation's output: nothing below needs it.
+            activations[below] = Matrix(rows: 0, cols: 0)
             if !norms.isEmpty { norms[below].backward(&gradient, pool: context.pool) }
         }
+    }
+
+    /// Drops what forward kept for backward: the activations and every layer's saved input and aggregate.
+    private func releaseRetained() {
+        activations.removeAll(keepingCapacity: true)
+        for conv in convolutions { conv.releaseRetained() }
     }
 
     public func zeroGradients() { for p in parameters { p.zeroGradient() } }

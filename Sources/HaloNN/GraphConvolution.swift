@@ -4,9 +4,16 @@ import HaloTensor
 /// A message-passing layer: GCN (`Â·H·W + b`) or GraphSAGE-mean (`H·W_self + mean(H)·W_neigh + b`).
 ///
 /// Aggregation and the weight product commute, so the layer aggregates whichever side is narrower: it multiplies
-/// by the weight first when that shrinks the rows (always for sparse input features), otherwise it aggregates the
+/// by the weight first unless that widens the rows (always for sparse input features), otherwise it aggregates the
 /// input first. The matrix that is aggregated is the one exchanged with other ranks, so the choice also picks the
 /// smaller message. It depends only on the widths, so every rank makes the same one.
+///
+/// At equal widths both orders do the same products and send the same bytes, but only aggregate-first must keep
+/// its aggregate (nodes × width) for the weight gradient: transforming first keeps nothing but the input, and its
+/// backward pass can turn the aggregated gradient into the input gradient in place. At 1M nodes and width 256
+/// that is 1 GB held and 1 GB less at the backward pass's peak per equal-width layer (docs/scale.md).
+///
+/// What forward keeps is released by backward as soon as it has been used: each forward pass serves one backward.
 public final class GraphConvolution {
     public let layer: LayerIndex
     public let aggregation: Aggregation
@@ -45,7 +52,7 @@ public final class GraphConvolution {
     public var parameters: [Parameter] { [neighborWeight] + (selfWeight.map { [$0] } ?? []) + [bias] }
 
     /// Whether this layer multiplies by the weight before aggregating for an input of this kind.
-    public func transformsFirst(sparseInput: Bool) -> Bool { sparseInput || outputWidth < inputWidth }
+    public func transformsFirst(sparseInput: Bool) -> Bool { sparseInput || outputWidth <= inputWidth }
 
     /// The width of the rows this layer exchanges.
     public func messageWidth(sparseInput: Bool) -> Int { transformsFirst(sparseInput: sparseInput) ? outputWidth : inputWidth }
@@ -55,6 +62,7 @@ public final class GraphConvolution {
     ) throws -> Matrix {
         precondition(op.aggregation == aggregation, "\(layer) aggregates with \(aggregation), operator is \(op.aggregation)")
         precondition(x.rows == op.innerCount && x.width == inputWidth, "\(layer): input \(x.rows)×\(x.width), expected \(op.innerCount)×\(inputWidth)")
+        releaseRetained()
         input = x
         usedPrecomputedAggregate = false
         let pool = context.pool
@@ -72,7 +80,8 @@ public final class GraphConvolution {
         } else {
             guard case .dense(var rows) = x else { preconditionFailure("aggregate-first needs dense input") }
             rows.appendZeroRows(op.haloCount)
-            aggregated.resize(rows: inner, cols: inputWidth)
+            // Every inner row is written by the two products below.
+            aggregated = Matrix.uninitialized(rows: inner, cols: inputWidth)
             try exchange.exchangeForward(layer, rows: &rows, context: context) { ready in
                 op.forward.multiply(ready, into: &aggregated, rows: 0..<central, pool: pool)
             }
@@ -102,6 +111,7 @@ public final class GraphConvolution {
     /// layer's own input, used by SAGE's self term. No exchange happens, forward or backward.
     public func forward(precomputedAggregate aggregate: Matrix, input x: LayerInput, context: StepContext) -> Matrix {
         precondition(aggregate.cols == inputWidth && aggregate.rows == x.rows, "\(layer): precomputed aggregate has the wrong shape")
+        releaseRetained()
         input = x
         aggregated = aggregate
         usedPrecomputedAggregate = true
@@ -112,11 +122,15 @@ public final class GraphConvolution {
     }
 
     /// Accumulates the parameter gradients from `dL/d(output)`; returns `dL/d(input)` if `needInputGradient`.
+    ///
+    /// `gradient` is consumed: its buffer is freed as soon as it is no longer needed (pass it with `consume` for
+    /// that to happen), and what forward kept is released on the way, so the pass holds as little as it can.
     public func backward(
-        _ gradient: Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange, context: StepContext,
-        needInputGradient: Bool
+        _ gradient: consuming Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange,
+        context: StepContext, needInputGradient: Bool
     ) throws -> Matrix? {
-        guard let x = input else { preconditionFailure("\(layer): backward before forward") }
+        guard let x = input else { preconditionFailure("\(layer): backward without a forward pass before it") }
+        defer { releaseRetained() }
         let pool = context.pool
         let inner = op.innerCount, halo = op.haloCount
         let db = columnSums(gradient)
@@ -149,11 +163,21 @@ public final class GraphConvolution {
             addTransposedProduct(aggregated, gradient, listed: listed, into: &neighborWeight.gradient, pool: pool)
         } else if transformsFirst(sparseInput: x.isSparse) {
             // The gradient is aggregated before it meets the input, which makes it dense: no listing.
-            let transformedGradient = try propagateBack(gradient, width: outputWidth)
+            var transformedGradient = try propagateBack(gradient, width: outputWidth)
+            // GCN is done with the upstream gradient here; SAGE's self term still needs it below.
+            if selfWeight == nil { gradient = Matrix(rows: 0, cols: 0) }
             x.accumulateTransposedProduct(transformedGradient, listed: nil, into: &neighborWeight.gradient, pool: pool)
-            if needInputGradient { inputGradient = matmul(transformedGradient, neighborWeight.value, transposeB: true, pool: pool) }
+            if needInputGradient {
+                if inputWidth == outputWidth {
+                    multiplyRowsInPlace(&transformedGradient, by: neighborWeight.value, transposeB: true, pool: pool)
+                    inputGradient = consume transformedGradient
+                } else {
+                    inputGradient = matmul(transformedGradient, neighborWeight.value, transposeB: true, pool: pool)
+                }
+            }
         } else {
             addTransposedProduct(aggregated, gradient, listed: listed, into: &neighborWeight.gradient, pool: pool)
+            aggregated = Matrix(rows: 0, cols: 0)
             // The weight gradient needs only local rows here: without an input gradient to return (the first
             // layer), nothing has to travel back.
             if needInputGradient {
@@ -169,6 +193,12 @@ public final class GraphConvolution {
             }
         }
         return inputGradient
+    }
+
+    /// Drops what forward kept for backward.
+    func releaseRetained() {
+        input = nil
+        aggregated = Matrix(rows: 0, cols: 0)
     }
 }
 

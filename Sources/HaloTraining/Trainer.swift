@@ -15,8 +15,8 @@ public final class Trainer {
     let collectives: any Collectives
     /// The last step's gradient reduction, first bucket started to last completed (nil when unknown).
     private var lastGradientReductionSpan: Double?
-    /// The largest bytes by kind this rank has held, sampled after each backward pass (when activations, gradients
-    /// and the exchange's caches are all alive).
+    /// The largest bytes by kind this rank has held, sampled after each forward pass (when the activations kept
+    /// for backward are all alive) and after each backward pass (gradients and the exchange's caches).
     public private(set) var peakMemory = MemoryTally()
     private let pool: ComputePool
     private let random: CounterRandom
@@ -55,6 +55,8 @@ public final class Trainer {
         model.zeroGradients()
         let logits = try model.forward(shard.features, nodeIDs: shard.nodeIDs, operator: shard.propagation,
                                        exchange: exchange, context: context)
+        // Forward's activations are at their most now; backward releases them as it goes.
+        peakMemory.keepMaximum(memoryTally())
         let loss: Loss = shard.labels.isMultiLabel ? .sigmoidBinaryCrossEntropy : .softmaxCrossEntropy
         let (localLoss, gradient) = loss.evaluate(
             logits: logits, targets: shard.lossTargets, mask: shard.split.train,

@@ -63,10 +63,32 @@ final class MemoryTallyTests: XCTestCase {
         let op = shard.propagation
         let csr = { (m: SparseMatrix) in m.rowPointers.count * 8 + m.nonZeroCount * 8 }
         XCTAssertEqual(tally[.graphStructure], csr(op.forward) + csr(op.backward))
-        // At least the hidden layer's output and its normalised rows, each 300 × 8 floats.
-        XCTAssertGreaterThanOrEqual(tally[.activations], 2 * 300 * 8 * 4)
+        // After forward: layer 0 (12 → 8, narrowing) transforms first and keeps only its input (the features,
+        // counted as such); the hidden output (300 × 8, also layer 1's input) and LayerNorm's normalised rows and
+        // 300 inverse deviations.
+        let normRetained = 300 * 8 * 4 + 300 * 4
+        XCTAssertEqual(trainer.peakMemory[.activations], 300 * 8 * 4 + normRetained)
+        // Backward released what the layers kept; only the normalisation's own buffers stay.
+        XCTAssertEqual(tally[.activations], normRetained)
         XCTAssertEqual(tally[.messageBuffers], 0, "one rank sends nothing")
-        XCTAssertEqual(trainer.peakMemory, tally, "the step sampled the same state")
+        for kind in MemoryTally.Kind.allCases where kind != .activations {
+            XCTAssertEqual(trainer.peakMemory[kind], tally[kind], "\(kind) is held across the step")
+        }
+    }
+
+    /// Equal-width hidden layers transform first and keep no aggregate: a GCN-3 (12 → 16 → 16 → 3) keeps, after
+    /// forward, layer 0's 12-wide aggregate and the two hidden outputs, nothing else; after backward, nothing.
+    func testEqualWidthLayersKeepOnlyTheirInputs() throws {
+        let d = Self.data
+        var config = configuration()
+        config.model = ModelConfiguration(kind: .gcn, layers: 3, hiddenWidth: 16, dropout: 0.5)
+        let trainer = Trainer(configuration: config, shard: RankShard.wholeGraph(d, aggregation: .gcn), classCount: 3,
+                              pool: ComputePool(threads: 2))
+        _ = try trainer.step(epoch: 0)
+        XCTAssertEqual(trainer.peakMemory[.activations], 300 * 12 * 4 + 2 * 300 * 16 * 4)
+        XCTAssertEqual(trainer.memoryTally()[.activations], 0, "backward released every kept matrix")
+        // Each forward serves one backward: the next step works from a fresh forward.
+        XCTAssertTrue(try trainer.step(epoch: 1).isFinite)
     }
 
     func testTheReportCarriesEveryRanksPeakByKind() throws {
