@@ -1,74 +1,123 @@
 import Foundation
 import HaloNN
 
-/// A rough count of the bytes a run will hold at its peak, so that a run that cannot fit is refused before it
-/// allocates anything (a declared width of 2^31 − 1 used to end in SIGABRT "failed to allocate …", and
-/// `--layers 100000` in the kernel's OOM killer after minutes).
+/// The bytes a run will hold at its peak, counted before anything large is allocated, so that a run that cannot fit
+/// is refused with the numbers instead of being killed by the kernel (a declared width of 2^31 − 1 used to end in
+/// SIGABRT "failed to allocate …", `--layers 100000` and an ogbn-products-sized graph on four in-process ranks in
+/// the OOM killer after minutes).
 ///
-/// Only the dominant terms are counted, each in a deliberately simple form:
-/// - parameters: every weight matrix `in × out` (two for GraphSAGE: self and neighbours) held four times (value,
-///   gradient, Adam's two moments), once per rank of this process;
-/// - activations: each layer keeps about `activationCopies` matrices of `rows × out` floats for the backward pass
-///   (aggregate, convolution output, normalised/activated output, and the gradient flowing back), where `rows`
-///   counts inner and halo rows;
-/// - the first aggregation, when precomputed, as a dense `rows × input width` copy;
-/// - the input features as loaded.
-/// Kernels' workspaces, message buffers and the allocator's slack are not counted, so the true peak is higher:
-/// the estimate refuses only runs that certainly cannot fit, and never a run that could.
+/// It follows the step the way `MemoryTally` counts it (docs/scale.md), per rank, from the shapes alone:
+/// - parameters: every weight matrix `in × out` (two for GraphSAGE) held four times (value, gradient, Adam's two
+///   moments);
+/// - the step's peak: walking forward layer by layer and back, what forward keeps for backward at that point (the
+///   hidden outputs, an aggregate-first layer's aggregate, LayerNorm's rows) plus that layer's transients (its
+///   output, the rows it aggregates with their halo rows, the messages sent and received at full precision, and
+///   backward's gradients), the largest over all layers and both directions;
+/// - the precomputed first aggregate, the input features and the graph structure, held throughout.
+/// In-process ranks step together, so their peaks add up. What is not counted (kernel workspaces, the runtime,
+/// the allocator's slack: 15 % on the runs of docs/scale.md) is covered by `overheadFraction`.
 public struct MemoryEstimate: Sendable, Equatable {
-    /// Matrices of `rows × layer width` floats a layer keeps alive between forward and backward.
-    public static let activationCopies = 4
     /// Copies of every weight: value, gradient and Adam's first and second moments.
     public static let parameterCopies = 4
+    /// What the process holds beyond the counted objects, as a fraction of them: measured 14 % (1M nodes, GCN 3 ×
+    /// 256, one rank: 4.3 GB counted, 4.78 GiB resident); rounded up.
+    public static let overheadFraction = 0.2
+
+    /// One rank's rows: its own nodes, the halo nodes it receives, and the rows it sends to others (all peers).
+    public struct RankRows: Sendable, Equatable {
+        public var inner: Int
+        public var halo: Int
+        public var sent: Int
+
+        public init(inner: Int, halo: Int = 0, sent: Int = 0) {
+            self.inner = inner
+            self.halo = halo
+            self.sent = sent
+        }
+    }
 
     /// Bytes of the weights and their optimiser state, over all model replicas.
     public let parameterBytes: Double
-    /// Bytes of the activations kept for the backward pass (with the precomputed first aggregation).
+    /// Bytes at the step's peak over all ranks: what forward keeps for backward plus the largest layer's
+    /// transients (outputs, gradients, halo rows and messages), with the precomputed first aggregation.
     public let activationBytes: Double
     /// Bytes of the input features.
     public let featureBytes: Double
+    /// Bytes of the graph structure (the aggregation operator and its transpose).
+    public let structureBytes: Double
     /// The largest weight matrix, `in × out`, named in a refusal because it is what a huge width inflates.
     public let largestWeight: (rows: Int, cols: Int)
     /// Which widths make the largest weight: "feature width × hidden", "hidden × classes", …
     public let largestWeightMeaning: String
+    /// The phase of the step where the peak falls, e.g. "forward, layer 1".
+    public let peakPhase: String
 
-    public var totalBytes: Double { parameterBytes + activationBytes + featureBytes }
+    /// The counted bytes and the allowance for what is not counted.
+    public var totalBytes: Double {
+        (parameterBytes + activationBytes + featureBytes + structureBytes) * (1 + Self.overheadFraction)
+    }
 
     /// - Parameters:
-    ///   - rows: node rows held by this process over all its ranks (inner plus halo).
+    ///   - ranks: the rows of every rank trained in this process (their peaks add up).
     ///   - inputWidth: the feature width; `classes`: the output width.
-    ///   - featureBytes: the input features as loaded (dense `N × F × 4`, or a CSR's pointers, indices and values).
-    ///   - replicas: model copies in this process (one per rank trained here).
+    ///   - featureBytes: the input features as held (dense `N × F × 4`, or a CSR's pointers, indices and values).
+    ///   - storedEdges: entries of the aggregation operators over those ranks (edges plus self loops); 0 if unknown.
     ///   - precomputedFirstLayer: whether the first aggregation is kept as a dense `rows × inputWidth` matrix.
-    public init(model: ModelConfiguration, rows: Int, inputWidth: Int, classes: Int, featureBytes: Double,
-                replicas: Int = 1, precomputedFirstLayer: Bool = false) {
+    ///   - sparseFeatures: whether layer 0 multiplies sparse features (it then always transforms first).
+    ///   - sharedMessages: whether a message's buffer is shared by sender and receiver (in-process ranks), so that
+    ///     each rank's messages count once, as received; over MPI a rank holds what it sends and what it receives.
+    ///   - partStructure: whether each rank also keeps its part's in-edge lists (4 B per edge, 8 B per row).
+    public init(model: ModelConfiguration, ranks: [RankRows], inputWidth: Int, classes: Int, featureBytes: Double,
+                storedEdges: Int = 0, precomputedFirstLayer: Bool = false, sparseFeatures: Bool = false,
+                sharedMessages: Bool = false, partStructure: Bool = false) {
         let float = Double(MemoryLayout<Float>.size)
         let widths = (0...model.layers).map { l -> Int in
             l == 0 ? inputWidth : l == model.layers ? classes : model.hiddenWidth
         }
         let matricesPerLayer: Double = model.kind == .sage ? 2 : 1
-        var weights = 0.0, activations = 0.0
+        var weights = 0.0
         var largest = (rows: widths[0], cols: widths[1]), largestLayer = 0
         for l in 0..<model.layers {
             weights += matricesPerLayer * Double(widths[l]) * Double(widths[l + 1])
-            activations += Double(rows) * Double(widths[l + 1])
             if Double(widths[l]) * Double(widths[l + 1]) > Double(largest.rows) * Double(largest.cols) {
                 largest = (widths[l], widths[l + 1])
                 largestLayer = l
             }
         }
-        parameterBytes = weights * Double(Self.parameterCopies) * float * Double(max(replicas, 1))
-        activationBytes = activations * Double(Self.activationCopies) * float
-            + (precomputedFirstLayer ? Double(rows) * Double(inputWidth) * float : 0)
+        parameterBytes = weights * Double(Self.parameterCopies) * float * Double(max(ranks.count, 1))
+        var peak = 0.0, largestRank = -1.0, phase = "forward, layer 0"
+        for rank in ranks {
+            let step = StepPeak(model: model, widths: widths, rows: rank, precomputed: precomputedFirstLayer,
+                                sparseInput: sparseFeatures, sharedMessages: sharedMessages)
+            if step.bytes > largestRank { largestRank = step.bytes; phase = step.phase }
+            peak += step.bytes
+        }
+        let allInner = ranks.reduce(0.0) { $0 + Double($1.inner) }
+        activationBytes = peak * float + (precomputedFirstLayer ? allInner * Double(inputWidth) * float : 0)
         self.featureBytes = featureBytes
+        // CSR pointers (8 B) and entries (index and value, 8 B), forward and transposed.
+        let pointerRows = ranks.reduce(0.0) { $0 + Double(2 * $1.inner + $1.halo) }
+        structureBytes = Double(storedEdges) * (partStructure ? 20 : 16) + pointerRows * 8 + (partStructure ? allInner * 8 : 0)
         largestWeight = largest
+        peakPhase = phase
         let names = (largestLayer == 0 ? "feature width" : "hidden", largestLayer == model.layers - 1 ? "classes" : "hidden")
         largestWeightMeaning = "\(names.0) × \(names.1)"
     }
 
+    /// The same for `replicas` ranks sharing `rows` (inner and halo together) with no messages: the bound used
+    /// before a dataset is partitioned.
+    public init(model: ModelConfiguration, rows: Int, inputWidth: Int, classes: Int, featureBytes: Double,
+                replicas: Int = 1, precomputedFirstLayer: Bool = false) {
+        let count = max(replicas, 1)
+        self.init(model: model, ranks: Array(repeating: RankRows(inner: rows / count), count: count),
+                  inputWidth: inputWidth, classes: classes, featureBytes: featureBytes,
+                  precomputedFirstLayer: precomputedFirstLayer)
+    }
+
     public static func == (a: Self, b: Self) -> Bool {
         a.parameterBytes == b.parameterBytes && a.activationBytes == b.activationBytes
-            && a.featureBytes == b.featureBytes && a.largestWeight == b.largestWeight
+            && a.featureBytes == b.featureBytes && a.structureBytes == b.structureBytes
+            && a.largestWeight == b.largestWeight
     }
 
     /// This machine's physical memory (`MemTotal`), or nil where the system does not say.
@@ -78,6 +127,21 @@ public struct MemoryEstimate: Sendable, Equatable {
         return Double(pages) * Double(pageSize)
     }
 
+    /// What this process may hold now: the memory the kernel reports available (`MemAvailable`, which counts
+    /// reclaimable caches) plus what the process already holds (`VmRSS`: the loaded data the estimate counts too);
+    /// the physical memory where the system does not say. Other processes' memory is not this run's to take.
+    public static var availableToThisProcess: Double? {
+        func kilobytes(_ field: String, in file: String) -> Double? {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
+            for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+                return line.split(separator: " ").compactMap { Double($0) }.first
+            }
+            return nil
+        }
+        guard let available = kilobytes("MemAvailable", in: "/proc/meminfo") else { return physicalMemoryBytes }
+        return (available + (kilobytes("VmRSS", in: "/proc/self/status") ?? 0)) * 1024
+    }
+
     /// Throws when the estimate exceeds `availableBytes`, saying how much is needed, what takes it and what to change.
     public func check(availableBytes: Double, hint: String) throws {
         guard totalBytes > availableBytes else { return }
@@ -85,8 +149,73 @@ public struct MemoryEstimate: Sendable, Equatable {
             let g = bytes / 1_073_741_824
             return g >= 100 ? String(format: "%.0f", g) : String(format: "%.1f", g)
         }
-        throw TrainingSetupError(message: "this run needs about \(gib(totalBytes)) GiB of memory, this machine has \(gib(availableBytes)) GiB: "
+        throw TrainingSetupError(message: "this run needs about \(gib(totalBytes)) GiB of memory, this machine has \(gib(availableBytes)) GiB for it: "
             + "parameters with gradients and Adam state \(gib(parameterBytes)) GiB (largest weight \(largestWeight.rows) × \(largestWeight.cols), \(largestWeightMeaning)), "
-            + "activations kept for the backward pass \(gib(activationBytes)) GiB, input features \(gib(featureBytes)) GiB; \(hint)")
+            + "activations, gradients and messages at the step's peak (\(peakPhase)) \(gib(activationBytes)) GiB, "
+            + "input features \(gib(featureBytes)) GiB, graph structure \(gib(structureBytes)) GiB, "
+            + "with \(Int(Self.overheadFraction * 100)) % for the runtime; \(hint)")
+    }
+}
+
+/// One rank's largest moment in a step, in floats: forward layer by layer, then backward, adding to what is kept
+/// for backward at that point the transients of the layer at work. Mirrors `GraphConvolution` and `GNNModel`.
+private struct StepPeak {
+    var bytes = 0.0
+    var phase = ""
+
+    init(model: ModelConfiguration, widths: [Int], rows: MemoryEstimate.RankRows, precomputed: Bool, sparseInput: Bool,
+         sharedMessages: Bool) {
+        let inner = Double(rows.inner), halo = Double(rows.halo)
+        let messageRows = sharedMessages ? halo : Double(rows.sent) + halo
+        let layers = model.layers
+        let norm = model.normalization == .layerNorm
+        func transformsFirst(_ l: Int) -> Bool { (l == 0 && sparseInput) || widths[l + 1] <= widths[l] }
+        func exchanges(_ l: Int) -> Bool { !(l == 0 && precomputed) }
+        func messageWidth(_ l: Int) -> Double { Double(transformsFirst(l) ? widths[l + 1] : widths[l]) }
+        /// What layer l keeps once its forward pass is done: its aggregate (aggregate-first), and for a hidden layer
+        /// its output (the next layer's input) and LayerNorm's rows.
+        func kept(_ l: Int) -> Double {
+            var floats = exchanges(l) && !transformsFirst(l) ? inner * Double(widths[l]) : 0
+            if l < layers - 1 { floats += inner * Double(widths[l + 1]) * (norm ? 2 : 1) + (norm ? inner : 0) }
+            return floats
+        }
+        func consider(_ floats: Double, _ name: String) {
+            if floats > bytes { bytes = floats; phase = name }
+        }
+        var held = 0.0
+        for l in 0..<layers {
+            let out = inner * Double(widths[l + 1])
+            var transient = out
+            if exchanges(l) {
+                let w = messageWidth(l)
+                // The rows aggregated, with room for the halo rows; the messages out and in.
+                transient += (inner + halo) * w + messageRows * w
+                if !transformsFirst(l) { transient += inner * Double(widths[l]) }  // the aggregate being built
+            }
+            consider(held + transient, "forward, layer \(l)")
+            held += kept(l)
+        }
+        for l in stride(from: layers - 1, through: 0, by: -1) {
+            // LayerNorm keeps its rows through backward; the output gradient is where layer l starts.
+            let gradient = inner * Double(widths[l + 1])
+            var transient = gradient
+            if exchanges(l) && (l > 0 || transformsFirst(l)) {
+                let w = messageWidth(l)
+                // The aggregated gradient (inner and halo rows) and the messages out and in.
+                transient += (inner + halo) * w + messageRows * w
+                if l > 0 {
+                    // The input gradient: in place at equal widths when transforming first.
+                    if !(transformsFirst(l) && widths[l] == widths[l + 1]) { transient += inner * Double(widths[l]) }
+                }
+            } else {
+                // A first layer that aggregated before its weight needs no exchange back, only its weight gradient,
+                // for which the gradient's non-zeros may be listed: at most its size again.
+                transient += gradient
+            }
+            consider(held + transient, "backward, layer \(l)")
+            // Released: this layer's aggregate, and the activation above it once the layer below has its gradient.
+            held -= exchanges(l) && !transformsFirst(l) ? inner * Double(widths[l]) : 0
+            if l > 0 { held -= inner * Double(widths[l]) }
+        }
     }
 }

@@ -13,6 +13,11 @@ public enum ResourceUsage {
     }
 }
 
+extension ResourceUsage {
+    /// This process's resident set now, in bytes (0 where unavailable).
+    public static func residentBytes() -> Int { ResidentMemorySampler.residentBytes() }
+}
+
 /// A monotonic stopwatch.
 public struct Stopwatch: Sendable {
     private var start = DispatchTime.now().uptimeNanoseconds
@@ -33,4 +38,47 @@ extension Array where Element == Double {
 /// Monotonic clock readings in nanoseconds, comparable with transports' completion times.
 enum DispatchTimeNanoseconds {
     static var now: UInt64 { DispatchTime.now().uptimeNanoseconds }
+}
+
+/// The largest resident set this process reached while a piece of work ran, sampled from `/proc/self/statm` every
+/// `interval` on a thread of its own: the process-wide peak (`VmHWM`) cannot be narrowed to one phase once an
+/// earlier phase went higher, and a phase such as partitioning frees its working memory before it returns.
+public final class ResidentMemorySampler: @unchecked Sendable {
+    private let lock = NSLock()
+    private var largest = 0
+    private var running = true
+    private let done = DispatchSemaphore(value: 0)
+
+    /// Starts sampling now.
+    public init(interval: Double = 0.05) {
+        largest = Self.residentBytes()
+        let thread = Thread { [self] in
+            while lock.withLock({ running }) {
+                let now = Self.residentBytes()
+                lock.withLock { largest = max(largest, now) }
+                Thread.sleep(forTimeInterval: interval)
+            }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Stops sampling and returns the largest resident set seen, in bytes (0 where the system does not say).
+    public func stop() -> Int {
+        let now = Self.residentBytes()
+        lock.withLock {
+            running = false
+            largest = max(largest, now)
+        }
+        done.wait()
+        return lock.withLock { largest }
+    }
+
+    /// Resident pages (second field of `/proc/self/statm`) times the page size.
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
 }

@@ -40,11 +40,13 @@ public final class SynchronousExchange: HaloExchange {
         let plan = messenger.plan
         precondition(rows.rows == plan.innerCount + plan.haloCount, "\(layer): exchange buffer has \(rows.rows) rows")
         let site = MessageSite(layer: layer, direction: .forward)
-        let received = try messenger.allToAll(encodeMessages(rows, site, context: context), .forward) {
+        var received = try messenger.allToAll(encodeMessages(rows, site, context: context), .forward) {
             if overlap { overlapping(rows) }
         }
+        // Each message is let go once decoded: with many halo rows the messages are as large as the halo block.
         for peer in messenger.peers {
             try messenger.decode(received[peer], site, from: peer, into: &rows, pool: context.pool)
+            received[peer] = []
         }
         if !overlap { overlapping(rows) }
     }
@@ -56,13 +58,14 @@ public final class SynchronousExchange: HaloExchange {
         precondition(haloGradient.rows == messenger.plan.haloCount,
                      "\(layer): halo gradient has \(haloGradient.rows) rows, halo \(messenger.plan.haloCount)")
         let site = MessageSite(layer: layer, direction: .backward)
-        let received = try messenger.allToAll(encodeMessages(haloGradient, site, context: context), .backward) {
+        var received = try messenger.allToAll(encodeMessages(haloGradient, site, context: context), .backward) {
             if overlap { overlapping(&innerGradient) }
         }
         // The local product overwrites the inner gradient; what the halo's owners send back is added after it.
         if !overlap { overlapping(&innerGradient) }
         for peer in messenger.peers {
             try messenger.decode(received[peer], site, from: peer, into: &innerGradient, accumulate: true, pool: context.pool)
+            received[peer] = []
         }
     }
 

@@ -46,6 +46,9 @@ public struct TrainingJob: Sendable {
     public var log: @Sendable (String) -> Void = { _ in }
     /// The data readers' notes (e.g. a dataset written before checksums existed).
     public var note: @Sendable (String) -> Void = { _ in }
+    /// The bytes the run may hold on this host; nil: the machine's physical memory. A run whose estimated peak
+    /// (`MemoryEstimate`) exceeds it is refused before its first epoch.
+    public var memoryBudget: Double?
     /// Appended to a refusal for lack of memory: what the caller can change (e.g. its options' names).
     public var memoryHint = "use a smaller model or dataset, or spread the ranks over several machines"
 
@@ -85,7 +88,7 @@ public struct TrainingJob: Sendable {
             return try trainThreads(count, threads: threadsPerRank ?? max(1, cores / count), cores: cores,
                                     onEpoch: onEpoch, onProgress: onProgress)
         case .member(let transport, let onHost):
-            return try trainMember(transport, threads: threadsPerRank ?? max(1, cores / max(onHost, 1)),
+            return try trainMember(transport, threads: threadsPerRank ?? max(1, cores / max(onHost, 1)), onHost: onHost,
                                    onEpoch: onEpoch, onProgress: onProgress)
         }
     }
@@ -96,18 +99,22 @@ public struct TrainingJob: Sendable {
         _ name: String, pool: ComputePool, threads: Int, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
         onProgress: @escaping @Sendable (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
-        let data = try loadDataset(name, pool: pool, replicas: 1)
-        let ordering = Stopwatch()
         let model = configuration.model
-        let shard = RankShard.wholeGraph(data, aggregation: model.kind.aggregation, inputDropout: model.inputDropout > 0)
-        log("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
         var config = configuration
-        config.quantization.precomputeFirstLayer = config.quantization.precomputeFirstLayer
-            ?? (model.inputDropout == 0 && FeatureStatistics(data.features).suitsPrecomputedAggregation)
-        let trainer = Trainer(configuration: config, shard: shard, classCount: data.classCount, pool: pool)
+        // The dataset as loaded lives only in this closure: once the shard holds its rows in locality order, the
+        // loaded copy (features and edges) is freed before training allocates anything.
+        let (shard, classCount, environment) = try { () throws -> (RankShard, Int, RunEnvironment) in
+            let data = try loadDataset(name, pool: pool, replicas: 1)
+            let ordering = Stopwatch()
+            let shard = RankShard.wholeGraph(data, aggregation: model.kind.aggregation, inputDropout: model.inputDropout > 0)
+            log("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
+            config.quantization.precomputeFirstLayer = config.quantization.precomputeFirstLayer
+                ?? (model.inputDropout == 0 && FeatureStatistics(data.features).suitsPrecomputedAggregation)
+            return (shard, data.classCount, RunEnvironment(ranks: 1, threadsPerRank: threads, dataset: data))
+        }()
+        let trainer = Trainer(configuration: config, shard: shard, classCount: classCount, pool: pool)
         if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
-        return try trainer.train(environment: RunEnvironment(ranks: 1, threadsPerRank: threads, dataset: data),
-                                 stopRequest: stopRequest, checkpoints: checkpoints,
+        return try trainer.train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
                                  onEpoch: onEpoch, onProgress: onProgress)
     }
 
@@ -124,7 +131,7 @@ public struct TrainingJob: Sendable {
         case .parts(let directory):
             let m = try PartitionStore.readManifest(directory: directory)
             try checkPartCount(m, directory: directory, ranks: count)
-            try checkMemory(for: m, ranks: Array(0..<count))
+            try checkMemory(for: m, ranks: Array(0..<count), inProcess: true)
             manifest = m
             inMemoryParts = nil
             summary = PartitionSummary(manifest: m)
@@ -134,6 +141,7 @@ public struct TrainingJob: Sendable {
             // Every rank's part copies its rows' features beside the dataset's.
             let data = try loadDataset(name, pool: ComputePool(threads: cores), replicas: count, featureCopies: 2)
             let (built, s) = try partition(data, parts: count)
+            try checkMemory(parts: built, inProcess: true)
             inMemoryParts = built
             summary = s
             environment = RunEnvironment(ranks: count, threadsPerRank: threads, dataset: data)
@@ -151,7 +159,7 @@ public struct TrainingJob: Sendable {
     }
 
     private func trainMember(
-        _ transport: any Transport, threads: Int, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        _ transport: any Transport, threads: Int, onHost: Int, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
         onProgress: @escaping @Sendable (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
         let pool = ComputePool(threads: threads)
@@ -163,8 +171,7 @@ public struct TrainingJob: Sendable {
         case .parts(let directory):
             let manifest = try PartitionStore.readManifest(directory: directory)
             try checkPartCount(manifest, directory: directory, ranks: ranks)
-            // Each rank checks its own part against the whole machine: a lower bound when ranks share a host.
-            try checkMemory(for: manifest, ranks: [transport.rank])
+            try checkMemory(for: manifest, ranks: [transport.rank], inProcess: false, ranksOnHost: onHost)
             part = try readPart(transport: transport, manifest: manifest)
             summary = PartitionSummary(manifest: manifest)
             environment = RunEnvironment(ranks: ranks, threadsPerRank: threads, manifest: manifest)
@@ -175,6 +182,7 @@ public struct TrainingJob: Sendable {
             let (built, s) = try partition(data, parts: ranks)
             try Self.confirmSamePartitioning(built, transport: transport)
             part = built[transport.rank]
+            try checkMemory(parts: [part], inProcess: false, ranksOnHost: onHost)
             summary = s
             environment = RunEnvironment(ranks: ranks, threadsPerRank: threads, dataset: data)
         }
@@ -214,7 +222,7 @@ public struct TrainingJob: Sendable {
         var data = try DatasetSource(name).load(pool: pool, note: note)
         try checkMemory(rows: Int(Double(data.nodeCount) * rowsShare), inputWidth: data.featureWidth,
                         classes: data.classCount, featureBytes: Self.featureBytes(data.features) * Double(featureCopies),
-                        replicas: replicas)
+                        replicas: replicas, storedEdges: replicas == 1 && rowsShare == 1 ? data.graph.edgeCount + data.nodeCount : 0)
         if configuration.normalizeFeatures == true { data.features = data.features.rowNormalized() }
         // Refused here, before partitioning; the trainer refuses it too (for parts read from disk).
         guard data.split.trainCount > 0 else {
@@ -227,11 +235,13 @@ public struct TrainingJob: Sendable {
     /// Every part of a partitioning computed here, with its summary.
     private func partition(_ data: Dataset, parts count: Int) throws -> ([Part], PartitionSummary) {
         let watch = Stopwatch()
+        let memory = ResidentMemorySampler()
         let partitioning = try Partitioner.partition(graph: data.graph, parts: count, method: partitionMethod,
                                                      seed: configuration.seed)
         let quality = partitioning.quality(of: data.graph)
         let built = Part.build(dataset: data, partitioning: partitioning)
-        log("partitioned into \(count) parts with \(partitionMethod) in \(String(format: "%.2f", watch.elapsed)) s: edge cut \(quality.cutEdges) (\(String(format: "%.1f", 100 * quality.cutFraction))%), balance \(String(format: "%.3f", quality.balance))")
+        let peak = Double(memory.stop()) / 1_073_741_824
+        log("partitioned into \(count) parts with \(partitionMethod) in \(String(format: "%.2f", watch.elapsed)) s (process peak \(String(format: "%.2f", peak)) GiB resident): edge cut \(quality.cutEdges) (\(String(format: "%.1f", 100 * quality.cutFraction))%), balance \(String(format: "%.3f", quality.balance))")
         return (built, PartitionSummary(method: partitionMethod, parts: built, quality: quality))
     }
 

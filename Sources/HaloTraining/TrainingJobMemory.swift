@@ -3,16 +3,43 @@ import HaloPartition
 
 /// The job's memory checks: a run whose estimated peak exceeds this machine's physical memory is refused before
 /// anything large is allocated (`MemoryEstimate`), with the caller's `memoryHint`.
+///
+/// A run is checked twice: before its data is loaded, from the sizes known then (a synthetic spec's, or a
+/// partition manifest's), and, for a dataset partitioned here, again once the parts and their halos exist, which
+/// is when the messages and halo rows (often the largest terms) are known. Both come before the first epoch.
 extension TrainingJob {
     /// - Parameters:
     ///   - rows: node rows (inner plus halo) held by the ranks of this host.
     ///   - featureBytes: the input features those ranks hold.
     ///   - replicas: ranks on this host, each with its own copy of the model and optimiser state.
-    func checkMemory(rows: Int, inputWidth: Int, classes: Int, featureBytes: Double, replicas: Int) throws {
-        guard let available = MemoryEstimate.physicalMemoryBytes else { return }
-        let estimate = MemoryEstimate(
-            model: configuration.model, rows: rows, inputWidth: inputWidth, classes: classes, featureBytes: featureBytes,
-            replicas: replicas, precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? false)
+    func checkMemory(rows: Int, inputWidth: Int, classes: Int, featureBytes: Double, replicas: Int,
+                     storedEdges: Int = 0) throws {
+        let rank = MemoryEstimate.RankRows(inner: rows / max(replicas, 1))
+        try check(MemoryEstimate(
+            model: configuration.model, ranks: Array(repeating: rank, count: max(replicas, 1)), inputWidth: inputWidth,
+            classes: classes, featureBytes: featureBytes, storedEdges: storedEdges,
+            precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? false))
+    }
+
+    /// The check for parts built here (all of an in-process run's, or an MPI rank's own): their halos and send lists
+    /// give the messages. In-process ranks share their messages' buffers. An MPI rank that shares its host with
+    /// `ranksOnHost − 1` others counts them as its own size (they start together and compete for the same memory).
+    func checkMemory(parts: [Part], inProcess: Bool, ranksOnHost: Int = 1) throws {
+        guard let first = parts.first else { return }
+        let ranks = Array(repeating: parts, count: max(ranksOnHost, 1)).joined().map {
+            MemoryEstimate.RankRows(inner: $0.innerCount, halo: $0.haloCount,
+                                    sent: $0.sendLists.reduce(0) { $0 + $1.count })
+        }
+        try check(MemoryEstimate(
+            model: configuration.model, ranks: ranks, inputWidth: first.features.width, classes: first.classCount,
+            featureBytes: parts.reduce(0) { $0 + Self.featureBytes($1.features) } * Double(max(ranksOnHost, 1)),
+            storedEdges: parts.reduce(0) { $0 + $1.inSources.count + $1.innerCount } * max(ranksOnHost, 1),
+            precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? (configuration.method.schedule == .pipelined),
+            sparseFeatures: { if case .sparse = first.features { true } else { false } }(), sharedMessages: inProcess, partStructure: true))
+    }
+
+    private func check(_ estimate: MemoryEstimate) throws {
+        guard let available = memoryBudget ?? MemoryEstimate.availableToThisProcess else { return }
         try estimate.check(availableBytes: available, hint: memoryHint)
     }
 
@@ -27,17 +54,24 @@ extension TrainingJob {
                         featureBytes: features * Double(featureCopies), replicas: replicas)
     }
 
-    /// The check for parts on disk, from the manifest alone: `ranks` are the parts this host trains.
-    func checkMemory(for manifest: PartitionManifest, ranks: [Int]) throws {
+    /// The check for parts on disk, from the manifest alone: `ranks` are the parts this host trains, and
+    /// `inProcess` says whether they are threads of this process (sharing their messages).
+    func checkMemory(for manifest: PartitionManifest, ranks: [Int], inProcess: Bool, ranksOnHost: Int = 1) throws {
         let featureFiles: Set = ["features.f32", "feat_indptr.i64", "feat_indices.i32", "feat_values.f32"]
-        var rows = 0, featureBytes = 0.0
-        for r in ranks {
+        var rows: [MemoryEstimate.RankRows] = [], featureBytes = 0.0, edges = 0, sparse = false
+        // An MPI rank counts the other ranks on its host as its own size (see `checkMemory(parts:)`).
+        for r in Array(repeating: ranks, count: max(ranksOnHost, 1)).joined() {
             let entry = manifest.partList[r]
-            rows += entry.inner + entry.halo
+            rows.append(MemoryEstimate.RankRows(inner: entry.inner, halo: entry.halo, sent: entry.send))
+            edges += entry.edges + entry.inner
             featureBytes += Double(entry.files.filter { featureFiles.contains($0.name) }.reduce(0) { $0 + $1.bytes })
+            sparse = sparse || entry.files.contains { $0.name == "feat_values.f32" }
         }
-        try checkMemory(rows: rows, inputWidth: manifest.dataset.featureWidth, classes: manifest.dataset.classes,
-                        featureBytes: featureBytes, replicas: ranks.count)
+        try check(MemoryEstimate(
+            model: configuration.model, ranks: rows, inputWidth: manifest.dataset.featureWidth,
+            classes: manifest.dataset.classes, featureBytes: featureBytes, storedEdges: edges,
+            precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? (configuration.method.schedule == .pipelined),
+            sparseFeatures: sparse, sharedMessages: inProcess, partStructure: true))
     }
 
     static func featureBytes(_ features: NodeFeatures) -> Double {

@@ -89,16 +89,18 @@ struct Partition: ParsableCommand {
         print("loaded \(data.summary) (\(seconds(watch.elapsed)))")
 
         watch.restart()
+        let memory = ResidentMemorySampler()
         let partitioning = try Partitioner.partition(graph: data.graph, parts: parts, method: method, seed: seed)
         let partitionTime = watch.elapsed
         let quality = partitioning.quality(of: data.graph)
         watch.restart()
         let built = Part.build(dataset: data, partitioning: partitioning)
         let buildTime = watch.elapsed
+        let peak = Double(memory.stop()) / 1_073_741_824
 
         let undirected = data.graph.isSymmetric ? data.graph.edgeCount / 2 : nil
         print("\(method) into \(parts) part\(parts == 1 ? "" : "s") (seed \(seed)): partitioned in \(seconds(partitionTime)), "
-              + "parts built in \(seconds(buildTime))")
+              + "parts built in \(seconds(buildTime)), process peak " + String(format: "%.2f GiB", peak) + " resident")
         print("edge cut \(quality.cutEdges)" + (undirected.map { " of \($0) undirected edges" } ?? " node pairs")
               + String(format: " (%.2f%%)", 100 * quality.cutFraction)
               + " | \(quality.cutDirectedEdges) of \(quality.directedEdgeCount) directed edges cross parts"

@@ -3,30 +3,94 @@ import HaloTraining
 import XCTest
 
 final class MemoryEstimateTests: XCTestCase {
-    private func model(_ kind: ModelConfiguration.Kind = .gcn, layers: Int, hidden: Int) -> ModelConfiguration {
-        ModelConfiguration(kind: kind, layers: layers, hiddenWidth: hidden, dropout: 0.5)
+    private func model(_ kind: ModelConfiguration.Kind = .gcn, layers: Int, hidden: Int,
+                       norm: ModelConfiguration.Normalization = .none) -> ModelConfiguration {
+        ModelConfiguration(kind: kind, layers: layers, hiddenWidth: hidden, dropout: 0.5, normalization: norm)
     }
 
-    /// The terms, counted by hand: 3 layers 10 → 4 → 4 → 2 on 100 rows.
-    func testCountsParametersActivationsAndFeatures() {
+    /// The terms, counted by hand: GCN 10 → 4 → 4 → 2 on 100 rows of one rank.
+    ///
+    /// Forward: layer 0 widens (10 → 4 does not: it narrows), so every layer transforms first and keeps only its
+    /// input. Backward of layer 2 holds both hidden outputs (2 × 400), the gradient (200) and its aggregate (200),
+    /// and the new input gradient (400): 1600 floats, the step's largest moment.
+    func testCountsTheStepsPeakByHand() {
         let estimate = MemoryEstimate(model: model(layers: 3, hidden: 4), rows: 100, inputWidth: 10, classes: 2,
                                       featureBytes: 4000)
         // Weights 10·4 + 4·4 + 4·2 = 64 floats, four copies each.
         XCTAssertEqual(estimate.parameterBytes, 64 * 4 * 4)
-        // 100 rows × (4 + 4 + 2) outputs, four matrices each.
-        XCTAssertEqual(estimate.activationBytes, 100 * 10 * 4 * 4)
+        XCTAssertEqual(estimate.activationBytes, 1600 * 4)
+        XCTAssertEqual(estimate.peakPhase, "backward, layer 2")
         XCTAssertEqual(estimate.featureBytes, 4000)
-        XCTAssertEqual(estimate.totalBytes, 1024 + 16000 + 4000)
+        XCTAssertEqual(estimate.structureBytes, 100 * 2 * 8, "row pointers only: no edges given")
+        let counted: Double = 1024 + 6400 + 4000 + 1600
+        XCTAssertEqual(estimate.totalBytes, counted * (1 + MemoryEstimate.overheadFraction), accuracy: 1e-9)
         XCTAssertTrue(estimate.largestWeight == (10, 4))
         XCTAssertEqual(estimate.largestWeightMeaning, "feature width × hidden")
     }
 
+    /// Halo rows and messages: one rank of GCN 8 → 16 → 3 with 50 inner rows, 30 halo rows and 40 rows sent.
+    /// Layer 0 widens, so it aggregates its 8-wide input first: its forward pass holds the output (50 × 16), the rows
+    /// aggregated with their halo (80 × 8), the messages out and in (70 × 8) and the aggregate (50 × 8): 2400
+    /// floats. Layer 1's backward pass holds more: what layer 0 kept (aggregate 400, output 800), the gradient
+    /// (50 × 3), its aggregate over inner and halo rows (80 × 3), the messages (70 × 3) and the input gradient
+    /// (50 × 16): 2600. Over MPI a rank holds what it sends and what it receives; in-process ranks share a
+    /// message's buffer, so only the 30 received rows count: 2600 − 40 × 3.
+    func testHaloRowsAndMessages() {
+        let rows = MemoryEstimate.RankRows(inner: 50, halo: 30, sent: 40)
+        let mpi = MemoryEstimate(model: model(layers: 2, hidden: 16), ranks: [rows], inputWidth: 8, classes: 3,
+                                 featureBytes: 0, storedEdges: 200)
+        XCTAssertEqual(mpi.peakPhase, "backward, layer 1")
+        XCTAssertEqual(mpi.activationBytes, 2600 * 4)
+        let pointers: Double = (2 * 50 + 30) * 8
+        XCTAssertEqual(mpi.structureBytes, 200 * 16 + pointers)
+        let shared = MemoryEstimate(model: model(layers: 2, hidden: 16), ranks: [rows], inputWidth: 8, classes: 3,
+                                    featureBytes: 0, storedEdges: 200, sharedMessages: true, partStructure: true)
+        let sharedFloats: Double = 2600 - 40 * 3
+        XCTAssertEqual(shared.activationBytes, sharedFloats * 4)
+        let partLists: Double = 200 * 4 + 50 * 8
+        XCTAssertEqual(shared.structureBytes, 200 * 16 + pointers + partLists, "plus the part's in-edge lists")
+        // Four such ranks in one process: four peaks, four models.
+        let four = MemoryEstimate(model: model(layers: 2, hidden: 16), ranks: Array(repeating: rows, count: 4),
+                                  inputWidth: 8, classes: 3, featureBytes: 0, sharedMessages: true)
+        XCTAssertEqual(four.activationBytes, 4 * shared.activationBytes)
+        XCTAssertEqual(four.parameterBytes, 4 * shared.parameterBytes)
+    }
+
     func testSageReplicasAndPrecomputedAggregation() {
         let gcn = MemoryEstimate(model: model(layers: 2, hidden: 8), rows: 50, inputWidth: 6, classes: 3, featureBytes: 0)
-        let sage = MemoryEstimate(model: model(.sage, layers: 2, hidden: 8), rows: 50, inputWidth: 6, classes: 3,
+        let sage = MemoryEstimate(model: model(.sage, layers: 2, hidden: 8), rows: 200, inputWidth: 6, classes: 3,
                                   featureBytes: 0, replicas: 4, precomputedFirstLayer: true)
         XCTAssertEqual(sage.parameterBytes, gcn.parameterBytes * 2 * 4, "two weights per SAGE layer, one model per rank")
-        XCTAssertEqual(sage.activationBytes, gcn.activationBytes + 50 * 6 * 4, "plus a dense copy of the first aggregate")
+        // Per rank (50 rows): layer 0 precomputed, so no aggregate is kept and nothing is exchanged: forward of
+        // layer 0 holds only its output, but a dense copy of the first aggregate is held throughout.
+        let precomputedCopy = 200.0 * 6 * 4
+        XCTAssertGreaterThan(sage.activationBytes, precomputedCopy)
+        let plain = MemoryEstimate(model: model(.sage, layers: 2, hidden: 8), rows: 200, inputWidth: 6, classes: 3,
+                                   featureBytes: 0, replicas: 4)
+        XCTAssertLessThan(sage.activationBytes - precomputedCopy, plain.activationBytes,
+                          "without the first layer's aggregate and exchange, the step itself holds less")
+    }
+
+    /// The estimate against runs measured on this project's machine (docs/scale.md; 2 cores, 24 GiB): it must
+    /// never be below what the kernel saw, and not far above it, or it would refuse runs that fit.
+    func testAgreesWithMeasuredPeaks() {
+        let gib = 1_073_741_824.0
+        // 1M nodes, 24,973,488 edges, 100 features, 47 classes; GCN 3 × 256, one rank, layer 0 precomputed:
+        // 4776 MiB peak resident.
+        let single = MemoryEstimate(model: model(layers: 3, hidden: 256), ranks: [.init(inner: 1_000_000)],
+                                    inputWidth: 100, classes: 47, featureBytes: 400e6, storedEdges: 25_973_488,
+                                    precomputedFirstLayer: true)
+        XCTAssertGreaterThan(single.totalBytes, 4776 * 1_048_576)
+        XCTAssertLessThan(single.totalBytes, 1.3 * 4776 * 1_048_576)
+        // The same graph in 4 in-process parts (METIS), SAGE 3 × 256: 9854 MiB peak resident for the process.
+        let inner = [242_529, 252_130, 253_171, 252_170], halo = [534_767, 507_342, 507_453, 508_000]
+        let parts = MemoryEstimate(model: model(.sage, layers: 3, hidden: 256),
+                                   ranks: (0..<4).map { .init(inner: inner[$0], halo: halo[$0], sent: halo[$0]) },
+                                   inputWidth: 100, classes: 47, featureBytes: 400e6, storedEdges: 25_973_488,
+                                   sharedMessages: true, partStructure: true)
+        XCTAssertGreaterThan(parts.totalBytes, 9854 * 1_048_576)
+        XCTAssertLessThan(parts.totalBytes, 1.3 * 9854 * 1_048_576)
+        XCTAssertLessThan(single.totalBytes, 24 * gib)
     }
 
     /// The sizes of issue 12: a declared class count of 2^31 − 1 needs terabytes and is refused with the numbers.
@@ -41,6 +105,7 @@ final class MemoryEstimateTests: XCTestCase {
             XCTAssertTrue(message.hasPrefix("this run needs about "), message)
             XCTAssertTrue(message.contains("GiB of memory, this machine has 16.0 GiB"), message)
             XCTAssertTrue(message.contains("largest weight 256 × 2147483647, hidden × classes"), message)
+            XCTAssertTrue(message.contains("at the step's peak (backward, layer 1)"), message)
             XCTAssertTrue(message.hasSuffix("; lower --hidden"), message)
         }
         // Cora's real size fits easily.

@@ -78,4 +78,49 @@ final class TrainingJobTests: XCTestCase {
         huge.memoryHint = "ask for less"
         XCTAssertThrowsError(try huge.run()) { XCTAssertTrue("\($0)".contains("ask for less"), "\($0)") }
     }
+
+    /// A run that fits by its size before partitioning, but not once its halos and messages are known, is refused
+    /// after partitioning and before its first epoch, with the estimate; a budget above the estimate trains.
+    func testARunThatCannotFitIsRefusedOnceItsPartsAreKnown() throws {
+        let data = try SyntheticGraphSpec(parsing: Self.spec).generate()
+        let config = configuration(epochs: 2)
+        // What the job checks before loading: 3 ranks sharing the rows, no halo, two copies of the features.
+        let beforeLoading = MemoryEstimate(model: config.model, rows: data.nodeCount, inputWidth: data.featureWidth,
+                                           classes: data.classCount, featureBytes: Double(data.nodeCount * data.featureWidth * 4 * 2),
+                                           replicas: 3)
+        let parts = Part.build(dataset: data, partitioning: try Partitioner.partition(graph: data.graph, parts: 3, method: .metis, seed: 2))
+        let withHalos = MemoryEstimate(
+            model: config.model,
+            ranks: parts.map { .init(inner: $0.innerCount, halo: $0.haloCount, sent: $0.sendLists.reduce(0) { $0 + $1.count }) },
+            inputWidth: data.featureWidth, classes: data.classCount, featureBytes: Double(data.nodeCount * data.featureWidth * 4),
+            storedEdges: parts.reduce(0) { $0 + $1.inSources.count + $1.innerCount }, sharedMessages: true, partStructure: true)
+        XCTAssertGreaterThan(withHalos.totalBytes, 1.2 * beforeLoading.totalBytes, "a random graph's halos are large")
+
+        var job = TrainingJob(configuration: config, source: .dataset(Self.spec), ranks: .threads(3))
+        job.threadsPerRank = 1
+        job.memoryBudget = 1.1 * beforeLoading.totalBytes
+        job.memoryHint = "use more machines"
+        let lines = LockedLines()
+        job.log = { lines.append($0) }
+        let epochs = LockedLines()
+        XCTAssertThrowsError(try job.run(onEpoch: { epochs.append("\($0.epoch)") })) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.hasPrefix("this run needs about "), message)
+            XCTAssertTrue(message.contains("at the step's peak ("), message)
+            XCTAssertTrue(message.hasSuffix("; use more machines"), message)
+        }
+        XCTAssertTrue(lines.all.contains { $0.hasPrefix("partitioned into 3 parts") }, "refused after partitioning")
+        XCTAssertEqual(epochs.all, [], "refused before the first epoch")
+
+        job.memoryBudget = 1.01 * withHalos.totalBytes
+        XCTAssertEqual(try job.run().epochs.count, 2)
+    }
+}
+
+/// Lines appended from several threads.
+private final class LockedLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var all: [String] { lock.withLock { lines } }
 }
