@@ -146,15 +146,22 @@ public final class GNNModel {
         var gradient = logitsGradient
         for l in stride(from: convolutions.count - 1, through: 0, by: -1) {
             // A hidden layer's normalisation finished its gradient in the previous iteration.
+            let below = l - 1
+            // Where the layer can write its input gradient over its input (the activation's output), the model lets
+            // go of that output first and the layer applies the activation's backward step itself.
+            let fused = l > 0 && convolutions[l].fusesActivationBackward
+            if fused { activations[below] = Matrix(rows: 0, cols: 0) }
             let g = try convolutions[l].backward(
-                consume gradient, operator: op, exchange: exchange, context: context, needInputGradient: l > 0)
+                consume gradient, operator: op, exchange: exchange, context: context, needInputGradient: l > 0,
+                activationBelow: fused ? hiddenActivations[below] : nil)
             try layerFinished(l)
             guard let g else { return }
             gradient = g
-            let below = l - 1
-            hiddenActivations[below].backward(&gradient, output: activations[below], context: context)
-            // Layer l's input, and the activation's output: nothing below needs it.
-            activations[below] = Matrix(rows: 0, cols: 0)
+            if !fused {
+                hiddenActivations[below].backward(&gradient, output: activations[below], context: context)
+                // Layer l's input, and the activation's output: nothing below needs it.
+                activations[below] = Matrix(rows: 0, cols: 0)
+            }
             if !norms.isEmpty { norms[below].backward(&gradient, pool: context.pool) }
         }
     }

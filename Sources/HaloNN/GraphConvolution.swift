@@ -125,9 +125,13 @@ public final class GraphConvolution {
     ///
     /// `gradient` is consumed: its buffer is freed as soon as it is no longer needed (pass it with `consume` for
     /// that to happen), and what forward kept is released on the way, so the pass holds as little as it can.
+    ///
+    /// `activationBelow`, when given, is the ReLU/dropout whose output is this layer's input: its backward step is
+    /// then applied here, and the input gradient is written over the input itself, a block of rows at a time, where
+    /// the two would otherwise coexist (`fusesActivationBackward`). The caller must not hold the input then.
     public func backward(
         _ gradient: consuming Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange,
-        context: StepContext, needInputGradient: Bool
+        context: StepContext, needInputGradient: Bool, activationBelow: ReLUDropout? = nil
     ) throws -> Matrix? {
         guard let x = input else { preconditionFailure("\(layer): backward without a forward pass before it") }
         defer { releaseRetained() }
@@ -167,6 +171,16 @@ public final class GraphConvolution {
             // GCN is done with the upstream gradient here; SAGE's self term still needs it below.
             if selfWeight == nil { gradient = Matrix(rows: 0, cols: 0) }
             x.accumulateTransposedProduct(transformedGradient, listed: nil, into: &neighborWeight.gradient, pool: pool)
+            if needInputGradient, let activationBelow, fusesActivationBackward {
+                if let selfWeight {
+                    x.accumulateTransposedProduct(gradient, listed: listed, into: &selfWeight.gradient, pool: pool)
+                }
+                input = nil
+                guard case .dense(var output) = consume x else { preconditionFailure("a fused backward needs a dense input") }
+                formInputGradient(over: &output, transformedGradient: transformedGradient,
+                                  upstream: selfWeight == nil ? nil : gradient, activation: activationBelow, context: context)
+                return output
+            }
             if needInputGradient {
                 if inputWidth == outputWidth {
                     multiplyRowsInPlace(&transformedGradient, by: neighborWeight.value, transposeB: true, pool: pool)
@@ -193,6 +207,35 @@ public final class GraphConvolution {
             }
         }
         return inputGradient
+    }
+
+    /// Whether `backward(…, activationBelow:)` writes the input gradient over the input: a dense input, transformed
+    /// first into a narrower output (at equal widths the gradient is formed in place over its own buffer instead,
+    /// which already keeps one matrix less).
+    public var fusesActivationBackward: Bool {
+        guard case .dense = input else { return false }
+        return transformsFirst(sparseInput: false) && inputWidth != outputWidth
+    }
+
+    /// `output ← activation′ ⊙ (TG·W_neighᵀ [+ G·W_selfᵀ])`, where `output` holds the activation's forward output
+    /// (its mask), a block of rows at a time through a buffer of 4096 rows.
+    private func formInputGradient(
+        over output: inout Matrix, transformedGradient: Matrix, upstream: Matrix?, activation: ReLUDropout,
+        context: StepContext
+    ) {
+        let rows = output.rows, blockRows = 4096
+        var block = Matrix.uninitialized(rows: min(blockRows, rows), cols: inputWidth)
+        var start = 0
+        while start < rows {
+            let range = start..<min(start + blockRows, rows)
+            if block.rows != range.count { block = Matrix.uninitialized(rows: range.count, cols: inputWidth) }
+            gemm(transformedGradient.rows(range), neighborWeight.value, into: &block, transposeB: true, pool: context.pool)
+            if let upstream, let selfWeight {
+                gemm(upstream.rows(range), selfWeight.value, into: &block, transposeB: true, beta: 1, pool: context.pool)
+            }
+            activation.backward(block, overwritingOutput: &output, fromRow: start, context: context)
+            start = range.upperBound
+        }
     }
 
     /// Drops what forward kept for backward.

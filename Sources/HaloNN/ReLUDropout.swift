@@ -18,6 +18,34 @@ public struct ReLUDropout: Sendable {
         dropout.apply(&x, nodeIDs: nodeIDs, context: context, rectifying: true)
     }
 
+    /// The same step written over the forward pass's output: rows `start ..< start + gradient.rows` of `output`
+    /// become `gradient · ∂output/∂x`. A layer uses it to form its input gradient where its input was, one block of
+    /// rows at a time, rather than beside it.
+    public func backward(_ gradient: Matrix, overwritingOutput output: inout Matrix, fromRow start: Int, context: StepContext) {
+        precondition(gradient.cols == output.cols && start >= 0 && start + gradient.rows <= output.rows,
+                     "relu-dropout backward: rows \(start)..<\(start + gradient.rows) of a \(output.rows)-row output")
+        let cols = gradient.cols, scale = dropout.survivorScale(context)
+        let zero = SIMD16<Float>(), scaleVector = SIMD16<Float>(repeating: scale)
+        gradient.storage.withUnsafeBufferPointer { g in
+            output.storage.withUnsafeMutableBufferPointer { o in
+                let gb = g.baseAddress!, ob = o.baseAddress! + start * cols
+                context.pool.forEachChunk(of: gradient.rows, grain: 64) { rows in
+                    var i = rows.lowerBound * cols
+                    let end = rows.upperBound * cols
+                    while i + 16 <= end {
+                        let survived = loadVector(ob + i) .> zero
+                        storeVector(zero.replacing(with: loadVector(gb + i) * scaleVector, where: survived), ob + i)
+                        i += 16
+                    }
+                    while i < end {
+                        ob[i] = ob[i] > 0 ? gb[i] * scale : 0
+                        i += 1
+                    }
+                }
+            }
+        }
+    }
+
     /// `gradient ← gradient · ∂output/∂x`, given the forward pass's `output` in the same context.
     public func backward(_ gradient: inout Matrix, output: Matrix, context: StepContext) {
         precondition(gradient.rows == output.rows && gradient.cols == output.cols, "relu-dropout backward shape mismatch")

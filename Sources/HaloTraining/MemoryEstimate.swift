@@ -15,13 +15,17 @@ import HaloNN
 ///   backward's gradients), the largest over all layers and both directions;
 /// - the precomputed first aggregate, the input features and the graph structure, held throughout.
 /// In-process ranks step together, so their peaks add up. What is not counted (kernel workspaces, the runtime,
-/// the allocator's slack: 15 % on the runs of docs/scale.md) is covered by `overheadFraction`.
+/// the allocator's slack: 14–21 % on the runs of docs/scale.md) is covered by `overheadFraction` and
+/// `allocatorAllowanceBytes`.
 public struct MemoryEstimate: Sendable, Equatable {
     /// Copies of every weight: value, gradient and Adam's first and second moments.
     public static let parameterCopies = 4
-    /// What the process holds beyond the counted objects, as a fraction of them: measured 14 % (1M nodes, GCN 3 ×
-    /// 256, one rank: 4.3 GB counted, 4.78 GiB resident); rounded up.
+    /// What the process holds beyond the counted objects: a fraction of them (kernel workspaces, the logits and
+    /// loss buffers, per-thread arenas) and a fixed allowance for the allocator, which keeps freed blocks under
+    /// 512 MiB for reuse (`AllocatorTuning`, up to 1 GiB at the heap's top). Measured beyond the count: 14 % (1M
+    /// nodes, GCN 3 × 256, one rank), 21 % (2.45M nodes, SAGE 3 × 256, one rank; docs/scale.md).
     public static let overheadFraction = 0.2
+    public static let allocatorAllowanceBytes = 0.5 * 1_073_741_824
 
     /// One rank's rows: its own nodes, the halo nodes it receives, and the rows it sends to others (all peers).
     public struct RankRows: Sendable, Equatable {
@@ -55,6 +59,7 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// The counted bytes and the allowance for what is not counted.
     public var totalBytes: Double {
         (parameterBytes + activationBytes + featureBytes + structureBytes) * (1 + Self.overheadFraction)
+            + Self.allocatorAllowanceBytes
     }
 
     /// - Parameters:
@@ -133,10 +138,7 @@ public struct MemoryEstimate: Sendable, Equatable {
     public static var availableToThisProcess: Double? {
         func kilobytes(_ field: String, in file: String) -> Double? {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
-            for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
-                return line.split(separator: " ").compactMap { Double($0) }.first
-            }
-            return nil
+            return ResourceUsage.kilobytes(field, in: text).map(Double.init)
         }
         guard let available = kilobytes("MemAvailable", in: "/proc/meminfo") else { return physicalMemoryBytes }
         return (available + (kilobytes("VmRSS", in: "/proc/self/status") ?? 0)) * 1024
@@ -153,7 +155,7 @@ public struct MemoryEstimate: Sendable, Equatable {
             + "parameters with gradients and Adam state \(gib(parameterBytes)) GiB (largest weight \(largestWeight.rows) × \(largestWeight.cols), \(largestWeightMeaning)), "
             + "activations, gradients and messages at the step's peak (\(peakPhase)) \(gib(activationBytes)) GiB, "
             + "input features \(gib(featureBytes)) GiB, graph structure \(gib(structureBytes)) GiB, "
-            + "with \(Int(Self.overheadFraction * 100)) % for the runtime; \(hint)")
+            + "with \(Int(Self.overheadFraction * 100)) % and \(gib(Self.allocatorAllowanceBytes)) GiB for the runtime and allocator; \(hint)")
     }
 }
 
@@ -203,10 +205,10 @@ private struct StepPeak {
                 let w = messageWidth(l)
                 // The aggregated gradient (inner and halo rows) and the messages out and in.
                 transient += (inner + halo) * w + messageRows * w
-                if l > 0 {
-                    // The input gradient: in place at equal widths when transforming first.
-                    if !(transformsFirst(l) && widths[l] == widths[l + 1]) { transient += inner * Double(widths[l]) }
-                }
+                // The input gradient: a new matrix only when aggregating first. Transforming first, it is formed
+                // in place at equal widths, and written over the layer's input (the activation's output) when
+                // narrowing.
+                if l > 0 && !transformsFirst(l) { transient += inner * Double(widths[l]) }
             } else {
                 // A first layer that aggregated before its weight needs no exchange back, only its weight gradient,
                 // for which the gradient's non-zeros may be listed: at most its size again.

@@ -4,12 +4,19 @@ import Foundation
 public enum ResourceUsage {
     /// Peak resident set size of this process in bytes (`VmHWM`), or 0 where unavailable.
     public static func peakResidentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-            return kb * 1024
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let kb = kilobytes("VmHWM", in: status) else { return 0 }
+        return kb * 1024
+    }
+
+    /// The value of `field` in a `/proc` file's "Field:  12345 kB" lines. The kernel right-aligns the number in 8
+    /// columns after a tab (`/proc/self/status`), so from 10^7 kB (9.5 GiB) on only the tab separates it from the
+    /// label: split on any white space.
+    public static func kilobytes(_ field: String, in text: String) -> Int? {
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return line.dropFirst(field.count + 1).split(whereSeparator: \.isWhitespace).compactMap { Int($0) }.first
         }
-        return 0
+        return nil
     }
 }
 

@@ -297,6 +297,16 @@ final class ReLUDropoutTests: XCTestCase {
                     var g = upstream
                     fused.backward(&g, output: y, context: context(threads: threads))
                     XCTAssertEqual(g, expected, "backward \(rows)×\(cols) rate \(rate) threads \(threads)")
+                    // Written over the output instead, in blocks of rows that need not divide the matrix.
+                    var overwritten = y
+                    var start = 0
+                    while start < rows {
+                        let block = start..<min(start + 3, rows)
+                        fused.backward(upstream.rows(block), overwritingOutput: &overwritten, fromRow: start,
+                                       context: context(threads: threads))
+                        start = block.upperBound
+                    }
+                    XCTAssertEqual(overwritten, expected, "over the output \(rows)×\(cols) rate \(rate) threads \(threads)")
                 }
             }
         }

@@ -19,3 +19,17 @@ final class ResidentMemorySamplerTests: XCTestCase {
         XCTAssertGreaterThan(peak, before + 200 * 1_048_576, "peak \(peak), before \(before)")
     }
 }
+
+final class ProcFieldTests: XCTestCase {
+    /// The kernel pads to 8 columns: a peak of 10^7 kB or more has no space after the tab (12.2 GiB read as 0
+    /// before this was fixed).
+    func testReadsKilobytesWithAndWithoutPadding() {
+        let status = "Name:\thalo\nVmPeak:\t 8302448 kB\nVmHWM:\t12461056 kB\nVmRSS:\t    2048 kB\n"
+        XCTAssertEqual(ResourceUsage.kilobytes("VmHWM", in: status), 12_461_056)
+        XCTAssertEqual(ResourceUsage.kilobytes("VmPeak", in: status), 8_302_448)
+        XCTAssertEqual(ResourceUsage.kilobytes("VmRSS", in: status), 2048)
+        XCTAssertNil(ResourceUsage.kilobytes("VmSwap", in: status))
+        XCTAssertEqual(ResourceUsage.kilobytes("MemAvailable", in: "MemTotal:       24683784 kB\nMemAvailable:   22880000 kB\n"), 22_880_000)
+        XCTAssertGreaterThan(ResourceUsage.peakResidentBytes(), 0, "this process has a peak")
+    }
+}
