@@ -13,10 +13,13 @@ import CBLAS
 /// the same cores (measured on Coauthor-Physics with 2 threads: 28 % of all CPU samples in that spin loop, epoch
 /// 110 ms → 81 ms without it), so Halo keeps OpenBLAS at one thread (`BLASRuntime.useCallerThreadsOnly()`, done
 /// here on the first multithreaded call) and has one parallel-for for everything.
+///
+/// `rowsPerCall`, when given, cuts each thread's rows further into calls of at most that many rows (see
+/// `GEMMRowBlocking`, a decision measured per host); products cut by columns or by the inner dimension ignore it.
 public func gemm(
     _ a: Matrix, _ b: Matrix, into c: inout Matrix,
     transposeA: Bool = false, transposeB: Bool = false, alpha: Float = 1, beta: Float = 0,
-    pool: ComputePool = .serial
+    pool: ComputePool = .serial, rowsPerCall: Int? = nil
 ) {
     let (m, k) = transposeA ? (a.cols, a.rows) : (a.rows, a.cols)
     let (kb, n) = transposeB ? (b.cols, b.rows) : (b.rows, b.cols)
@@ -39,8 +42,11 @@ public func gemm(
                 switch partition {
                 case .rows:
                     pool.forEachChunk(of: m, grain: GEMMPartition.minimumBlock) { rows in
-                        operands.multiply(pa, pb, rows: rows, columns: 0..<n, inner: 0..<k,
-                                          beta: beta, into: pc, ldc: n)
+                        let step = max(1, rowsPerCall ?? rows.count)
+                        for first in stride(from: rows.lowerBound, to: rows.upperBound, by: step) {
+                            operands.multiply(pa, pb, rows: first..<min(first + step, rows.upperBound),
+                                              columns: 0..<n, inner: 0..<k, beta: beta, into: pc, ldc: n)
+                        }
                     }
                 case .columns:
                     pool.forEachChunk(of: n, grain: GEMMPartition.minimumBlock) { columns in

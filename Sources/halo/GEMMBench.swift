@@ -58,24 +58,48 @@ struct GEMMBench {
         let b = shape.transposeB ? Matrix(rows: shape.n, cols: shape.k, repeating: 0.25)
                                  : Matrix(rows: shape.k, cols: shape.n, repeating: 0.25)
         var c = Matrix(rows: shape.m, cols: shape.n)
-        let run = { gemm(a, b, into: &c, transposeA: shape.transposeA, transposeB: shape.transposeB, pool: pool) }
-        run()  // warm-up: first-touch page faults and OpenBLAS's buffers
-        var wall: [Double] = [], cpu: [Double] = []
-        for _ in 0..<max(repeats, 1) {
-            let cpuStart = ProcessCPUClock.seconds()
-            let watch = Stopwatch()
-            run()
-            wall.append(watch.elapsed)
-            cpu.append(ProcessCPUClock.seconds() - cpuStart)
+        let (wall, cpu) = times {
+            gemm(a, b, into: &c, transposeA: shape.transposeA, transposeB: shape.transposeB, pool: pool)
         }
         let flops = 2 * Double(shape.m) * Double(shape.n) * Double(shape.k)
         let partition = GEMMPartition.choose(m: shape.m, n: shape.n, k: shape.k, threads: pool.threads)
-        return Microbench.GEMMResult(
+        var result = Microbench.GEMMResult(
             m: shape.m, n: shape.n, k: shape.k, transposeA: shape.transposeA, transposeB: shape.transposeB,
             role: shape.role, threads: pool.threads, partition: "\(partition)",
             seconds: wall.min()!, medianSeconds: wall.median, cpuSeconds: cpu.min()!,
             gflops: flops / wall.min()! / 1e9, medianGflops: flops / wall.median / 1e9,
             gflopsByCPUTime: flops * Double(pool.threads) / cpu.min()! / 1e9)
+        // Products cut by rows into several L2-sized blocks per thread are also timed in blocks: the measurement
+        // `GEMMRowBlocking.worthwhile` decides from.
+        if partition == .rows,
+           let rows = GEMMRowBlocking.rowsPerCall(n: shape.n, k: shape.k, cacheBytes: GEMMRowBlocking.level2CacheBytes),
+           shape.m >= 4 * rows * pool.threads {
+            let (_, blockedCPU) = times {
+                gemm(a, b, into: &c, transposeA: shape.transposeA, transposeB: shape.transposeB, pool: pool,
+                     rowsPerCall: rows)
+            }
+            let blockedRate = flops * Double(pool.threads) / blockedCPU.min()! / 1e9
+            result.blockedRowsPerCall = rows
+            result.blockedGflopsByCPUTime = blockedRate
+            result.blockedWorthwhile = GEMMRowBlocking.worthwhile(wholeRate: result.gflopsByCPUTime,
+                                                                  blockedRate: blockedRate)
+        }
+        return result
+    }
+
+    /// Wall and process CPU seconds of each of `repeats` runs of `body`, after one warm-up run (first-touch page
+    /// faults and OpenBLAS's buffers).
+    private func times(_ body: () -> Void) -> (wall: [Double], cpu: [Double]) {
+        body()
+        var wall: [Double] = [], cpu: [Double] = []
+        for _ in 0..<max(repeats, 1) {
+            let cpuStart = ProcessCPUClock.seconds()
+            let watch = Stopwatch()
+            body()
+            wall.append(watch.elapsed)
+            cpu.append(ProcessCPUClock.seconds() - cpuStart)
+        }
+        return (wall, cpu)
     }
 
     /// One line per result: the rates and the fractions of the square rate on the same threads.
@@ -86,6 +110,10 @@ struct GEMMBench {
                               g.threads == 1 ? "" : "s", g.partition, g.gflops, g.medianGflops, g.gflopsByCPUTime)
             if let wall = g.fractionOfSquare, let cpu = g.fractionOfSquareByCPUTime {
                 line += String(format: " | %.0f%% of square (%.0f%% by CPU time)", 100 * wall, 100 * cpu)
+            }
+            if let rows = g.blockedRowsPerCall, let rate = g.blockedGflopsByCPUTime, let worthwhile = g.blockedWorthwhile {
+                line += String(format: " | in calls of %d rows %.1f by CPU time (%@)", rows, rate,
+                               worthwhile ? "worth it here" : "not worth it here")
             }
             return line + " — " + g.role
         }
@@ -115,5 +143,10 @@ extension Microbench {
         /// This shape's rate over the square product's on the same threads (wall clock, and by CPU time).
         var fractionOfSquare: Double?
         var fractionOfSquareByCPUTime: Double?
+        /// The same product in calls of `blockedRowsPerCall` rows (`GEMMRowBlocking`), its rate by CPU time, and
+        /// whether `GEMMRowBlocking.worthwhile` takes it; absent for shapes not cut by rows into several blocks.
+        var blockedRowsPerCall: Int?
+        var blockedGflopsByCPUTime: Double?
+        var blockedWorthwhile: Bool?
     }
 }
