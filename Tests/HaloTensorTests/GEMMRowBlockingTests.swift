@@ -7,8 +7,12 @@ final class GEMMRowBlockingTests: XCTestCase {
         // 1 MiB L2, C 256 wide, A 100 deep: 512 KiB / (356 · 4 B) = 368 rows, down to a multiple of 32.
         XCTAssertEqual(GEMMRowBlocking.rowsPerCall(n: 256, k: 100, cacheBytes: 1 << 20), 352)
         XCTAssertEqual(GEMMRowBlocking.rowsPerCall(n: 256, k: 256, cacheBytes: 1 << 20), 256)
-        // A tiny cache still gets one whole tile per call; an unknown one gets no blocking.
-        XCTAssertEqual(GEMMRowBlocking.rowsPerCall(n: 4096, k: 4096, cacheBytes: 32 << 10), GEMMPartition.minimumBlock)
+        // Fewer than four tiles of rows fit (a long inner dimension, or a small cache), or the cache size is
+        // unknown: no blocking.
+        XCTAssertEqual(GEMMRowBlocking.rowsPerCall(n: 256, k: 768, cacheBytes: 1 << 20), 128)
+        XCTAssertNil(GEMMRowBlocking.rowsPerCall(n: 2048, k: 2048, cacheBytes: 1 << 20))
+        XCTAssertNil(GEMMRowBlocking.rowsPerCall(n: 256, k: 34_493, cacheBytes: 1 << 20))
+        XCTAssertNil(GEMMRowBlocking.rowsPerCall(n: 256, k: 100, cacheBytes: 32 << 10))
         XCTAssertNil(GEMMRowBlocking.rowsPerCall(n: 256, k: 100, cacheBytes: nil))
         XCTAssertNil(GEMMRowBlocking.rowsPerCall(n: 256, k: 100, cacheBytes: 0))
     }
