@@ -3,9 +3,9 @@
 /// Every OpenBLAS call copies ("packs") each element of both of its operands into cache-sized panels before its
 /// micro-kernel runs, so a cut that hands the same operand to every thread packs that operand once per thread.
 /// The tall-skinny products of training make that copy a large share of the work: a weight gradient Xᵀ·G
-/// (F × 256 × nodes) cut into column blocks packed all of X on both threads, and with F = 100 it ran at 71 % of the
-/// square rate on two threads against 77 % on one (OpenBLAS 0.3.21, all three kernel families measured, see
-/// docs/benchmarks.md). Cutting the inner dimension instead packs every element once and pays for it with a
+/// (F × 256 × nodes) cut into column blocks packed all of X on both threads, and with F = 100 it ran at 70–71 % of
+/// the square rate on two threads against 75–80 % on one (OpenBLAS 0.3.21's SkylakeX, Haswell and Zen kernels on a
+/// Zen 4, see docs/gemm.md). Cutting the inner dimension instead packs every element once and pays for it with a
 /// reduction of the m × n partial products.
 ///
 /// The choice counts elements moved (packing and reduction), not time, so it holds whatever the kernel family:

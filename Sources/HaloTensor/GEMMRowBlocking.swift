@@ -8,8 +8,8 @@ import Glibc
 /// rows streams C through memory three times; when the inner dimension is short (a first layer with 100
 /// features) that traffic is a visible share of the time. Calls over blocks whose rows of A and C fit in half
 /// the L2 cache keep it in cache. Whether that pays depends on the kernel family, so it is a measured decision:
-/// on a Zen 4 host, m × 256 × 100 with OpenBLAS 0.3.21's Haswell and Zen kernels ran 10–13 % faster in blocks of
-/// 256–1024 rows, and with its SkylakeX kernels 4 % slower (docs/gemm.md). `gemm` blocks only when told to
+/// on a Zen 4 host, m × 256 × 100 with OpenBLAS 0.3.21's Haswell and Zen kernels ran 7–13 % faster in blocks of
+/// 256–1024 rows, and with its SkylakeX kernels 1–4 % slower (docs/gemm.md). `gemm` blocks only when told to
 /// (`rowsPerCall`); `worthwhile(wholeRate:blockedRate:)` is the decision from two measured rates, which a host
 /// calibration can make once and pass on.
 public enum GEMMRowBlocking {
