@@ -110,11 +110,13 @@ for t in sorted(micro["stream_triad_g_bps"], key=int):
 print("\nThe dataset's own node order and the reverse Cuthill–McKee order Halo trains in (`Graph.reverseCuthillMcKeeOrder`). "
       "Above 100 % of the triad the gathered rows come from cache rather than memory (the traffic counts every "
       "gathered row as if read from memory).")
-print("\n| GEMM (m × n × k) | op | GFLOP/s |")
-print("|---|---|---:|")
+print("\n| GEMM (m × n × k) | op | threads | GFLOP/s | ÷ square |")
+print("|---|---|---:|---:|---:|")
 for g in micro["gemm"]:
     op = "A·B" if not (g["transpose_a"] or g["transpose_b"]) else ("Aᵀ·B" if g["transpose_a"] else "A·Bᵀ")
-    print(f"| {g['m']} × {g['n']} × {g['k']} | {op} | {g['gflops']:.1f} |")
+    # Older microbench files have neither threads nor fractions of the square rate.
+    fraction = f"{100 * g['fraction_of_square']:.0f}%" if g.get("fraction_of_square") else "–"
+    print(f"| {g['m']} × {g['n']} × {g['k']} | {op} | {g.get('threads', micro['threads'])} | {g['gflops']:.1f} | {fraction} |")
 
 products = []
 for name in ["microbench.json", "microbench-photo.json"]:

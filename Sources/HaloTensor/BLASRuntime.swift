@@ -58,6 +58,21 @@ public enum BLASRuntime {
         return String(cString: name)
     }
 
+    /// How the kernel family was chosen, so a report can tell a forced family from a detected one: "detected",
+    /// "OPENBLAS_CORETYPE=Zen (environment)" or "OPENBLAS_CORETYPE=SKYLAKEX (set by Halo's relaunch)".
+    public static var coreChoice: String {
+        let env = ProcessInfo.processInfo.environment
+        guard let value = env[coreTypeVariable], !value.isEmpty else { return "detected" }
+        let origin = env[relaunchMarker] != nil ? "set by Halo's relaunch" : "environment"
+        return "\(coreTypeVariable)=\(value) (\(origin))"
+    }
+
+    /// OpenBLAS's build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64".
+    public static var config: String {
+        guard let text = openblas_get_config() else { return "unknown" }
+        return String(cString: text)
+    }
+
     /// Makes OpenBLAS run each call on the calling thread, once per process. `gemm` with a multithreaded pool calls
     /// this: it already runs one BLAS call per pool thread, and OpenBLAS threads inside each would oversubscribe.
     public static func useCallerThreadsOnly() { _ = singleThreaded }

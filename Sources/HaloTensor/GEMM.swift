@@ -6,17 +6,20 @@ import CBLAS
 /// All four transpose combinations are used by the layers: forward `X·W`, backward `G·Wᵀ` for the input
 /// gradient and `Xᵀ·G` for the weight gradient. `C` must already have the result's shape.
 ///
-/// Threads come from `pool`, not from OpenBLAS: the product is cut into independent blocks of C (row blocks,
-/// or column blocks when C is wider than tall) and each block is one single-threaded `cblas_sgemm` call on a
-/// pool thread. OpenBLAS's own workers spin in `sched_yield` for a while after every call and then compete with
-/// the pool's SpMM and elementwise kernels for the same cores (measured on Coauthor-Physics with 2 threads:
-/// 28 % of all CPU samples in that spin loop, epoch 110 ms → 81 ms without it), so Halo keeps OpenBLAS at one
-/// thread (`BLASRuntime.useCallerThreadsOnly()`, done here on the first multithreaded call) and has one
-/// parallel-for for everything.
+/// Threads come from `pool`, not from OpenBLAS: the product is cut into independent pieces (blocks of rows or
+/// columns of C, or ranges of the inner dimension whose partial products are then added, as `GEMMPartition`
+/// decides) and each piece is one single-threaded `cblas_sgemm` call on a pool thread. OpenBLAS's own workers spin
+/// in `sched_yield` for a while after every call and then compete with the pool's SpMM and elementwise kernels for
+/// the same cores (measured on Coauthor-Physics with 2 threads: 28 % of all CPU samples in that spin loop, epoch
+/// 110 ms → 81 ms without it), so Halo keeps OpenBLAS at one thread (`BLASRuntime.useCallerThreadsOnly()`, done
+/// here on the first multithreaded call) and has one parallel-for for everything.
+///
+/// `rowsPerCall`, when given, cuts each thread's rows further into calls of at most that many rows (see
+/// `GEMMRowBlocking`, a decision measured per host); products cut by columns or by the inner dimension ignore it.
 public func gemm(
     _ a: Matrix, _ b: Matrix, into c: inout Matrix,
     transposeA: Bool = false, transposeB: Bool = false, alpha: Float = 1, beta: Float = 0,
-    pool: ComputePool = .serial
+    pool: ComputePool = .serial, rowsPerCall: Int? = nil
 ) {
     let (m, k) = transposeA ? (a.cols, a.rows) : (a.rows, a.cols)
     let (kb, n) = transposeB ? (b.cols, b.rows) : (b.rows, b.cols)
@@ -29,29 +32,29 @@ public func gemm(
         return
     }
     if pool.threads > 1 { BLASRuntime.useCallerThreadsOnly() }
-    let lda = a.cols, ldb = b.cols, ldc = n
-    let transA = transposeA ? CblasTrans : CblasNoTrans
-    let transB = transposeB ? CblasTrans : CblasNoTrans
-    // Blocks narrower than this waste most of a kernel's register tile, so small products stay on one thread.
-    let minimumBlock = 32
-    let splitRows = m >= n
+    let operands = GEMMOperands(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                                lda: a.cols, ldb: b.cols, alpha: alpha)
+    let partition = GEMMPartition.choose(m: m, n: n, k: k, threads: pool.threads)
     a.storage.withUnsafeBufferPointer { pa in
         b.storage.withUnsafeBufferPointer { pb in
             c.storage.withUnsafeMutableBufferPointer { pc in
                 let pa = pa.baseAddress!, pb = pb.baseAddress!, pc = pc.baseAddress!
-                pool.forEachChunk(of: splitRows ? m : n, grain: minimumBlock) { block in
-                    let lo = block.lowerBound
-                    if splitRows {
-                        // Rows lo..<hi of op(A): rows of A, or columns of A when it is transposed.
-                        let blockA = transposeA ? pa + lo : pa + lo * lda
-                        cblas_sgemm(CblasRowMajor, transA, transB, Int32(block.count), Int32(n), Int32(k),
-                                    alpha, blockA, Int32(lda), pb, Int32(ldb), beta, pc + lo * ldc, Int32(ldc))
-                    } else {
-                        // Columns lo..<hi of op(B): columns of B, or rows of B when it is transposed.
-                        let blockB = transposeB ? pb + lo * ldb : pb + lo
-                        cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(block.count), Int32(k),
-                                    alpha, pa, Int32(lda), blockB, Int32(ldb), beta, pc + lo, Int32(ldc))
+                switch partition {
+                case .rows:
+                    pool.forEachChunk(of: m, grain: GEMMPartition.minimumBlock) { rows in
+                        let step = max(1, rowsPerCall ?? rows.count)
+                        for first in stride(from: rows.lowerBound, to: rows.upperBound, by: step) {
+                            operands.multiply(pa, pb, rows: first..<min(first + step, rows.upperBound),
+                                              columns: 0..<n, inner: 0..<k, beta: beta, into: pc, ldc: n)
+                        }
                     }
+                case .columns:
+                    pool.forEachChunk(of: n, grain: GEMMPartition.minimumBlock) { columns in
+                        operands.multiply(pa, pb, rows: 0..<m, columns: columns, inner: 0..<k,
+                                          beta: beta, into: pc, ldc: n)
+                    }
+                case .inner:
+                    operands.multiplySplittingInner(pa, pb, beta: beta, into: pc, pool: pool)
                 }
             }
         }

@@ -132,6 +132,10 @@ public struct RunEnvironment: Sendable, Codable {
     public var ranks: Int
     public var threadsPerRank: Int
     public var blasCore: String
+    /// How `blasCore` was chosen (`BLASRuntime.coreChoice`) and OpenBLAS's build description; absent in reports
+    /// written before they were recorded.
+    public var blasCoreChoice: String?
+    public var blasConfig: String?
     public var hostCores: Int
     public var nodes: Int
     public var edges: Int
@@ -139,10 +143,12 @@ public struct RunEnvironment: Sendable, Codable {
     public var classes: Int
 
     public init(ranks: Int, threadsPerRank: Int, blasCore: String, hostCores: Int, nodes: Int, edges: Int,
-                featureWidth: Int, classes: Int) {
+                featureWidth: Int, classes: Int, blasCoreChoice: String? = nil, blasConfig: String? = nil) {
         self.ranks = ranks
         self.threadsPerRank = threadsPerRank
         self.blasCore = blasCore
+        self.blasCoreChoice = blasCoreChoice
+        self.blasConfig = blasConfig
         self.hostCores = hostCores
         self.nodes = nodes
         self.edges = edges
@@ -156,7 +162,8 @@ extension RunEnvironment {
     public init(ranks: Int, threadsPerRank: Int, dataset: Dataset) {
         self.init(ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName,
                   hostCores: ComputePool.availableCores, nodes: dataset.nodeCount, edges: dataset.graph.edgeCount,
-                  featureWidth: dataset.featureWidth, classes: dataset.classCount)
+                  featureWidth: dataset.featureWidth, classes: dataset.classCount,
+                  blasCoreChoice: BLASRuntime.coreChoice, blasConfig: BLASRuntime.config)
     }
 
     /// This host's figures for a run on the parts described by `manifest`.
@@ -164,6 +171,7 @@ extension RunEnvironment {
         self.init(ranks: ranks, threadsPerRank: threadsPerRank, blasCore: BLASRuntime.coreName,
                   hostCores: ComputePool.availableCores, nodes: manifest.dataset.nodes,
                   edges: manifest.dataset.directedEdges, featureWidth: manifest.dataset.featureWidth,
-                  classes: manifest.dataset.classes)
+                  classes: manifest.dataset.classes,
+                  blasCoreChoice: BLASRuntime.coreChoice, blasConfig: BLASRuntime.config)
     }
 }

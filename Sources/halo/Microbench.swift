@@ -35,13 +35,24 @@ struct Microbench: ParsableCommand {
     @Option(help: "Repetitions; the best is reported.")
     var repeats: Int = 10
 
+    @Option(help: "Rows (nodes) of the tall-skinny GEMM shapes (default: the dataset's node count).")
+    var gemmRows: Int?
+
+    @Option(help: "Input feature width of the first layer's GEMM shapes (default: the dataset's, when at most 2048).")
+    var gemmFeatures: Int?
+
     @OptionGroup var results: JSONResultsOption
 
     struct Result: Codable {
         var threads: Int
+        /// The kernel family OpenBLAS chose (or was told by `OPENBLAS_CORETYPE`), e.g. "SkylakeX" or "Zen".
         var blasCore: String
+        /// How the family was chosen (`BLASRuntime.coreChoice`) and OpenBLAS's build description.
+        var blasCoreChoice: String
+        var blasConfig: String
         var streamTriadGBps: [String: Double]
         var spmm: SpMMResult
+        /// Every GEMM shape on one thread and on `threads`, each with its fraction of the square rate.
         var gemm: [GEMMResult]
         /// The first layer's products on the dataset's sparse input features, sparse kernels next to dense GEMM.
         var featureProducts: FeatureProductResult?
@@ -98,16 +109,12 @@ struct Microbench: ParsableCommand {
         var gbpsLocalityOrder: [String: Double]
     }
 
-    struct GEMMResult: Codable {
-        var m: Int, n: Int, k: Int
-        var transposeA: Bool, transposeB: Bool
-        var seconds: Double
-        var gflops: Double
-    }
-
     func validate() throws {
         // Checked before the benchmarks run, so minutes of measuring are not lost to an unwritable path.
         try results.check()
+        for (name, value) in [("--gemm-rows", gemmRows), ("--gemm-features", gemmFeatures)] {
+            if let value, value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
+        }
     }
 
     func run() throws {
@@ -138,22 +145,11 @@ struct Microbench: ParsableCommand {
             orderedRate[name] = bytes / t / 1e9
         }
 
-        var gemms: [GEMMResult] = []
-        let shapes: [(Int, Int, Int, Bool, Bool)] = [
-            (data.nodeCount, width, width, false, false),   // hidden layer forward X·W
-            (data.nodeCount, width, width, false, true),    // input gradient G·Wᵀ
-            (width, width, data.nodeCount, true, false),    // weight gradient Xᵀ·G
-            (2048, 2048, 2048, false, false),
-        ]
+        let gemmRows = self.gemmRows ?? data.nodeCount
+        let gemmFeatures = self.gemmFeatures ?? (data.features.width <= 2048 ? data.features.width : nil)
+        let gemms = GEMMBench(shapes: GEMMBench.shapes(rows: gemmRows, width: width, features: gemmFeatures),
+                              repeats: repeats).run(pools: pools.map(\.1))
         let pool = ComputePool(threads: threads)
-        for (m, n, k, ta, tb) in shapes {
-            let a = ta ? Matrix(rows: k, cols: m, repeating: 0.5) : Matrix(rows: m, cols: k, repeating: 0.5)
-            let b = tb ? Matrix(rows: n, cols: k, repeating: 0.25) : Matrix(rows: k, cols: n, repeating: 0.25)
-            var c = Matrix(rows: m, cols: n)
-            let t = best(of: repeats) { gemm(a, b, into: &c, transposeA: ta, transposeB: tb, pool: pool) }
-            gemms.append(GEMMResult(m: m, n: n, k: k, transposeA: ta, transposeB: tb, seconds: t,
-                                    gflops: 2 * Double(m) * Double(n) * Double(k) / t / 1e9))
-        }
 
         var featureProducts: FeatureProductResult?
         if case .sparse(let features) = data.features {
@@ -212,7 +208,8 @@ struct Microbench: ParsableCommand {
         }
 
         let result = Result(
-            threads: threads, blasCore: BLASRuntime.coreName, streamTriadGBps: stream,
+            threads: threads, blasCore: BLASRuntime.coreName, blasCoreChoice: BLASRuntime.coreChoice,
+            blasConfig: BLASRuntime.config, streamTriadGBps: stream,
             spmm: SpMMResult(dataset: data.name, rows: op.rows, nonZeros: op.nonZeroCount, width: width,
                              seconds: spmmSeconds, gbps: spmmRate, fractionOfStream: fraction,
                              secondsLocalityOrder: orderedSeconds, gbpsLocalityOrder: orderedRate),
@@ -224,10 +221,8 @@ struct Microbench: ParsableCommand {
                          name, stream[name]!, spmmRate[name]!, 100 * fraction[name]!, 1000 * spmmSeconds[name]!,
                          orderedRate[name]!, 1000 * orderedSeconds[name]!))
         }
-        for g in gemms {
-            print(String(format: "GEMM %d×%d×%d%@%@: %.1f GFLOP/s", g.m, g.n, g.k, g.transposeA ? " Aᵀ" : "",
-                         g.transposeB ? " Bᵀ" : "", g.gflops))
-        }
+        print("OpenBLAS core: \(result.blasCore) (\(result.blasCoreChoice); \(result.blasConfig))")
+        for line in GEMMBench.lines(gemms) { print(line) }
         if let f = featureProducts {
             print(String(format: "input features %d×%d (%.1f%% dense), width %d: X·W sparse %.2f ms, dense GEMM %.2f ms | Xᵀ·G sparse %.2f ms, dense GEMM %.2f ms",
                          f.rows, f.features, 100 * Double(f.nonZeros) / Double(f.rows * f.features), f.width,
@@ -243,7 +238,6 @@ struct Microbench: ParsableCommand {
                          r.rows, r.depth, 100 * r.density, 1000 * r.gemmSeconds, 1000 * r.listedSeconds,
                          1000 * r.listingSeconds, 1000 * r.inputGradientGEMMSeconds, 1000 * r.inputGradientListedSeconds))
         }
-        print("OpenBLAS core: \(result.blasCore)")
         if results.path != nil {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -151,20 +151,14 @@ struct TransportSelfTestCommand: ParsableCommand {
     /// communication thread's polling.
     private func measureWaiting(_ mpi: MPITransport, delayRank: Int) throws -> String {
         try mpi.barrier()
-        let cpuBefore = processCPUSeconds()
+        let cpuBefore = ProcessCPUClock.seconds()
         let start = Date()
         if mpi.rank == delayRank { Thread.sleep(forTimeInterval: delaySeconds) }
         _ = try mpi.allToAll([[UInt8]](repeating: [1], count: mpi.worldSize))
         let wall = Date().timeIntervalSince(start)
-        let cpu = processCPUSeconds() - cpuBefore
+        let cpu = ProcessCPUClock.seconds() - cpuBefore
         return String(
             format: "wait rank %d/%d: %.2f s in all-to-all (rank %d slept %.1f s), process CPU %.3f s (%.1f%% of a core)",
             mpi.rank, mpi.worldSize, wall, delayRank, delaySeconds, cpu, 100 * cpu / wall)
-    }
-
-    private func processCPUSeconds() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }

@@ -63,6 +63,11 @@ final class TrainReportFileCommandTests: CommandTestCase {
                 XCTAssertNotNil(report[field], "\(field) missing from \(extra)")
             }
             XCTAssertEqual(report["partitioning"] != nil, !extra.isEmpty)
+            // The BLAS kernel family, how it was chosen and the library's build: a timing is never read without them.
+            let environment = try XCTUnwrap(report["environment"] as? [String: Any])
+            for field in ["blas_core", "blas_core_choice", "blas_config"] {
+                XCTAssertNotNil(environment[field] as? String, "environment.\(field) missing from \(extra)")
+            }
             XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), ["report.json"],
                            "no temporary file is left")
         }

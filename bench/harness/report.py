@@ -736,8 +736,11 @@ def generate(out: Path, doc: Path, svg_dir: Path) -> str:
         rows = []
         for g in mb["gemm"]:
             op = "A·B" if not (g["transpose_a"] or g["transpose_b"]) else ("Aᵀ·B" if g["transpose_a"] else "A·Bᵀ")
-            rows.append([f"{g['m']} × {g['n']} × {g['k']}", op, f"{g['gflops']:.1f}"])
-        w(md_table(["GEMM m × n × k", "op", "GFLOP/s"], rows, "llr"))
+            # Older microbench files have neither threads nor fractions of the square rate.
+            fraction = f"{100 * g['fraction_of_square']:.0f}%" if g.get("fraction_of_square") else "–"
+            rows.append([f"{g['m']} × {g['n']} × {g['k']}", op, str(g.get("threads", mb["threads"])),
+                         f"{g['gflops']:.1f}", fraction])
+        w(md_table(["GEMM m × n × k", "op", "threads", "GFLOP/s", "÷ square"], rows, "llrrr"))
         w("")
         w("SpMM above 100% of the triad means the gathered rows were served from cache rather than memory (the "
           "traffic convention counts every gathered row as if it came from memory). The per-cell floors (compute "
