@@ -68,6 +68,16 @@ public struct KernelRates: Sendable, Codable, Equatable {
                   listedSecondsPerNonZeroDepth: v[9])
     }
 
+    /// The density of G below which `Aᵀ·G` from G's lists (listing included) beats GEMM for an A `depth` columns
+    /// wide, by these rates: listing costs `listing` per element of G and the product `listed · depth` per
+    /// non-zero, against `2 · depth` flops of GEMM per element. Training still lists below the fixed
+    /// `BlockColumnLists.worthwhileDensity`; this is printed beside it (`halo calibrate`) to show where this host's
+    /// break-even lies.
+    public func listedBreakEvenDensity(depth: Int) -> Double {
+        let d = Double(depth)
+        return max(0, (2 * d * gemmTransposedSecondsPerFlop - listingSecondsPerElement) / (d * listedSecondsPerNonZeroDepth))
+    }
+
     /// The name of the first rate that is not a positive finite number, or nil when all are (a cache file edited
     /// by hand, or a measurement that went wrong, must not steer a run).
     public var invalidField: String? {

@@ -90,6 +90,21 @@ final class HostCalibrationTests: XCTestCase {
                        accuracy: 1e-12)
     }
 
+    func testListedBreakEvenDensityBalancesListingAgainstGEMM() {
+        // GEMM 2·256 flops × 1e-11 = 5.12 ns per element of G; listing 1.12 ns; listed 256 × 0.05 ns = 12.8 ns per
+        // non-zero: break-even at (5.12 − 1.12) / 12.8 = 31.25 %.
+        let r = KernelRates(threads: 1, gemmForwardSecondsPerFlop: 1e-11, gemmTransposedSecondsPerFlop: 1e-11,
+                            spmmSecondsPerNonZeroColumn: 1, csrFeaturesSecondsPerNonZeroColumn: 1,
+                            spmmTransposedSecondsPerNonZeroColumn: 1, lookupSecondsPerCellColumn: 1,
+                            lookupTransposedSecondsPerCellColumn: 1, listingSecondsPerElement: 1.12e-9,
+                            listedSecondsPerNonZeroDepth: 5e-11)
+        XCTAssertEqual(r.listedBreakEvenDensity(depth: 256), 0.3125, accuracy: 1e-12)
+        // Listing alone dearer than GEMM: never worth it.
+        var slowListing = r
+        slowListing.listingSecondsPerElement = 1e-8
+        XCTAssertEqual(slowListing.listedBreakEvenDensity(depth: 256), 0)
+    }
+
     func testOnlyPathsTheFeaturesAllowAreConsidered() {
         let cheapLookup = rates(gemm: 1e-6, spmm: 1e-6, lookup: 1e-15, listed: 1e-6)
         // Input dropout rules out lookup and the precomputed aggregate.
