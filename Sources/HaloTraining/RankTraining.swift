@@ -53,8 +53,8 @@ public enum RankTraining {
 
     /// The first layer's plan, the same on every rank: from the features of all parts, the aggregation's non-zeros
     /// of all parts (a part's edges plus a self-loop per node, GCN's operator; mean aggregation has no self-loops, a
-    /// difference the decision does not turn on), and rank 0's rates (`rates` on the other ranks is ignored), summed into one all-reduce in
-    /// which only rank 0 contributes rates. Every rank takes part, with or without rates.
+    /// difference the decision does not turn on) and rank 0's rates (`rates` on the other ranks is ignored), summed
+    /// in one all-reduce to which only rank 0 contributes rates. Every rank takes part, with or without rates.
     static func agreedPlan(
         part: Part, features: FeatureStatistics, model: ModelConfiguration, rates: KernelRates?,
         collectives: any Collectives

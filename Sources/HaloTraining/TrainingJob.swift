@@ -100,7 +100,8 @@ public struct TrainingJob: Sendable {
         case .member(let transport, let onHost):
             let threads = threadsPerRank ?? max(1, cores / max(onHost, 1))
             // Rank 0 alone calibrates; its rates reach the other ranks with the features' statistics.
-            let calibrated = DeferredCalibration(transport.rank == 0 ? calibration : .off, threads: threads, warn: note, log: log)
+            let calibrated = DeferredCalibration(transport.rank == 0 ? calibration : .off, threads: threads,
+                                                 warn: note, log: log)
             return try Self.recording(calibrated, onProgress: onProgress) { onProgress in
                 try trainMember(transport, threads: threads, calibrated: calibrated, onEpoch: onEpoch, onProgress: onProgress)
             }
@@ -159,7 +160,8 @@ public struct TrainingJob: Sendable {
     // MARK: The three ways to run
 
     private func trainWholeGraph(
-        _ name: String, pool: ComputePool, threads: Int, calibrated: DeferredCalibration, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        _ name: String, pool: ComputePool, threads: Int, calibrated: DeferredCalibration,
+        onEpoch: @escaping @Sendable (EpochRecord) -> Void,
         onProgress: @escaping @Sendable (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
         let data = try loadDataset(name, pool: pool, replicas: 1)
@@ -188,7 +190,8 @@ public struct TrainingJob: Sendable {
     }
 
     private func trainThreads(
-        _ count: Int, threads: Int, cores: Int, calibrated: DeferredCalibration, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        _ count: Int, threads: Int, cores: Int, calibrated: DeferredCalibration,
+        onEpoch: @escaping @Sendable (EpochRecord) -> Void,
         onProgress: @escaping @Sendable (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
         let pool = ComputePool(threads: threads)
@@ -227,7 +230,8 @@ public struct TrainingJob: Sendable {
     }
 
     private func trainMember(
-        _ transport: any Transport, threads: Int, calibrated: DeferredCalibration, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        _ transport: any Transport, threads: Int, calibrated: DeferredCalibration,
+        onEpoch: @escaping @Sendable (EpochRecord) -> Void,
         onProgress: @escaping @Sendable (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
         let pool = ComputePool(threads: threads)

@@ -19,8 +19,10 @@ struct Calibrate: ParsableCommand {
 
             With --dataset, also prints the first layer's cost estimates for that dataset and the path the rates \
             choose (what `halo train --json-out` records as "first_layer_plan"):
-              halo calibrate --dataset ../shared/datasets/amazon_photo --hidden 256 --threads 2
-            --threads must match the run's threads per rank, which is part of the key.
+              halo calibrate --threads 2 --hidden 256 \\
+                --dataset ../shared/datasets/amazon_photo
+            --threads must match the run's threads per rank (halo train's default: this host's cores divided \
+            among the ranks on it), which is part of the cache key.
             """)
 
     @OptionGroup var threads: ComputeThreadsOption
