@@ -165,13 +165,13 @@ public struct TrainingJob: Sendable {
         onProgress: @escaping @Sendable (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
         let data = try loadDataset(name, pool: pool, replicas: 1)
-        let ordering = Stopwatch()
         let model = configuration.model
         let plan = FirstLayerPlan.choosing(
             for: FirstLayerWorkload(features: FeatureStatistics(data.features), featureWidth: data.featureWidth,
                                     aggregationNonZeros: data.graph.edgeCount + data.nodeCount, model: model),
             rates: calibrated.record?.rates).forcing(featureRepresentation)
         log("first-layer plan: \(plan.summary)")
+        let ordering = Stopwatch()
         let shard = RankShard.wholeGraph(data, aggregation: model.kind.aggregation, representation: plan.representation)
         log("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
         var config = configuration
