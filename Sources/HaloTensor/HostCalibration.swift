@@ -26,6 +26,9 @@ public enum HostCalibration {
     /// Timed rounds over all kernels after one warm-up round; each kernel's fastest run counts (the others include
     /// the neighbours' load).
     static let rounds = 5
+    /// Seconds after which no further round starts once one timed round is done: a build whose kernels are slow
+    /// (without `-target-cpu native`, the SIMD kernels ran 40–80× slower here) still calibrates in a few seconds.
+    static let budgetSeconds = 1.5
 
     /// Times every kernel on `pool`'s threads and returns the rates.
     public static func measure(pool: ComputePool) -> KernelRates {
@@ -73,12 +76,14 @@ public enum HostCalibration {
             listedSecondsPerNonZeroDepth: listed / (Double(lists.nonZeroCount) * Double(f)))
     }
 
-    /// Each kernel's best wall time over `rounds` timed rounds after one warm-up round. A round runs every kernel
-    /// once, so on a machine whose load comes and goes all kernels see the same spells of it, and the ratios the
-    /// decisions rest on hold better than the absolute rates.
+    /// Each kernel's best wall time over `rounds` timed rounds after one warm-up round (fewer when `budgetSeconds`
+    /// is spent, at least one). A round runs every kernel once, so on a machine whose load comes and goes all
+    /// kernels see the same spells of it, and the ratios the decisions rest on hold better than the absolute rates.
     static func fastest(_ kernels: [() -> Void]) -> [Double] {
         var best = [Double](repeating: .infinity, count: kernels.count)
+        let start = DispatchTime.now().uptimeNanoseconds
         for round in 0...rounds {
+            if round > 1, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 > budgetSeconds { break }
             for (k, kernel) in kernels.enumerated() {
                 let start = DispatchTime.now().uptimeNanoseconds
                 kernel()
