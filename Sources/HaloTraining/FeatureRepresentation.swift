@@ -25,6 +25,11 @@ extension LayerInput {
 }
 
 /// The facts about input features that decide their representation, for one part or summed over all parts.
+///
+/// Its thresholds were measured on one AVX-512 host (below) and decide only with the host calibration off
+/// (`halo train --calibration off`, and the library's default); otherwise `FirstLayerCostModel` decides from this
+/// host's measured kernel rates and the run's shapes (docs/calibration.md). On an AVX2 host these thresholds made
+/// the default 1.6× slower than the alternative on Amazon-Photo (issue 13).
 public struct FeatureStatistics: Sendable, Equatable {
     /// Density from which indicator features (every non-zero one value) are multiplied by table lookup.
     ///

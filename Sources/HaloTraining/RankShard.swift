@@ -32,14 +32,17 @@ public struct RankShard: Sendable {
     /// dropout and every other random draw are keyed by, so the model trained is the same either way (up to
     /// floating-point summation order).
     ///
-    /// `inputDropout` says whether training will drop input features, which rules out the lookup representation.
+    /// `inputDropout` says whether training will drop input features, which rules out the lookup representation;
+    /// `representation`, when given, is used instead of the one the features' own statistics call for.
     public static func wholeGraph(
-        _ dataset: Dataset, aggregation: Aggregation, localityOrder: Bool = true, inputDropout: Bool = false
+        _ dataset: Dataset, aggregation: Aggregation, localityOrder: Bool = true, inputDropout: Bool = false,
+        representation: FeatureRepresentation? = nil
     ) -> RankShard {
         let order = localityOrder ? dataset.graph.reverseCuthillMcKeeOrder() : Array(0..<dataset.nodeCount)
         let data = localityOrder ? dataset.renumbered(order) : dataset
         return RankShard(
-            nodeIDs: order.map { Int32($0) }, features: LayerInput(data.features, inputDropout: inputDropout),
+            nodeIDs: order.map { Int32($0) }, features: representation.map { LayerInput(data.features, representation: $0) }
+                ?? LayerInput(data.features, inputDropout: inputDropout),
             labels: data.labels, split: data.split, propagation: .wholeGraph(data.graph, aggregation),
             globalCounts: GlobalSplitCounts(data.split))
     }

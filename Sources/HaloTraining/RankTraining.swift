@@ -14,7 +14,9 @@ public enum RankTraining {
     public static func run(
         part: Part, transport: any Transport, configuration: TrainingConfiguration,
         environment: RunEnvironment, pool: ComputePool, stopRequest: StopRequest? = nil,
-        checkpoints: CheckpointPlan? = nil, onEpoch: (EpochRecord) -> Void = { _ in },
+        checkpoints: CheckpointPlan? = nil, calibratedRates: KernelRates? = nil,
+        forcedRepresentation: FeatureRepresentation? = nil,
+        onEpoch: (EpochRecord) -> Void = { _ in },
         onProgress: (TrainingReport) throws -> Void = { _ in },
         makeExchange: (Part, any Transport, TrainingConfiguration) throws -> any HaloExchange = ExchangeFactory.make
     ) throws -> TrainingReport {
@@ -25,9 +27,11 @@ public enum RankTraining {
         // Set-up traffic goes through its own collectives, so the training statistics count training alone.
         let features = try FeatureStatistics(part.features)
             .combinedOverRanks(TransportCollectives(transport), worldSize: transport.worldSize)
-        let shard = RankShard(
-            part: part, aggregation: configuration.model.kind.aggregation,
-            featureRepresentation: features.representation(inputDropout: configuration.model.inputDropout > 0))
+        let plan = try agreedPlan(part: part, features: features, model: configuration.model,
+                                  rates: transport.rank == 0 ? calibratedRates : nil,
+                                  collectives: TransportCollectives(transport)).forcing(forcedRepresentation)
+        let shard = RankShard(part: part, aggregation: configuration.model.kind.aggregation,
+                              featureRepresentation: plan.representation)
         var configuration = configuration
         if configuration.quantization.precomputeFirstLayer == nil {
             configuration.quantization.precomputeFirstLayer = configuration.method.precomputesFirstLayerByDefault(
@@ -37,7 +41,32 @@ public enum RankTraining {
         let trainer = Trainer(configuration: configuration, shard: shard, classCount: part.classCount,
                               exchange: exchange, collectives: TransportCollectives(transport), pool: pool)
         if configuration.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
-        return try trainer.train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
-                                 onEpoch: onEpoch, onProgress: onProgress)
+        var report = try trainer.train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
+                                       onEpoch: onEpoch, onProgress: { progress in
+                                           var progress = progress
+                                           progress.firstLayerPlan = plan
+                                           try onProgress(progress)
+                                       })
+        report.firstLayerPlan = plan
+        return report
+    }
+
+    /// The first layer's plan, the same on every rank: from the features of all parts, the aggregation's non-zeros
+    /// of all parts (a part's edges plus a self-loop per node, GCN's operator; mean aggregation has no self-loops, a
+    /// difference the decision does not turn on) and rank 0's rates (`rates` on the other ranks is ignored), summed
+    /// in one all-reduce to which only rank 0 contributes rates. Every rank takes part, with or without rates.
+    static func agreedPlan(
+        part: Part, features: FeatureStatistics, model: ModelConfiguration, rates: KernelRates?,
+        collectives: any Collectives
+    ) throws -> FirstLayerPlan {
+        var sums = [Double(part.edgeCount + part.innerCount), 0] + Array(repeating: 0, count: KernelRates.vectorCount)
+        if collectives.rank == 0, let rates {
+            sums[1] = 1
+            sums.replaceSubrange(2..., with: rates.vector)
+        }
+        try collectives.allReduceSum(&sums)
+        let workload = FirstLayerWorkload(features: features, featureWidth: part.featureWidth,
+                                          aggregationNonZeros: Int(sums[0]), model: model)
+        return FirstLayerPlan.choosing(for: workload, rates: sums[1] > 0 ? KernelRates(vector: Array(sums[2...])) : nil)
     }
 }

@@ -49,6 +49,12 @@ public struct TrainingJob: Sendable {
     /// The bytes the run may hold on this host; nil: the machine's physical memory. A run whose estimated peak
     /// (`MemoryEstimate`) exceeds it is refused before its first epoch.
     public var memoryBudget: Double?
+    /// Where the kernel rates that choose the first layer's path come from (`FirstLayerPlan`); off by default, which
+    /// keeps `FeatureStatistics`'s constants.
+    public var calibration: CalibrationChoice = .off
+    /// The first layer's feature representation, as the caller wants it instead of as the plan chooses (the same on
+    /// every rank; dense features stay dense). For measuring the alternatives to a choice.
+    public var featureRepresentation: FeatureRepresentation?
     /// Appended to a refusal for lack of memory: what the caller can change (e.g. its options' names).
     public var memoryHint = "use a smaller model or dataset, or spread the ranks over several machines"
 
@@ -82,44 +88,118 @@ public struct TrainingJob: Sendable {
                 throw TrainingSetupError(message: "parts are trained by one rank each: give as many ranks as the folder holds parts")
             }
             let threads = threadsPerRank ?? cores
-            return try trainWholeGraph(name, pool: ComputePool(threads: threads), threads: threads,
-                                       onEpoch: onEpoch, onProgress: onProgress)
-        case .threads(let count):
-            return try trainThreads(count, threads: threadsPerRank ?? max(1, cores / count), cores: cores,
+            let calibrated = DeferredCalibration(calibration, threads: threads, warn: note, log: log)
+            return try Self.recording(calibrated, onProgress: onProgress) { onProgress in
+                try trainWholeGraph(name, pool: ComputePool(threads: threads), threads: threads, calibrated: calibrated,
                                     onEpoch: onEpoch, onProgress: onProgress)
+            }
+        case .threads(let count):
+            let threads = threadsPerRank ?? max(1, cores / count)
+            let calibrated = DeferredCalibration(calibration, threads: threads, warn: note, log: log)
+            return try Self.recording(calibrated, onProgress: onProgress) { onProgress in
+                try trainThreads(count, threads: threads, cores: cores, calibrated: calibrated,
+                                 onEpoch: onEpoch, onProgress: onProgress)
+            }
         case .member(let transport, let onHost):
-            return try trainMember(transport, threads: threadsPerRank ?? max(1, cores / max(onHost, 1)), onHost: onHost,
-                                   onEpoch: onEpoch, onProgress: onProgress)
+            let threads = threadsPerRank ?? max(1, cores / max(onHost, 1))
+            // Rank 0 alone calibrates; its rates reach the other ranks with the features' statistics.
+            let calibrated = DeferredCalibration(transport.rank == 0 ? calibration : .off, threads: threads,
+                                                 warn: note, log: log)
+            return try Self.recording(calibrated, onProgress: onProgress) { onProgress in
+                try trainMember(transport, threads: threads, onHost: onHost, calibrated: calibrated, onEpoch: onEpoch,
+                                onProgress: onProgress)
+            }
+        }
+    }
+
+    /// Runs `train` with the calibration written into every report it passes on and into the one it returns.
+    private static func recording(
+        _ calibrated: DeferredCalibration, onProgress: @escaping @Sendable (TrainingReport) throws -> Void,
+        _ train: (@escaping @Sendable (TrainingReport) throws -> Void) throws -> TrainingReport
+    ) throws -> TrainingReport {
+        var report = try train { progress in
+            var progress = progress
+            progress.calibration = calibrated.record
+            try onProgress(progress)
+        }
+        report.calibration = calibrated.record
+        return report
+    }
+
+    /// The job's calibration, resolved when first asked for: after the data is loaded and checked, so that a run
+    /// refused for its data or its memory is refused before a second of measuring.
+    private final class DeferredCalibration: @unchecked Sendable {
+        private let choice: CalibrationChoice
+        private let threads: Int
+        private let warn: @Sendable (String) -> Void
+        private let log: @Sendable (String) -> Void
+        private let lock = NSLock()
+        /// Guarded by `lock`; nil until resolved (and after, for `off`).
+        private var resolved: CalibrationRecord??
+
+        init(_ choice: CalibrationChoice, threads: Int, warn: @escaping @Sendable (String) -> Void,
+             log: @escaping @Sendable (String) -> Void) {
+            self.choice = choice
+            self.threads = threads
+            self.warn = warn
+            self.log = log
+        }
+
+        var record: CalibrationRecord? {
+            lock.withLock {
+                if let resolved { return resolved }
+                let record = choice.resolve(threads: threads, warn: warn)
+                resolved = .some(record)
+                if let record {
+                    let source = record.origin == .cached
+                        ? "read from \(record.cacheFile ?? "the cache")"
+                        : String(format: "measured in %.1f s", record.measurementSeconds)
+                    log("host calibration (\(record.key.host.summary), \(record.key.threads) threads) \(source)")
+                }
+                return record
+            }
         }
     }
 
     // MARK: The three ways to run
 
     private func trainWholeGraph(
-        _ name: String, pool: ComputePool, threads: Int, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        _ name: String, pool: ComputePool, threads: Int, calibrated: DeferredCalibration,
+        onEpoch: @escaping @Sendable (EpochRecord) -> Void,
         onProgress: @escaping @Sendable (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
         let model = configuration.model
-        var config = configuration
         // The dataset as loaded lives only in this closure: once the shard holds its rows in locality order, the
         // loaded copy (features and edges) is freed before training allocates anything.
-        let (shard, classCount, environment) = try { () throws -> (RankShard, Int, RunEnvironment) in
+        let (shard, classCount, environment, plan) = try { () throws -> (RankShard, Int, RunEnvironment, FirstLayerPlan) in
             let data = try loadDataset(name, pool: pool, replicas: 1)
+            let plan = FirstLayerPlan.choosing(
+                for: FirstLayerWorkload(features: FeatureStatistics(data.features), featureWidth: data.featureWidth,
+                                        aggregationNonZeros: data.graph.edgeCount + data.nodeCount, model: model),
+                rates: calibrated.record?.rates).forcing(featureRepresentation)
+            log("first-layer plan: \(plan.summary)")
             let ordering = Stopwatch()
-            let shard = RankShard.wholeGraph(data, aggregation: model.kind.aggregation, inputDropout: model.inputDropout > 0)
+            let shard = RankShard.wholeGraph(data, aggregation: model.kind.aggregation, representation: plan.representation)
             log("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
-            config.quantization.precomputeFirstLayer = config.quantization.precomputeFirstLayer
-                ?? (model.inputDropout == 0 && FeatureStatistics(data.features).suitsPrecomputedAggregation)
-            return (shard, data.classCount, RunEnvironment(ranks: 1, threadsPerRank: threads, dataset: data))
+            return (shard, data.classCount, RunEnvironment(ranks: 1, threadsPerRank: threads, dataset: data), plan)
         }()
+        var config = configuration
+        config.quantization.precomputeFirstLayer = config.quantization.precomputeFirstLayer ?? plan.precompute
         let trainer = Trainer(configuration: config, shard: shard, classCount: classCount, pool: pool)
         if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
-        return try trainer.train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
-                                 onEpoch: onEpoch, onProgress: onProgress)
+        var report = try trainer.train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
+                                       onEpoch: onEpoch, onProgress: { progress in
+                                           var progress = progress
+                                           progress.firstLayerPlan = plan
+                                           try onProgress(progress)
+                                       })
+        report.firstLayerPlan = plan
+        return report
     }
 
     private func trainThreads(
-        _ count: Int, threads: Int, cores: Int, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        _ count: Int, threads: Int, cores: Int, calibrated: DeferredCalibration,
+        onEpoch: @escaping @Sendable (EpochRecord) -> Void,
         onProgress: @escaping @Sendable (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
         let pool = ComputePool(threads: threads)
@@ -146,12 +226,12 @@ public struct TrainingJob: Sendable {
             summary = s
             environment = RunEnvironment(ranks: count, threadsPerRank: threads, dataset: data)
         }
-        let job = self, partsManifest = manifest
+        let job = self, partsManifest = manifest, rates = calibrated.record?.rates
         let reports = try LocalTransport.run(worldSize: count) { transport -> TrainingReport? in
             try Self.attributingFailures(rank: transport.rank) {
                 let part = try inMemoryParts?[transport.rank] ?? job.readPart(transport: transport, manifest: partsManifest!)
                 let report = try job.trainRank(part, transport: transport, pool: pool, environment: environment,
-                                               summary: summary, onEpoch: onEpoch, onProgress: onProgress)
+                                               summary: summary, rates: rates, onEpoch: onEpoch, onProgress: onProgress)
                 return transport.rank == 0 ? report : nil
             }
         }
@@ -159,7 +239,8 @@ public struct TrainingJob: Sendable {
     }
 
     private func trainMember(
-        _ transport: any Transport, threads: Int, onHost: Int, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        _ transport: any Transport, threads: Int, onHost: Int, calibrated: DeferredCalibration,
+        onEpoch: @escaping @Sendable (EpochRecord) -> Void,
         onProgress: @escaping @Sendable (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
         let pool = ComputePool(threads: threads)
@@ -187,19 +268,20 @@ public struct TrainingJob: Sendable {
             environment = RunEnvironment(ranks: ranks, threadsPerRank: threads, dataset: data)
         }
         return try trainRank(part, transport: transport, pool: pool, environment: environment, summary: summary,
-                             onEpoch: onEpoch, onProgress: onProgress)
+                             rates: calibrated.record?.rates, onEpoch: onEpoch, onProgress: onProgress)
     }
 
     /// One rank's training; rank 0 calls back, with the partitioning in its reports.
     private func trainRank(
         _ part: Part, transport: any Transport, pool: ComputePool, environment: RunEnvironment,
-        summary: PartitionSummary, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
+        summary: PartitionSummary, rates: KernelRates?, onEpoch: @escaping @Sendable (EpochRecord) -> Void,
         onProgress: @escaping @Sendable (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
         let reporting = transport.rank == 0
         var report = try RankTraining.run(
             part: part, transport: transport, configuration: configuration, environment: environment, pool: pool,
-            stopRequest: stopRequest, checkpoints: checkpoints,
+            stopRequest: stopRequest, checkpoints: checkpoints, calibratedRates: rates,
+            forcedRepresentation: featureRepresentation,
             onEpoch: { if reporting { onEpoch($0) } },
             onProgress: { progress in
                 guard reporting else { return }

@@ -84,6 +84,10 @@ public struct TrainingReport: Sendable, Codable {
     public var linkProbeSeconds: Double?
     /// How the first layer multiplied the input features (dense GEMM, table lookup or CSR).
     public var featureRepresentation: FeatureRepresentation?
+    /// The host calibration whose rates chose the first layer's path (nil with `--calibration off`).
+    public var calibration: CalibrationRecord?
+    /// What was decided for the first layer (representation, precomputing) and on what basis.
+    public var firstLayerPlan: FirstLayerPlan?
     /// Whether the run trained every epoch it was asked for. A report written while the run progresses (and the
     /// one a killed or stopped run leaves behind) says false and holds the epochs finished so far; its summary
     /// fields describe those epochs.
@@ -112,6 +116,8 @@ public struct TrainingReport: Sendable, Codable {
         case assignmentCycles = "assignment_cycles"
         case linkProbeSeconds = "link_probe_s"
         case featureRepresentation = "feature_representation"
+        case calibration
+        case firstLayerPlan = "first_layer_plan"
         case complete
         case stopReason = "stop_reason"
         case metric

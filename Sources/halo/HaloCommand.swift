@@ -11,7 +11,7 @@ struct HaloCommand: ParsableCommand {
               synthetic:nodes=100000,classes=8,features=64,degree=16,homophily=0.8,seed=1
             Start with `halo train --help`.
             """,
-        subcommands: [Train.self, Report.self, Partition.self, Generate.self, Import.self, Microbench.self, QuantBench.self, TransportSelfTestCommand.self],
+        subcommands: [Train.self, Report.self, Partition.self, Generate.self, Import.self, Microbench.self, Calibrate.self, QuantBench.self, TransportSelfTestCommand.self],
         defaultSubcommand: nil)
 
     static func main() {

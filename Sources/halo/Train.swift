@@ -177,9 +177,10 @@ struct Train: ParsableCommand {
             "Aggregate the input features once before training (Â·X), so layer 0 never aggregates or communicates again.",
             discussion: """
             Exact when there is no input dropout: Â·(X·W) = (Â·X)·W. Costs a dense copy of the aggregated features. \
-            Default: on when one process trains the whole graph (no --parts, --partitions or MPI) with dense \
-            features (or indicator features dense enough for table lookup) and no input dropout, where it only \
-            removes work. With ranks: on for pipegcn and pipeqs under the same condition on the features and \
+            Default: when one process trains the whole graph (no --parts, --partitions or MPI) without input \
+            dropout, on where the host calibration's cost model finds it cheaper than aggregating every epoch \
+            (with --calibration off: on for dense features, or indicator features dense enough for table lookup). \
+            With ranks: on for pipegcn and pipeqs under the same condition on the features and \
             without input dropout (layer 0's inputs never change, so a pipeline need not make layer 0 stale; \
             PipeGCN fetches boundary features once), otherwise off, and ranks exchange layer 0 every epoch as the \
             AdaQP paper does.
@@ -215,6 +216,9 @@ struct Train: ParsableCommand {
     var checkpointOptions: CheckpointOptions
 
     @OptionGroup var tensorBoard: TensorBoardOption
+
+    @OptionGroup(title: "First layer: host calibration")
+    var calibration: CalibrationOptions
 
     @Flag(help: "Print only the summary, not one line per epoch.")
     var quiet = false
@@ -340,6 +344,8 @@ struct Train: ParsableCommand {
         job.checkpoints = checkpoints
         job.stopRequest = stopRequest
         job.memoryHint = memoryHint
+        job.calibration = calibration.choice
+        job.featureRepresentation = calibration.featureRepresentation
         if let logger {
             job.log = { logger.info("\($0)") }
             job.note = { logger.notice("\($0)") }
@@ -458,6 +464,7 @@ extension AssignmentScheme: ExpressibleByArgument {
 }
 extension ModelConfiguration.Normalization: ExpressibleByArgument {}
 extension EvaluationMetric: ExpressibleByArgument {}
+extension FeatureRepresentation: ExpressibleByArgument {}
 
 extension TrainingReport {
     /// The largest rank's peak bytes of each kind the run held, e.g. "memory held (peak, largest of 4 ranks):

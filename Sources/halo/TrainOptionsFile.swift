@@ -30,7 +30,8 @@ enum TrainOptionsFile {
         "adaptive-bits": .invertible, "initial-bits": .value, "bypassed-gradients": .value,
         "precompute-layer0": .invertible, "parts": .value, "transport": .value, "partition-method": .value,
         "partitions": .value, "threads": .value, "json-out": .value, "quiet": .flag, "checkpoint": .value,
-        "checkpoint-every": .value, "resume": .value, "tensorboard": .value,
+        "checkpoint-every": .value, "resume": .value, "tensorboard": .value, "calibration": .value,
+        "recalibrate": .flag, "feature-representation": .value,
     ]
 
     /// A file that cannot be used, naming it and what is wrong in it.

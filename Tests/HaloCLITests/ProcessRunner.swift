@@ -65,9 +65,15 @@ extension XCTestCase {
             .first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
 
+    /// The cache folder (`XDG_CACHE_HOME`) of every `halo` the tests start: one per test process, so runs calibrate
+    /// this host once and never touch the user's ~/.cache.
+    static let testCacheHome = FileManager.default.temporaryDirectory
+        .appendingPathComponent("halo-test-cache-\(getpid())").path
+
     /// Runs a program with the root-allow variables set (and no inherited launcher variables), capturing its
-    /// output in files; terminates it after `timeout` seconds.
-    func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval) throws -> Outcome {
+    /// output in files; terminates it after `timeout` seconds. `environment` adds or replaces variables.
+    func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval,
+             environment extra: [String: String] = [:]) throws -> Outcome {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("halo-mpi-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -84,6 +90,8 @@ extension XCTestCase {
         }
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        environment["XDG_CACHE_HOME"] = Self.testCacheHome
+        environment.merge(extra) { _, given in given }
 
         let process = Process()
         process.executableURL = executable

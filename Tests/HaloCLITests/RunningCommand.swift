@@ -23,6 +23,7 @@ final class RunningCommand {
         }
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        environment["XDG_CACHE_HOME"] = XCTestCase.testCacheHome
         process.environment = environment
         process.standardOutput = try FileHandle(forWritingTo: stdout)
         process.standardError = try FileHandle(forWritingTo: stderr)

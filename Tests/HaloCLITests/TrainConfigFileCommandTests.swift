@@ -122,7 +122,7 @@ final class TrainConfigFileCommandTests: CommandTestCase {
             .subtracting(["help", "config", "recipe", "no-bypass", "no-adaptive-bits", "no-precompute-layer0"])
         XCTAssertGreaterThan(names.count, 30)
         // A value of the right kind for each: the run is then refused by validation or checks, never by the file.
-        let text = names.sorted().map { "\($0): " + (["quiet", "normalize-features", "bypass", "adaptive-bits", "precompute-layer0"].contains($0) ? "true" : "\"x\"") }
+        let text = names.sorted().map { "\($0): " + (["quiet", "normalize-features", "bypass", "adaptive-bits", "precompute-layer0", "recalibrate"].contains($0) ? "true" : "\"x\"") }
         let file = try write(text.joined(separator: "\n"), "all.yaml")
         let outcome = try run(try halo(), ["train", "--config", file.path], timeout: 60)
         XCTAssertFalse(outcome.stderr.contains("unknown option"), "\(outcome)")

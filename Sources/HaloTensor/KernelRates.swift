@@ -1,0 +1,97 @@
+/// How fast this host runs the kernels Halo chooses between, as time per unit of work, measured by
+/// `HostCalibration.measure`. A cost model multiplies these by a run's own work counts (`FirstLayerCostModel` in
+/// HaloTraining), so the rates are per unit, not per calibration shape.
+///
+/// Each rate is a best-of-a-few wall time divided by the work the kernel did, at the thread count in `threads`.
+/// Units are chosen so that every kernel's time is (work count) × (seconds per unit):
+/// - dense GEMM: floating-point operations (2·m·k·n);
+/// - CSR products: non-zeros × dense width (one multiply-add each);
+/// - table lookup (`BinaryMatrix`): cells (rows × columns of the indicator matrix) × dense width, because its cost
+///   does not depend on the density;
+/// - listed products (`BlockColumnLists`): non-zeros of G × depth, and listing: elements of G.
+public struct KernelRates: Sendable, Codable, Equatable {
+    /// Compute threads the rates were measured with (a rank's pool).
+    public var threads: Int
+    /// `X·W`, tall-skinny (many rows × features × hidden): seconds per floating-point operation.
+    public var gemmForwardSecondsPerFlop: Double
+    /// The weight gradient `Xᵀ·G` by GEMM (features × rows × hidden): seconds per floating-point operation.
+    public var gemmTransposedSecondsPerFlop: Double
+    /// Graph aggregation `Â·H` (CSR × dense, `SparseMatrix.multiply`): seconds per non-zero per dense column.
+    public var spmmSecondsPerNonZeroColumn: Double
+    /// Sparse features' `X·W` in CSR (`SparseMatrix.multiply` gathering rows of a small W): per non-zero per column.
+    public var csrFeaturesSecondsPerNonZeroColumn: Double
+    /// Sparse features' weight gradient `Xᵀ·G` in CSR (`SparseMatrix.multiplyTransposed`): per non-zero per column.
+    public var spmmTransposedSecondsPerNonZeroColumn: Double
+    /// `X·W` by table lookup (`BinaryMatrix.multiply`): seconds per cell of X per column of W.
+    public var lookupSecondsPerCellColumn: Double
+    /// `Xᵀ·G` by table lookup (`BinaryMatrix.multiplyTransposed`): seconds per cell of X per column of G.
+    public var lookupTransposedSecondsPerCellColumn: Double
+    /// Listing a gradient's non-zeros (`BlockColumnLists.init`): seconds per element of G.
+    public var listingSecondsPerElement: Double
+    /// `Aᵀ·G` from the lists (`accumulateTransposedProduct`): seconds per non-zero of G per column of A.
+    public var listedSecondsPerNonZeroDepth: Double
+
+    public init(threads: Int, gemmForwardSecondsPerFlop: Double, gemmTransposedSecondsPerFlop: Double,
+                spmmSecondsPerNonZeroColumn: Double, csrFeaturesSecondsPerNonZeroColumn: Double,
+                spmmTransposedSecondsPerNonZeroColumn: Double,
+                lookupSecondsPerCellColumn: Double, lookupTransposedSecondsPerCellColumn: Double,
+                listingSecondsPerElement: Double, listedSecondsPerNonZeroDepth: Double) {
+        self.threads = threads
+        self.gemmForwardSecondsPerFlop = gemmForwardSecondsPerFlop
+        self.gemmTransposedSecondsPerFlop = gemmTransposedSecondsPerFlop
+        self.spmmSecondsPerNonZeroColumn = spmmSecondsPerNonZeroColumn
+        self.csrFeaturesSecondsPerNonZeroColumn = csrFeaturesSecondsPerNonZeroColumn
+        self.spmmTransposedSecondsPerNonZeroColumn = spmmTransposedSecondsPerNonZeroColumn
+        self.lookupSecondsPerCellColumn = lookupSecondsPerCellColumn
+        self.lookupTransposedSecondsPerCellColumn = lookupTransposedSecondsPerCellColumn
+        self.listingSecondsPerElement = listingSecondsPerElement
+        self.listedSecondsPerNonZeroDepth = listedSecondsPerNonZeroDepth
+    }
+
+    /// How many numbers `vector` holds.
+    public static let vectorCount = 10
+
+    /// The rates in a fixed order, for sending them between ranks as one vector (`init(vector:)` reads it back).
+    public var vector: [Double] {
+        [Double(threads), gemmForwardSecondsPerFlop, gemmTransposedSecondsPerFlop, spmmSecondsPerNonZeroColumn,
+         csrFeaturesSecondsPerNonZeroColumn, spmmTransposedSecondsPerNonZeroColumn, lookupSecondsPerCellColumn, lookupTransposedSecondsPerCellColumn,
+         listingSecondsPerElement, listedSecondsPerNonZeroDepth]
+    }
+
+    /// Rates from `vector`'s layout; nil when the count is wrong.
+    public init?(vector v: [Double]) {
+        guard v.count == Self.vectorCount else { return nil }
+        self.init(threads: Int(v[0]), gemmForwardSecondsPerFlop: v[1], gemmTransposedSecondsPerFlop: v[2],
+                  spmmSecondsPerNonZeroColumn: v[3], csrFeaturesSecondsPerNonZeroColumn: v[4],
+                  spmmTransposedSecondsPerNonZeroColumn: v[5], lookupSecondsPerCellColumn: v[6],
+                  lookupTransposedSecondsPerCellColumn: v[7], listingSecondsPerElement: v[8],
+                  listedSecondsPerNonZeroDepth: v[9])
+    }
+
+    /// The density of G below which `Aᵀ·G` from G's lists (listing included) beats GEMM for an A `depth` columns
+    /// wide, by these rates: listing costs `listing` per element of G and the product `listed · depth` per
+    /// non-zero, against `2 · depth` flops of GEMM per element. Training still lists below the fixed
+    /// `BlockColumnLists.worthwhileDensity`; this is printed beside it (`halo calibrate`) to show where this host's
+    /// break-even lies.
+    public func listedBreakEvenDensity(depth: Int) -> Double {
+        let d = Double(depth)
+        return max(0, (2 * d * gemmTransposedSecondsPerFlop - listingSecondsPerElement) / (d * listedSecondsPerNonZeroDepth))
+    }
+
+    /// The name of the first rate that is not a positive finite number, or nil when all are (a cache file edited
+    /// by hand, or a measurement that went wrong, must not steer a run).
+    public var invalidField: String? {
+        let named: [(String, Double)] = [
+            ("threads", Double(threads)), ("gemm_forward_seconds_per_flop", gemmForwardSecondsPerFlop),
+            ("gemm_transposed_seconds_per_flop", gemmTransposedSecondsPerFlop),
+            ("spmm_seconds_per_non_zero_column", spmmSecondsPerNonZeroColumn),
+            ("csr_features_seconds_per_non_zero_column", csrFeaturesSecondsPerNonZeroColumn),
+            ("spmm_transposed_seconds_per_non_zero_column", spmmTransposedSecondsPerNonZeroColumn),
+            ("lookup_seconds_per_cell_column", lookupSecondsPerCellColumn),
+            ("lookup_transposed_seconds_per_cell_column", lookupTransposedSecondsPerCellColumn),
+            ("listing_seconds_per_element", listingSecondsPerElement),
+            ("listed_seconds_per_non_zero_depth", listedSecondsPerNonZeroDepth),
+        ]
+        return named.first { !($0.1.isFinite && $0.1 > 0) }?.0
+    }
+}

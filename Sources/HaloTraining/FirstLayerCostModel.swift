@@ -1,0 +1,221 @@
+import HaloNN
+import HaloTensor
+
+/// The work of a run's first layer, in the counts the cost model scales kernel rates by. Built from statistics
+/// combined over all ranks, so every rank builds the same one and reaches the same decision.
+public struct FirstLayerWorkload: Sendable, Equatable {
+    /// The input features (all parts together).
+    public var features: FeatureStatistics
+    /// Columns of the input features.
+    public var featureWidth: Int
+    /// Non-zeros of the aggregation operator Â (all parts together).
+    public var aggregationNonZeros: Int
+    /// The first layer's output width.
+    public var hiddenWidth: Int
+    public var inputDropout: Bool
+    /// Share of the first layer's output gradient that is non-zero: the units the ReLU lets through
+    /// (`activeShareAfterReLU`), of which dropout keeps `1 − p`; a normalisation layer in between, or a one-layer
+    /// model (the loss's gradient), makes it dense.
+    public var gradientDensity: Double
+
+    /// Share of a hidden layer's ReLU outputs that are positive once training is under way. Counted in one run of
+    /// GCN-2, hidden 256, dropout 0.5 on Amazon-Photo (README, Speed): the gradient was 26 % non-zero in epoch 0 and
+    /// 4.6–5.6 % from epoch 10 on, so about 10 % of the units are active; the model takes the later epochs, which
+    /// are nearly all of a run.
+    public static let activeShareAfterReLU = 0.1
+
+    public init(features: FeatureStatistics, featureWidth: Int, aggregationNonZeros: Int, hiddenWidth: Int,
+                inputDropout: Bool, gradientDensity: Double) {
+        self.features = features
+        self.featureWidth = featureWidth
+        self.aggregationNonZeros = aggregationNonZeros
+        self.hiddenWidth = hiddenWidth
+        self.inputDropout = inputDropout
+        self.gradientDensity = gradientDensity
+    }
+
+    /// The workload of `model`'s first layer on these features.
+    public init(features: FeatureStatistics, featureWidth: Int, aggregationNonZeros: Int, model: ModelConfiguration) {
+        self.init(features: features, featureWidth: featureWidth, aggregationNonZeros: aggregationNonZeros,
+                  hiddenWidth: model.hiddenWidth, inputDropout: model.inputDropout > 0,
+                  gradientDensity: model.normalization == .none && model.layers > 1
+                    ? Self.activeShareAfterReLU * Double(1 - model.dropout) : 1)
+    }
+
+    public var rows: Int { featureWidth > 0 ? features.cells / featureWidth : 0 }
+}
+
+/// The ways a first layer can multiply its features each epoch. `precomputed` aggregates the features once
+/// before training (`--precompute-layer0`) and multiplies the dense aggregate by GEMM; the others aggregate
+/// `X·W` (or, for narrow dense features, `X`) every epoch, with X held as `FeatureRepresentation` says.
+public enum FirstLayerPath: String, Sendable, Codable, CaseIterable, Comparable {
+    case precomputed, dense, lookup, csr
+
+    public static func < (a: Self, b: Self) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
+}
+
+/// What a run decided for its first layer, and on what basis: recorded in the report.
+public struct FirstLayerPlan: Sendable, Codable, Equatable {
+    public enum Basis: String, Sendable, Codable {
+        /// The cost model over this host's measured rates (`HostCalibration`).
+        case calibrated
+        /// The fixed density thresholds of `FeatureStatistics` (calibration off).
+        case constants
+    }
+
+    public var basis: Basis
+    /// How the features are held (used every epoch unless `precompute`, and for SAGE's self term).
+    public var representation: FeatureRepresentation
+    /// Whether a one-process run aggregates the features once before training (when not set by the user).
+    public var precompute: Bool
+    /// The cost model's estimate of one epoch's first-layer products per path it could take (calibrated only).
+    public var estimatedSeconds: [FirstLayerPath: Double]?
+    /// Whether `representation` was set by the user (`TrainingJob.featureRepresentation`) rather than chosen.
+    public var forced = false
+
+    public init(basis: Basis, representation: FeatureRepresentation, precompute: Bool,
+                estimatedSeconds: [FirstLayerPath: Double]? = nil) {
+        self.basis = basis
+        self.representation = representation
+        self.precompute = precompute
+        self.estimatedSeconds = estimatedSeconds
+    }
+
+    enum CodingKeys: String, CodingKey { case basis, representation, precompute, estimatedSeconds, forced }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        basis = try c.decode(Basis.self, forKey: .basis)
+        representation = try c.decode(FeatureRepresentation.self, forKey: .representation)
+        precompute = try c.decode(Bool.self, forKey: .precompute)
+        forced = try c.decodeIfPresent(Bool.self, forKey: .forced) ?? false
+        let named = try c.decodeIfPresent([String: Double].self, forKey: .estimatedSeconds)
+        estimatedSeconds = try named.map { named in
+            try Dictionary(uniqueKeysWithValues: named.map { name, seconds in
+                guard let path = FirstLayerPath(rawValue: name) else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .estimatedSeconds, in: c,
+                        debugDescription: "estimated seconds: expected one of \(FirstLayerPath.allCases.map(\.rawValue)), found \"\(name)\"")
+                }
+                return (path, seconds)
+            })
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(basis, forKey: .basis)
+        try c.encode(representation, forKey: .representation)
+        try c.encode(precompute, forKey: .precompute)
+        try c.encode(forced, forKey: .forced)
+        // Keyed by the path's name (a dictionary keyed by an enum would encode as an array of pairs).
+        try c.encodeIfPresent(estimatedSeconds.map { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) },
+                              forKey: .estimatedSeconds)
+    }
+
+    /// This plan with the representation the user chose instead (`forced`), when there is one: the estimates stay,
+    /// so the report shows what the choice cost by the model's reckoning.
+    public func forcing(_ forced: FeatureRepresentation?) -> FirstLayerPlan {
+        guard let forced else { return self }
+        var plan = self
+        plan.representation = forced
+        plan.forced = true
+        return plan
+    }
+
+    /// One line for the log: "lookup, aggregate precomputed (calibrated: precomputed 12.1 ms, dense 20.3 ms, …)".
+    public var summary: String {
+        let estimates = (estimatedSeconds ?? [:]).sorted { $0.key < $1.key }
+            .map { "\($0.key.rawValue) \(String(format: "%.1f", 1000 * $0.value)) ms" }
+        return "\(representation.rawValue)\(forced ? " (as told)" : ""), aggregate \(precompute ? "precomputed" : "every epoch") (\(basis.rawValue)"
+            + (estimates.isEmpty ? ")" : ": \(estimates.joined(separator: ", ")))")
+    }
+
+    /// The plan of the fixed thresholds: `FeatureStatistics.representation` and `suitsPrecomputedAggregation`.
+    public static func constants(for workload: FirstLayerWorkload) -> FirstLayerPlan {
+        FirstLayerPlan(
+            basis: .constants, representation: workload.features.representation(inputDropout: workload.inputDropout),
+            precompute: !workload.inputDropout && workload.features.suitsPrecomputedAggregation)
+    }
+
+    /// The plan for `workload`: from `rates` when given, else the constants.
+    public static func choosing(for workload: FirstLayerWorkload, rates: KernelRates?) -> FirstLayerPlan {
+        guard let rates else { return constants(for: workload) }
+        return FirstLayerCostModel(rates: rates).plan(for: workload)
+    }
+}
+
+/// Time of one epoch's first-layer products along each path, from measured kernel rates and the run's shapes; the
+/// cheapest path wins. The layer's bias, activation and exchange are the same along every path and left out.
+///
+/// Per epoch, with n rows, F features, width H, Â's non-zeros a, X's non-zeros x and gradient density g:
+/// - precomputed: `(ÂX)·W` by GEMM (2nFH flops) + the weight gradient `(ÂX)ᵀ·G`, from G's lists when g is at most
+///   `BlockColumnLists.worthwhileDensity` (as training then does: listing nH elements + gnH·F), else by GEMM;
+/// - dense, F > H (transform first): GEMM `X·W`, aggregation forward and backward (2aH), GEMM `Xᵀ·(ÂᵀG)`;
+///   dense, F ≤ H (aggregate first): aggregation aF, then as precomputed;
+/// - lookup: `X·W` and `Xᵀ·(ÂᵀG)` by table lookup (nF·H each) + 2aH;
+/// - csr: the same by CSR (xH each) + 2aH.
+public struct FirstLayerCostModel: Sendable {
+    public var rates: KernelRates
+
+    public init(rates: KernelRates) { self.rates = rates }
+
+    /// The paths open to `workload`: lookup needs indicator features and no input dropout (dropout would change
+    /// the codes every epoch); dense needs the dense copy to fit; precomputed needs both of dense's conditions and
+    /// no input dropout (the aggregate would be of undropped features).
+    public func paths(for w: FirstLayerWorkload) -> [FirstLayerPath] {
+        guard w.features.sparse else { return w.inputDropout ? [.dense] : [.precomputed, .dense] }
+        var open: [FirstLayerPath] = [.csr]
+        if w.features.denseCopyFits {
+            open.append(.dense)
+            if !w.inputDropout { open.append(.precomputed) }
+        }
+        if w.features.indicator && !w.inputDropout { open.append(.lookup) }
+        return open.sorted()
+    }
+
+    /// Estimated seconds of one epoch's first-layer products along `path`.
+    public func seconds(_ path: FirstLayerPath, _ w: FirstLayerWorkload) -> Double {
+        let n = Double(w.rows), f = Double(w.featureWidth), h = Double(w.hiddenWidth)
+        let aggregation = Double(w.aggregationNonZeros) * rates.spmmSecondsPerNonZeroColumn
+        let forwardGEMM = 2 * n * f * h * rates.gemmForwardSecondsPerFlop
+        let transposedGEMM = 2 * n * f * h * rates.gemmTransposedSecondsPerFlop
+        // The weight gradient against an aggregate-first layer's (undispersed) output gradient.
+        let listedWeightGradient = w.gradientDensity <= BlockColumnLists.worthwhileDensity
+            && w.featureWidth >= BlockColumnLists.tileWidth
+        let weightGradient = listedWeightGradient
+            ? n * h * rates.listingSecondsPerElement + w.gradientDensity * n * h * f * rates.listedSecondsPerNonZeroDepth
+            : transposedGEMM
+        switch path {
+        case .precomputed:
+            return forwardGEMM + weightGradient
+        case .dense:
+            return w.hiddenWidth < w.featureWidth
+                ? forwardGEMM + 2 * h * aggregation + transposedGEMM
+                : f * aggregation + forwardGEMM + weightGradient
+        case .lookup:
+            return n * f * h * (rates.lookupSecondsPerCellColumn + rates.lookupTransposedSecondsPerCellColumn)
+                + 2 * h * aggregation
+        case .csr:
+            let x = Double(w.features.nonZeros)
+            return x * h * (rates.csrFeaturesSecondsPerNonZeroColumn + rates.spmmTransposedSecondsPerNonZeroColumn)
+                + 2 * h * aggregation
+        }
+    }
+
+    /// The cheapest per-epoch representation, and whether precomputing beats it.
+    public func plan(for w: FirstLayerWorkload) -> FirstLayerPlan {
+        let open = paths(for: w)
+        let estimates = Dictionary(uniqueKeysWithValues: open.map { ($0, seconds($0, w)) })
+        // Ties go to the earlier path in `FirstLayerPath`'s order, so equal estimates decide alike on every rank.
+        let perEpoch = open.filter { $0 != .precomputed }.min { estimates[$0]! < estimates[$1]! }!
+        let representation: FeatureRepresentation = switch perEpoch {
+        case .lookup: .lookup
+        case .csr: .csr
+        case .dense, .precomputed: .dense
+        }
+        let precompute = estimates[.precomputed].map { $0 <= estimates[perEpoch]! } ?? false
+        return FirstLayerPlan(basis: .calibrated, representation: representation, precompute: precompute,
+                              estimatedSeconds: estimates)
+    }
+}

@@ -1,0 +1,368 @@
+import Foundation
+import HaloGraph
+import HaloNN
+import HaloPartition
+import HaloTensor
+@testable import HaloTraining
+import HaloTransport
+import XCTest
+
+/// Host calibration: the first layer's path chosen by a cost model over measured kernel rates (injected here, so
+/// nothing depends on this machine's speed), the rates' cache, and the report that records both.
+final class HostCalibrationTests: XCTestCase {
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("halo-calibration-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    // MARK: Rates and workloads
+
+    /// Every kernel at one nanosecond per unit; the tests then make one kind cheap or dear.
+    private func rates(gemm: Double = 1e-9, spmm: Double = 1e-9, lookup: Double = 1e-9, listed: Double = 1e-9) -> KernelRates {
+        KernelRates(threads: 2, gemmForwardSecondsPerFlop: gemm, gemmTransposedSecondsPerFlop: gemm,
+                    spmmSecondsPerNonZeroColumn: spmm, csrFeaturesSecondsPerNonZeroColumn: spmm,
+                    spmmTransposedSecondsPerNonZeroColumn: spmm,
+                    lookupSecondsPerCellColumn: lookup, lookupTransposedSecondsPerCellColumn: lookup,
+                    listingSecondsPerElement: listed, listedSecondsPerNonZeroDepth: listed)
+    }
+
+    /// Amazon-Photo's first layer: 7650 × 745 indicator features, 35 % non-zero, 245,812 edges, width 256.
+    private func photo(density: Double = 0.35, indicator: Bool = true, fits: Bool = true, inputDropout: Bool = false) -> FirstLayerWorkload {
+        let cells = 7650 * 745
+        return FirstLayerWorkload(
+            features: FeatureStatistics(sparse: true, nonZeros: Int(density * Double(cells)), cells: cells,
+                                        indicator: indicator, denseCopyFits: fits),
+            featureWidth: 745, aggregationNonZeros: 245_812 + 7650, hiddenWidth: 256, inputDropout: inputDropout,
+            gradientDensity: 0.25)
+    }
+
+    private func record(_ rates: KernelRates, threads: Int = 2, build: String = "test build") -> CalibrationRecord {
+        CalibrationRecord(origin: .measured, key: key(threads: threads, build: build), rates: rates,
+                          measurementSeconds: 0.5, measuredAt: "2026-12-07T04:00:00Z")
+    }
+
+    private func key(threads: Int = 2, build: String = "test build") -> CalibrationKey {
+        CalibrationKey(host: HostDescription(cpuModel: "Test CPU (family 1, model 2)", isa: ["avx2", "fma"], blasCore: "Haswell"),
+                       threads: threads, build: build)
+    }
+
+    // MARK: The cost model
+
+    func testTheCheaperPathIsChosenFromTheRates() {
+        // CSR products cheap, everything else a thousand times dearer: CSR, and precomputing does not pay.
+        let csr = FirstLayerPlan.choosing(for: photo(), rates: rates(gemm: 1e-6, spmm: 1e-12, lookup: 1e-6, listed: 1e-6))
+        XCTAssertEqual(csr.basis, .calibrated)
+        XCTAssertEqual(csr.representation, .csr)
+        XCTAssertFalse(csr.precompute)
+        // Lookup cheap: lookup, still not precomputed (its GEMM is dear).
+        let lookup = FirstLayerPlan.choosing(for: photo(), rates: rates(gemm: 1e-6, spmm: 1e-9, lookup: 1e-15, listed: 1e-6))
+        XCTAssertEqual(lookup.representation, .lookup)
+        XCTAssertFalse(lookup.precompute)
+        // GEMM and the listed weight gradient cheap, aggregation dear: precomputing wins (no aggregation per epoch),
+        // and of the per-epoch paths dense GEMM is the cheapest.
+        let precomputed = FirstLayerPlan.choosing(for: photo(), rates: rates(gemm: 1e-15, spmm: 1e-6, lookup: 1e-6, listed: 1e-15))
+        XCTAssertEqual(precomputed.representation, .dense)
+        XCTAssertTrue(precomputed.precompute)
+        // Whatever it chose, it chose the smallest estimate.
+        for plan in [csr, lookup, precomputed] {
+            let estimates = try! XCTUnwrap(plan.estimatedSeconds)
+            let perEpoch = estimates.filter { $0.key != .precomputed }.min { $0.value < $1.value }!.key
+            XCTAssertEqual(plan.representation.rawValue, perEpoch.rawValue == "precomputed" ? "dense" : perEpoch.rawValue)
+            XCTAssertEqual(plan.precompute, estimates[.precomputed]! <= estimates[perEpoch]!)
+        }
+    }
+
+    func testEstimatesFollowTheDocumentedFormulas() {
+        let w = photo()
+        let r = rates(gemm: 2e-12, spmm: 3e-9, lookup: 5e-12, listed: 7e-11)
+        let model = FirstLayerCostModel(rates: r)
+        let n = 7650.0, f = 745.0, h = 256.0, a = Double(245_812 + 7650), x = Double(w.features.nonZeros)
+        XCTAssertEqual(model.seconds(.csr, w), x * h * (3e-9 + 3e-9) + 2 * h * a * 3e-9, accuracy: 1e-12)
+        XCTAssertEqual(model.seconds(.lookup, w), n * f * h * (5e-12 + 5e-12) + 2 * h * a * 3e-9, accuracy: 1e-12)
+        // 745 features > 256: dense transforms first and aggregates at width 256.
+        XCTAssertEqual(model.seconds(.dense, w), 2 * (2 * n * f * h * 2e-12) + 2 * h * a * 3e-9, accuracy: 1e-12)
+        // Gradient 25 % non-zero, below the listing threshold: listing plus the listed product.
+        XCTAssertEqual(model.seconds(.precomputed, w), 2 * n * f * h * 2e-12 + n * h * 7e-11 + 0.25 * n * h * f * 7e-11,
+                       accuracy: 1e-12)
+    }
+
+    func testListedBreakEvenDensityBalancesListingAgainstGEMM() {
+        // GEMM 2·256 flops × 1e-11 = 5.12 ns per element of G; listing 1.12 ns; listed 256 × 0.05 ns = 12.8 ns per
+        // non-zero: break-even at (5.12 − 1.12) / 12.8 = 31.25 %.
+        let r = KernelRates(threads: 1, gemmForwardSecondsPerFlop: 1e-11, gemmTransposedSecondsPerFlop: 1e-11,
+                            spmmSecondsPerNonZeroColumn: 1, csrFeaturesSecondsPerNonZeroColumn: 1,
+                            spmmTransposedSecondsPerNonZeroColumn: 1, lookupSecondsPerCellColumn: 1,
+                            lookupTransposedSecondsPerCellColumn: 1, listingSecondsPerElement: 1.12e-9,
+                            listedSecondsPerNonZeroDepth: 5e-11)
+        XCTAssertEqual(r.listedBreakEvenDensity(depth: 256), 0.3125, accuracy: 1e-12)
+        // Listing alone dearer than GEMM: never worth it.
+        var slowListing = r
+        slowListing.listingSecondsPerElement = 1e-8
+        XCTAssertEqual(slowListing.listedBreakEvenDensity(depth: 256), 0)
+    }
+
+    func testOnlyPathsTheFeaturesAllowAreConsidered() {
+        let cheapLookup = rates(gemm: 1e-6, spmm: 1e-6, lookup: 1e-15, listed: 1e-6)
+        // Input dropout rules out lookup and the precomputed aggregate.
+        let dropout = FirstLayerPlan.choosing(for: photo(inputDropout: true), rates: cheapLookup)
+        XCTAssertEqual(Set(try XCTUnwrap(dropout.estimatedSeconds).keys), [.csr, .dense])
+        XCTAssertFalse(dropout.precompute)
+        // Valued (not indicator) features have no lookup.
+        XCTAssertNotEqual(FirstLayerPlan.choosing(for: photo(indicator: false), rates: cheapLookup).representation, .lookup)
+        // A dense copy that does not fit leaves lookup and CSR.
+        let cheapGEMM = rates(gemm: 1e-18, spmm: 1e-6, lookup: 1e-6, listed: 1e-18)
+        let noCopy = FirstLayerPlan.choosing(for: photo(fits: false), rates: cheapGEMM)
+        XCTAssertEqual(Set(try XCTUnwrap(noCopy.estimatedSeconds).keys), [.csr, .lookup])
+        XCTAssertFalse(noCopy.precompute)
+        // Dense features are dense; precomputing removes the aggregation, so it wins at any rates.
+        let dense = FirstLayerWorkload(
+            features: FeatureStatistics(sparse: false, nonZeros: 1000, cells: 1000, indicator: false, denseCopyFits: true),
+            featureWidth: 10, aggregationNonZeros: 500, hiddenWidth: 16, inputDropout: false, gradientDensity: 0.25)
+        let densePlan = FirstLayerPlan.choosing(for: dense, rates: rates())
+        XCTAssertEqual(densePlan.representation, .dense)
+        XCTAssertTrue(densePlan.precompute)
+    }
+
+    func testWithoutRatesTheConstantsDecide() {
+        for w in [photo(), photo(density: 0.05), photo(density: 0.18, indicator: false), photo(inputDropout: true)] {
+            let plan = FirstLayerPlan.choosing(for: w, rates: nil)
+            XCTAssertEqual(plan.basis, .constants)
+            XCTAssertNil(plan.estimatedSeconds)
+            XCTAssertEqual(plan.representation, w.features.representation(inputDropout: w.inputDropout))
+            XCTAssertEqual(plan.precompute, !w.inputDropout && w.features.suitsPrecomputedAggregation)
+        }
+    }
+
+    func testGradientDensityFollowsTheModel() {
+        let stats = FeatureStatistics(sparse: false, nonZeros: 4, cells: 4, indicator: false, denseCopyFits: true)
+        func density(_ model: ModelConfiguration) -> Double {
+            FirstLayerWorkload(features: stats, featureWidth: 2, aggregationNonZeros: 4, model: model).gradientDensity
+        }
+        XCTAssertEqual(density(ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 8, dropout: 0.5)), 0.05, accuracy: 1e-12)
+        XCTAssertEqual(density(ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 8, dropout: 0)), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(density(ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 8, dropout: 0.5, normalization: .layerNorm)), 1)
+        XCTAssertEqual(density(ModelConfiguration(kind: .gcn, layers: 1, hiddenWidth: 8, dropout: 0.5)), 1)
+    }
+
+    // MARK: The cache
+
+    private var cache: CalibrationCache { CalibrationCache(directory: scratch.appendingPathComponent("halo").path) }
+
+    /// `cache.calibration(for:)`, counting measurements and collecting warnings.
+    private func obtain(_ key: CalibrationKey, refresh: Bool = false, measuring rates: KernelRates)
+        -> (record: CalibrationRecord, measured: Int, warnings: [String]) {
+        var measured = 0, warnings: [String] = []
+        let record = cache.calibration(for: key, refresh: refresh, warn: { warnings.append($0) }) {
+            measured += 1
+            return rates
+        }
+        return (record, measured, warnings)
+    }
+
+    func testCacheRoundTripReusesTheRatesUntilRefreshed() throws {
+        let first = obtain(key(), measuring: rates(spmm: 4e-9))
+        XCTAssertEqual(first.measured, 1)
+        XCTAssertEqual(first.record.origin, .measured)
+        XCTAssertEqual(first.warnings, [])
+        let file = try XCTUnwrap(first.record.cacheFile)
+        XCTAssertEqual(file, cache.file(for: key()))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: file))
+        // No temporary file is left beside it.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cache.directory), [(file as NSString).lastPathComponent])
+
+        let second = obtain(key(), measuring: rates(spmm: 9e-9))
+        XCTAssertEqual(second.measured, 0, "the cached rates are reused")
+        XCTAssertEqual(second.record.origin, .cached)
+        XCTAssertEqual(second.record.rates, rates(spmm: 4e-9))
+        XCTAssertEqual(second.record.key, key())
+        XCTAssertEqual(second.record.measuredAt, first.record.measuredAt)
+
+        let refreshed = obtain(key(), refresh: true, measuring: rates(spmm: 9e-9))
+        XCTAssertEqual(refreshed.measured, 1)
+        XCTAssertEqual(obtain(key(), measuring: rates()).record.rates, rates(spmm: 9e-9), "the refresh rewrote the file")
+    }
+
+    func testAnotherKeyIsMeasuredAgain() throws {
+        _ = obtain(key(threads: 2), measuring: rates(spmm: 4e-9))
+        for other in [key(threads: 1), key(build: "another build")] {
+            XCTAssertEqual(cache.lookup(other), .missing)
+            let again = obtain(other, measuring: rates(spmm: 5e-9))
+            XCTAssertEqual(again.measured, 1, "\(other)")
+            XCTAssertEqual(again.warnings, [])
+        }
+        // A file holding another key under this key's name (a collision, or a copied file) is not trusted.
+        try FileManager.default.copyItem(atPath: cache.file(for: key(threads: 2)), toPath: cache.file(for: key(threads: 3)))
+        guard case .unusable(let reason) = cache.lookup(key(threads: 3)) else { return XCTFail("another key's file was used") }
+        XCTAssertTrue(reason.hasPrefix(cache.file(for: key(threads: 3)) + ": key: expected"), reason)
+        let remeasured = obtain(key(threads: 3), measuring: rates(spmm: 6e-9))
+        XCTAssertEqual(remeasured.measured, 1)
+        XCTAssertEqual(remeasured.record.rates, rates(spmm: 6e-9))
+        XCTAssertEqual(remeasured.warnings.count, 1)
+    }
+
+    func testCorruptCacheWarnsAndIsMeasuredAgain() throws {
+        _ = obtain(key(), measuring: rates(spmm: 4e-9))
+        let file = cache.file(for: key())
+        let valid = try Data(contentsOf: URL(fileURLWithPath: file))
+        let text = try XCTUnwrap(String(data: valid, encoding: .utf8))
+        let corruptions: [(String, Data, String)] = [
+            ("truncated", valid.prefix(valid.count / 2), "not a calibration file"),
+            ("not JSON", Data("\u{0}\u{1}garbage".utf8), "not a calibration file"),
+            ("a rate missing", Data(text.replacingOccurrences(of: "\"listing_seconds_per_element\"", with: "\"other\"").utf8),
+             "missing rates.listingSecondsPerElement"),
+            ("a negative rate", Data(text.replacingOccurrences(of: "\"spmm_seconds_per_non_zero_column\" : 4",
+                                                              with: "\"spmm_seconds_per_non_zero_column\" : -4").utf8),
+             "rates.spmm_seconds_per_non_zero_column: expected a positive finite number"),
+        ]
+        for (name, data, expected) in corruptions {
+            try data.write(to: URL(fileURLWithPath: file))
+            let outcome = obtain(key(), measuring: rates(spmm: 8e-9))
+            XCTAssertEqual(outcome.measured, 1, name)
+            XCTAssertEqual(outcome.record.origin, .measured, name)
+            XCTAssertEqual(outcome.warnings.count, 1, name)
+            XCTAssertTrue(outcome.warnings.first?.contains(file) == true, "\(name): \(outcome.warnings)")
+            XCTAssertTrue(outcome.warnings.first?.contains(expected) == true, "\(name): \(outcome.warnings)")
+            XCTAssertEqual(cache.lookup(key()), .found({
+                var r = record(rates(spmm: 8e-9)); r.origin = .cached; r.cacheFile = file
+                r.measuredAt = outcome.record.measuredAt; r.measurementSeconds = outcome.record.measurementSeconds
+                return r
+            }()), "\(name): the file was rewritten with the new rates")
+        }
+    }
+
+    func testUnwritableCacheWarnsAndKeepsTheMeasuredRates() throws {
+        // A file where the cache folder should be.
+        try Data("x".utf8).write(to: scratch.appendingPathComponent("halo"))
+        let outcome = obtain(key(), measuring: rates(spmm: 4e-9))
+        XCTAssertEqual(outcome.record.rates, rates(spmm: 4e-9))
+        XCTAssertNil(outcome.record.cacheFile)
+        XCTAssertEqual(outcome.warnings.count, 1)
+        XCTAssertTrue(outcome.warnings[0].contains("could not save the host calibration"), "\(outcome.warnings)")
+    }
+
+    func testDefaultDirectoryFollowsXDG() {
+        XCTAssertEqual(CalibrationCache.defaultDirectory(environment: ["XDG_CACHE_HOME": "/x/cache", "HOME": "/home/u"]), "/x/cache/halo")
+        // The XDG specification ignores a relative path.
+        XCTAssertEqual(CalibrationCache.defaultDirectory(environment: ["XDG_CACHE_HOME": "rel", "HOME": "/home/u"]), "/home/u/.cache/halo")
+        XCTAssertEqual(CalibrationCache.defaultDirectory(environment: ["HOME": "/home/u"]), "/home/u/.cache/halo")
+    }
+
+    func testHostDescriptionReadsCPUInfo() {
+        let cpuinfo = """
+            processor\t: 0
+            model name\t: AMD EPYC 7B13
+            cpu family\t: 25
+            model\t\t: 1
+            flags\t\t: fpu sse2 avx avx2 fma bmi2
+            processor\t: 1
+            model name\t: other
+            """
+        let host = HostDescription(cpuinfo: cpuinfo, blasCore: "Zen")
+        XCTAssertEqual(host, HostDescription(cpuModel: "AMD EPYC 7B13 (family 25, model 1)", isa: ["avx2", "fma"], blasCore: "Zen"))
+        XCTAssertNotEqual(key(), CalibrationKey(host: host, threads: 2, build: "test build"))
+        XCTAssertNotEqual(key().fileStem, CalibrationKey(host: host, threads: 2, build: "test build").fileStem)
+    }
+
+    /// The measurement itself: every rate a positive finite number (nothing about how fast).
+    func testMeasurementGivesUsableRates() {
+        let measured = HostCalibration.measure(pool: ComputePool(threads: 2))
+        XCTAssertNil(measured.invalidField, "\(measured)")
+        XCTAssertEqual(measured.threads, 2)
+        XCTAssertEqual(KernelRates(vector: measured.vector), measured)
+    }
+
+    // MARK: Runs
+
+    /// A dataset of indicator features about 50 % dense, written where a job can load it.
+    private func indicatorDataset() throws -> String {
+        var data = try SyntheticGraphSpec(parsing: "synthetic:nodes=900,classes=4,features=64,degree=8,signal=1,seed=4").generate()
+        guard case .dense(let x) = data.features else { throw XCTSkip("synthetic features are dense") }
+        var triplets: [(row: Int, col: Int, value: Float)] = []
+        for i in 0..<x.rows { for j in 0..<x.cols where x[i, j] > 0 { triplets.append((i, j, 1)) } }
+        data.features = .sparse(SparseMatrix(rows: x.rows, cols: x.cols, triplets: triplets))
+        let folder = scratch.appendingPathComponent("indicator")
+        try DatasetFormat.write(data, to: folder)
+        return folder.path
+    }
+
+    private func job(_ dataset: String, ranks: TrainingJob.Ranks, calibration: CalibrationChoice) -> TrainingJob {
+        var job = TrainingJob(
+            configuration: TrainingConfiguration(
+                dataset: dataset, model: ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 16, dropout: 0.5),
+                optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: 2, seed: 1, threads: 1),
+            source: .dataset(dataset), ranks: ranks)
+        job.threadsPerRank = 1
+        // As halo train leaves it: decided by the plan (the library's default is false).
+        job.configuration.quantization.precomputeFirstLayer = nil
+        job.calibration = calibration
+        return job
+    }
+
+    func testTheReportCarriesTheCalibrationAndTheDecision() throws {
+        let dataset = try indicatorDataset()
+        let cheapCSR = record(rates(gemm: 1e-6, spmm: 1e-12, lookup: 1e-6, listed: 1e-6))
+        let cheapLookup = record(rates(gemm: 1e-6, spmm: 1e-9, lookup: 1e-15, listed: 1e-6))
+        for ranks in [TrainingJob.Ranks.single, .threads(2)] {
+            let csr = try job(dataset, ranks: ranks, calibration: .given(cheapCSR)).run()
+            XCTAssertEqual(csr.calibration, cheapCSR)
+            XCTAssertEqual(csr.firstLayerPlan?.basis, .calibrated)
+            XCTAssertEqual(csr.firstLayerPlan?.representation, .csr)
+            XCTAssertEqual(csr.featureRepresentation, .csr, "the run used what the plan chose")
+            XCTAssertEqual(csr.config.quantization.precomputeFirstLayer, false)
+
+            let lookup = try job(dataset, ranks: ranks, calibration: .given(cheapLookup)).run()
+            XCTAssertEqual(lookup.featureRepresentation, .lookup)
+            XCTAssertEqual(lookup.firstLayerPlan?.representation, .lookup)
+
+            let off = try job(dataset, ranks: ranks, calibration: .off).run()
+            XCTAssertNil(off.calibration)
+            XCTAssertEqual(off.firstLayerPlan?.basis, .constants)
+            XCTAssertEqual(off.featureRepresentation, .lookup, "50 % indicator features: the constants say lookup")
+        }
+        // One process precomputes when the rates say so.
+        let cheapGEMM = record(rates(gemm: 1e-15, spmm: 1e-6, lookup: 1e-6, listed: 1e-15))
+        let precomputed = try job(dataset, ranks: .single, calibration: .given(cheapGEMM)).run()
+        XCTAssertEqual(precomputed.config.quantization.precomputeFirstLayer, true)
+        XCTAssertEqual(precomputed.firstLayerPlan?.precompute, true)
+
+        // In the JSON: the rates, the key, the origin and the estimates.
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: precomputed.jsonData()) as? [String: Any])
+        let calibration = try XCTUnwrap(json["calibration"] as? [String: Any])
+        XCTAssertEqual(calibration["origin"] as? String, "measured")
+        XCTAssertEqual((calibration["rates"] as? [String: Any])?["gemm_forward_seconds_per_flop"] as? Double, 1e-15)
+        XCTAssertEqual(((calibration["key"] as? [String: Any])?["host"] as? [String: Any])?["blas_core"] as? String, "Haswell")
+        let plan = try XCTUnwrap(json["first_layer_plan"] as? [String: Any])
+        XCTAssertEqual(plan["basis"] as? String, "calibrated")
+        XCTAssertEqual(plan["precompute"] as? Bool, true)
+        XCTAssertEqual(Set(((plan["estimated_seconds"] as? [String: Double]) ?? [:]).keys), ["precomputed", "dense", "lookup", "csr"])
+    }
+
+    /// Ranks decide from rank 0's rates, whatever the others hold: their first layers must be alike.
+    func testEveryRankTakesRankZerosDecision() throws {
+        var data = try SyntheticGraphSpec(parsing: "synthetic:nodes=600,classes=3,features=64,degree=6,seed=2").generate()
+        guard case .dense(let x) = data.features else { throw XCTSkip("synthetic features are dense") }
+        var triplets: [(row: Int, col: Int, value: Float)] = []
+        for i in 0..<x.rows { for j in 0..<x.cols where x[i, j] > 0 { triplets.append((i, j, 1)) } }
+        data.features = .sparse(SparseMatrix(rows: x.rows, cols: x.cols, triplets: triplets))
+        let parts = Part.build(dataset: data, partitioning: try Partitioner.partition(graph: data.graph, parts: 3, method: .random, seed: 1))
+        let model = ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 16, dropout: 0.5)
+        let perRank = [rates(spmm: 1e-12, lookup: 1e-6), rates(spmm: 1e-6, lookup: 1e-15), rates(gemm: 1e-18, spmm: 1e-6, lookup: 1e-6)]
+        let plans = try LocalTransport.run(worldSize: 3) { transport in
+            let collectives = TransportCollectives(transport)
+            let features = try FeatureStatistics(parts[transport.rank].features).combinedOverRanks(collectives, worldSize: 3)
+            return try RankTraining.agreedPlan(part: parts[transport.rank], features: features, model: model,
+                                               rates: perRank[transport.rank], collectives: collectives)
+        }
+        XCTAssertEqual(plans[0].representation, .csr)
+        XCTAssertEqual(plans[1], plans[0])
+        XCTAssertEqual(plans[2], plans[0])
+        // The workload is the whole graph's: the same decision a single process makes.
+        let whole = FirstLayerWorkload(features: FeatureStatistics(data.features), featureWidth: 64,
+                                       aggregationNonZeros: data.graph.edgeCount + data.nodeCount, model: model)
+        XCTAssertEqual(plans[0], FirstLayerPlan.choosing(for: whole, rates: perRank[0]))
+    }
+}
