@@ -20,12 +20,13 @@ import HaloNN
 public struct MemoryEstimate: Sendable, Equatable {
     /// Copies of every weight: value, gradient and Adam's first and second moments.
     public static let parameterCopies = 4
-    /// What the process holds beyond the counted objects: a fraction of them (kernel workspaces, the logits and
-    /// loss buffers, per-thread arenas) and a fixed allowance for the allocator, which keeps freed blocks under
-    /// 512 MiB for reuse (`AllocatorTuning`, up to 1 GiB at the heap's top). Measured beyond the count: 14 % (1M
-    /// nodes, GCN 3 × 256, one rank), 21 % (2.45M nodes, SAGE 3 × 256, one rank; docs/scale.md).
+    /// What the ranks hold beyond the counted objects: a fraction of them (kernel workspaces, the logits and loss
+    /// buffers, per-thread arenas, the MPI library) and a fixed allowance for the allocator, which keeps freed
+    /// blocks under 512 MiB for reuse, up to 1 GiB at its heap's top (`AllocatorTuning`). Measured beyond the count
+    /// (docs/scale.md): 14 % (1M nodes, GCN 3 × 256, one rank), 21 % (2.45M nodes, SAGE 3 × 256, one rank), less
+    /// than the count's for 4 MPI ranks of 1M nodes.
     public static let overheadFraction = 0.2
-    public static let allocatorAllowanceBytes = 0.5 * 1_073_741_824
+    public static let allocatorAllowanceBytes = 1.0 * 1_073_741_824
 
     /// One rank's rows: its own nodes, the halo nodes it receives, and the rows it sends to others (all peers).
     public struct RankRows: Sendable, Equatable {
@@ -72,9 +73,13 @@ public struct MemoryEstimate: Sendable, Equatable {
     ///   - sharedMessages: whether a message's buffer is shared by sender and receiver (in-process ranks), so that
     ///     each rank's messages count once, as received; over MPI a rank holds what it sends and what it receives.
     ///   - partStructure: whether each rank also keeps its part's in-edge lists (4 B per edge, 8 B per row).
+    ///   - messageBytesPerValue: a message's bytes per value: 4 at full precision, 1 when quantized (at most 8 bits).
+    ///   - pipelinedCaches: whether the exchange keeps every layer's last blocks between epochs (PipeGCN, PipeQS):
+    ///     per exchanged layer, the halo rows received forward and the rows' gradients received backward.
     public init(model: ModelConfiguration, ranks: [RankRows], inputWidth: Int, classes: Int, featureBytes: Double,
                 storedEdges: Int = 0, precomputedFirstLayer: Bool = false, sparseFeatures: Bool = false,
-                sharedMessages: Bool = false, partStructure: Bool = false) {
+                sharedMessages: Bool = false, partStructure: Bool = false, messageBytesPerValue: Double = 4,
+                pipelinedCaches: Bool = false) {
         let float = Double(MemoryLayout<Float>.size)
         let widths = (0...model.layers).map { l -> Int in
             l == 0 ? inputWidth : l == model.layers ? classes : model.hiddenWidth
@@ -93,7 +98,8 @@ public struct MemoryEstimate: Sendable, Equatable {
         var peak = 0.0, largestRank = -1.0, phase = "forward, layer 0"
         for rank in ranks {
             let step = StepPeak(model: model, widths: widths, rows: rank, precomputed: precomputedFirstLayer,
-                                sparseInput: sparseFeatures, sharedMessages: sharedMessages)
+                                sparseInput: sparseFeatures, sharedMessages: sharedMessages,
+                                messageFloats: messageBytesPerValue / float, pipelinedCaches: pipelinedCaches)
             if step.bytes > largestRank { largestRank = step.bytes; phase = step.phase }
             peak += step.bytes
         }
@@ -166,9 +172,10 @@ private struct StepPeak {
     var phase = ""
 
     init(model: ModelConfiguration, widths: [Int], rows: MemoryEstimate.RankRows, precomputed: Bool, sparseInput: Bool,
-         sharedMessages: Bool) {
+         sharedMessages: Bool, messageFloats: Double, pipelinedCaches: Bool) {
         let inner = Double(rows.inner), halo = Double(rows.halo)
-        let messageRows = sharedMessages ? halo : Double(rows.sent) + halo
+        // Messages in floats' worth: a quantized value takes a quarter of a float.
+        let messageRows = (sharedMessages ? halo : Double(rows.sent) + halo) * messageFloats
         let layers = model.layers
         let norm = model.normalization == .layerNorm
         func transformsFirst(_ l: Int) -> Bool { (l == 0 && sparseInput) || widths[l + 1] <= widths[l] }
@@ -184,7 +191,12 @@ private struct StepPeak {
         func consider(_ floats: Double, _ name: String) {
             if floats > bytes { bytes = floats; phase = name }
         }
+        // Pipelined caches live through the whole step: each exchanged layer's received halo block and the
+        // gradients received for the rows sent.
         var held = 0.0
+        if pipelinedCaches {
+            for l in 0..<layers where exchanges(l) { held += (halo + Double(rows.sent)) * messageWidth(l) }
+        }
         for l in 0..<layers {
             let out = inner * Double(widths[l + 1])
             var transient = out

@@ -35,8 +35,14 @@ extension TrainingJob {
             featureBytes: parts.reduce(0) { $0 + Self.featureBytes($1.features) } * Double(max(ranksOnHost, 1)),
             storedEdges: parts.reduce(0) { $0 + $1.inSources.count + $1.innerCount } * max(ranksOnHost, 1),
             precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? (configuration.method.schedule == .pipelined),
-            sparseFeatures: { if case .sparse = first.features { true } else { false } }(), sharedMessages: inProcess, partStructure: true))
+            sparseFeatures: { if case .sparse = first.features { true } else { false } }(), sharedMessages: inProcess,
+            partStructure: true, messageBytesPerValue: messageBytesPerValue, pipelinedCaches: pipelinedCaches))
     }
+
+    /// A training message's bytes per value: 4 at full precision, at most 1 when the method quantizes (≤ 8 bits).
+    private var messageBytesPerValue: Double { configuration.method.precision == .full ? 4 : 1 }
+    /// Whether the method's exchange keeps blocks between epochs.
+    private var pipelinedCaches: Bool { configuration.method.schedule == .pipelined }
 
     private func check(_ estimate: MemoryEstimate) throws {
         guard let available = memoryBudget ?? MemoryEstimate.availableToThisProcess else { return }
@@ -71,7 +77,8 @@ extension TrainingJob {
             model: configuration.model, ranks: rows, inputWidth: manifest.dataset.featureWidth,
             classes: manifest.dataset.classes, featureBytes: featureBytes, storedEdges: edges,
             precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? (configuration.method.schedule == .pipelined),
-            sparseFeatures: sparse, sharedMessages: inProcess, partStructure: true))
+            sparseFeatures: sparse, sharedMessages: inProcess, partStructure: true,
+            messageBytesPerValue: messageBytesPerValue, pipelinedCaches: pipelinedCaches))
     }
 
     static func featureBytes(_ features: NodeFeatures) -> Double {

@@ -56,6 +56,15 @@ final class MemoryEstimateTests: XCTestCase {
                                   inputWidth: 8, classes: 3, featureBytes: 0, sharedMessages: true)
         XCTAssertEqual(four.activationBytes, 4 * shared.activationBytes)
         XCTAssertEqual(four.parameterBytes, 4 * shared.parameterBytes)
+        // Quantized messages (at most 8 bits) take a quarter of a float per value: 2400 − 70 × 8 × 3/4.
+        let quantized = MemoryEstimate(model: model(layers: 2, hidden: 16), ranks: [rows], inputWidth: 8, classes: 3,
+                                       featureBytes: 0, messageBytesPerValue: 1)
+        XCTAssertEqual(quantized.activationBytes, 1980 * 4)
+        // Pipelined caches are held through the step: per exchanged layer, 70 rows (halo and sent) of its message
+        // width, 70 × 8 + 70 × 3 = 770 floats beside forward's 2400.
+        let pipelined = MemoryEstimate(model: model(layers: 2, hidden: 16), ranks: [rows], inputWidth: 8, classes: 3,
+                                       featureBytes: 0, pipelinedCaches: true)
+        XCTAssertEqual(pipelined.activationBytes, 3170 * 4)
     }
 
     func testSageReplicasAndPrecomputedAggregation() {
@@ -98,6 +107,14 @@ final class MemoryEstimateTests: XCTestCase {
                                       precomputedFirstLayer: true)
         XCTAssertGreaterThan(products.totalBytes, 12_169 * 1_048_576)
         XCTAssertLessThan(products.totalBytes, 1.3 * 12_169 * 1_048_576)
+        // The 1M graph's parts from disk, 4 MPI ranks on this host: 2,861, 2,853, 2,891 and 2,855 MiB, 11.19 GiB in
+        // all. Each rank counts the four as its own size; messages are not shared between processes.
+        let mpi = MemoryEstimate(model: model(.sage, layers: 3, hidden: 256),
+                                 ranks: Array(repeating: .init(inner: inner[0], halo: halo[0], sent: 493_373), count: 4),
+                                 inputWidth: 100, classes: 47, featureBytes: 4 * 97e6, storedEdges: 4 * (6_029_868 + inner[0]),
+                                 partStructure: true)
+        XCTAssertGreaterThan(mpi.totalBytes, 4 * 2891 * 1_048_576)
+        XCTAssertLessThan(mpi.totalBytes, 1.3 * (2861 + 2853 + 2891 + 2855) * 1_048_576)
         XCTAssertLessThan(single.totalBytes, 24 * gib)
     }
 
