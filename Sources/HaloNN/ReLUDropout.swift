@@ -24,24 +24,12 @@ public struct ReLUDropout: Sendable {
     public func backward(_ gradient: Matrix, overwritingOutput output: inout Matrix, fromRow start: Int, context: StepContext) {
         precondition(gradient.cols == output.cols && start >= 0 && start + gradient.rows <= output.rows,
                      "relu-dropout backward: rows \(start)..<\(start + gradient.rows) of a \(output.rows)-row output")
-        let cols = gradient.cols, scale = dropout.survivorScale(context)
-        let zero = SIMD16<Float>(), scaleVector = SIMD16<Float>(repeating: scale)
+        let scale = dropout.survivorScale(context)
         gradient.storage.withUnsafeBufferPointer { g in
             output.storage.withUnsafeMutableBufferPointer { o in
-                let gb = g.baseAddress!, ob = o.baseAddress! + start * cols
-                context.pool.forEachChunk(of: gradient.rows, grain: 64) { rows in
-                    var i = rows.lowerBound * cols
-                    let end = rows.upperBound * cols
-                    while i + 16 <= end {
-                        let survived = loadVector(ob + i) .> zero
-                        storeVector(zero.replacing(with: loadVector(gb + i) * scaleVector, where: survived), ob + i)
-                        i += 16
-                    }
-                    while i < end {
-                        ob[i] = ob[i] > 0 ? gb[i] * scale : 0
-                        i += 1
-                    }
-                }
+                let rows = o.baseAddress! + start * gradient.cols
+                Self.passSurvivors(g.baseAddress!, mask: rows, into: rows, rows: gradient.rows, cols: gradient.cols,
+                                   scale: scale, pool: context.pool)
             }
         }
     }
@@ -49,24 +37,33 @@ public struct ReLUDropout: Sendable {
     /// `gradient ← gradient · ∂output/∂x`, given the forward pass's `output` in the same context.
     public func backward(_ gradient: inout Matrix, output: Matrix, context: StepContext) {
         precondition(gradient.rows == output.rows && gradient.cols == output.cols, "relu-dropout backward shape mismatch")
-        let cols = gradient.cols, scale = dropout.survivorScale(context)
-        let zero = SIMD16<Float>(), scaleVector = SIMD16<Float>(repeating: scale)
+        let scale = dropout.survivorScale(context)
         output.storage.withUnsafeBufferPointer { o in
             gradient.storage.withUnsafeMutableBufferPointer { g in
-                let ob = o.baseAddress!, gb = g.baseAddress!
-                context.pool.forEachChunk(of: gradient.rows, grain: 64) { rows in
-                    var i = rows.lowerBound * cols
-                    let end = rows.upperBound * cols
-                    while i + 16 <= end {
-                        let survived = loadVector(ob + i) .> zero
-                        storeVector(zero.replacing(with: loadVector(gb + i) * scaleVector, where: survived), gb + i)
-                        i += 16
-                    }
-                    while i < end {
-                        gb[i] = ob[i] > 0 ? gb[i] * scale : 0
-                        i += 1
-                    }
-                }
+                Self.passSurvivors(g.baseAddress!, mask: o.baseAddress!, into: g.baseAddress!, rows: gradient.rows,
+                                   cols: gradient.cols, scale: scale, pool: context.pool)
+            }
+        }
+    }
+
+    /// `destination[i] = mask[i] > 0 ? gradient[i] · scale : 0` over `rows × cols` elements, rows split over `pool`.
+    /// `destination` may be `gradient` or `mask` itself: each element is read before it is written.
+    private static func passSurvivors(
+        _ gradient: UnsafePointer<Float>, mask: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>,
+        rows: Int, cols: Int, scale: Float, pool: ComputePool
+    ) {
+        let zero = SIMD16<Float>(), scaleVector = SIMD16<Float>(repeating: scale)
+        pool.forEachChunk(of: rows, grain: 64) { range in
+            var i = range.lowerBound * cols
+            let end = range.upperBound * cols
+            while i + 16 <= end {
+                let survived = loadVector(mask + i) .> zero
+                storeVector(zero.replacing(with: loadVector(gradient + i) * scaleVector, where: survived), destination + i)
+                i += 16
+            }
+            while i < end {
+                destination[i] = mask[i] > 0 ? gradient[i] * scale : 0
+                i += 1
             }
         }
     }

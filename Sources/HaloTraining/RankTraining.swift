@@ -40,15 +40,8 @@ public enum RankTraining {
         let exchange = try makeExchange(part, transport, configuration)
         let trainer = Trainer(configuration: configuration, shard: shard, classCount: part.classCount,
                               exchange: exchange, collectives: TransportCollectives(transport), pool: pool)
-        if configuration.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
-        var report = try trainer.train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
-                                       onEpoch: onEpoch, onProgress: { progress in
-                                           var progress = progress
-                                           progress.firstLayerPlan = plan
-                                           try onProgress(progress)
-                                       })
-        report.firstLayerPlan = plan
-        return report
+        return try trainer.train(firstLayerPlan: plan, environment: environment, stopRequest: stopRequest,
+                                 checkpoints: checkpoints, onEpoch: onEpoch, onProgress: onProgress)
     }
 
     /// The first layer's plan, the same on every rank: from the features of all parts, the aggregation's non-zeros
@@ -68,5 +61,24 @@ public enum RankTraining {
         let workload = FirstLayerWorkload(features: features, featureWidth: part.featureWidth,
                                           aggregationNonZeros: Int(sums[0]), model: model)
         return FirstLayerPlan.choosing(for: workload, rates: sums[1] > 0 ? KernelRates(vector: Array(sums[2...])) : nil)
+    }
+}
+
+extension Trainer {
+    /// Aggregates the first layer once when the configuration says so, trains (`train`), and records the first
+    /// layer's `plan` in every report passed on and in the one returned: what every way of running does.
+    func train(
+        firstLayerPlan plan: FirstLayerPlan, environment: RunEnvironment, stopRequest: StopRequest?,
+        checkpoints: CheckpointPlan?, onEpoch: (EpochRecord) -> Void, onProgress: (TrainingReport) throws -> Void
+    ) throws -> TrainingReport {
+        if configuration.quantization.precomputeFirstLayer == true { try precomputeFirstAggregation() }
+        var report = try train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
+                               onEpoch: onEpoch, onProgress: { progress in
+                                   var progress = progress
+                                   progress.firstLayerPlan = plan
+                                   try onProgress(progress)
+                               })
+        report.firstLayerPlan = plan
+        return report
     }
 }

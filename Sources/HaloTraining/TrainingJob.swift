@@ -185,16 +185,9 @@ public struct TrainingJob: Sendable {
         }()
         var config = configuration
         config.quantization.precomputeFirstLayer = config.quantization.precomputeFirstLayer ?? plan.precompute
-        let trainer = Trainer(configuration: config, shard: shard, classCount: classCount, pool: pool)
-        if config.quantization.precomputeFirstLayer == true { try trainer.precomputeFirstAggregation() }
-        var report = try trainer.train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
-                                       onEpoch: onEpoch, onProgress: { progress in
-                                           var progress = progress
-                                           progress.firstLayerPlan = plan
-                                           try onProgress(progress)
-                                       })
-        report.firstLayerPlan = plan
-        return report
+        return try Trainer(configuration: config, shard: shard, classCount: classCount, pool: pool).train(
+            firstLayerPlan: plan, environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
+            onEpoch: onEpoch, onProgress: onProgress)
     }
 
     private func trainThreads(
