@@ -58,10 +58,13 @@ public struct MemoryEstimate: Sendable, Equatable {
     public let peakPhase: String
 
     /// The counted bytes and the allowance for what is not counted.
-    public var totalBytes: Double {
-        (parameterBytes + activationBytes + featureBytes + structureBytes) * (1 + Self.overheadFraction)
-            + Self.allocatorAllowanceBytes
-    }
+    /// The bytes the counted objects take.
+    public var countedBytes: Double { parameterBytes + activationBytes + featureBytes + structureBytes }
+
+    /// What the allocator may keep beside them: never more than was allocated, so a small run gets a small one.
+    public var allocatorBytes: Double { min(Self.allocatorAllowanceBytes, countedBytes) }
+
+    public var totalBytes: Double { countedBytes * (1 + Self.overheadFraction) + allocatorBytes }
 
     /// - Parameters:
     ///   - ranks: the rows of every rank trained in this process (their peaks add up).
@@ -151,17 +154,19 @@ public struct MemoryEstimate: Sendable, Equatable {
     }
 
     /// Throws when the estimate exceeds `availableBytes`, saying how much is needed, what takes it and what to change.
-    public func check(availableBytes: Double, hint: String) throws {
+    /// `limit` says where `availableBytes` comes from, as the message's "…, this machine has 12.0 GiB for it".
+    public func check(availableBytes: Double, limit: String = "this machine has", hint: String) throws {
         guard totalBytes > availableBytes else { return }
-        func gib(_ bytes: Double) -> String {
+        func size(_ bytes: Double) -> String {
             let g = bytes / 1_073_741_824
-            return g >= 100 ? String(format: "%.0f", g) : String(format: "%.1f", g)
+            if g >= 100 { return String(format: "%.0f GiB", g) }
+            return g >= 0.1 ? String(format: "%.1f GiB", g) : String(format: "%.1f MiB", bytes / 1_048_576)
         }
-        throw TrainingSetupError(message: "this run needs about \(gib(totalBytes)) GiB of memory, this machine has \(gib(availableBytes)) GiB for it: "
-            + "parameters with gradients and Adam state \(gib(parameterBytes)) GiB (largest weight \(largestWeight.rows) × \(largestWeight.cols), \(largestWeightMeaning)), "
-            + "activations, gradients and messages at the step's peak (\(peakPhase)) \(gib(activationBytes)) GiB, "
-            + "input features \(gib(featureBytes)) GiB, graph structure \(gib(structureBytes)) GiB, "
-            + "with \(Int(Self.overheadFraction * 100)) % and \(gib(Self.allocatorAllowanceBytes)) GiB for the runtime and allocator; \(hint)")
+        throw TrainingSetupError(message: "this run needs about \(size(totalBytes)) of memory, \(limit) \(size(availableBytes)) for it: "
+            + "parameters with gradients and Adam state \(size(parameterBytes)) (largest weight \(largestWeight.rows) × \(largestWeight.cols), \(largestWeightMeaning)), "
+            + "activations, gradients and messages at the step's peak (\(peakPhase)) \(size(activationBytes)), "
+            + "input features \(size(featureBytes)), graph structure \(size(structureBytes)), "
+            + "with \(Int(Self.overheadFraction * 100)) % and \(size(allocatorBytes)) for the runtime and allocator; \(hint)")
     }
 }
 

@@ -45,7 +45,10 @@ extension TrainingJob {
     private var pipelinedCaches: Bool { configuration.method.schedule == .pipelined }
 
     private func check(_ estimate: MemoryEstimate) throws {
-        guard let available = memoryBudget ?? MemoryEstimate.availableToThisProcess else { return }
+        if let memoryBudget {
+            return try estimate.check(availableBytes: memoryBudget, limit: "the memory budget leaves", hint: memoryHint)
+        }
+        guard let available = MemoryEstimate.availableToThisProcess else { return }
         try estimate.check(availableBytes: available, hint: memoryHint)
     }
 

@@ -203,6 +203,16 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Compute threads per rank (default: the cores divided among the ranks on this host).")
     var threads: Int?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "GiB this run may hold on this host (default: what the machine has available now).",
+        discussion: """
+        The run's peak is estimated before loading and again once its parts and their halos exist, before the first \
+        epoch; a run whose estimate exceeds this is refused with the estimate's terms (docs/scale.md). Leave room \
+        for other work on a shared machine with it.
+        """,
+        valueName: "GiB"))
+    var memoryBudget: Double?
+
     @Option(help: ArgumentHelp(
         "Write the run's configuration, every epoch and the summary as JSON.",
         discussion: """
@@ -229,7 +239,7 @@ struct Train: ParsableCommand {
         let floatingOptions: [(name: String, value: Double?)] = [
             ("--dropout", Double(dropout)), ("--input-dropout", Double(inputDropout)), ("--lr", Double(lr)),
             ("--weight-decay", Double(weightDecay)), ("--lambda", lambda), ("--smoothing", smoothing),
-            ("--drift-threshold", driftThreshold),
+            ("--drift-threshold", driftThreshold), ("--memory-budget", memoryBudget),
         ]
         for option in floatingOptions {
             if let value = option.value, !value.isFinite {
@@ -249,6 +259,7 @@ struct Train: ParsableCommand {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be at least 1, got \(evalEvery)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let memoryBudget, memoryBudget <= 0 { throw ValidationError("--memory-budget must be positive, got \(memoryBudget)") }
         if let parts, parts < 1 { throw ValidationError("--parts must be at least 1, got \(parts)") }
         guard assignCycle >= 1 else { throw ValidationError("--assign-cycle must be at least 1, got \(assignCycle)") }
         guard groupSize >= 1 else { throw ValidationError("--group-size must be at least 1, got \(groupSize)") }
@@ -344,6 +355,7 @@ struct Train: ParsableCommand {
         job.checkpoints = checkpoints
         job.stopRequest = stopRequest
         job.memoryHint = memoryHint
+        job.memoryBudget = memoryBudget.map { $0 * 1_073_741_824 }
         job.calibration = calibration.choice
         job.featureRepresentation = calibration.featureRepresentation
         if let logger {

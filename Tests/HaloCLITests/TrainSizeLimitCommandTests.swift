@@ -35,6 +35,19 @@ final class TrainSizeLimitCommandTests: CommandTestCase {
                           saying: "GiB of memory, this machine has ")
     }
 
+    /// --memory-budget: a run that fits the machine but not the budget is refused with the estimate; a budget above
+    /// the estimate trains; a budget that is not a positive number is refused by the option's check.
+    func testMemoryBudgetRefusesWhatExceedsIt() throws {
+        try assertRefused(["--dataset", Self.dataset, "--memory-budget", "0.001"],
+                          saying: "MiB of memory, the memory budget leaves 1.0 MiB for it")
+        try assertRefused(["--dataset", Self.dataset, "--memory-budget", "0"], saying: "--memory-budget must be positive, got 0.0")
+        try assertRefused(["--dataset", Self.dataset, "--memory-budget", "nan"], saying: "--memory-budget must be a finite number")
+        let trained = try run(try halo(), ["train", "--dataset", Self.dataset, "--epochs", "1", "--threads", "1", "--quiet",
+                                           "--memory-budget", "0.5"], timeout: 60)
+        XCTAssertEqual(trained.status, 0, "\(trained)")
+        XCTAssertTrue(trained.stdout.contains("best val"), "\(trained)")
+    }
+
     /// A billion nodes of 1000 features (~3.7 TiB of features alone) is refused from the spec, before generating:
     /// generating it would take far longer than the time allowed.
     func testHugeSyntheticSpecIsRefusedBeforeGenerating() throws {
