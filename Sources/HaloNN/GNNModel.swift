@@ -138,7 +138,8 @@ public final class GNNModel {
     /// the caller can start reducing them while the layers below still compute.
     ///
     /// Each activation is released as soon as the layers below no longer need it, and each gradient as soon as
-    /// the next one exists, so the pass holds one hidden layer's worth less at every step than forward left.
+    /// the next one exists (or is written over the activation it replaces), so backward holds no more than what
+    /// forward kept plus the working layer's own matrices.
     public func backward(
         _ logitsGradient: consuming Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange,
         context: StepContext, layerFinished: (Int) throws -> Void = { _ in }

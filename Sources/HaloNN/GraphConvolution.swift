@@ -161,6 +161,9 @@ public final class GraphConvolution {
         let listed = inputWidth >= BlockColumnLists.tileWidth && (aggregatesFirst || (selfWeight != nil && !x.isSparse))
             ? BlockColumnLists.ifWorthwhile(gradient, pool: pool) : nil
 
+        // SAGE's self weight: its gradient needs only the layer's input and the upstream gradient, on every path.
+        if let selfWeight { x.accumulateTransposedProduct(gradient, listed: listed, into: &selfWeight.gradient, pool: pool) }
+
         var inputGradient: Matrix?
         if usedPrecomputedAggregate {
             precondition(!needInputGradient, "\(layer): a precomputed aggregate only serves the first layer")
@@ -172,9 +175,6 @@ public final class GraphConvolution {
             if selfWeight == nil { gradient = Matrix(rows: 0, cols: 0) }
             x.accumulateTransposedProduct(transformedGradient, listed: nil, into: &neighborWeight.gradient, pool: pool)
             if needInputGradient, let activationBelow, fusesActivationBackward {
-                if let selfWeight {
-                    x.accumulateTransposedProduct(gradient, listed: listed, into: &selfWeight.gradient, pool: pool)
-                }
                 input = nil
                 guard case .dense(var output) = consume x else { preconditionFailure("a fused backward needs a dense input") }
                 formInputGradient(over: &output, transformedGradient: transformedGradient,
@@ -200,11 +200,8 @@ public final class GraphConvolution {
                 inputGradient = try propagateBack(aggregatedGradient, width: inputWidth)
             }
         }
-        if let selfWeight {
-            x.accumulateTransposedProduct(gradient, listed: listed, into: &selfWeight.gradient, pool: pool)
-            if needInputGradient {
-                multiplyTransposedWeight(gradient, selfWeight.value, listed: listed, into: &inputGradient!, accumulate: true, pool: pool)
-            }
+        if let selfWeight, needInputGradient {
+            multiplyTransposedWeight(gradient, selfWeight.value, listed: listed, into: &inputGradient!, accumulate: true, pool: pool)
         }
         return inputGradient
     }

@@ -11,8 +11,9 @@ import HaloNN
 ///   moments);
 /// - the step's peak: walking forward layer by layer and back, what forward keeps for backward at that point (the
 ///   hidden outputs, an aggregate-first layer's aggregate, LayerNorm's rows) plus that layer's transients (its
-///   output, the rows it aggregates with their halo rows, the messages sent and received at full precision, and
-///   backward's gradients), the largest over all layers and both directions;
+///   output, the rows it aggregates with their halo rows, the messages sent and received (one byte per value when
+///   quantized), and backward's gradients), the largest over all layers and both directions, plus a pipelined
+///   exchange's caches;
 /// - the precomputed first aggregate, the input features and the graph structure, held throughout.
 /// In-process ranks step together, so their peaks add up. What is not counted (kernel workspaces, the runtime,
 /// the allocator's slack: 14–21 % on the runs of docs/scale.md) is covered by `overheadFraction` and
@@ -21,8 +22,8 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// Copies of every weight: value, gradient and Adam's first and second moments.
     public static let parameterCopies = 4
     /// What the ranks hold beyond the counted objects: a fraction of them (kernel workspaces, the logits and loss
-    /// buffers, per-thread arenas, the MPI library) and a fixed allowance for the allocator, which keeps freed
-    /// blocks under 512 MiB for reuse, up to 1 GiB at its heap's top (`AllocatorTuning`). Measured beyond the count
+    /// buffers, per-thread arenas, the MPI library) and an allowance for the allocator, which keeps freed blocks
+    /// under 512 MiB for reuse, up to 1 GiB at its heap's top (`AllocatorTuning`; never more than the count). Measured beyond the count
     /// (docs/scale.md): 14 % (1M nodes, GCN 3 × 256, one rank), 21 % (2.45M nodes, SAGE 3 × 256, one rank), less
     /// than the count's for 4 MPI ranks of 1M nodes.
     public static let overheadFraction = 0.2
@@ -57,7 +58,6 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// The phase of the step where the peak falls, e.g. "forward, layer 1".
     public let peakPhase: String
 
-    /// The counted bytes and the allowance for what is not counted.
     /// The bytes the counted objects take.
     public var countedBytes: Double { parameterBytes + activationBytes + featureBytes + structureBytes }
 
@@ -121,10 +121,10 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// The same for `replicas` ranks sharing `rows` (inner and halo together) with no messages: the bound used
     /// before a dataset is partitioned.
     public init(model: ModelConfiguration, rows: Int, inputWidth: Int, classes: Int, featureBytes: Double,
-                replicas: Int = 1, precomputedFirstLayer: Bool = false) {
+                replicas: Int = 1, storedEdges: Int = 0, precomputedFirstLayer: Bool = false) {
         let count = max(replicas, 1)
         self.init(model: model, ranks: Array(repeating: RankRows(inner: rows / count), count: count),
-                  inputWidth: inputWidth, classes: classes, featureBytes: featureBytes,
+                  inputWidth: inputWidth, classes: classes, featureBytes: featureBytes, storedEdges: storedEdges,
                   precomputedFirstLayer: precomputedFirstLayer)
     }
 

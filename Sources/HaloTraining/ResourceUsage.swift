@@ -21,8 +21,14 @@ public enum ResourceUsage {
 }
 
 extension ResourceUsage {
-    /// This process's resident set now, in bytes (0 where unavailable).
-    public static func residentBytes() -> Int { ResidentMemorySampler.residentBytes() }
+    /// This process's resident set now, in bytes (0 where unavailable): resident pages (second field of
+    /// `/proc/self/statm`) times the page size.
+    public static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
 }
 
 /// A monotonic stopwatch.
@@ -58,10 +64,10 @@ public final class ResidentMemorySampler: @unchecked Sendable {
 
     /// Starts sampling now.
     public init(interval: Double = 0.05) {
-        largest = Self.residentBytes()
+        largest = ResourceUsage.residentBytes()
         let thread = Thread { [self] in
             while lock.withLock({ running }) {
-                let now = Self.residentBytes()
+                let now = ResourceUsage.residentBytes()
                 lock.withLock { largest = max(largest, now) }
                 Thread.sleep(forTimeInterval: interval)
             }
@@ -72,20 +78,12 @@ public final class ResidentMemorySampler: @unchecked Sendable {
 
     /// Stops sampling and returns the largest resident set seen, in bytes (0 where the system does not say).
     public func stop() -> Int {
-        let now = Self.residentBytes()
+        let now = ResourceUsage.residentBytes()
         lock.withLock {
             running = false
             largest = max(largest, now)
         }
         done.wait()
         return lock.withLock { largest }
-    }
-
-    /// Resident pages (second field of `/proc/self/statm`) times the page size.
-    static func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }

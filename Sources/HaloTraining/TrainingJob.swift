@@ -46,8 +46,8 @@ public struct TrainingJob: Sendable {
     public var log: @Sendable (String) -> Void = { _ in }
     /// The data readers' notes (e.g. a dataset written before checksums existed).
     public var note: @Sendable (String) -> Void = { _ in }
-    /// The bytes the run may hold on this host; nil: the machine's physical memory. A run whose estimated peak
-    /// (`MemoryEstimate`) exceeds it is refused before its first epoch.
+    /// The bytes the run may hold on this host; nil: what this process can have (`MemAvailable` plus its own
+    /// resident set). A run whose estimated peak (`MemoryEstimate`) exceeds it is refused before its first epoch.
     public var memoryBudget: Double?
     /// Where the kernel rates that choose the first layer's path come from (`FirstLayerPlan`); off by default, which
     /// keeps `FeatureStatistics`'s constants.

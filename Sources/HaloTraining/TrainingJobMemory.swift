@@ -1,8 +1,8 @@
 import HaloGraph
 import HaloPartition
 
-/// The job's memory checks: a run whose estimated peak exceeds this machine's physical memory is refused before
-/// anything large is allocated (`MemoryEstimate`), with the caller's `memoryHint`.
+/// The job's memory checks: a run whose estimated peak exceeds what this process can have (or `memoryBudget`) is
+/// refused before anything large is allocated (`MemoryEstimate`), with the caller's `memoryHint`.
 ///
 /// A run is checked twice: before its data is loaded, from the sizes known then (a synthetic spec's, or a
 /// partition manifest's), and, for a dataset partitioned here, again once the parts and their halos exist, which
@@ -14,35 +14,44 @@ extension TrainingJob {
     ///   - replicas: ranks on this host, each with its own copy of the model and optimiser state.
     func checkMemory(rows: Int, inputWidth: Int, classes: Int, featureBytes: Double, replicas: Int,
                      storedEdges: Int = 0) throws {
-        let rank = MemoryEstimate.RankRows(inner: rows / max(replicas, 1))
         try check(MemoryEstimate(
-            model: configuration.model, ranks: Array(repeating: rank, count: max(replicas, 1)), inputWidth: inputWidth,
-            classes: classes, featureBytes: featureBytes, storedEdges: storedEdges,
+            model: configuration.model, rows: rows, inputWidth: inputWidth, classes: classes, featureBytes: featureBytes,
+            replicas: replicas, storedEdges: storedEdges,
             precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? false))
     }
 
     /// The check for parts built here (all of an in-process run's, or an MPI rank's own): their halos and send lists
-    /// give the messages. In-process ranks share their messages' buffers. An MPI rank that shares its host with
-    /// `ranksOnHost − 1` others counts them as its own size (they start together and compete for the same memory).
+    /// give the messages. In-process ranks share their messages' buffers.
     func checkMemory(parts: [Part], inProcess: Bool, ranksOnHost: Int = 1) throws {
         guard let first = parts.first else { return }
-        let ranks = Array(repeating: parts, count: max(ranksOnHost, 1)).joined().map {
-            MemoryEstimate.RankRows(inner: $0.innerCount, halo: $0.haloCount,
-                                    sent: $0.sendLists.reduce(0) { $0 + $1.count })
-        }
-        try check(MemoryEstimate(
-            model: configuration.model, ranks: ranks, inputWidth: first.features.width, classes: first.classCount,
-            featureBytes: parts.reduce(0) { $0 + Self.featureBytes($1.features) } * Double(max(ranksOnHost, 1)),
-            storedEdges: parts.reduce(0) { $0 + $1.inSources.count + $1.innerCount } * max(ranksOnHost, 1),
-            precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? (configuration.method.schedule == .pipelined),
-            sparseFeatures: { if case .sparse = first.features { true } else { false } }(), sharedMessages: inProcess,
-            partStructure: true, messageBytesPerValue: messageBytesPerValue, pipelinedCaches: pipelinedCaches))
+        try checkPartitioned(
+            parts.map {
+                MemoryEstimate.RankRows(inner: $0.innerCount, halo: $0.haloCount, sent: $0.sendLists.reduce(0) { $0 + $1.count })
+            },
+            inputWidth: first.features.width, classes: first.classCount,
+            featureBytes: parts.reduce(0) { $0 + Self.featureBytes($1.features) },
+            storedEdges: parts.reduce(0) { $0 + $1.inSources.count + $1.innerCount },
+            sparseFeatures: { if case .sparse = first.features { true } else { false } }(), inProcess: inProcess,
+            ranksOnHost: ranksOnHost)
     }
 
-    /// A training message's bytes per value: 4 at full precision, at most 1 when the method quantizes (≤ 8 bits).
-    private var messageBytesPerValue: Double { configuration.method.precision == .full ? 4 : 1 }
-    /// Whether the method's exchange keeps blocks between epochs.
-    private var pipelinedCaches: Bool { configuration.method.schedule == .pipelined }
+    /// The estimate for partitioned ranks, this host's (`ranks` and the totals are theirs), checked. An MPI rank
+    /// counts the other ranks on its host as its own size (they start together and compete for the same memory).
+    private func checkPartitioned(
+        _ ranks: [MemoryEstimate.RankRows], inputWidth: Int, classes: Int, featureBytes: Double, storedEdges: Int,
+        sparseFeatures: Bool, inProcess: Bool, ranksOnHost: Int
+    ) throws {
+        let copies = inProcess ? 1 : max(ranksOnHost, 1)
+        try check(MemoryEstimate(
+            model: configuration.model, ranks: Array(Array(repeating: ranks, count: copies).joined()),
+            inputWidth: inputWidth, classes: classes, featureBytes: featureBytes * Double(copies),
+            storedEdges: storedEdges * copies,
+            precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? (configuration.method.schedule == .pipelined),
+            sparseFeatures: sparseFeatures, sharedMessages: inProcess, partStructure: true,
+            // A quantized message takes at most 8 bits per value; pipelined exchanges keep blocks between epochs.
+            messageBytesPerValue: configuration.method.precision == .full ? 4 : 1,
+            pipelinedCaches: configuration.method.schedule == .pipelined))
+    }
 
     private func check(_ estimate: MemoryEstimate) throws {
         if let memoryBudget {
@@ -68,20 +77,16 @@ extension TrainingJob {
     func checkMemory(for manifest: PartitionManifest, ranks: [Int], inProcess: Bool, ranksOnHost: Int = 1) throws {
         let featureFiles: Set = ["features.f32", "feat_indptr.i64", "feat_indices.i32", "feat_values.f32"]
         var rows: [MemoryEstimate.RankRows] = [], featureBytes = 0.0, edges = 0, sparse = false
-        // An MPI rank counts the other ranks on its host as its own size (see `checkMemory(parts:)`).
-        for r in Array(repeating: ranks, count: max(ranksOnHost, 1)).joined() {
+        for r in ranks {
             let entry = manifest.partList[r]
             rows.append(MemoryEstimate.RankRows(inner: entry.inner, halo: entry.halo, sent: entry.send))
             edges += entry.edges + entry.inner
             featureBytes += Double(entry.files.filter { featureFiles.contains($0.name) }.reduce(0) { $0 + $1.bytes })
             sparse = sparse || entry.files.contains { $0.name == "feat_values.f32" }
         }
-        try check(MemoryEstimate(
-            model: configuration.model, ranks: rows, inputWidth: manifest.dataset.featureWidth,
-            classes: manifest.dataset.classes, featureBytes: featureBytes, storedEdges: edges,
-            precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? (configuration.method.schedule == .pipelined),
-            sparseFeatures: sparse, sharedMessages: inProcess, partStructure: true,
-            messageBytesPerValue: messageBytesPerValue, pipelinedCaches: pipelinedCaches))
+        try checkPartitioned(rows, inputWidth: manifest.dataset.featureWidth, classes: manifest.dataset.classes,
+                             featureBytes: featureBytes, storedEdges: edges, sparseFeatures: sparse,
+                             inProcess: inProcess, ranksOnHost: ranksOnHost)
     }
 
     static func featureBytes(_ features: NodeFeatures) -> Double {
