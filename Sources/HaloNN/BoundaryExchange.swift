@@ -19,11 +19,28 @@ public protocol BoundaryExchange: AnyObject {
         _ layer: LayerIndex, haloGradient: Matrix, innerGradient: inout Matrix, context: StepContext,
         overlapping: (inout Matrix) -> Void
     ) throws
+
+    /// Whether a layer may exchange its rows in column blocks (`GraphConvolution.columnBlockCount`): one call per
+    /// block, each with a block's columns. True where a message's content does not depend on how its row is cut:
+    /// not for exchanges that cache whole rows between epochs or adapt widths to what a site sent before.
+    var acceptsColumnBlocks: Bool { get }
+
+    /// Whether rows travel between ranks at all. Without peers a layer may skip the exchange and form its
+    /// backward pass a block of rows at a time (`GraphConvolution.backward`), which needs no halo gradient.
+    var crossesRanks: Bool { get }
+}
+
+extension BoundaryExchange {
+    public var acceptsColumnBlocks: Bool { false }
+    public var crossesRanks: Bool { true }
 }
 
 /// The exchange of a single-rank run: there are no halo nodes, so nothing is sent and the local work is all.
 public final class NoBoundaryExchange: BoundaryExchange {
     public init() {}
+
+    public var acceptsColumnBlocks: Bool { true }
+    public var crossesRanks: Bool { false }
 
     public func exchangeForward(
         _ layer: LayerIndex, rows: inout Matrix, context: StepContext, overlapping: (Matrix) -> Void

@@ -53,6 +53,13 @@ public final class GNNModel {
     /// `op · [X; X_halo]` of the input features, when the first layer's aggregation is precomputed.
     public private(set) var precomputedFirstAggregate: Matrix?
 
+    /// How many column blocks each layer's exchanged rows are evaluated in (`ColumnBlocks`, set on every
+    /// convolution): 1, the default, evaluates layers whole; more hold less at once when memory is the limit, at
+    /// one exchange and one pass over the graph per block. The same on every rank.
+    public var columnBlockCount = 1 {
+        didSet { for conv in convolutions { conv.columnBlockCount = columnBlockCount } }
+    }
+
     /// Aggregates the (static) input features once, so the first layer never communicates again. Collective: all
     /// ranks call it before training. Input dropout then applies to the aggregate rather than to the features.
     public func precomputeFirstAggregation(
@@ -150,7 +157,7 @@ public final class GNNModel {
             let below = l - 1
             // Where the layer can write its input gradient over its input (the activation's output), the model lets
             // go of that output first and the layer applies the activation's backward step itself.
-            let fused = l > 0 && convolutions[l].fusesActivationBackward
+            let fused = l > 0 && convolutions[l].fusesActivationBackward(exchange: exchange)
             if fused { activations[below] = Matrix(rows: 0, cols: 0) }
             let g = try convolutions[l].backward(
                 consume gradient, operator: op, exchange: exchange, context: context, needInputGradient: l > 0,

@@ -14,6 +14,12 @@ import HaloTensor
 /// that is 1 GB held and 1 GB less at the backward pass's peak per equal-width layer (docs/scale.md).
 ///
 /// What forward keeps is released by backward as soon as it has been used: each forward pass serves one backward.
+///
+/// When memory is the limit, a layer can be evaluated in column blocks (`columnBlockCount`, `ColumnBlocks`):
+/// multiply, exchange and aggregate one block of columns at a time, so the rows with their halo and the messages
+/// hold a block's columns. On one rank with more rows than a row block, backward forms the aggregated gradient a
+/// block of rows at a time and writes the input gradient over the input (`backwardByRowBlocks`). Both compute the
+/// same numbers as the whole layer, up to the order of floating-point sums.
 public final class GraphConvolution {
     public let layer: LayerIndex
     public let aggregation: Aggregation
@@ -30,6 +36,12 @@ public final class GraphConvolution {
     private var aggregated = Matrix(rows: 0, cols: 0)
     /// Whether the last forward pass used an aggregate computed before training (no exchange in this layer).
     private var usedPrecomputedAggregate = false
+    /// How many column blocks the layer's exchanged rows are evaluated in (`ColumnBlocks`): 1 evaluates the layer
+    /// whole; more hold a block's columns of the halo rows and messages at a time, when memory is the limit.
+    /// Every rank must use the same count (each block is one exchange).
+    public var columnBlockCount = 1 {
+        didSet { precondition(columnBlockCount >= 1, "\(layer): column block count must be at least 1, got \(columnBlockCount)") }
+    }
 
     public init(
         layer: LayerIndex, aggregation: Aggregation, inputWidth: Int, outputWidth: Int, random: CounterRandom
@@ -69,23 +81,31 @@ public final class GraphConvolution {
         let inner = op.innerCount, central = op.centralCount
         // Both products below write every inner row, so the outputs start uninitialized.
         var out = Matrix.uninitialized(rows: inner, cols: outputWidth)
+        let blocks = columnBlocks(sparseInput: x.isSparse)
+        // `rows` (inner rows filled) gets its halo rows from the exchange and is aggregated into columns
+        // `column…` of `target`: central rows while the messages travel (when the exchange overlaps), then the rest.
+        func aggregate(_ rows: inout Matrix, into target: inout Matrix, column: Int) throws {
+            rows.appendZeroRows(op.haloCount)
+            try exchange.exchangeForward(layer, rows: &rows, context: context) { ready in
+                op.forward.multiply(ready, into: &target, rows: 0..<central, outputColumn: column, pool: pool)
+            }
+            op.forward.multiply(rows, into: &target, rows: central..<inner, outputColumn: column, pool: pool)
+        }
         if transformsFirst(sparseInput: x.isSparse) {
-            var rows = Matrix.uninitialized(rows: inner, cols: outputWidth, reservingRows: inner + op.haloCount)
-            x.multiply(neighborWeight.value, into: &rows, accumulate: false, pool: pool)
-            rows.appendZeroRows(op.haloCount)
-            try exchange.exchangeForward(layer, rows: &rows, context: context) { ready in
-                op.forward.multiply(ready, into: &out, rows: 0..<central, pool: pool)
+            for block in blocks.ranges {
+                let weight = blocks.isSplit ? neighborWeight.value.columns(block) : neighborWeight.value
+                var rows = Matrix.uninitialized(rows: inner, cols: block.count, reservingRows: inner + op.haloCount)
+                x.multiply(weight, into: &rows, accumulate: false, pool: pool)
+                try aggregate(&rows, into: &out, column: block.lowerBound)
             }
-            op.forward.multiply(rows, into: &out, rows: central..<inner, pool: pool)
         } else {
-            guard case .dense(var rows) = x else { preconditionFailure("aggregate-first needs dense input") }
-            rows.appendZeroRows(op.haloCount)
-            // Every inner row is written by the two products below.
+            guard case .dense(let dense) = x else { preconditionFailure("aggregate-first needs dense input") }
+            // Every inner row is written by the products below.
             aggregated = Matrix.uninitialized(rows: inner, cols: inputWidth)
-            try exchange.exchangeForward(layer, rows: &rows, context: context) { ready in
-                op.forward.multiply(ready, into: &aggregated, rows: 0..<central, pool: pool)
+            for block in blocks.ranges {
+                var rows = blocks.isSplit ? dense.columns(block, reservingRows: inner + op.haloCount) : dense
+                try aggregate(&rows, into: &aggregated, column: block.lowerBound)
             }
-            op.forward.multiply(rows, into: &aggregated, rows: central..<inner, pool: pool)
             gemm(aggregated, neighborWeight.value, into: &out, pool: pool)
         }
         if let selfWeight { x.multiply(selfWeight.value, into: &out, accumulate: true, pool: pool) }
@@ -142,17 +162,20 @@ public final class GraphConvolution {
 
         // The gradient with respect to the aggregated rows [inner; halo] is opᵀ·(upstream). Its halo part goes to
         // the owners first, so their messages travel while the inner part is computed.
-        func propagateBack(_ upstream: Matrix, width: Int) throws -> Matrix {
+        // Of `upstream`'s `columns` only (a column block), when the layer is evaluated in blocks.
+        func propagateBack(_ upstream: Matrix, columns: Range<Int>) throws -> Matrix {
             // Both are overwritten whole: by the halo rows' product, and by the local product before received
             // contributions are added.
-            var haloGradient = Matrix.uninitialized(rows: halo, cols: width)
-            op.backward.multiply(upstream, into: &haloGradient, rows: inner..<(inner + halo), outputRow: 0, pool: pool)
-            var innerGradient = Matrix.uninitialized(rows: inner, cols: width)
+            var haloGradient = Matrix.uninitialized(rows: halo, cols: columns.count)
+            op.backward.multiply(upstream, columns: columns, into: &haloGradient, rows: inner..<(inner + halo),
+                                 outputRow: 0, pool: pool)
+            var innerGradient = Matrix.uninitialized(rows: inner, cols: columns.count)
             try exchange.exchangeBackward(layer, haloGradient: haloGradient, innerGradient: &innerGradient, context: context) { local in
-                op.backward.multiply(upstream, into: &local, rows: 0..<inner, pool: pool)
+                op.backward.multiply(upstream, columns: columns, into: &local, rows: 0..<inner, pool: pool)
             }
             return innerGradient
         }
+        let blocks = columnBlocks(sparseInput: x.isSparse)
 
         // The products that multiply `gradient` itself by a dense matrix (weight gradients, and the input gradient
         // of an aggregate-first layer and of SAGE's self term): skipping its zeros pays when a ReLU and dropout left
@@ -168,13 +191,36 @@ public final class GraphConvolution {
         if usedPrecomputedAggregate {
             precondition(!needInputGradient, "\(layer): a precomputed aggregate only serves the first layer")
             addTransposedProduct(aggregated, gradient, listed: listed, into: &neighborWeight.gradient, pool: pool)
+        } else if needInputGradient, let activationBelow, backsByRowBlocks(rows: inner, exchange: exchange),
+                  transformsFirst(sparseInput: false) {
+            // One rank: the aggregated gradient is formed a block of rows at a time and never whole, and the input
+            // gradient is written over the input (the model has let go of it: `fusesActivationBackward`).
+            input = nil
+            guard case .dense(var output) = consume x else { preconditionFailure("a fused backward needs a dense input") }
+            backwardByRowBlocks(gradient, over: &output, operator: op, activation: activationBelow, context: context)
+            return output
+        } else if transformsFirst(sparseInput: x.isSparse) && blocks.isSplit {
+            // One block of the aggregated gradient at a time: its columns of the weight gradient, and its share of
+            // the input gradient (which then needs a matrix of its own).
+            if needInputGradient { inputGradient = Matrix.uninitialized(rows: inner, cols: inputWidth) }
+            for (i, block) in blocks.ranges.enumerated() {
+                let transformedGradient = try propagateBack(gradient, columns: block)
+                var weightGradient = Matrix(rows: inputWidth, cols: block.count)
+                x.accumulateTransposedProduct(transformedGradient, listed: nil, into: &weightGradient, pool: pool)
+                neighborWeight.gradient.setColumns(block, from: weightGradient, accumulate: true)
+                if needInputGradient {
+                    gemm(transformedGradient, neighborWeight.value.columns(block), into: &inputGradient!, transposeB: true,
+                         beta: i == 0 ? 0 : 1, pool: pool)
+                }
+            }
         } else if transformsFirst(sparseInput: x.isSparse) {
             // The gradient is aggregated before it meets the input, which makes it dense: no listing.
-            var transformedGradient = try propagateBack(gradient, width: outputWidth)
+            var transformedGradient = try propagateBack(gradient, columns: 0..<outputWidth)
             // GCN is done with the upstream gradient here; SAGE's self term still needs it below.
             if selfWeight == nil { gradient = Matrix(rows: 0, cols: 0) }
             x.accumulateTransposedProduct(transformedGradient, listed: nil, into: &neighborWeight.gradient, pool: pool)
-            if needInputGradient, let activationBelow, fusesActivationBackward {
+            if needInputGradient, let activationBelow {
+                precondition(inputWidth != outputWidth, "\(layer): across ranks only a narrowing layer fuses its activation's backward")
                 input = nil
                 guard case .dense(var output) = consume x else { preconditionFailure("a fused backward needs a dense input") }
                 formInputGradient(over: &output, transformedGradient: transformedGradient,
@@ -197,7 +243,16 @@ public final class GraphConvolution {
             if needInputGradient {
                 var aggregatedGradient = Matrix.uninitialized(rows: gradient.rows, cols: inputWidth)
                 multiplyTransposedWeight(gradient, neighborWeight.value, listed: listed, into: &aggregatedGradient, pool: pool)
-                inputGradient = try propagateBack(aggregatedGradient, width: inputWidth)
+                if blocks.isSplit {
+                    // A block's columns are read by its own products only, so its result can replace them.
+                    for block in blocks.ranges {
+                        let blockGradient = try propagateBack(aggregatedGradient, columns: block)
+                        aggregatedGradient.setColumns(block, from: blockGradient)
+                    }
+                    inputGradient = consume aggregatedGradient
+                } else {
+                    inputGradient = try propagateBack(aggregatedGradient, columns: 0..<inputWidth)
+                }
             }
         }
         if let selfWeight, needInputGradient {
@@ -207,11 +262,27 @@ public final class GraphConvolution {
     }
 
     /// Whether `backward(…, activationBelow:)` writes the input gradient over the input: a dense input, transformed
-    /// first into a narrower output (at equal widths the gradient is formed in place over its own buffer instead,
-    /// which already keeps one matrix less).
-    public var fusesActivationBackward: Bool {
-        guard case .dense = input else { return false }
-        return transformsFirst(sparseInput: false) && inputWidth != outputWidth
+    /// first into a narrower output and evaluated whole (at equal widths the gradient is formed in place over its
+    /// own buffer instead, which already keeps one matrix less), or on one rank, at any widths, by row blocks.
+    public func fusesActivationBackward(exchange: any BoundaryExchange) -> Bool {
+        guard case .dense(let x) = input, !usedPrecomputedAggregate, transformsFirst(sparseInput: false) else { return false }
+        return backsByRowBlocks(rows: x.rows, exchange: exchange)
+            || (inputWidth != outputWidth && !columnBlocks(sparseInput: false).isSplit)
+    }
+
+    /// Rows per block of the one-rank backward pass (`backwardByRowBlocks`).
+    public static let backwardBlockRows = 8192
+
+    /// Whether a backward pass over `rows` rows goes by row blocks: on one rank, when there is more than one block
+    /// (below that, the whole matrices are no larger than the blocks' buffers).
+    func backsByRowBlocks(rows: Int, exchange: any BoundaryExchange) -> Bool {
+        !exchange.crossesRanks && rows > Self.backwardBlockRows
+    }
+
+    /// The column blocks this layer's exchanged rows are evaluated in for an input of this kind: `columnBlockCount`
+    /// blocks of its message width, or fewer where that width is narrow (`ColumnBlocks`).
+    public func columnBlocks(sparseInput: Bool) -> ColumnBlocks {
+        ColumnBlocks(width: messageWidth(sparseInput: sparseInput), count: columnBlockCount)
     }
 
     /// `output ← activation′ ⊙ (TG·W_neighᵀ [+ G·W_selfᵀ])`, where `output` holds the activation's forward output
@@ -231,6 +302,37 @@ public final class GraphConvolution {
                 gemm(upstream.rows(range), selfWeight.value, into: &block, transposeB: true, beta: 1, pool: context.pool)
             }
             activation.backward(block, overwritingOutput: &output, fromRow: start, context: context)
+            start = range.upperBound
+        }
+    }
+
+    /// Backward of a transform-first layer on one rank (no halo), a block of rows `R` at a time through buffers of
+    /// `backwardBlockRows` rows: `TG_R = (opᵀ·G)_R`, `W_neigh′ += H_Rᵀ·TG_R`, and the input gradient
+    /// `activation′ ⊙ (TG_R·W_neighᵀ [+ G_R·W_selfᵀ])` written over `H_R`, the activation's output, once its rows
+    /// have served the weight gradient and the mask. The aggregated gradient (nodes × width) never exists whole:
+    /// the pass holds the upstream gradient and the input, which forward kept anyway.
+    private func backwardByRowBlocks(
+        _ gradient: Matrix, over output: inout Matrix, operator op: PropagationOperator, activation: ReLUDropout,
+        context: StepContext
+    ) {
+        precondition(op.haloCount == 0, "\(layer): row-block backward is for a rank without halo rows")
+        let rows = output.rows, blockRows = Self.backwardBlockRows, pool = context.pool
+        var transformed = Matrix.uninitialized(rows: min(blockRows, rows), cols: outputWidth)
+        var inputGradient = Matrix.uninitialized(rows: min(blockRows, rows), cols: inputWidth)
+        var start = 0
+        while start < rows {
+            let range = start..<min(start + blockRows, rows)
+            if transformed.rows != range.count {
+                transformed = Matrix.uninitialized(rows: range.count, cols: outputWidth)
+                inputGradient = Matrix.uninitialized(rows: range.count, cols: inputWidth)
+            }
+            op.backward.multiply(gradient, into: &transformed, rows: range, outputRow: 0, pool: pool)
+            addTransposedProduct(output.rows(range), transformed, into: &neighborWeight.gradient, pool: pool)
+            gemm(transformed, neighborWeight.value, into: &inputGradient, transposeB: true, pool: pool)
+            if let selfWeight {
+                gemm(gradient.rows(range), selfWeight.value, into: &inputGradient, transposeB: true, beta: 1, pool: pool)
+            }
+            activation.backward(inputGradient, overwritingOutput: &output, fromRow: start, context: context)
             start = range.upperBound
         }
     }

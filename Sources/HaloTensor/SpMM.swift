@@ -9,17 +9,25 @@ extension SparseMatrix {
     /// Sparse row `r` is written to output row `outputRow + (r − rowRange.lowerBound)`; by default output rows line
     /// up with sparse rows. Restricting the rows lets a layer aggregate central nodes while marginal-node messages
     /// are still in flight, and compute the halo part of a backward product into its own small matrix.
+    ///
+    /// `columns` restricts the product to those columns of `x`, written to the output's columns from
+    /// `outputColumn` on (by default all of `x`'s, at column 0): a layer evaluated in column blocks
+    /// (`ColumnBlocks`) aggregates one block at a time without copying it out or back.
     public func multiply(
-        _ x: Matrix, into out: inout Matrix, rows rowRange: Range<Int>? = nil, outputRow: Int? = nil,
-        accumulate: Bool = false, pool: ComputePool = .serial
+        _ x: Matrix, columns columnRange: Range<Int>? = nil, into out: inout Matrix, rows rowRange: Range<Int>? = nil,
+        outputRow: Int? = nil, outputColumn: Int = 0, accumulate: Bool = false, pool: ComputePool = .serial
     ) {
         let range = rowRange ?? 0..<rows
         let outBase = outputRow ?? range.lowerBound
+        let inputColumns = columnRange ?? 0..<x.cols
+        let width = inputColumns.count
         precondition(x.rows == cols, "SpMM: sparse is \(rows)×\(cols) but dense has \(x.rows) rows")
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "SpMM: row range \(range) outside 0..<\(rows)")
-        precondition(out.cols == x.cols && outBase >= 0 && outBase + range.count <= out.rows,
-                     "SpMM: output is \(out.rows)×\(out.cols), rows \(outBase)..<\(outBase + range.count) of width \(x.cols) needed")
-        let width = x.cols
+        precondition(inputColumns.lowerBound >= 0 && inputColumns.upperBound <= x.cols,
+                     "SpMM: columns \(inputColumns) outside the dense matrix's 0..<\(x.cols)")
+        precondition(outputColumn >= 0 && outputColumn + width <= out.cols && outBase >= 0 && outBase + range.count <= out.rows,
+                     "SpMM: output is \(out.rows)×\(out.cols), rows \(outBase)..<\(outBase + range.count) and columns \(outputColumn)..<\(outputColumn + width) needed")
+        let xStride = x.cols, outStride = out.cols
         guard width > 0, !range.isEmpty else { return }
         rowPointers.withUnsafeBufferPointer { rp in
             columnIndices.withUnsafeBufferPointer { ci in
@@ -27,12 +35,12 @@ extension SparseMatrix {
                     x.storage.withUnsafeBufferPointer { xs in
                         out.storage.withUnsafeMutableBufferPointer { os in
                             let rpp = rp.baseAddress!, cip = ci.baseAddress!, vap = va.baseAddress!
-                            let xp = xs.baseAddress!, op = os.baseAddress!
+                            let xp = xs.baseAddress! + inputColumns.lowerBound, op = os.baseAddress! + outputColumn
                             let first = range.lowerBound
                             pool.forEachBalancedChunk(of: range.count, prefixCost: { rpp[first + $0] + $0 }) { chunk in
                                 for r in (first + chunk.lowerBound)..<(first + chunk.upperBound) {
                                     spmmRow(
-                                        out: op + (outBase + r - first) * width, x: xp, width: width,
+                                        out: op + (outBase + r - first) * outStride, x: xp, xStride: xStride, width: width,
                                         columns: cip + rpp[r], values: vap + rpp[r], count: rpp[r + 1] - rpp[r],
                                         accumulate: accumulate)
                                 }
@@ -52,10 +60,11 @@ extension SparseMatrix {
     }
 }
 
-/// One output row: `out[0..<width] (+)= Σ_e values[e] · x[columns[e], 0..<width]`.
+/// One output row: `out[0..<width] (+)= Σ_e values[e] · x[columns[e], 0..<width]`, where `x`'s rows are
+/// `xStride` floats apart.
 @inline(__always)
 func spmmRow(
-    out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, width: Int,
+    out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, xStride: Int, width: Int,
     columns: UnsafePointer<Int32>, values: UnsafePointer<Float>, count: Int, accumulate: Bool
 ) {
     var j = 0
@@ -73,7 +82,7 @@ func spmmRow(
         }
         for e in 0..<count {
             let v = SIMD16<Float>(repeating: values[e])
-            let src = x + Int(columns[e]) * width + j
+            let src = x + Int(columns[e]) * xStride + j
             a0 = a0.addingProduct(v, loadVector(src)); a1 = a1.addingProduct(v, loadVector(src + 16))
             a2 = a2.addingProduct(v, loadVector(src + 32)); a3 = a3.addingProduct(v, loadVector(src + 48))
             a4 = a4.addingProduct(v, loadVector(src + 64)); a5 = a5.addingProduct(v, loadVector(src + 80))
@@ -92,7 +101,7 @@ func spmmRow(
         }
         for e in 0..<count {
             let v = SIMD16<Float>(repeating: values[e])
-            let src = x + Int(columns[e]) * width + j
+            let src = x + Int(columns[e]) * xStride + j
             a0 = a0.addingProduct(v, loadVector(src))
             a1 = a1.addingProduct(v, loadVector(src + 16))
             a2 = a2.addingProduct(v, loadVector(src + 32))
@@ -104,23 +113,23 @@ func spmmRow(
     }
     // Then one 16-, 8- or 4-lane register at a time (narrow outputs such as class logits), then scalars.
     while j + 16 <= width {
-        spmmColumns(SIMD16<Float>.self, out: out, x: x, width: width, at: j,
+        spmmColumns(SIMD16<Float>.self, out: out, x: x, xStride: xStride, at: j,
                     columns: columns, values: values, count: count, accumulate: accumulate)
         j += 16
     }
     if j + 8 <= width {
-        spmmColumns(SIMD8<Float>.self, out: out, x: x, width: width, at: j,
+        spmmColumns(SIMD8<Float>.self, out: out, x: x, xStride: xStride, at: j,
                     columns: columns, values: values, count: count, accumulate: accumulate)
         j += 8
     }
     if j + 4 <= width {
-        spmmColumns(SIMD4<Float>.self, out: out, x: x, width: width, at: j,
+        spmmColumns(SIMD4<Float>.self, out: out, x: x, xStride: xStride, at: j,
                     columns: columns, values: values, count: count, accumulate: accumulate)
         j += 4
     }
     while j < width {
         var a: Float = accumulate ? out[j] : 0
-        for e in 0..<count { a += values[e] * x[Int(columns[e]) * width + j] }
+        for e in 0..<count { a += values[e] * x[Int(columns[e]) * xStride + j] }
         out[j] = a
         j += 1
     }
@@ -129,12 +138,12 @@ func spmmRow(
 /// Columns `j ..< j + V.scalarCount` of one output row, accumulated in a single register.
 @inline(__always)
 private func spmmColumns<V: SIMD>(
-    _: V.Type, out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, width: Int, at j: Int,
+    _: V.Type, out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, xStride: Int, at j: Int,
     columns: UnsafePointer<Int32>, values: UnsafePointer<Float>, count: Int, accumulate: Bool
 ) where V.Scalar == Float {
     var a = accumulate ? UnsafeRawPointer(out + j).loadUnaligned(as: V.self) : V()
     for e in 0..<count {
-        let row = UnsafeRawPointer(x + Int(columns[e]) * width + j).loadUnaligned(as: V.self)
+        let row = UnsafeRawPointer(x + Int(columns[e]) * xStride + j).loadUnaligned(as: V.self)
         a = a.addingProduct(V(repeating: values[e]), row)
     }
     UnsafeMutableRawPointer(out + j).storeBytes(of: a, as: V.self)

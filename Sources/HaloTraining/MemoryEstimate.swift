@@ -1,5 +1,6 @@
 import Foundation
 import HaloNN
+import HaloTensor
 
 /// The bytes a run will hold at its peak, counted before anything large is allocated, so that a run that cannot fit
 /// is refused with the numbers instead of being killed by the kernel (a declared width of 2^31 − 1 used to end in
@@ -57,6 +58,8 @@ public struct MemoryEstimate: Sendable, Equatable {
     public let largestWeightMeaning: String
     /// The phase of the step where the peak falls, e.g. "forward, layer 1".
     public let peakPhase: String
+    /// The column blocks the estimate assumes layers are evaluated in.
+    public let columnBlocks: Int
 
     /// The bytes the counted objects take.
     public var countedBytes: Double { parameterBytes + activationBytes + featureBytes + structureBytes }
@@ -79,10 +82,14 @@ public struct MemoryEstimate: Sendable, Equatable {
     ///   - messageBytesPerValue: a message's bytes per value: 4 at full precision, 1 when quantized (at most 8 bits).
     ///   - pipelinedCaches: whether the exchange keeps every layer's last blocks between epochs (PipeGCN, PipeQS):
     ///     per exchanged layer, the halo rows received forward and the rows' gradients received backward.
+    ///   - columnBlocks: how many column blocks layers are evaluated in (`ColumnBlocks`): the rows aggregated and
+    ///     the messages then hold a block's columns.
+    ///   - wholeGraph: whether the ranks are single processes holding the whole graph (no exchange): their backward
+    ///     passes form the aggregated gradient a block of rows at a time (`GraphConvolution`).
     public init(model: ModelConfiguration, ranks: [RankRows], inputWidth: Int, classes: Int, featureBytes: Double,
                 storedEdges: Int = 0, precomputedFirstLayer: Bool = false, sparseFeatures: Bool = false,
                 sharedMessages: Bool = false, partStructure: Bool = false, messageBytesPerValue: Double = 4,
-                pipelinedCaches: Bool = false) {
+                pipelinedCaches: Bool = false, columnBlocks: Int = 1, wholeGraph: Bool = false) {
         let float = Double(MemoryLayout<Float>.size)
         let widths = (0...model.layers).map { l -> Int in
             l == 0 ? inputWidth : l == model.layers ? classes : model.hiddenWidth
@@ -102,7 +109,8 @@ public struct MemoryEstimate: Sendable, Equatable {
         for rank in ranks {
             let step = StepPeak(model: model, widths: widths, rows: rank, precomputed: precomputedFirstLayer,
                                 sparseInput: sparseFeatures, sharedMessages: sharedMessages,
-                                messageFloats: messageBytesPerValue / float, pipelinedCaches: pipelinedCaches)
+                                messageFloats: messageBytesPerValue / float, pipelinedCaches: pipelinedCaches,
+                                columnBlocks: columnBlocks, rowBlockBackward: wholeGraph)
             if step.bytes > largestRank { largestRank = step.bytes; phase = step.phase }
             peak += step.bytes
         }
@@ -114,6 +122,7 @@ public struct MemoryEstimate: Sendable, Equatable {
         structureBytes = Double(storedEdges) * (partStructure ? 20 : 16) + pointerRows * 8 + (partStructure ? allInner * 8 : 0)
         largestWeight = largest
         peakPhase = phase
+        self.columnBlocks = columnBlocks
         let names = (largestLayer == 0 ? "feature width" : "hidden", largestLayer == model.layers - 1 ? "classes" : "hidden")
         largestWeightMeaning = "\(names.0) × \(names.1)"
     }
@@ -121,17 +130,17 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// The same for `replicas` ranks sharing `rows` (inner and halo together) with no messages: the bound used
     /// before a dataset is partitioned.
     public init(model: ModelConfiguration, rows: Int, inputWidth: Int, classes: Int, featureBytes: Double,
-                replicas: Int = 1, storedEdges: Int = 0, precomputedFirstLayer: Bool = false) {
+                replicas: Int = 1, storedEdges: Int = 0, precomputedFirstLayer: Bool = false, columnBlocks: Int = 1) {
         let count = max(replicas, 1)
         self.init(model: model, ranks: Array(repeating: RankRows(inner: rows / count), count: count),
                   inputWidth: inputWidth, classes: classes, featureBytes: featureBytes, storedEdges: storedEdges,
-                  precomputedFirstLayer: precomputedFirstLayer)
+                  precomputedFirstLayer: precomputedFirstLayer, columnBlocks: columnBlocks, wholeGraph: count == 1)
     }
 
     public static func == (a: Self, b: Self) -> Bool {
         a.parameterBytes == b.parameterBytes && a.activationBytes == b.activationBytes
             && a.featureBytes == b.featureBytes && a.structureBytes == b.structureBytes
-            && a.largestWeight == b.largestWeight
+            && a.largestWeight == b.largestWeight && a.columnBlocks == b.columnBlocks
     }
 
     /// This machine's physical memory (`MemTotal`), or nil where the system does not say.
@@ -164,7 +173,7 @@ public struct MemoryEstimate: Sendable, Equatable {
         }
         throw TrainingSetupError(message: "this run needs about \(size(totalBytes)) of memory, \(limit) \(size(availableBytes)) for it: "
             + "parameters with gradients and Adam state \(size(parameterBytes)) (largest weight \(largestWeight.rows) × \(largestWeight.cols), \(largestWeightMeaning)), "
-            + "activations, gradients and messages at the step's peak (\(peakPhase)) \(size(activationBytes)), "
+            + "activations, gradients and messages at the step's peak (\(peakPhase)\(columnBlocks > 1 ? ", layers in \(columnBlocks) column blocks" : "")) \(size(activationBytes)), "
             + "input features \(size(featureBytes)), graph structure \(size(structureBytes)), "
             + "with \(Int(Self.overheadFraction * 100)) % and \(size(allocatorBytes)) for the runtime and allocator; \(hint)")
     }
@@ -177,7 +186,7 @@ private struct StepPeak {
     var phase = ""
 
     init(model: ModelConfiguration, widths: [Int], rows: MemoryEstimate.RankRows, precomputed: Bool, sparseInput: Bool,
-         sharedMessages: Bool, messageFloats: Double, pipelinedCaches: Bool) {
+         sharedMessages: Bool, messageFloats: Double, pipelinedCaches: Bool, columnBlocks: Int, rowBlockBackward: Bool) {
         let inner = Double(rows.inner), halo = Double(rows.halo)
         // Messages in floats' worth: a quantized value takes a quarter of a float.
         let messageRows = (sharedMessages ? halo : Double(rows.sent) + halo) * messageFloats
@@ -186,6 +195,8 @@ private struct StepPeak {
         func transformsFirst(_ l: Int) -> Bool { (l == 0 && sparseInput) || widths[l + 1] <= widths[l] }
         func exchanges(_ l: Int) -> Bool { !(l == 0 && precomputed) }
         func messageWidth(_ l: Int) -> Double { Double(transformsFirst(l) ? widths[l + 1] : widths[l]) }
+        /// The columns of the rows aggregated and of the messages at once: a block's when the layer is cut.
+        func blocks(_ l: Int) -> ColumnBlocks { ColumnBlocks(width: Int(messageWidth(l)), count: columnBlocks) }
         /// What layer l keeps once its forward pass is done: its aggregate (aggregate-first), and for a hidden layer
         /// its output (the next layer's input) and LayerNorm's rows.
         func kept(_ l: Int) -> Double {
@@ -206,7 +217,7 @@ private struct StepPeak {
             let out = inner * Double(widths[l + 1])
             var transient = out
             if exchanges(l) {
-                let w = messageWidth(l)
+                let w = Double(blocks(l).largestWidth)
                 // The rows aggregated, with room for the halo rows; the messages out and in.
                 transient += (inner + halo) * w + messageRows * w
                 if !transformsFirst(l) { transient += inner * Double(widths[l]) }  // the aggregate being built
@@ -218,14 +229,19 @@ private struct StepPeak {
             // LayerNorm keeps its rows through backward; the output gradient is where layer l starts.
             let gradient = inner * Double(widths[l + 1])
             var transient = gradient
-            if exchanges(l) && (l > 0 || transformsFirst(l)) {
-                let w = messageWidth(l)
+            if rowBlockBackward && l > 0 && transformsFirst(l) && inner > Double(GraphConvolution.backwardBlockRows) {
+                // One rank, by row blocks: buffers for the aggregated gradient, the input gradient and the rows of
+                // the input and of the gradient they read; the input gradient is written over the input.
+                transient += Double(GraphConvolution.backwardBlockRows) * 2 * Double(widths[l] + widths[l + 1])
+            } else if exchanges(l) && (l > 0 || transformsFirst(l)) {
+                let w = Double(blocks(l).largestWidth)
                 // The aggregated gradient (inner and halo rows) and the messages out and in.
                 transient += (inner + halo) * w + messageRows * w
-                // The input gradient: a new matrix only when aggregating first. Transforming first, it is formed
-                // in place at equal widths, and written over the layer's input (the activation's output) when
-                // narrowing.
-                if l > 0 && !transformsFirst(l) { transient += inner * Double(widths[l]) }
+                // The input gradient: a new matrix when aggregating first (in column blocks too: each block's
+                // result replaces its columns of it), and when transforming first in column blocks. Transforming
+                // first whole, it is formed in place at equal widths, and written over the layer's input (the
+                // activation's output) when narrowing.
+                if l > 0 && (!transformsFirst(l) || blocks(l).isSplit) { transient += inner * Double(widths[l]) }
             } else {
                 // A first layer that aggregated before its weight needs no exchange back, only its weight gradient,
                 // for which the gradient's non-zeros may be listed: at most its size again.

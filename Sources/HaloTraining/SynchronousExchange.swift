@@ -22,6 +22,10 @@ public final class SynchronousExchange: HaloExchange {
         self.overlap = overlap
     }
 
+    /// Full-precision messages carry a block of columns as they would the whole row. Quantized ones are not cut:
+    /// each block would get its own row ranges and dither, and AdaQP traces variances and costs per site.
+    public var acceptsColumnBlocks: Bool { (precision as? UniformPrecision)?.width == .full }
+
     /// One message per rank (empty to oneself) of `source`'s rows for each peer.
     func encodeMessages(_ source: Matrix, _ site: MessageSite, context: StepContext) -> [[UInt8]] {
         (0..<messenger.worldSize).map { peer in

@@ -33,6 +33,10 @@ public final class Trainer {
         model = GNNModel(configuration: configuration.model, inputWidth: shard.features.width,
                          outputWidth: classCount, random: random)
         optimizer = Adam(parameters: model.parameters, hyperparameters: configuration.optimizer)
+        let blocks = configuration.columnBlocks ?? 1
+        precondition(blocks == 1 || exchange.acceptsColumnBlocks,
+                     "\(configuration.method) exchanges whole rows: column blocks (\(blocks)) need a full-precision synchronous or overlapped method")
+        model.columnBlockCount = blocks
     }
 
     /// Aggregates the input features once (one full-precision exchange), so the first layer never communicates.

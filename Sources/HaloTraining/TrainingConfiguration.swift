@@ -24,12 +24,17 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     /// Input features divided by their row sums before training (Kipf & Welling's preprocessing); nil in reports
     /// written before it was recorded, meaning no.
     public var normalizeFeatures: Bool?
+    /// How many column blocks wide layers are evaluated in (`GNNModel.columnBlockCount`); nil: decided by the
+    /// training job from the memory estimate (the fewest that fit, 1 when the run fits whole), and 1 for a
+    /// trainer built directly. Changes what a step holds, not what it computes.
+    public var columnBlocks: Int?
 
     public init(dataset: String, model: ModelConfiguration, optimizer: Adam.Hyperparameters, epochs: Int,
                 seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1, method: TrainingMethod = .vanilla,
                 quantization: QuantizationSettings = QuantizationSettings(),
                 pipeline: PipelineSettings = PipelineSettings(), metric: EvaluationMetric? = nil,
-                normalizeFeatures: Bool = false) {
+                normalizeFeatures: Bool = false, columnBlocks: Int? = nil) {
+        self.columnBlocks = columnBlocks
         self.metric = metric
         self.normalizeFeatures = normalizeFeatures
         self.method = method

@@ -171,8 +171,8 @@ public struct TrainingJob: Sendable {
         let model = configuration.model
         // The dataset as loaded lives only in this closure: once the shard holds its rows in locality order, the
         // loaded copy (features and edges) is freed before training allocates anything.
-        let (shard, classCount, environment, plan) = try { () throws -> (RankShard, Int, RunEnvironment, FirstLayerPlan) in
-            let data = try loadDataset(name, pool: pool, replicas: 1)
+        let (shard, classCount, environment, plan, blocks) = try { () throws -> (RankShard, Int, RunEnvironment, FirstLayerPlan, Int) in
+            let (data, blocks) = try loadDataset(name, pool: pool, replicas: 1)
             let plan = FirstLayerPlan.choosing(
                 for: FirstLayerWorkload(features: FeatureStatistics(data.features), featureWidth: data.featureWidth,
                                         aggregationNonZeros: data.graph.edgeCount + data.nodeCount, model: model),
@@ -181,9 +181,11 @@ public struct TrainingJob: Sendable {
             let ordering = Stopwatch()
             let shard = RankShard.wholeGraph(data, aggregation: model.kind.aggregation, representation: plan.representation)
             log("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
-            return (shard, data.classCount, RunEnvironment(ranks: 1, threadsPerRank: threads, dataset: data), plan)
+            return (shard, data.classCount, RunEnvironment(ranks: 1, threadsPerRank: threads, dataset: data), plan, blocks)
         }()
         var config = configuration
+        config.columnBlocks = blocks
+        logColumnBlocks(blocks)
         config.quantization.precomputeFirstLayer = config.quantization.precomputeFirstLayer ?? plan.precompute
         return try Trainer(configuration: config, shard: shard, classCount: classCount, pool: pool).train(
             firstLayerPlan: plan, environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
@@ -200,11 +202,12 @@ public struct TrainingJob: Sendable {
         let summary: PartitionSummary
         let environment: RunEnvironment
         var manifest: PartitionManifest?
+        let blocks: Int
         switch source {
         case .parts(let directory):
             let m = try PartitionStore.readManifest(directory: directory)
             try checkPartCount(m, directory: directory, ranks: count)
-            try checkMemory(for: m, ranks: Array(0..<count), inProcess: true)
+            blocks = try checkMemory(for: m, ranks: Array(0..<count), inProcess: true)
             manifest = m
             inMemoryParts = nil
             summary = PartitionSummary(manifest: m)
@@ -212,14 +215,16 @@ public struct TrainingJob: Sendable {
             log("training on the \(count) parts in \(directory)")
         case .dataset(let name):
             // Every rank's part copies its rows' features beside the dataset's.
-            let data = try loadDataset(name, pool: ComputePool(threads: cores), replicas: count, featureCopies: 2)
+            let data = try loadDataset(name, pool: ComputePool(threads: cores), replicas: count, featureCopies: 2).data
             let (built, s) = try partition(data, parts: count)
-            try checkMemory(parts: built, inProcess: true)
+            blocks = try checkMemory(parts: built, inProcess: true)
             inMemoryParts = built
             summary = s
             environment = RunEnvironment(ranks: count, threadsPerRank: threads, dataset: data)
         }
-        let job = self, partsManifest = manifest, rates = calibrated.record?.rates
+        let job = { var job = self; job.configuration.columnBlocks = blocks; return job }()
+        logColumnBlocks(blocks)
+        let partsManifest = manifest, rates = calibrated.record?.rates
         let reports = try LocalTransport.run(worldSize: count) { transport -> TrainingReport? in
             try Self.attributingFailures(rank: transport.rank) {
                 let part = try inMemoryParts?[transport.rank] ?? job.readPart(transport: transport, manifest: partsManifest!)
@@ -241,27 +246,45 @@ public struct TrainingJob: Sendable {
         let part: Part
         let summary: PartitionSummary
         let environment: RunEnvironment
+        let blocks: Int
         switch source {
         case .parts(let directory):
             let manifest = try PartitionStore.readManifest(directory: directory)
             try checkPartCount(manifest, directory: directory, ranks: ranks)
-            try checkMemory(for: manifest, ranks: [transport.rank], inProcess: false, ranksOnHost: onHost)
+            blocks = try checkMemory(for: manifest, ranks: [transport.rank], inProcess: false, ranksOnHost: onHost)
             part = try readPart(transport: transport, manifest: manifest)
             summary = PartitionSummary(manifest: manifest)
             environment = RunEnvironment(ranks: ranks, threadsPerRank: threads, manifest: manifest)
         case .dataset(let name):
             // Every rank partitions the same data with the same seed; a checksum comparison guards against ranks
             // that somehow see different inputs.
-            let data = try loadDataset(name, pool: pool, replicas: 1, rowsShare: 1 / Double(ranks))
+            let data = try loadDataset(name, pool: pool, replicas: 1, rowsShare: 1 / Double(ranks)).data
             let (built, s) = try partition(data, parts: ranks)
             try Self.confirmSamePartitioning(built, transport: transport)
             part = built[transport.rank]
-            try checkMemory(parts: [part], inProcess: false, ranksOnHost: onHost)
+            blocks = try checkMemory(parts: [part], inProcess: false, ranksOnHost: onHost)
             summary = s
             environment = RunEnvironment(ranks: ranks, threadsPerRank: threads, dataset: data)
         }
-        return try trainRank(part, transport: transport, pool: pool, environment: environment, summary: summary,
-                             rates: calibrated.record?.rates, onEpoch: onEpoch, onProgress: onProgress)
+        // Each block is one exchange, so every rank takes the most any rank needs.
+        var job = self
+        job.configuration.columnBlocks = try Self.agreedColumnBlocks(blocks, transport: transport)
+        if transport.rank == 0 { logColumnBlocks(job.configuration.columnBlocks!) }
+        return try job.trainRank(part, transport: transport, pool: pool, environment: environment, summary: summary,
+                                 rates: calibrated.record?.rates, onEpoch: onEpoch, onProgress: onProgress)
+    }
+
+    /// The largest of the ranks' column block counts (collective).
+    private static func agreedColumnBlocks(_ blocks: Int, transport: any Transport) throws -> Int {
+        var counts = [Double](repeating: 0, count: transport.worldSize)
+        counts[transport.rank] = Double(blocks)
+        try transport.allReduceSum(&counts)
+        return Int(counts.max() ?? Double(blocks))
+    }
+
+    private func logColumnBlocks(_ blocks: Int) {
+        guard blocks > 1 else { return }
+        log("layers evaluated in \(blocks) column blocks\(configuration.columnBlocks == nil ? " to fit in memory" : "") (one exchange and one pass over the graph per block)")
     }
 
     /// One rank's training; rank 0 calls back, with the partitioning in its reports.
@@ -291,11 +314,12 @@ public struct TrainingJob: Sendable {
     /// Loads and preprocesses the dataset after checking that the run fits in memory: `replicas` models on this
     /// host, `rowsShare` of the rows and `featureCopies` of the features held here.
     private func loadDataset(_ name: String, pool: ComputePool, replicas: Int, rowsShare: Double = 1,
-                             featureCopies: Int = 1) throws -> Dataset {
+                             featureCopies: Int = 1) throws -> (data: Dataset, columnBlocks: Int) {
         let watch = Stopwatch()
         try checkMemoryBeforeLoading(name, replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
         var data = try DatasetSource(name).load(pool: pool, note: note)
-        try checkMemory(rows: Int(Double(data.nodeCount) * rowsShare), inputWidth: data.featureWidth,
+        // The column blocks a single rank needs (for partitioned runs a bound; their parts decide).
+        let blocks = try checkMemory(rows: Int(Double(data.nodeCount) * rowsShare), inputWidth: data.featureWidth,
                         classes: data.classCount, featureBytes: Self.featureBytes(data.features) * Double(featureCopies),
                         replicas: replicas, storedEdges: replicas == 1 && rowsShare == 1 ? data.graph.edgeCount + data.nodeCount : 0)
         if configuration.normalizeFeatures == true { data.features = data.features.rowNormalized() }
@@ -304,7 +328,7 @@ public struct TrainingJob: Sendable {
             throw TrainingSetupError(message: "dataset \(name) has an empty training split: no node is marked for training, so there is nothing to train")
         }
         log("loaded \(data.name): \(data.nodeCount) nodes, \(data.graph.edgeCount) edges, \(data.featureWidth) features, \(data.classCount) classes in \(String(format: "%.2f", watch.elapsed)) s")
-        return data
+        return (data, blocks)
     }
 
     /// Every part of a partitioning computed here, with its summary.

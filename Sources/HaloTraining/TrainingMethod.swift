@@ -50,6 +50,11 @@ public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
         case .pipeqs: .pipeqs
         }
     }
+
+    /// Whether layers may be evaluated in column blocks (`ColumnBlocks`): the methods whose exchange sends
+    /// full-precision rows within the layer (vanilla, AdaQP-p). Quantized rows would be cut into separately
+    /// quantized pieces, and pipelined exchanges cache whole rows between epochs.
+    public var allowsColumnBlocks: Bool { precision == .full && schedule != .pipelined }
 }
 
 /// The schedule axis of an exchange.

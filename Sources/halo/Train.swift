@@ -214,6 +214,14 @@ struct Train: ParsableCommand {
     var memoryBudget: Double?
 
     @Option(help: ArgumentHelp(
+        "Evaluate wide layers in this many column blocks, or auto: only as many as the run needs to fit in memory.",
+        discussion: """
+        A layer's largest transient matrices are the rows it aggregates (its own rows and every halo row) and the         messages that fill them. In N column blocks it multiplies, exchanges and aggregates one block of columns at         a time, so those hold 1/N of their columns, at the price of N exchanges and N passes over the graph per         layer; what it computes does not change. auto tries 1, 2, 4 and 8 against the memory estimate and takes         the fewest that fit (1 whenever the run fits whole). Full-precision synchronous methods only (vanilla,         adaqp-p): quantized and pipelined messages are kept whole. Blocks are at least 32 columns wide, so narrow         layers stay whole (docs/scale.md).
+        """,
+        valueName: "auto|N"))
+    var columnBlocks: ColumnBlockChoice = .automatic
+
+    @Option(help: ArgumentHelp(
         "Write the run's configuration, every epoch and the summary as JSON.",
         discussion: """
         Checked before any work. Rewritten atomically after every evaluated epoch, so a run that is killed or \
@@ -261,6 +269,9 @@ struct Train: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if let memoryBudget, memoryBudget <= 0 { throw ValidationError("--memory-budget must be positive, got \(memoryBudget)") }
         if let parts, parts < 1 { throw ValidationError("--parts must be at least 1, got \(parts)") }
+        if let blocks = columnBlocks.count, blocks > 1, !method.allowsColumnBlocks {
+            throw ValidationError("--column-blocks \(blocks) needs a method that sends full-precision rows within the layer (vanilla, adaqp-p); \(method.rawValue) quantizes or caches whole rows")
+        }
         guard assignCycle >= 1 else { throw ValidationError("--assign-cycle must be at least 1, got \(assignCycle)") }
         guard groupSize >= 1 else { throw ValidationError("--group-size must be at least 1, got \(groupSize)") }
         guard (0...1).contains(lambda) else { throw ValidationError("--lambda must be in [0, 1], got \(lambda)") }
@@ -289,7 +300,7 @@ struct Train: ParsableCommand {
                                        driftThreshold: driftThreshold, bypass: bypass, adaptiveBits: adaptiveBits,
                                        initialBits: BitWidth(rawValue: initialBits) ?? .eight,
                                        bypassedGradients: bypassedGradients),
-            metric: metric, normalizeFeatures: normalizeFeatures)
+            metric: metric, normalizeFeatures: normalizeFeatures, columnBlocks: columnBlocks.count)
     }
 
     func run() throws {

@@ -29,7 +29,7 @@ enum TrainOptionsFile {
         "smoothing": .value, "max-staleness": .value, "drift-threshold": .value, "bypass": .invertible,
         "adaptive-bits": .invertible, "initial-bits": .value, "bypassed-gradients": .value,
         "precompute-layer0": .invertible, "parts": .value, "transport": .value, "partition-method": .value,
-        "partitions": .value, "threads": .value, "memory-budget": .value, "json-out": .value, "quiet": .flag, "checkpoint": .value,
+        "partitions": .value, "threads": .value, "memory-budget": .value, "column-blocks": .value, "json-out": .value, "quiet": .flag, "checkpoint": .value,
         "checkpoint-every": .value, "resume": .value, "tensorboard": .value, "calibration": .value,
         "recalibrate": .flag, "feature-representation": .value,
     ]

@@ -73,6 +73,22 @@ final class DistributedTrainCommandTests: CommandTestCase {
         }
     }
 
+    /// Layers evaluated in column blocks train the unblocked model, on one process, on ranks as threads and as MPI
+    /// processes (every rank must exchange the same blocks); a 64-wide hidden layer is cut into two or more.
+    func testColumnBlocksTrainTheSameModelOnEveryTransport() throws {
+        let model = ["--model", "sage", "--layers", "3", "--hidden", "64", "--dropout", "0.5", "--input-dropout", "0.2",
+                     "--epochs", "6", "--seed", "5", "--threads", "1", "--quiet"]
+        let reference = try train(["--column-blocks", "1"], name: "whole", model: model)
+        assertSameTraining(reference, try train(["--column-blocks", "4"], name: "blocks-single", model: model), "one process, 4 blocks")
+        let local = try train(["--parts", "3", "--column-blocks", "2"], name: "blocks-local", model: model)
+        assertSameTraining(reference, local, "3 ranks as threads, 2 blocks")
+        // The same rows travel, in blocks (each block's message has its own header).
+        let wholeLocal = try train(["--parts", "3", "--column-blocks", "1"], name: "whole-local", model: model)
+        XCTAssertEqual(local.bytes_sent_per_epoch, wholeLocal.bytes_sent_per_epoch, accuracy: wholeLocal.bytes_sent_per_epoch / 1000)
+        _ = try mpirun()
+        assertSameTraining(reference, try train(["--column-blocks", "2"], name: "blocks-mpi", ranks: 2, model: model), "MPI, 2 ranks, 2 blocks")
+    }
+
     /// Without input dropout a single rank aggregates dense input features once by default; that must be the same
     /// model as aggregating every epoch and as ranks that exchange layer 0 every epoch. (The fixed thresholds'
     /// default: with the host calibration, whether precomputing is chosen depends on this machine's rates.)

@@ -48,6 +48,21 @@ final class TrainSizeLimitCommandTests: CommandTestCase {
         XCTAssertTrue(trained.stdout.contains("best val"), "\(trained)")
     }
 
+    /// --column-blocks: a positive count or auto; quantized and pipelined methods cannot cut their messages.
+    func testColumnBlocksAreCheckedBeforeTraining() throws {
+        try assertRefused(["--dataset", Self.dataset, "--column-blocks", "0"], saying: "The value '0' is invalid for '--column-blocks")
+        try assertRefused(["--dataset", Self.dataset, "--column-blocks", "some"], saying: "The value 'some' is invalid for '--column-blocks")
+        try assertRefused(["--dataset", Self.dataset, "--method", "adaqp", "--parts", "2", "--column-blocks", "2"],
+                          saying: "--column-blocks 2 needs a method that sends full-precision rows within the layer (vanilla, adaqp-p); adaqp quantizes or caches whole rows")
+        try assertRefused(["--dataset", Self.dataset, "--method", "pipegcn", "--parts", "2", "--column-blocks", "4"],
+                          saying: "pipegcn quantizes or caches whole rows")
+        for choice in ["auto", "1", "3"] {
+            let trained = try run(try halo(), ["train", "--dataset", Self.dataset, "--epochs", "1", "--threads", "1", "--quiet",
+                                               "--column-blocks", choice], timeout: 60)
+            XCTAssertEqual(trained.status, 0, "\(choice): \(trained)")
+        }
+    }
+
     /// A billion nodes of 1000 features (~3.7 TiB of features alone) is refused from the spec, before generating:
     /// generating it would take far longer than the time allowed.
     func testHugeSyntheticSpecIsRefusedBeforeGenerating() throws {

@@ -71,6 +71,50 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(pipelined.activationBytes, 3170 * 4)
     }
 
+    /// Column blocks: one MPI rank of GCN 64 → 64 → 64 → 3 with 50 inner rows, 30 halo rows and 40 rows sent.
+    /// Whole, forward of layer 1 holds the first hidden output (3200 floats), its output (3200), the rows aggregated
+    /// with their halo (80 × 64) and the messages (70 × 64): 16 000. In two blocks of 32 columns those two hold half,
+    /// 11 200; backward of layer 1 becomes the peak: the first hidden output, the gradient (3200), a block's
+    /// aggregated gradient and messages (80 × 32 + 70 × 32) and the input gradient, now a matrix of its own (3200):
+    /// 14 400. The 3-wide last layer is not cut.
+    func testColumnBlocksHoldABlocksHaloRowsAndMessages() {
+        let rows = MemoryEstimate.RankRows(inner: 50, halo: 30, sent: 40)
+        func estimate(_ blocks: Int) -> MemoryEstimate {
+            MemoryEstimate(model: model(layers: 3, hidden: 64), ranks: [rows], inputWidth: 64, classes: 3,
+                           featureBytes: 0, columnBlocks: blocks)
+        }
+        XCTAssertEqual(estimate(1).activationBytes, 16_000 * 4)
+        XCTAssertEqual(estimate(1).peakPhase, "forward, layer 1")
+        XCTAssertEqual(estimate(2).activationBytes, 14_400 * 4)
+        XCTAssertEqual(estimate(2).peakPhase, "backward, layer 1")
+        XCTAssertEqual(estimate(2).columnBlocks, 2)
+        // Eight asked: 64 columns make at most two blocks of the minimum width.
+        XCTAssertEqual(estimate(8).activationBytes, estimate(2).activationBytes)
+        XCTAssertNotEqual(estimate(1), estimate(2))
+    }
+
+    /// One rank of the whole graph, GCN 16 → 64 → 64 → 3 on 100 000 rows (in floats, M = 10^6). Forward of layer 1
+    /// holds layer 0's aggregate (1.6 M) and output (6.4 M), its output (6.4 M) and its product with the weight
+    /// (6.4 M): 20.8 M. Backward goes by row blocks: layer 1 holds the aggregate, the first hidden output, the
+    /// gradient and 8192-row buffers of both widths, twice: 8.0 + 6.4 + 2.1 M, below the forward pass. In two
+    /// column blocks the product is half as wide: 17.6 M. The same rows as an MPI rank without halo rows go through
+    /// the exchange: in column blocks the input gradient is a matrix of its own, 8.0 + 6.4 + 3.2 + 6.4 = 24.0 M.
+    func testOneRankBacksByRowBlocks() {
+        let gcn = model(layers: 3, hidden: 64)
+        let whole = MemoryEstimate(model: gcn, rows: 100_000, inputWidth: 16, classes: 3, featureBytes: 0)
+        XCTAssertEqual(whole.activationBytes, 20_800_000 * 4)
+        XCTAssertEqual(whole.peakPhase, "forward, layer 1")
+        let blocked = MemoryEstimate(model: gcn, rows: 100_000, inputWidth: 16, classes: 3, featureBytes: 0, columnBlocks: 2)
+        XCTAssertEqual(blocked.activationBytes, 17_600_000 * 4)
+        let rank = MemoryEstimate(model: gcn, ranks: [.init(inner: 100_000)], inputWidth: 16, classes: 3, featureBytes: 0,
+                                  columnBlocks: 2)
+        XCTAssertEqual(rank.activationBytes, 24_000_000 * 4)
+        XCTAssertEqual(rank.peakPhase, "backward, layer 1")
+        let rowBlocks = MemoryEstimate(model: gcn, ranks: [.init(inner: 100_000)], inputWidth: 16, classes: 3, featureBytes: 0,
+                                       columnBlocks: 8, wholeGraph: true)
+        XCTAssertEqual(rowBlocks.activationBytes, (8_000_000 + 6_400_000 + 100_000 * 32) * 4, "layer 1's forward pass, 32 columns at a time")
+    }
+
     func testSageReplicasAndPrecomputedAggregation() {
         let gcn = MemoryEstimate(model: model(layers: 2, hidden: 8), rows: 50, inputWidth: 6, classes: 3, featureBytes: 0)
         let sage = MemoryEstimate(model: model(.sage, layers: 2, hidden: 8), rows: 200, inputWidth: 6, classes: 3,

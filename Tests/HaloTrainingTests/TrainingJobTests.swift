@@ -116,6 +116,71 @@ final class TrainingJobTests: XCTestCase {
         job.memoryBudget = 1.01 * withHalos.totalBytes
         XCTAssertEqual(try job.run().epochs.count, 2)
     }
+
+    /// A run that does not fit whole is evaluated in the fewest column blocks that fit (`ColumnBlocks`): the same
+    /// model as the whole run, the choice logged and reported. A method that cannot cut its messages is refused at
+    /// the same budget, and asking it for blocks is a setup error.
+    func testTheFewestColumnBlocksThatFitAreChosen() throws {
+        var config = configuration(epochs: 2)
+        config.model = ModelConfiguration(kind: .sage, layers: 3, hiddenWidth: 64, dropout: 0.5)
+        let data = try SyntheticGraphSpec(parsing: Self.spec).generate()
+        let parts = Part.build(dataset: data, partitioning: try Partitioner.partition(graph: data.graph, parts: 3, method: .metis, seed: 2))
+        func estimate(_ blocks: Int) -> MemoryEstimate {
+            MemoryEstimate(
+                model: config.model,
+                ranks: parts.map { .init(inner: $0.innerCount, halo: $0.haloCount, sent: $0.sendLists.reduce(0) { $0 + $1.count }) },
+                inputWidth: data.featureWidth, classes: data.classCount, featureBytes: Double(data.nodeCount * data.featureWidth * 4),
+                storedEdges: parts.reduce(0) { $0 + $1.inSources.count + $1.innerCount }, sharedMessages: true,
+                partStructure: true, columnBlocks: blocks)
+        }
+        XCTAssertLessThan(estimate(2).totalBytes, estimate(1).totalBytes, "the 64-wide layer's halo rows dominate")
+
+        var whole = TrainingJob(configuration: config, source: .dataset(Self.spec), ranks: .threads(3))
+        whole.threadsPerRank = 1
+        whole.memoryBudget = 1.01 * estimate(1).totalBytes
+        let lines = LockedLines()
+        whole.log = { lines.append($0) }
+        let reference = try whole.run()
+        XCTAssertFalse(lines.all.contains { $0.contains("column blocks") }, "a run that fits whole is not cut")
+        XCTAssertEqual(reference.config.columnBlocks, 1)
+
+        var blocked = whole
+        blocked.memoryBudget = (estimate(1).totalBytes + estimate(2).totalBytes) / 2
+        let blockedLines = LockedLines()
+        blocked.log = { blockedLines.append($0) }
+        let report = try blocked.run()
+        XCTAssertTrue(blockedLines.all.contains("layers evaluated in 2 column blocks to fit in memory (one exchange and one pass over the graph per block)"),
+                      "\(blockedLines.all)")
+        XCTAssertEqual(report.config.columnBlocks, 2)
+        for (a, b) in zip(reference.epochs, report.epochs) {
+            XCTAssertEqual(b.loss, a.loss, accuracy: 1e-4 * max(1, abs(a.loss)), "epoch \(a.epoch)")
+        }
+        // The same rows travel, in two blocks: each block's message has its own header.
+        for (a, b) in zip(reference.epochs, report.epochs) {
+            XCTAssertGreaterThan(b.bytesSent, a.bytesSent)
+            XCTAssertLessThan(b.bytesSent - a.bytesSent, a.bytesSent / 1000, "epoch \(a.epoch): headers only")
+        }
+
+        // AdaQP's quantized messages are not cut: just under its whole estimate it is refused, by that estimate.
+        var quantized = blocked
+        quantized.configuration.method = .adaqp
+        let adaqpWhole = MemoryEstimate(
+            model: config.model,
+            ranks: parts.map { .init(inner: $0.innerCount, halo: $0.haloCount, sent: $0.sendLists.reduce(0) { $0 + $1.count }) },
+            inputWidth: data.featureWidth, classes: data.classCount, featureBytes: Double(data.nodeCount * data.featureWidth * 4),
+            storedEdges: parts.reduce(0) { $0 + $1.inSources.count + $1.innerCount }, sharedMessages: true,
+            partStructure: true, messageBytesPerValue: 1)
+        quantized.memoryBudget = 0.99 * adaqpWhole.totalBytes
+        XCTAssertThrowsError(try quantized.run()) {
+            XCTAssertTrue("\($0)".hasPrefix("this run needs about "), "\($0)")
+            XCTAssertFalse("\($0)".contains("column blocks"), "\($0)")
+        }
+        quantized.configuration.columnBlocks = 4
+        quantized.memoryBudget = nil
+        XCTAssertThrowsError(try quantized.run()) {
+            XCTAssertTrue("\($0)".contains("adaqp cannot evaluate layers in column blocks (4 asked)"), "\($0)")
+        }
+    }
 }
 
 /// Lines appended from several threads.
