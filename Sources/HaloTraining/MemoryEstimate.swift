@@ -14,7 +14,9 @@ import HaloTensor
 ///   hidden outputs, an aggregate-first layer's aggregate, LayerNorm's rows) plus that layer's transients (its
 ///   output, the rows it aggregates with their halo rows, the messages sent and received (one byte per value when
 ///   quantized), and backward's gradients), the largest over all layers and both directions, plus a pipelined
-///   exchange's caches;
+///   exchange's caches; in column blocks the rows and messages hold a block's columns and a cut layer's backward
+///   pass its own input gradient, and a whole-graph rank's backward holds row-block buffers instead of the
+///   aggregated gradient;
 /// - the precomputed first aggregate, the input features and the graph structure, held throughout.
 /// In-process ranks step together, so their peaks add up. What is not counted (kernel workspaces, the runtime,
 /// the allocator's slack: 14–21 % on the runs of docs/scale.md) is covered by `overheadFraction` and

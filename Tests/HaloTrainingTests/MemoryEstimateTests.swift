@@ -164,6 +164,33 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertGreaterThan(mpi.totalBytes, 4 * 2891 * 1_048_576)
         XCTAssertLessThan(mpi.totalBytes, 1.3 * (2861 + 2853 + 2891 + 2855) * 1_048_576)
         XCTAssertLessThan(single.totalBytes, 24 * gib)
+
+        // The products-shaped graph in column blocks. One rank, 4 blocks, backward by row blocks: 9,164 MiB.
+        let productsBlocked = MemoryEstimate(model: model(.sage, layers: 3, hidden: 256), ranks: [.init(inner: 2_450_000)],
+                                             inputWidth: 100, classes: 47, featureBytes: 980e6, storedEdges: 63_672_070,
+                                             precomputedFirstLayer: true, columnBlocks: 4, wholeGraph: true)
+        XCTAssertGreaterThan(productsBlocked.totalBytes, 9164 * 1_048_576)
+        XCTAssertLessThan(productsBlocked.totalBytes, 1.3 * 9164 * 1_048_576)
+        // Its 4 METIS parts in process, 8 blocks: 13,255 MiB for the process.
+        let productInner = [618_222, 594_301, 618_758, 618_719], productHalo = [1_243_471, 1_303_499, 1_245_062, 1_243_814]
+        let productSent = [1_274_918, 1_209_325, 1_275_274, 1_276_329]
+        let productParts = MemoryEstimate(
+            model: model(.sage, layers: 3, hidden: 256),
+            ranks: (0..<4).map { .init(inner: productInner[$0], halo: productHalo[$0], sent: productSent[$0]) },
+            inputWidth: 100, classes: 47, featureBytes: 980e6,
+            storedEdges: 15_468_655 + 14_757_600 + 15_504_213 + 15_491_602 + 2_450_000,
+            sharedMessages: true, partStructure: true, columnBlocks: 8)
+        XCTAssertGreaterThan(productParts.totalBytes, 13_255 * 1_048_576)
+        XCTAssertLessThan(productParts.totalBytes, 1.3 * 13_255 * 1_048_576)
+        // The same parts as 4 MPI ranks on this host, 8 blocks: 3,632 + 3,519 + 3,627 + 3,626 = 14,404 MiB.
+        let productRanks = MemoryEstimate(
+            model: model(.sage, layers: 3, hidden: 256),
+            ranks: (0..<4).map { .init(inner: productInner[$0], halo: productHalo[$0], sent: productSent[$0]) },
+            inputWidth: 100, classes: 47, featureBytes: 980e6,
+            storedEdges: 15_468_655 + 14_757_600 + 15_504_213 + 15_491_602 + 2_450_000,
+            partStructure: true, columnBlocks: 8)
+        XCTAssertGreaterThan(productRanks.totalBytes, 14_404 * 1_048_576)
+        XCTAssertLessThan(productRanks.totalBytes, 1.3 * 14_404 * 1_048_576)
     }
 
     /// The sizes of issue 12: a declared class count of 2^31 − 1 needs terabytes and is refused with the numbers.
