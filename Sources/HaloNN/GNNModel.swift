@@ -93,6 +93,11 @@ public final class GNNModel {
         }
     }
 
+    /// Sets each layer's `gradientListingDensity`, by layer index.
+    public func listGradients(below density: (_ layer: Int) -> Double) {
+        for (l, conv) in convolutions.enumerated() { conv.gradientListingDensity = density(l) }
+    }
+
     public var parameters: [Parameter] {
         convolutions.flatMap(\.parameters) + norms.flatMap(\.parameters)
     }

@@ -36,6 +36,10 @@ public final class GraphConvolution {
     private var aggregated = Matrix(rows: 0, cols: 0)
     /// Whether the last forward pass used an aggregate computed before training (no exchange in this layer).
     private var usedPrecomputedAggregate = false
+    /// The densest output gradient whose products with dense matrices go by its non-zeros' lists rather than GEMM
+    /// (`BlockColumnLists`): the constant by default, the host's measured break-even at this layer's input width in
+    /// a calibrated run (`GNNModel.listGradients(below:)`).
+    public var gradientListingDensity = BlockColumnLists.worthwhileDensity
     /// How many column blocks the layer's exchanged rows are evaluated in (`ColumnBlocks`): 1 evaluates the layer
     /// whole; more hold a block's columns of the halo rows and messages at a time, when memory is the limit.
     /// Every rank must use the same count (each block is one exchange).
@@ -182,7 +186,7 @@ public final class GraphConvolution {
         // most of them (`BlockColumnLists`). Listed once for all of them.
         let aggregatesFirst = usedPrecomputedAggregate || !transformsFirst(sparseInput: x.isSparse)
         let listed = inputWidth >= BlockColumnLists.tileWidth && (aggregatesFirst || (selfWeight != nil && !x.isSparse))
-            ? BlockColumnLists.ifWorthwhile(gradient, pool: pool) : nil
+            ? BlockColumnLists.ifWorthwhile(gradient, maximumDensity: gradientListingDensity, pool: pool) : nil
 
         // SAGE's self weight: its gradient needs only the layer's input and the upstream gradient, on every path.
         if let selfWeight { x.accumulateTransposedProduct(gradient, listed: listed, into: &selfWeight.gradient, pool: pool) }
@@ -319,6 +323,8 @@ public final class GraphConvolution {
         let rows = output.rows, blockRows = Self.backwardBlockRows, pool = context.pool
         var transformed = Matrix.uninitialized(rows: min(blockRows, rows), cols: outputWidth)
         var inputGradient = Matrix.uninitialized(rows: min(blockRows, rows), cols: inputWidth)
+        // The block's rows of the input and of the upstream gradient, for the GEMMs (which take whole matrices).
+        var inputRows = Matrix(rows: 0, cols: 0), gradientRows = Matrix(rows: 0, cols: 0)
         var start = 0
         while start < rows {
             let range = start..<min(start + blockRows, rows)
@@ -327,10 +333,13 @@ public final class GraphConvolution {
                 inputGradient = Matrix.uninitialized(rows: range.count, cols: inputWidth)
             }
             op.backward.multiply(gradient, into: &transformed, rows: range, outputRow: 0, pool: pool)
-            addTransposedProduct(output.rows(range), transformed, into: &neighborWeight.gradient, pool: pool)
+            output.copyRows(range, into: &inputRows)
+            // The aggregated gradient is dense: GEMM.
+            addTransposedProduct(inputRows, transformed, listed: nil, into: &neighborWeight.gradient, pool: pool)
             gemm(transformed, neighborWeight.value, into: &inputGradient, transposeB: true, pool: pool)
             if let selfWeight {
-                gemm(gradient.rows(range), selfWeight.value, into: &inputGradient, transposeB: true, beta: 1, pool: pool)
+                gradient.copyRows(range, into: &gradientRows)
+                gemm(gradientRows, selfWeight.value, into: &inputGradient, transposeB: true, beta: 1, pool: pool)
             }
             activation.backward(inputGradient, overwritingOutput: &output, fromRow: start, context: context)
             start = range.upperBound

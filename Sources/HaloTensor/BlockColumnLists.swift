@@ -13,7 +13,8 @@ public struct BlockColumnLists: Sendable {
     /// Rows per block. A block of A's rows, 64 columns wide, is packed into 32 KiB: it stays in L1 while every
     /// column's list of the block reads from it. Also small enough for a row's position to fit a byte.
     public static let blockRows = 128
-    /// The densest `G` worth listing for `Aᵀ·G`: break-even with GEMM is near 50 % (`halo microbench`).
+    /// The densest `G` worth listing for `Aᵀ·G` without a host calibration: break-even with GEMM was near 50 % on
+    /// the AVX-512 host (`halo microbench`); a calibrated run uses this host's (`KernelRates.listedBreakEvenDensity`).
     public static let worthwhileDensity = 0.4
 
     public let rows: Int
@@ -29,11 +30,13 @@ public struct BlockColumnLists: Sendable {
     public var blockCount: Int { (rows + Self.blockRows - 1) / Self.blockRows }
     public var density: Double { rows * cols == 0 ? 0 : Double(nonZeroCount) / Double(rows * cols) }
 
-    /// The lists of `g` when it is sparse enough for them to pay (at most `worthwhileDensity` non-zero), else nil.
+    /// The lists of `g` when it is sparse enough for them to pay (at most `maximumDensity` non-zero: by default
+    /// `worthwhileDensity`, or the break-even this host measured, `KernelRates.listedBreakEvenDensity`), else nil.
     ///
     /// A gradient that is dense (behind a normalisation layer, or after an aggregation) is recognised from every
     /// eighth block of rows before anything is listed, so it costs an eighth of a pass rather than a whole one.
-    public static func ifWorthwhile(_ g: Matrix, pool: ComputePool = .serial) -> BlockColumnLists? {
+    public static func ifWorthwhile(_ g: Matrix, maximumDensity: Double = worthwhileDensity,
+                                    pool: ComputePool = .serial) -> BlockColumnLists? {
         let sampleStride = 8, blocks = (g.rows + blockRows - 1) / blockRows
         if blocks >= 4 * sampleStride, g.cols > 0 {
             var sampledElements = 0
@@ -48,9 +51,9 @@ public struct BlockColumnLists: Sendable {
                 }
             }
             let sampledNonZeros = counts.reduce(0) { $0 + Int($1) }
-            if Double(sampledNonZeros) > worthwhileDensity * Double(sampledElements) { return nil }
+            if Double(sampledNonZeros) > maximumDensity * Double(sampledElements) { return nil }
         }
-        return BlockColumnLists(g, maximumDensity: worthwhileDensity, pool: pool)
+        return BlockColumnLists(g, maximumDensity: maximumDensity, pool: pool)
     }
 
     /// Lists the non-zeros of `g`, or returns nil without listing them when more than `maximumDensity` of its

@@ -70,9 +70,8 @@ public struct KernelRates: Sendable, Codable, Equatable {
 
     /// The density of G below which `Aᵀ·G` from G's lists (listing included) beats GEMM for an A `depth` columns
     /// wide, by these rates: listing costs `listing` per element of G and the product `listed · depth` per
-    /// non-zero, against `2 · depth` flops of GEMM per element. Training still lists below the fixed
-    /// `BlockColumnLists.worthwhileDensity`; this is printed beside it (`halo calibrate`) to show where this host's
-    /// break-even lies.
+    /// non-zero, against `2 · depth` flops of GEMM per element. A calibrated run lists below it at each layer's
+    /// depth (`GradientListing`); without a calibration, below `BlockColumnLists.worthwhileDensity`.
     public func listedBreakEvenDensity(depth: Int) -> Double {
         let d = Double(depth)
         return max(0, (2 * d * gemmTransposedSecondsPerFlop - listingSecondsPerElement) / (d * listedSecondsPerNonZeroDepth))

@@ -114,6 +114,22 @@ public struct Matrix: Sendable, Equatable {
         return Matrix(rows: range.count, cols: cols, storage: Array(storage[(range.lowerBound * cols)..<(range.upperBound * cols)]))
     }
 
+    /// Copies the rows `range` into `buffer`, reshaped to them; its storage is reused when large enough (a loop
+    /// over blocks of rows then allocates once).
+    public func copyRows(_ range: Range<Int>, into buffer: inout Matrix) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range \(range) outside 0..<\(rows)")
+        let count = range.count * cols
+        if buffer.storage.count != count { buffer = Matrix.uninitialized(rows: range.count, cols: cols) }
+        buffer.rows = range.count
+        buffer.cols = cols
+        guard count > 0 else { return }
+        storage.withUnsafeBufferPointer { source in
+            buffer.storage.withUnsafeMutableBufferPointer { target in
+                target.baseAddress!.update(from: source.baseAddress! + range.lowerBound * cols, count: count)
+            }
+        }
+    }
+
     /// The transpose (used by tests and small reference paths, not in hot loops).
     public func transposed() -> Matrix {
         var t = Matrix(rows: cols, cols: rows)

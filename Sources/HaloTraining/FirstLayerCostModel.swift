@@ -55,6 +55,33 @@ public enum FirstLayerPath: String, Sendable, Codable, CaseIterable, Comparable 
 }
 
 /// What a run decided for its first layer, and on what basis: recorded in the report.
+/// The densest output gradient a layer lists (`BlockColumnLists`) for its products with dense matrices (weight
+/// gradients, and an aggregate-first layer's input gradient) rather than multiplying it by GEMM. The break-even
+/// depends on the products' depth, the layer's input width: layer 0's is the feature width, the others' the hidden
+/// width.
+public struct GradientListing: Sendable, Codable, Equatable {
+    public var firstLayer: Double
+    public var hiddenLayers: Double
+
+    public init(firstLayer: Double, hiddenLayers: Double) {
+        self.firstLayer = firstLayer
+        self.hiddenLayers = hiddenLayers
+    }
+
+    /// The fixed threshold for every layer (`BlockColumnLists.worthwhileDensity`).
+    public static let constants = GradientListing(firstLayer: BlockColumnLists.worthwhileDensity,
+                                                  hiddenLayers: BlockColumnLists.worthwhileDensity)
+
+    /// This host's break-evens (`KernelRates.listedBreakEvenDensity`) at the two depths.
+    public init(rates: KernelRates, featureWidth: Int, hiddenWidth: Int) {
+        self.init(firstLayer: rates.listedBreakEvenDensity(depth: featureWidth),
+                  hiddenLayers: rates.listedBreakEvenDensity(depth: hiddenWidth))
+    }
+
+    /// Layer `l`'s threshold.
+    public func density(ofLayer l: Int) -> Double { l == 0 ? firstLayer : hiddenLayers }
+}
+
 public struct FirstLayerPlan: Sendable, Codable, Equatable {
     public enum Basis: String, Sendable, Codable {
         /// The cost model over this host's measured rates (`HostCalibration`).
@@ -72,16 +99,20 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
     public var estimatedSeconds: [FirstLayerPath: Double]?
     /// Whether `representation` was set by the user (`TrainingJob.featureRepresentation`) rather than chosen.
     public var forced = false
+    /// Which gradients every layer lists for its products (same basis as the rest of the plan). Not only the first
+    /// layer's: the plan is where the run's kernel choices from the host's rates are kept and reported.
+    public var gradientListing: GradientListing
 
     public init(basis: Basis, representation: FeatureRepresentation, precompute: Bool,
-                estimatedSeconds: [FirstLayerPath: Double]? = nil) {
+                estimatedSeconds: [FirstLayerPath: Double]? = nil, gradientListing: GradientListing = .constants) {
         self.basis = basis
         self.representation = representation
         self.precompute = precompute
         self.estimatedSeconds = estimatedSeconds
+        self.gradientListing = gradientListing
     }
 
-    enum CodingKeys: String, CodingKey { case basis, representation, precompute, estimatedSeconds, forced }
+    enum CodingKeys: String, CodingKey { case basis, representation, precompute, estimatedSeconds, forced, gradientListing }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -89,6 +120,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         representation = try c.decode(FeatureRepresentation.self, forKey: .representation)
         precompute = try c.decode(Bool.self, forKey: .precompute)
         forced = try c.decodeIfPresent(Bool.self, forKey: .forced) ?? false
+        // Reports written before the listing thresholds were planned used the constant.
+        gradientListing = try c.decodeIfPresent(GradientListing.self, forKey: .gradientListing) ?? .constants
         let named = try c.decodeIfPresent([String: Double].self, forKey: .estimatedSeconds)
         estimatedSeconds = try named.map { named in
             try Dictionary(uniqueKeysWithValues: named.map { name, seconds in
@@ -108,6 +141,7 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         try c.encode(representation, forKey: .representation)
         try c.encode(precompute, forKey: .precompute)
         try c.encode(forced, forKey: .forced)
+        try c.encode(gradientListing, forKey: .gradientListing)
         // Keyed by the path's name (a dictionary keyed by an enum would encode as an array of pairs).
         try c.encodeIfPresent(estimatedSeconds.map { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) },
                               forKey: .estimatedSeconds)
@@ -129,6 +163,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
             .map { "\($0.key.rawValue) \(String(format: "%.1f", 1000 * $0.value)) ms" }
         return "\(representation.rawValue)\(forced ? " (as told)" : ""), aggregate \(precompute ? "precomputed" : "every epoch") (\(basis.rawValue)"
             + (estimates.isEmpty ? ")" : ": \(estimates.joined(separator: ", ")))")
+            + String(format: "; gradients listed below %.0f %% non-zero (layer 0), %.0f %% (hidden layers)",
+                     100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers)
     }
 
     /// The plan of the fixed thresholds: `FeatureStatistics.representation` and `suitsPrecomputedAggregation`.
@@ -150,7 +186,7 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
 ///
 /// Per epoch, with n rows, F features, width H, Â's non-zeros a, X's non-zeros x and gradient density g:
 /// - precomputed: `(ÂX)·W` by GEMM (2nFH flops) + the weight gradient `(ÂX)ᵀ·G`, from G's lists when g is at most
-///   `BlockColumnLists.worthwhileDensity` (as training then does: listing nH elements + gnH·F), else by GEMM;
+///   this host's break-even at depth F (as training then does: listing nH elements + gnH·F), else by GEMM;
 /// - dense, F > H (transform first): GEMM `X·W`, aggregation forward and backward (2aH), GEMM `Xᵀ·(ÂᵀG)`;
 ///   dense, F ≤ H (aggregate first): aggregation aF, then as precomputed;
 /// - lookup: `X·W` and `Xᵀ·(ÂᵀG)` by table lookup (nF·H each) + 2aH;
@@ -181,7 +217,7 @@ public struct FirstLayerCostModel: Sendable {
         let forwardGEMM = 2 * n * f * h * rates.gemmForwardSecondsPerFlop
         let transposedGEMM = 2 * n * f * h * rates.gemmTransposedSecondsPerFlop
         // The weight gradient against an aggregate-first layer's (undispersed) output gradient.
-        let listedWeightGradient = w.gradientDensity <= BlockColumnLists.worthwhileDensity
+        let listedWeightGradient = w.gradientDensity <= rates.listedBreakEvenDensity(depth: w.featureWidth)
             && w.featureWidth >= BlockColumnLists.tileWidth
         let weightGradient = listedWeightGradient
             ? n * h * rates.listingSecondsPerElement + w.gradientDensity * n * h * f * rates.listedSecondsPerNonZeroDepth
@@ -216,6 +252,8 @@ public struct FirstLayerCostModel: Sendable {
         }
         let precompute = estimates[.precomputed].map { $0 <= estimates[perEpoch]! } ?? false
         return FirstLayerPlan(basis: .calibrated, representation: representation, precompute: precompute,
-                              estimatedSeconds: estimates)
+                              estimatedSeconds: estimates,
+                              gradientListing: GradientListing(rates: rates, featureWidth: w.featureWidth,
+                                                               hiddenWidth: w.hiddenWidth))
     }
 }

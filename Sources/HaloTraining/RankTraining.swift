@@ -71,6 +71,7 @@ extension Trainer {
         firstLayerPlan plan: FirstLayerPlan, environment: RunEnvironment, stopRequest: StopRequest?,
         checkpoints: CheckpointPlan?, onEpoch: (EpochRecord) -> Void, onProgress: (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
+        model.listGradients { plan.gradientListing.density(ofLayer: $0) }
         if configuration.quantization.precomputeFirstLayer == true { try precomputeFirstAggregation() }
         var report = try train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
                                onEpoch: onEpoch, onProgress: { progress in

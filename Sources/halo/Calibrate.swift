@@ -69,7 +69,7 @@ struct Calibrate: ParsableCommand {
                      1e9 * r.lookupTransposedSecondsPerCellColumn))
         print(String(format: "listing G %.2f ns per element | listed Aᵀ·G %.3f ns per non-zero×column",
                      1e9 * r.listingSecondsPerElement, 1e9 * r.listedSecondsPerNonZeroDepth))
-        print(String(format: "listed Aᵀ·G beats GEMM below %.0f %% non-zero at depth 256, %.0f %% at depth 745 (training lists below the fixed %.0f %%)",
+        print(String(format: "listed Aᵀ·G beats GEMM below %.0f %% non-zero at depth 256, %.0f %% at depth 745 (training lists below these at each layer's depth; %.0f %% without a calibration)",
                      100 * r.listedBreakEvenDensity(depth: 256), 100 * r.listedBreakEvenDensity(depth: 745),
                      100 * BlockColumnLists.worthwhileDensity))
 

@@ -53,6 +53,22 @@ final class ColumnBlocksTests: XCTestCase {
         }
     }
 
+    /// Blocks of rows into one reused buffer (the one-rank backward's row blocks).
+    func testCopyRowsReusesItsBuffer() {
+        var rng = TestRNG(seed: 63)
+        let m = randomMatrix(10, 6, &rng)
+        var buffer = Matrix(rows: 0, cols: 0)
+        for range in [0..<4, 4..<8, 8..<10, 3..<3] {
+            m.copyRows(range, into: &buffer)
+            XCTAssertEqual(buffer, m.rows(range), "\(range)")
+        }
+        m.copyRows(0..<4, into: &buffer)
+        let storage = buffer.storage.withUnsafeBufferPointer { $0.baseAddress }
+        m.copyRows(5..<9, into: &buffer)
+        XCTAssertEqual(buffer.storage.withUnsafeBufferPointer { $0.baseAddress }, storage, "same size, same storage")
+        XCTAssertEqual(buffer, m.rows(5..<9))
+    }
+
     /// A block of the dense matrix's columns, written to a block of the output's: the same numbers as the whole
     /// product's columns (bit for bit: each output column is summed the same way), other columns untouched.
     func testSpMMOnAColumnBlockMatchesTheWholeProduct() {

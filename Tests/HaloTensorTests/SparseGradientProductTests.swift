@@ -90,6 +90,12 @@ final class SparseGradientProductTests: XCTestCase {
             XCTAssertNil(BlockColumnLists.ifWorthwhile(mostlyZero(rows, 40, density: 0.8, &rng)), "\(rows) rows")
         }
         XCTAssertNil(BlockColumnLists.ifWorthwhile(mostlyZero(5000, 40, density: 0.5, &rng)))
+        // A host's own threshold (`GradientListing`): a 10 % gradient is listed below a 20 % limit, not below 5 %.
+        let tenPercent = mostlyZero(5000, 40, density: 0.1, &rng)
+        XCTAssertNotNil(BlockColumnLists.ifWorthwhile(tenPercent, maximumDensity: 0.2))
+        XCTAssertNil(BlockColumnLists.ifWorthwhile(tenPercent, maximumDensity: 0.05))
+        XCTAssertNil(BlockColumnLists.ifWorthwhile(mostlyZero(100, 40, density: 0.1, &rng), maximumDensity: 0.05),
+                     "a small matrix is counted whole")
         XCTAssertNotNil(BlockColumnLists.ifWorthwhile(Matrix(rows: 5000, cols: 0)))
     }
 

@@ -85,9 +85,56 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertEqual(model.seconds(.lookup, w), n * f * h * (5e-12 + 5e-12) + 2 * h * a * 3e-9, accuracy: 1e-12)
         // 745 features > 256: dense transforms first and aggregates at width 256.
         XCTAssertEqual(model.seconds(.dense, w), 2 * (2 * n * f * h * 2e-12) + 2 * h * a * 3e-9, accuracy: 1e-12)
-        // Gradient 25 % non-zero, below the listing threshold: listing plus the listed product.
-        XCTAssertEqual(model.seconds(.precomputed, w), 2 * n * f * h * 2e-12 + n * h * 7e-11 + 0.25 * n * h * f * 7e-11,
-                       accuracy: 1e-12)
+        // Gradient 25 % non-zero, above this host's break-even at depth 745 (5.6 %): GEMM for the weight gradient.
+        XCTAssertEqual(r.listedBreakEvenDensity(depth: 745), (2 * f * 2e-12 - 7e-11) / (f * 7e-11), accuracy: 1e-12)
+        XCTAssertEqual(model.seconds(.precomputed, w), 2 * (2 * n * f * h * 2e-12), accuracy: 1e-12)
+        // Cheap listed products (break-even above 25 %): listing plus the listed product.
+        let cheapListed = rates(gemm: 2e-12, spmm: 3e-9, lookup: 5e-12, listed: 1e-13)
+        XCTAssertGreaterThan(cheapListed.listedBreakEvenDensity(depth: 745), 0.25)
+        XCTAssertEqual(FirstLayerCostModel(rates: cheapListed).seconds(.precomputed, w),
+                       2 * n * f * h * 2e-12 + n * h * 1e-13 + 0.25 * n * h * f * 1e-13, accuracy: 1e-12)
+    }
+
+    /// Which gradients each layer lists: this host's break-even at the layer's depth (features for layer 0, the
+    /// hidden width above), or the constant without rates; carried in the plan's JSON, absent from older reports.
+    func testGradientListingFollowsTheRates() throws {
+        let r = rates(gemm: 2e-12, spmm: 3e-9, lookup: 5e-12, listed: 1e-11)
+        let plan = FirstLayerPlan.choosing(for: photo(), rates: r)
+        XCTAssertEqual(plan.gradientListing.firstLayer, r.listedBreakEvenDensity(depth: 745))
+        XCTAssertEqual(plan.gradientListing.hiddenLayers, r.listedBreakEvenDensity(depth: 256))
+        XCTAssertNotEqual(plan.gradientListing.firstLayer, plan.gradientListing.hiddenLayers)
+        XCTAssertEqual(plan.gradientListing.density(ofLayer: 0), plan.gradientListing.firstLayer)
+        XCTAssertEqual(plan.gradientListing.density(ofLayer: 2), plan.gradientListing.hiddenLayers)
+        XCTAssertEqual(FirstLayerPlan.choosing(for: photo(), rates: nil).gradientListing, .constants)
+        XCTAssertEqual(GradientListing.constants.firstLayer, BlockColumnLists.worthwhileDensity)
+
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: encoder.encode(plan)) as? [String: Any])
+        let listing = try XCTUnwrap(json["gradient_listing"] as? [String: Double])
+        XCTAssertEqual(listing["hidden_layers"], plan.gradientListing.hiddenLayers)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: encoder.encode(plan)), plan)
+        let older = #"{"basis": "constants", "representation": "csr", "precompute": false}"#
+        XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: Data(older.utf8)).gradientListing, .constants)
+    }
+
+    /// The trainer hands the plan's thresholds to every layer before training.
+    func testTheTrainerAppliesThePlansListingThresholds() throws {
+        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=300,classes=3,features=70,degree=6,signal=1,seed=2").generate()
+        let configuration = TrainingConfiguration(
+            dataset: "test", model: ModelConfiguration(kind: .sage, layers: 3, hiddenWidth: 64, dropout: 0.5),
+            optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: 1, seed: 1, threads: 1)
+        let trainer = Trainer(configuration: configuration, shard: .wholeGraph(data, aggregation: .mean),
+                              classCount: data.classCount, pool: .serial)
+        var plan = FirstLayerPlan(basis: .calibrated, representation: .dense, precompute: false)
+        plan.gradientListing = GradientListing(firstLayer: 0.125, hiddenLayers: 0.375)
+        let environment = RunEnvironment(ranks: 1, threadsPerRank: 1, dataset: data)
+        let report = try trainer.train(firstLayerPlan: plan, environment: environment, stopRequest: nil, checkpoints: nil,
+                                       onEpoch: { _ in }, onProgress: { _ in })
+        XCTAssertEqual(trainer.model.convolutions.map(\.gradientListingDensity), [0.125, 0.375, 0.375])
+        XCTAssertEqual(report.firstLayerPlan?.gradientListing, plan.gradientListing)
     }
 
     func testListedBreakEvenDensityBalancesListingAgainstGEMM() {
@@ -339,6 +386,7 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertEqual(plan["basis"] as? String, "calibrated")
         XCTAssertEqual(plan["precompute"] as? Bool, true)
         XCTAssertEqual(Set(((plan["estimated_seconds"] as? [String: Double]) ?? [:]).keys), ["precomputed", "dense", "lookup", "csr"])
+        XCTAssertNotNil(plan["gradient_listing"] as? [String: Double])
     }
 
     /// Ranks decide from rank 0's rates, whatever the others hold: their first layers must be alike.

@@ -165,11 +165,12 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertLessThan(mpi.totalBytes, 1.3 * (2861 + 2853 + 2891 + 2855) * 1_048_576)
         XCTAssertLessThan(single.totalBytes, 24 * gib)
 
-        // The products-shaped graph in column blocks. One rank, 4 blocks, backward by row blocks: 9,164 MiB.
+        // The products-shaped graph in column blocks. One rank, 4 blocks, backward by row blocks: 9,164 and 9,777
+        // MiB on two runs.
         let productsBlocked = MemoryEstimate(model: model(.sage, layers: 3, hidden: 256), ranks: [.init(inner: 2_450_000)],
                                              inputWidth: 100, classes: 47, featureBytes: 980e6, storedEdges: 63_672_070,
                                              precomputedFirstLayer: true, columnBlocks: 4, wholeGraph: true)
-        XCTAssertGreaterThan(productsBlocked.totalBytes, 9164 * 1_048_576)
+        XCTAssertGreaterThan(productsBlocked.totalBytes, 9777 * 1_048_576)
         XCTAssertLessThan(productsBlocked.totalBytes, 1.3 * 9164 * 1_048_576)
         // Its 4 METIS parts in process, 8 blocks: 13,255 MiB for the process.
         let productInner = [618_222, 594_301, 618_758, 618_719], productHalo = [1_243_471, 1_303_499, 1_245_062, 1_243_814]
