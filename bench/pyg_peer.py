@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -394,6 +395,8 @@ def run(args) -> dict:
         "setup": f"{adj_desc}; {feat_desc} (density {data['feature_density']:.4f}); {norm_desc}; "
                  f"full-graph, CPU, {torch.get_num_threads()} threads, single process",
         "foreign_cpu_cores_during_run": foreign_cores,
+        # The process's peak resident set (Linux reports ru_maxrss in KiB).
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "history": history,
     }
 

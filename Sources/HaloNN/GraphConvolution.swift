@@ -17,8 +17,9 @@ import HaloTensor
 ///
 /// When memory is the limit, a layer can be evaluated in column blocks (`columnBlockCount`, `ColumnBlocks`):
 /// multiply, exchange and aggregate one block of columns at a time, so the rows with their halo and the messages
-/// hold a block's columns. On one rank with more rows than a row block, backward forms the aggregated gradient a
-/// block of rows at a time and writes the input gradient over the input (`backwardByRowBlocks`). Both compute the
+/// hold a block's columns. On one rank with more rows than a row block, a transform-first layer above layer 0
+/// forms its aggregated gradient a block of rows at a time and writes the input gradient over its input (the
+/// activation's output; `backwardByRowBlocks`). Both compute the
 /// same numbers as the whole layer, up to the order of floating-point sums.
 public final class GraphConvolution {
     public let layer: LayerIndex
@@ -183,18 +184,24 @@ public final class GraphConvolution {
 
         // The products that multiply `gradient` itself by a dense matrix (weight gradients, and the input gradient
         // of an aggregate-first layer and of SAGE's self term): skipping its zeros pays when a ReLU and dropout left
-        // most of them (`BlockColumnLists`). Listed once for all of them.
+        // most of them (`BlockColumnLists`). Listed once for all of them, up to the densest any of them takes; each
+        // product uses the lists only below its own threshold (weight gradients `gradientListingDensity`, the input
+        // gradient `worthwhileInputGradientDensity`).
         let aggregatesFirst = usedPrecomputedAggregate || !transformsFirst(sparseInput: x.isSparse)
+        let listsServeInputGradient = needInputGradient && (aggregatesFirst || selfWeight != nil)
+        let listingLimit = listsServeInputGradient
+            ? max(gradientListingDensity, BlockColumnLists.worthwhileInputGradientDensity) : gradientListingDensity
         let listed = inputWidth >= BlockColumnLists.tileWidth && (aggregatesFirst || (selfWeight != nil && !x.isSparse))
-            ? BlockColumnLists.ifWorthwhile(gradient, maximumDensity: gradientListingDensity, pool: pool) : nil
+            ? BlockColumnLists.ifWorthwhile(gradient, maximumDensity: listingLimit, pool: pool) : nil
+        let weightLists = listed.flatMap { $0.density <= gradientListingDensity ? $0 : nil }
 
         // SAGE's self weight: its gradient needs only the layer's input and the upstream gradient, on every path.
-        if let selfWeight { x.accumulateTransposedProduct(gradient, listed: listed, into: &selfWeight.gradient, pool: pool) }
+        if let selfWeight { x.accumulateTransposedProduct(gradient, listed: weightLists, into: &selfWeight.gradient, pool: pool) }
 
         var inputGradient: Matrix?
         if usedPrecomputedAggregate {
             precondition(!needInputGradient, "\(layer): a precomputed aggregate only serves the first layer")
-            addTransposedProduct(aggregated, gradient, listed: listed, into: &neighborWeight.gradient, pool: pool)
+            addTransposedProduct(aggregated, gradient, listed: weightLists, into: &neighborWeight.gradient, pool: pool)
         } else if needInputGradient, let activationBelow, backsByRowBlocks(rows: inner, exchange: exchange),
                   transformsFirst(sparseInput: false) {
             // One rank: the aggregated gradient is formed a block of rows at a time and never whole, and the input
@@ -240,7 +247,7 @@ public final class GraphConvolution {
                 }
             }
         } else {
-            addTransposedProduct(aggregated, gradient, listed: listed, into: &neighborWeight.gradient, pool: pool)
+            addTransposedProduct(aggregated, gradient, listed: weightLists, into: &neighborWeight.gradient, pool: pool)
             aggregated = Matrix(rows: 0, cols: 0)
             // The weight gradient needs only local rows here: without an input gradient to return (the first
             // layer), nothing has to travel back.
@@ -267,7 +274,8 @@ public final class GraphConvolution {
 
     /// Whether `backward(…, activationBelow:)` writes the input gradient over the input: a dense input, transformed
     /// first into a narrower output and evaluated whole (at equal widths the gradient is formed in place over its
-    /// own buffer instead, which already keeps one matrix less), or on one rank, at any widths, by row blocks.
+    /// own buffer instead, which already keeps one matrix less), or on one rank with more rows than a row block,
+    /// at any widths (`backwardByRowBlocks`). The model passes the activation only to hidden layers above layer 0.
     public func fusesActivationBackward(exchange: any BoundaryExchange) -> Bool {
         guard case .dense(let x) = input, !usedPrecomputedAggregate, transformsFirst(sparseInput: false) else { return false }
         return backsByRowBlocks(rows: x.rows, exchange: exchange)
@@ -290,23 +298,16 @@ public final class GraphConvolution {
     }
 
     /// `output ← activation′ ⊙ (TG·W_neighᵀ [+ G·W_selfᵀ])`, where `output` holds the activation's forward output
-    /// (its mask), a block of rows at a time through a buffer of 4096 rows.
+    /// (its mask), a block of `backwardBlockRows` rows at a time.
     private func formInputGradient(
         over output: inout Matrix, transformedGradient: Matrix, upstream: Matrix?, activation: ReLUDropout,
         context: StepContext
     ) {
-        let rows = output.rows, blockRows = 4096
-        var block = Matrix.uninitialized(rows: min(blockRows, rows), cols: inputWidth)
-        var start = 0
-        while start < rows {
-            let range = start..<min(start + blockRows, rows)
-            if block.rows != range.count { block = Matrix.uninitialized(rows: range.count, cols: inputWidth) }
-            gemm(transformedGradient.rows(range), neighborWeight.value, into: &block, transposeB: true, pool: context.pool)
-            if let upstream, let selfWeight {
-                gemm(upstream.rows(range), selfWeight.value, into: &block, transposeB: true, beta: 1, pool: context.pool)
-            }
-            activation.backward(block, overwritingOutput: &output, fromRow: start, context: context)
-            start = range.upperBound
+        var buffers = RowBlockBuffers(), transformedRows = Matrix(rows: 0, cols: 0)
+        for range in Self.rowBlocks(output.rows) {
+            transformedGradient.copyRows(range, into: &transformedRows)
+            writeInputGradient(rows: range, transformed: transformedRows, upstream: upstream, buffers: &buffers,
+                               over: &output, activation: activation, context: context)
         }
     }
 
@@ -320,30 +321,46 @@ public final class GraphConvolution {
         context: StepContext
     ) {
         precondition(op.haloCount == 0, "\(layer): row-block backward is for a rank without halo rows")
-        let rows = output.rows, blockRows = Self.backwardBlockRows, pool = context.pool
-        var transformed = Matrix.uninitialized(rows: min(blockRows, rows), cols: outputWidth)
-        var inputGradient = Matrix.uninitialized(rows: min(blockRows, rows), cols: inputWidth)
-        // The block's rows of the input and of the upstream gradient, for the GEMMs (which take whole matrices).
-        var inputRows = Matrix(rows: 0, cols: 0), gradientRows = Matrix(rows: 0, cols: 0)
-        var start = 0
-        while start < rows {
-            let range = start..<min(start + blockRows, rows)
-            if transformed.rows != range.count {
-                transformed = Matrix.uninitialized(rows: range.count, cols: outputWidth)
-                inputGradient = Matrix.uninitialized(rows: range.count, cols: inputWidth)
-            }
-            op.backward.multiply(gradient, into: &transformed, rows: range, outputRow: 0, pool: pool)
+        var buffers = RowBlockBuffers(), transformed = Matrix(rows: 0, cols: 0), inputRows = Matrix(rows: 0, cols: 0)
+        for range in Self.rowBlocks(output.rows) {
+            if transformed.rows != range.count { transformed = Matrix.uninitialized(rows: range.count, cols: outputWidth) }
+            op.backward.multiply(gradient, into: &transformed, rows: range, outputRow: 0, pool: context.pool)
             output.copyRows(range, into: &inputRows)
             // The aggregated gradient is dense: GEMM.
-            addTransposedProduct(inputRows, transformed, listed: nil, into: &neighborWeight.gradient, pool: pool)
-            gemm(transformed, neighborWeight.value, into: &inputGradient, transposeB: true, pool: pool)
-            if let selfWeight {
-                gradient.copyRows(range, into: &gradientRows)
-                gemm(gradientRows, selfWeight.value, into: &inputGradient, transposeB: true, beta: 1, pool: pool)
-            }
-            activation.backward(inputGradient, overwritingOutput: &output, fromRow: start, context: context)
-            start = range.upperBound
+            addTransposedProduct(inputRows, transformed, listed: nil, into: &neighborWeight.gradient, pool: context.pool)
+            writeInputGradient(rows: range, transformed: transformed, upstream: selfWeight == nil ? nil : gradient,
+                               buffers: &buffers, over: &output, activation: activation, context: context)
         }
+    }
+
+    /// The blocks of `backwardBlockRows` rows of `rows` rows.
+    private static func rowBlocks(_ rows: Int) -> [Range<Int>] {
+        stride(from: 0, to: rows, by: backwardBlockRows).map { $0..<min($0 + backwardBlockRows, rows) }
+    }
+
+    /// What the row-block loops reuse from one block to the next (GEMM takes whole matrices, so a block's rows are
+    /// copied into a buffer of their own).
+    private struct RowBlockBuffers {
+        var inputGradient = Matrix(rows: 0, cols: 0)
+        var upstreamRows = Matrix(rows: 0, cols: 0)
+    }
+
+    /// Rows `range` of `activation′ ⊙ (TG·W_neighᵀ [+ G·W_selfᵀ])`, from `transformed` (those rows of TG) and
+    /// `upstream` (all of G, for SAGE's self term), written over the same rows of `output`.
+    private func writeInputGradient(
+        rows range: Range<Int>, transformed: Matrix, upstream: Matrix?, buffers: inout RowBlockBuffers,
+        over output: inout Matrix, activation: ReLUDropout, context: StepContext
+    ) {
+        if buffers.inputGradient.rows != range.count {
+            buffers.inputGradient = Matrix.uninitialized(rows: range.count, cols: inputWidth)
+        }
+        gemm(transformed, neighborWeight.value, into: &buffers.inputGradient, transposeB: true, pool: context.pool)
+        if let upstream, let selfWeight {
+            upstream.copyRows(range, into: &buffers.upstreamRows)
+            gemm(buffers.upstreamRows, selfWeight.value, into: &buffers.inputGradient, transposeB: true, beta: 1,
+                 pool: context.pool)
+        }
+        activation.backward(buffers.inputGradient, overwritingOutput: &output, fromRow: range.lowerBound, context: context)
     }
 
     /// Drops what forward kept for backward.

@@ -7,8 +7,9 @@
 /// one exchange and one pass over the sparse structure per block. Results are the same up to the order of
 /// floating-point sums in the weight products.
 ///
-/// Blocks are near-equal and a multiple of 4 columns wide (whole SIMD lanes in the aggregation kernel), never
-/// narrower than `minimumWidth`, so a narrow layer (class logits) stays whole however many blocks are asked for.
+/// Blocks are near-equal, all but the last a multiple of 4 columns wide (whole SIMD lanes in the aggregation
+/// kernel), none narrower than `minimumWidth`, so a narrow layer (class logits) stays whole however many blocks are
+/// asked for.
 public struct ColumnBlocks: Sendable, Equatable, CustomStringConvertible {
     /// The narrowest block a layer is cut into: below it the extra passes and exchanges cost more than the rows
     /// they save.
@@ -27,8 +28,10 @@ public struct ColumnBlocks: Sendable, Equatable, CustomStringConvertible {
             ranges = [0..<width]
             return
         }
-        let step = ((width + blocks - 1) / blocks + 3) / 4 * 4
-        ranges = stride(from: 0, to: width, by: step).map { $0..<min($0 + step, width) }
+        // Boundaries at i·width/blocks rounded down to a multiple of 4: every block at least width/blocks − 3 +
+        // 4·⌊…⌋ ≥ 32 wide (width/blocks ≥ 32), the last one the widest by at most 3 columns.
+        let bounds = (0...blocks).map { i in i == blocks ? width : i * width / blocks / 4 * 4 }
+        ranges = (0..<blocks).map { bounds[$0]..<bounds[$0 + 1] }
     }
 
     public var count: Int { ranges.count }

@@ -114,8 +114,8 @@ public struct Matrix: Sendable, Equatable {
         return Matrix(rows: range.count, cols: cols, storage: Array(storage[(range.lowerBound * cols)..<(range.upperBound * cols)]))
     }
 
-    /// Copies the rows `range` into `buffer`, reshaped to them; its storage is reused when large enough (a loop
-    /// over blocks of rows then allocates once).
+    /// Copies the rows `range` into `buffer`, reshaped to them; its storage is reused when it holds as many
+    /// elements (a loop over equal blocks of rows then allocates once, and once more for a shorter last block).
     public func copyRows(_ range: Range<Int>, into buffer: inout Matrix) {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range \(range) outside 0..<\(rows)")
         let count = range.count * cols

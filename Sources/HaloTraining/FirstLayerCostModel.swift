@@ -54,7 +54,6 @@ public enum FirstLayerPath: String, Sendable, Codable, CaseIterable, Comparable 
     public static func < (a: Self, b: Self) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
 }
 
-/// What a run decided for its first layer, and on what basis: recorded in the report.
 /// The densest output gradient a layer lists (`BlockColumnLists`) for its products with dense matrices (weight
 /// gradients, and an aggregate-first layer's input gradient) rather than multiplying it by GEMM. The break-even
 /// depends on the products' depth, the layer's input width: layer 0's is the feature width, the others' the hidden
@@ -72,16 +71,22 @@ public struct GradientListing: Sendable, Codable, Equatable {
     public static let constants = GradientListing(firstLayer: BlockColumnLists.worthwhileDensity,
                                                   hiddenLayers: BlockColumnLists.worthwhileDensity)
 
-    /// This host's break-evens (`KernelRates.listedBreakEvenDensity`) at the two depths.
+    /// The densest gradient ever listed, whatever the rates say: the lists of a denser one take more memory than
+    /// the gradient itself (5 bytes per non-zero), which the memory estimate does not allow for.
+    public static let maximumDensity = 0.5
+
+    /// This host's break-evens (`KernelRates.listedBreakEvenDensity`) at the two depths, at most `maximumDensity`.
     public init(rates: KernelRates, featureWidth: Int, hiddenWidth: Int) {
-        self.init(firstLayer: rates.listedBreakEvenDensity(depth: featureWidth),
-                  hiddenLayers: rates.listedBreakEvenDensity(depth: hiddenWidth))
+        self.init(firstLayer: min(Self.maximumDensity, rates.listedBreakEvenDensity(depth: featureWidth)),
+                  hiddenLayers: min(Self.maximumDensity, rates.listedBreakEvenDensity(depth: hiddenWidth)))
     }
 
     /// Layer `l`'s threshold.
     public func density(ofLayer l: Int) -> Double { l == 0 ? firstLayer : hiddenLayers }
 }
 
+/// What a run decided for its first layer (and which gradients every layer lists), and on what basis: recorded
+/// in the report.
 public struct FirstLayerPlan: Sendable, Codable, Equatable {
     public enum Basis: String, Sendable, Codable {
         /// The cost model over this host's measured rates (`HostCalibration`).

@@ -131,12 +131,16 @@ public struct MemoryEstimate: Sendable, Equatable {
 
     /// The same for `replicas` ranks sharing `rows` (inner and halo together) with no messages: the bound used
     /// before a dataset is partitioned.
+    /// `wholeGraph` (nil: one replica) says whether that is one process training the whole graph (its backward
+    /// goes by row blocks); an MPI rank's bound before its part exists is one replica but not the whole graph.
     public init(model: ModelConfiguration, rows: Int, inputWidth: Int, classes: Int, featureBytes: Double,
-                replicas: Int = 1, storedEdges: Int = 0, precomputedFirstLayer: Bool = false, columnBlocks: Int = 1) {
+                replicas: Int = 1, storedEdges: Int = 0, precomputedFirstLayer: Bool = false,
+                sparseFeatures: Bool = false, columnBlocks: Int = 1, wholeGraph: Bool? = nil) {
         let count = max(replicas, 1)
         self.init(model: model, ranks: Array(repeating: RankRows(inner: rows / count), count: count),
                   inputWidth: inputWidth, classes: classes, featureBytes: featureBytes, storedEdges: storedEdges,
-                  precomputedFirstLayer: precomputedFirstLayer, columnBlocks: columnBlocks, wholeGraph: count == 1)
+                  precomputedFirstLayer: precomputedFirstLayer, sparseFeatures: sparseFeatures,
+                  columnBlocks: columnBlocks, wholeGraph: wholeGraph ?? (count == 1))
     }
 
     public static func == (a: Self, b: Self) -> Bool {

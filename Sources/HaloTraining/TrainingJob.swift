@@ -172,12 +172,21 @@ public struct TrainingJob: Sendable {
         // The dataset as loaded lives only in this closure: once the shard holds its rows in locality order, the
         // loaded copy (features and edges) is freed before training allocates anything.
         let (shard, classCount, environment, plan, blocks) = try { () throws -> (RankShard, Int, RunEnvironment, FirstLayerPlan, Int) in
-            let (data, blocks) = try loadDataset(name, pool: pool, replicas: 1)
+            let data = try loadDataset(name, pool: pool, replicas: 1)
             let plan = FirstLayerPlan.choosing(
                 for: FirstLayerWorkload(features: FeatureStatistics(data.features), featureWidth: data.featureWidth,
                                         aggregationNonZeros: data.graph.edgeCount + data.nodeCount, model: model),
                 rates: calibrated.record?.rates).forcing(featureRepresentation)
             log("first-layer plan: \(plan.summary)")
+            // Checked again with the plan (a precomputed aggregate, the features as held): the run's column blocks.
+            let sparse = plan.representation != .dense
+            let blocks = try checkMemory(
+                rows: data.nodeCount, inputWidth: data.featureWidth, classes: data.classCount,
+                featureBytes: sparse ? Self.featureBytes(data.features)
+                    : Double(data.nodeCount) * Double(data.featureWidth) * Double(MemoryLayout<Float>.size),
+                replicas: 1, storedEdges: data.graph.edgeCount + data.nodeCount, wholeGraph: true,
+                precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? plan.precompute,
+                sparseFeatures: sparse)
             let ordering = Stopwatch()
             let shard = RankShard.wholeGraph(data, aggregation: model.kind.aggregation, representation: plan.representation)
             log("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
@@ -215,7 +224,7 @@ public struct TrainingJob: Sendable {
             log("training on the \(count) parts in \(directory)")
         case .dataset(let name):
             // Every rank's part copies its rows' features beside the dataset's.
-            let data = try loadDataset(name, pool: ComputePool(threads: cores), replicas: count, featureCopies: 2).data
+            let data = try loadDataset(name, pool: ComputePool(threads: cores), replicas: count, featureCopies: 2)
             let (built, s) = try partition(data, parts: count)
             blocks = try checkMemory(parts: built, inProcess: true)
             inMemoryParts = built
@@ -258,7 +267,7 @@ public struct TrainingJob: Sendable {
         case .dataset(let name):
             // Every rank partitions the same data with the same seed; a checksum comparison guards against ranks
             // that somehow see different inputs.
-            let data = try loadDataset(name, pool: pool, replicas: 1, rowsShare: 1 / Double(ranks)).data
+            let data = try loadDataset(name, pool: pool, replicas: 1, rowsShare: 1 / Double(ranks))
             let (built, s) = try partition(data, parts: ranks)
             try Self.confirmSamePartitioning(built, transport: transport)
             part = built[transport.rank]
@@ -314,21 +323,22 @@ public struct TrainingJob: Sendable {
     /// Loads and preprocesses the dataset after checking that the run fits in memory: `replicas` models on this
     /// host, `rowsShare` of the rows and `featureCopies` of the features held here.
     private func loadDataset(_ name: String, pool: ComputePool, replicas: Int, rowsShare: Double = 1,
-                             featureCopies: Int = 1) throws -> (data: Dataset, columnBlocks: Int) {
+                             featureCopies: Int = 1) throws -> Dataset {
         let watch = Stopwatch()
         try checkMemoryBeforeLoading(name, replicas: replicas, rowsShare: rowsShare, featureCopies: featureCopies)
         var data = try DatasetSource(name).load(pool: pool, note: note)
-        // The column blocks a single rank needs (for partitioned runs a bound; their parts decide).
-        let blocks = try checkMemory(rows: Int(Double(data.nodeCount) * rowsShare), inputWidth: data.featureWidth,
+        let wholeGraph = replicas == 1 && rowsShare == 1
+        try checkMemory(rows: Int(Double(data.nodeCount) * rowsShare), inputWidth: data.featureWidth,
                         classes: data.classCount, featureBytes: Self.featureBytes(data.features) * Double(featureCopies),
-                        replicas: replicas, storedEdges: replicas == 1 && rowsShare == 1 ? data.graph.edgeCount + data.nodeCount : 0)
+                        replicas: replicas, storedEdges: wholeGraph ? data.graph.edgeCount + data.nodeCount : 0,
+                        wholeGraph: wholeGraph)
         if configuration.normalizeFeatures == true { data.features = data.features.rowNormalized() }
         // Refused here, before partitioning; the trainer refuses it too (for parts read from disk).
         guard data.split.trainCount > 0 else {
             throw TrainingSetupError(message: "dataset \(name) has an empty training split: no node is marked for training, so there is nothing to train")
         }
         log("loaded \(data.name): \(data.nodeCount) nodes, \(data.graph.edgeCount) edges, \(data.featureWidth) features, \(data.classCount) classes in \(String(format: "%.2f", watch.elapsed)) s")
-        return (data, blocks)
+        return data
     }
 
     /// Every part of a partitioning computed here, with its summary.

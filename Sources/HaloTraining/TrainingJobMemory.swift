@@ -19,14 +19,20 @@ extension TrainingJob {
     ///   - rows: node rows (inner plus halo) held by the ranks of this host.
     ///   - featureBytes: the input features those ranks hold.
     ///   - replicas: ranks on this host, each with its own copy of the model and optimiser state.
+    ///   - wholeGraph: whether this is one process training the whole graph, not a bound for partitioned ranks.
+    ///   - precomputedFirstLayer, sparseFeatures: the first layer's plan once known (before it: the configuration's
+    ///     precompute setting, dense features).
+    /// Returns the column blocks to use (the run's, for the whole graph once its plan is known).
     @discardableResult
     func checkMemory(rows: Int, inputWidth: Int, classes: Int, featureBytes: Double, replicas: Int,
-                     storedEdges: Int = 0) throws -> Int {
+                     storedEdges: Int = 0, wholeGraph: Bool, precomputedFirstLayer: Bool? = nil,
+                     sparseFeatures: Bool = false) throws -> Int {
         try fit { blocks in
             MemoryEstimate(
                 model: configuration.model, rows: rows, inputWidth: inputWidth, classes: classes,
                 featureBytes: featureBytes, replicas: replicas, storedEdges: storedEdges,
-                precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? false, columnBlocks: blocks)
+                precomputedFirstLayer: precomputedFirstLayer ?? configuration.quantization.precomputeFirstLayer ?? false,
+                sparseFeatures: sparseFeatures, columnBlocks: blocks, wholeGraph: wholeGraph)
         }
     }
 
@@ -65,8 +71,8 @@ extension TrainingJob {
     }
 
     /// The column blocks to evaluate layers in: the configuration's, or the fewest automatic count whose
-    /// `estimate` fits what this process may have (or the budget); throws the refusal of the last one tried when
-    /// none fits. Methods that exchange whole rows (`TrainingMethod.allowsColumnBlocks`) try 1 only.
+    /// `estimate` fits what this process may have (or the budget); when none fits, throws the refusal of the
+    /// smallest estimate. Methods that exchange whole rows (`TrainingMethod.allowsColumnBlocks`) try 1 only.
     private func fit(_ estimate: (Int) -> MemoryEstimate) throws -> Int {
         if let fixed = configuration.columnBlocks, fixed != 1 {
             guard fixed >= 1 else { throw TrainingSetupError(message: "column blocks must be at least 1, got \(fixed)") }
@@ -96,7 +102,8 @@ extension TrainingJob {
         let spec = try SyntheticGraphSpec(parsing: name)
         let features = Double(spec.nodes) * Double(spec.featureWidth) * Double(MemoryLayout<Float>.size)
         _ = try checkMemory(rows: Int(Double(spec.nodes) * rowsShare), inputWidth: spec.featureWidth, classes: spec.classes,
-                        featureBytes: features * Double(featureCopies), replicas: replicas)
+                            featureBytes: features * Double(featureCopies), replicas: replicas,
+                            wholeGraph: replicas == 1 && rowsShare == 1)
     }
 
     /// The check for parts on disk, from the manifest alone: `ranks` are the parts this host trains, and

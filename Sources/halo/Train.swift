@@ -219,10 +219,10 @@ struct Train: ParsableCommand {
         A layer's largest transient matrices are the rows it aggregates (its own rows and every halo row) and the \
         messages that fill them. In N column blocks it multiplies, exchanges and aggregates one block of columns at \
         a time, so those hold 1/N of their columns, at the price of N exchanges and N passes over the graph per \
-        layer; what it computes does not change. auto tries 1, 2, 4 and 8 against the memory estimate and takes \
-        the fewest that fit (1 whenever the run fits whole). Full-precision synchronous methods only (vanilla, \
-        adaqp-p): quantized and pipelined messages are kept whole. Blocks are at least 32 columns wide, so narrow \
-        layers stay whole (docs/scale.md).
+        layer; what it computes changes only in the order of floating-point sums. auto tries 1, 2, 4 and 8 against \
+        the memory estimate and takes the fewest that fit (1 whenever the run fits whole). For methods that send \
+        full-precision rows within the layer (vanilla, adaqp-p): quantized and pipelined messages are kept whole. \
+        Blocks are at least 32 columns wide, so narrow layers stay whole (docs/scale.md).
         """,
         valueName: "auto|N"))
     var columnBlocks: ColumnBlockChoice = .automatic

@@ -15,18 +15,18 @@ final class ColumnBlocksTests: XCTestCase {
                 XCTAssertLessThanOrEqual(blocks.count, count, label)
                 XCTAssertEqual(blocks.isSplit, blocks.count > 1, label)
                 if blocks.isSplit {
-                    // Every block but the last is a multiple of 4 wide, and none but the last is narrower than the minimum.
-                    for r in blocks.ranges.dropLast() {
-                        XCTAssertEqual(r.count % 4, 0, label)
-                        XCTAssertGreaterThanOrEqual(r.count, ColumnBlocks.minimumWidth, label)
-                    }
+                    // Every block but the last is a multiple of 4 wide; none is narrower than the minimum.
+                    for r in blocks.ranges.dropLast() { XCTAssertEqual(r.count % 4, 0, label) }
+                    for r in blocks.ranges { XCTAssertGreaterThanOrEqual(r.count, ColumnBlocks.minimumWidth, label) }
                     XCTAssertLessThanOrEqual(blocks.largestWidth, (width + blocks.count - 1) / blocks.count + 3, label)
+                    XCTAssertEqual(blocks.count, min(count, width / ColumnBlocks.minimumWidth), label)
                 }
             }
         }
         XCTAssertEqual(ColumnBlocks(width: 256, count: 4).ranges, [0..<64, 64..<128, 128..<192, 192..<256])
         XCTAssertEqual(ColumnBlocks(width: 256, count: 8).largestWidth, 32)
-        XCTAssertEqual(ColumnBlocks(width: 100, count: 8).ranges, [0..<36, 36..<72, 72..<100], "at most 100 / 32 blocks")
+        XCTAssertEqual(ColumnBlocks(width: 100, count: 8).ranges, [0..<32, 32..<64, 64..<100], "at most 100 / 32 blocks")
+        XCTAssertEqual(ColumnBlocks(width: 260, count: 8).ranges.map(\.count), [32, 32, 32, 32, 32, 32, 32, 36])
         XCTAssertFalse(ColumnBlocks(width: 47, count: 8).isSplit, "a layer narrower than two minimum blocks stays whole")
         XCTAssertEqual(ColumnBlocks(width: 256, count: 1).ranges, [0..<256])
     }

@@ -107,6 +107,11 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertEqual(plan.gradientListing.density(ofLayer: 2), plan.gradientListing.hiddenLayers)
         XCTAssertEqual(FirstLayerPlan.choosing(for: photo(), rates: nil).gradientListing, .constants)
         XCTAssertEqual(GradientListing.constants.firstLayer, BlockColumnLists.worthwhileDensity)
+        // A host where lists always win (break-even above 1) still lists only up to half the elements.
+        let cheapLists = rates(gemm: 1e-9, listed: 1e-14)
+        XCTAssertGreaterThan(cheapLists.listedBreakEvenDensity(depth: 256), 1)
+        XCTAssertEqual(GradientListing(rates: cheapLists, featureWidth: 745, hiddenWidth: 256).hiddenLayers,
+                       GradientListing.maximumDensity)
 
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase

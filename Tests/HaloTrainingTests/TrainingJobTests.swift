@@ -181,6 +181,36 @@ final class TrainingJobTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("adaqp cannot evaluate layers in column blocks (4 asked)"), "\($0)")
         }
     }
+
+    /// One process is checked again once its first-layer plan is known: a precomputed aggregate (the default for
+    /// these dense features without a calibration) is held through training, so a budget that fits the run without
+    /// it refuses the run with it.
+    func testOneProcessIsCheckedWithItsFirstLayerPlan() throws {
+        // 40 features into a 16-wide layer: transformed first, so without the precomputed aggregate nothing
+        // 40 wide is held beside the features.
+        let spec = "synthetic:nodes=700,classes=4,features=40,degree=6,signal=1,seed=9"
+        let data = try SyntheticGraphSpec(parsing: spec).generate()
+        var config = configuration(epochs: 1)
+        config.dataset = spec
+        func estimate(precomputed: Bool) -> MemoryEstimate {
+            MemoryEstimate(model: config.model, rows: data.nodeCount, inputWidth: data.featureWidth,
+                           classes: data.classCount, featureBytes: Double(data.nodeCount * data.featureWidth * 4),
+                           storedEdges: data.graph.edgeCount + data.nodeCount, precomputedFirstLayer: precomputed,
+                           wholeGraph: true)
+        }
+        let without = estimate(precomputed: false), with = estimate(precomputed: true)
+        XCTAssertGreaterThan(with.totalBytes, without.totalBytes)
+        var job = TrainingJob(configuration: config, source: .dataset(spec), ranks: .single)
+        job.threadsPerRank = 1
+        job.configuration.quantization.precomputeFirstLayer = nil
+        job.memoryBudget = (with.totalBytes + without.totalBytes) / 2
+        let lines = LockedLines()
+        job.log = { lines.append($0) }
+        XCTAssertThrowsError(try job.run()) { XCTAssertTrue("\($0)".hasPrefix("this run needs about "), "\($0)") }
+        XCTAssertTrue(lines.all.contains { $0.hasPrefix("first-layer plan: dense, aggregate precomputed") }, "\(lines.all)")
+        job.memoryBudget = 1.01 * with.totalBytes
+        XCTAssertEqual(try job.run().epochs.count, 1)
+    }
 }
 
 /// Lines appended from several threads.
