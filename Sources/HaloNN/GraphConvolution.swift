@@ -212,17 +212,27 @@ public final class GraphConvolution {
             return output
         } else if transformsFirst(sparseInput: x.isSparse) && blocks.isSplit {
             // One block of the aggregated gradient at a time: its columns of the weight gradient, and its share of
-            // the input gradient (which then needs a matrix of its own).
-            if needInputGradient { inputGradient = Matrix.uninitialized(rows: inner, cols: inputWidth) }
+            // the input gradient, which needs a matrix of its own, except for GCN at equal widths: there each
+            // block's aggregated gradient replaces the upstream gradient's columns (read by that block's products
+            // only, and nothing else needs them), and the input gradient is formed in place over the whole.
+            let inPlace = needInputGradient && selfWeight == nil && inputWidth == outputWidth
+            if needInputGradient && !inPlace { inputGradient = Matrix.uninitialized(rows: inner, cols: inputWidth) }
             for (i, block) in blocks.ranges.enumerated() {
                 let transformedGradient = try propagateBack(gradient, columns: block)
                 var weightGradient = Matrix(rows: inputWidth, cols: block.count)
                 x.accumulateTransposedProduct(transformedGradient, listed: nil, into: &weightGradient, pool: pool)
                 neighborWeight.gradient.setColumns(block, from: weightGradient, accumulate: true)
-                if needInputGradient {
+                if inPlace {
+                    gradient.setColumns(block, from: transformedGradient)
+                } else if needInputGradient {
                     gemm(transformedGradient, neighborWeight.value.columns(block), into: &inputGradient!, transposeB: true,
                          beta: i == 0 ? 0 : 1, pool: pool)
                 }
+            }
+            if inPlace {
+                multiplyRowsInPlace(&gradient, by: neighborWeight.value, transposeB: true, pool: pool)
+                inputGradient = gradient
+                gradient = Matrix(rows: 0, cols: 0)
             }
         } else if transformsFirst(sparseInput: x.isSparse) {
             // The gradient is aggregated before it meets the input, which makes it dense: no listing.

@@ -244,10 +244,13 @@ private struct StepPeak {
                 // The aggregated gradient (inner and halo rows) and the messages out and in.
                 transient += (inner + halo) * w + messageRows * w
                 // The input gradient: a new matrix when aggregating first (in column blocks too: each block's
-                // result replaces its columns of it), and when transforming first in column blocks. Transforming
-                // first whole, it is formed in place at equal widths, and written over the layer's input (the
-                // activation's output) when narrowing.
-                if l > 0 && (!transformsFirst(l) || blocks(l).isSplit) { transient += inner * Double(widths[l]) }
+                // result replaces its columns of it), and when transforming first in column blocks, but for GCN at
+                // equal widths (formed in place over the gradient). Transforming first whole, it is formed in place
+                // at equal widths, and written over the layer's input (the activation's output) when narrowing.
+                let inPlaceInBlocks = model.kind == .gcn && widths[l] == widths[l + 1]
+                if l > 0 && (!transformsFirst(l) || (blocks(l).isSplit && !inPlaceInBlocks)) {
+                    transient += inner * Double(widths[l])
+                }
             } else {
                 // A first layer that aggregated before its weight needs no exchange back, only its weight gradient,
                 // for which the gradient's non-zeros may be listed: at most its size again.

@@ -71,18 +71,21 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(pipelined.activationBytes, 3170 * 4)
     }
 
-    /// Column blocks: one MPI rank of GCN 64 → 64 → 64 → 3 with 50 inner rows, 30 halo rows and 40 rows sent.
+    /// Column blocks: one MPI rank of SAGE 64 → 64 → 64 → 3 with 50 inner rows, 30 halo rows and 40 rows sent.
     /// Whole, forward of layer 1 holds the first hidden output (3200 floats), its output (3200), the rows aggregated
     /// with their halo (80 × 64) and the messages (70 × 64): 16 000. In two blocks of 32 columns those two hold half,
     /// 11 200; backward of layer 1 becomes the peak: the first hidden output, the gradient (3200), a block's
     /// aggregated gradient and messages (80 × 32 + 70 × 32) and the input gradient, now a matrix of its own (3200):
-    /// 14 400. The 3-wide last layer is not cut.
+    /// 14 400. The 3-wide last layer is not cut. GCN forms that input gradient in place over the gradient: 11 200.
     func testColumnBlocksHoldABlocksHaloRowsAndMessages() {
         let rows = MemoryEstimate.RankRows(inner: 50, halo: 30, sent: 40)
-        func estimate(_ blocks: Int) -> MemoryEstimate {
-            MemoryEstimate(model: model(layers: 3, hidden: 64), ranks: [rows], inputWidth: 64, classes: 3,
+        func estimate(_ blocks: Int, _ kind: ModelConfiguration.Kind = .sage) -> MemoryEstimate {
+            MemoryEstimate(model: model(kind, layers: 3, hidden: 64), ranks: [rows], inputWidth: 64, classes: 3,
                            featureBytes: 0, columnBlocks: blocks)
         }
+        XCTAssertEqual(estimate(1, .gcn).activationBytes, 16_000 * 4)
+        XCTAssertEqual(estimate(2, .gcn).activationBytes, 11_200 * 4)
+        XCTAssertEqual(estimate(2, .gcn).peakPhase, "forward, layer 1")
         XCTAssertEqual(estimate(1).activationBytes, 16_000 * 4)
         XCTAssertEqual(estimate(1).peakPhase, "forward, layer 1")
         XCTAssertEqual(estimate(2).activationBytes, 14_400 * 4)
@@ -98,7 +101,8 @@ final class MemoryEstimateTests: XCTestCase {
     /// (6.4 M): 20.8 M. Backward goes by row blocks: layer 1 holds the aggregate, the first hidden output, the
     /// gradient and 8192-row buffers of both widths, twice: 8.0 + 6.4 + 2.1 M, below the forward pass. In two
     /// column blocks the product is half as wide: 17.6 M. The same rows as an MPI rank without halo rows go through
-    /// the exchange: in column blocks the input gradient is a matrix of its own, 8.0 + 6.4 + 3.2 + 6.4 = 24.0 M.
+    /// the exchange: in column blocks SAGE's input gradient is a matrix of its own, 8.0 + 6.4 + 3.2 + 6.4 = 24.0 M;
+    /// GCN's is formed in place over the gradient, which leaves the forward pass's 17.6 M the peak.
     func testOneRankBacksByRowBlocks() {
         let gcn = model(layers: 3, hidden: 64)
         let whole = MemoryEstimate(model: gcn, rows: 100_000, inputWidth: 16, classes: 3, featureBytes: 0)
@@ -106,10 +110,14 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertEqual(whole.peakPhase, "forward, layer 1")
         let blocked = MemoryEstimate(model: gcn, rows: 100_000, inputWidth: 16, classes: 3, featureBytes: 0, columnBlocks: 2)
         XCTAssertEqual(blocked.activationBytes, 17_600_000 * 4)
-        let rank = MemoryEstimate(model: gcn, ranks: [.init(inner: 100_000)], inputWidth: 16, classes: 3, featureBytes: 0,
-                                  columnBlocks: 2)
+        let rank = MemoryEstimate(model: model(.sage, layers: 3, hidden: 64), ranks: [.init(inner: 100_000)],
+                                  inputWidth: 16, classes: 3, featureBytes: 0, columnBlocks: 2)
         XCTAssertEqual(rank.activationBytes, 24_000_000 * 4)
         XCTAssertEqual(rank.peakPhase, "backward, layer 1")
+        let gcnRank = MemoryEstimate(model: gcn, ranks: [.init(inner: 100_000)], inputWidth: 16, classes: 3,
+                                     featureBytes: 0, columnBlocks: 2)
+        XCTAssertEqual(gcnRank.activationBytes, 17_600_000 * 4)
+        XCTAssertEqual(gcnRank.peakPhase, "forward, layer 1")
         let rowBlocks = MemoryEstimate(model: gcn, ranks: [.init(inner: 100_000)], inputWidth: 16, classes: 3, featureBytes: 0,
                                        columnBlocks: 8, wholeGraph: true)
         XCTAssertEqual(rowBlocks.activationBytes, (8_000_000 + 6_400_000 + 100_000 * 32) * 4, "layer 1's forward pass, 32 columns at a time")
