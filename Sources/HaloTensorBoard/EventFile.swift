@@ -71,6 +71,12 @@ public final class EventFile {
         descriptor = -1
     }
 
+    /// Closes the file and deletes it (a run that failed before its first epoch leaves no empty log behind).
+    public func remove() {
+        close()
+        _ = unlink(path)
+    }
+
     /// `folder` and its missing parents; refuses a path that exists and is not a folder, naming the path at fault
     /// (FileManager's `createDirectory` would report a parent that is a file as a bare Cocoa error 512).
     private static func makeFolder(_ folder: String) throws {

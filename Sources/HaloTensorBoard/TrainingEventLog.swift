@@ -15,6 +15,8 @@ public final class TrainingEventLog: @unchecked Sendable {
     private var cyclesWritten = 0
     /// The first write that failed. Guarded by `lock`.
     private var failure: (any Error)?
+    /// Whether an epoch has been written. Guarded by `lock`.
+    private var holdsEpochs = false
 
     /// The event file's path.
     public var path: String { file.path }
@@ -33,6 +35,7 @@ public final class TrainingEventLog: @unchecked Sendable {
             do {
                 try file.append([TensorBoardEvent(wallTime: clock(), step: TrainingScalars.step(of: epoch),
                                                   content: .scalars(TrainingScalars.scalars(of: epoch)))])
+                holdsEpochs = true
             } catch {
                 failure = error
             }
@@ -52,6 +55,14 @@ public final class TrainingEventLog: @unchecked Sendable {
                                  content: .scalars(TrainingScalars.scalars(of: $0)))
             })
             cyclesWritten = cycles.count
+        }
+    }
+
+    /// After a run that failed: deletes the file if it holds no epoch (the run was refused or failed before its
+    /// first epoch ended), so TensorBoard does not show an empty run; otherwise closes it with what it holds.
+    public func abandon() {
+        lock.withLock {
+            if holdsEpochs { file.close() } else { file.remove() }
         }
     }
 

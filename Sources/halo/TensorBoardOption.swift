@@ -7,7 +7,8 @@ struct TensorBoardOption: ParsableArguments {
         "Write TensorBoard events (loss, accuracies, epoch time and its parts, bytes, bit widths, staleness) to a new event file in this folder.",
         discussion: """
         The folder is created if missing and the file is created before any work, so a folder that cannot take it \
-        fails at once. One file per run, written by rank 0 after every epoch. View with: tensorboard --logdir DIR
+        fails at once; a run that fails before its first epoch ends deletes the file again. One file per run, \
+        written by rank 0 after every epoch. View with: tensorboard --logdir DIR
         """,
         valueName: "dir"))
     var folder: String?

@@ -6,6 +6,7 @@ import HaloNN
 import HaloPartition
 import HaloQuantization
 import HaloTensor
+import HaloTensorBoard
 import HaloTraining
 import HaloTransport
 import Logging
@@ -387,16 +388,22 @@ struct Train: ParsableCommand {
         let interrupts = try InterruptHandling(announce: true)
         let reportFile = try reportFile()
         let eventLog = try tensorBoard.openLog()
-        let manifest = try partitionManifest()
-        let ranks = manifest?.parts ?? parts ?? 1
-        let checkpoints = try checkpointOptions.plan(configuration: configuration, ranks: ranks, managesFolder: true)
-        // One rank with no parts given is the single-process reference: the whole graph, no exchange.
-        let job = job(ranks: manifest == nil && ranks == 1 ? .single : .threads(ranks), checkpoints: checkpoints,
-                      stopRequest: interrupts.stopRequest, logger: logger)
-        let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
-        let report = try job.run(onEpoch: { progress.show($0); eventLog?.record($0) },
+        let report: TrainingReport
+        do {
+            let manifest = try partitionManifest()
+            let ranks = manifest?.parts ?? parts ?? 1
+            let checkpoints = try checkpointOptions.plan(configuration: configuration, ranks: ranks, managesFolder: true)
+            // One rank with no parts given is the single-process reference: the whole graph, no exchange.
+            let job = job(ranks: manifest == nil && ranks == 1 ? .single : .threads(ranks), checkpoints: checkpoints,
+                          stopRequest: interrupts.stopRequest, logger: logger)
+            let progress = ProgressPrinter(totalEpochs: epochs, enabled: !quiet)
+            report = try job.run(onEpoch: { progress.show($0); eventLog?.record($0) },
                                  onProgress: { try reportFile?.keep($0); try eventLog?.record($0) })
-        progress.finish()
+            progress.finish()
+        } catch {
+            eventLog?.abandon()
+            throw error
+        }
         try eventLog?.finish(report)
         try finish(report, to: reportFile, logger: logger)
         try exitIfStopped(report, interrupts)
@@ -415,10 +422,13 @@ struct Train: ParsableCommand {
         let interrupts = try InterruptHandling(announce: mpi.rank == 0)
         let transport = try mpi.makeTransport()
         var stopped: TrainingReport?
+        // The event log, for the failure path: a run that fails before its first epoch leaves no empty file.
+        var openedLog: TrainingEventLog?
         do {
             // Rank 0 alone writes the report, on its host: the path need not exist on the others'.
             let reportFile = mpi.rank == 0 ? try reportFile() : nil
             let eventLog = mpi.rank == 0 ? try tensorBoard.openLog() : nil
+            openedLog = eventLog
             let ranks = mpi.worldSize
             if let parts, parts != ranks {
                 throw ValidationError("--parts \(parts) but mpirun started \(ranks) ranks; they must be equal")
@@ -438,6 +448,7 @@ struct Train: ParsableCommand {
             try transport.barrier()
             if report.stopReason != nil { stopped = report }
         } catch {
+            openedLog?.abandon()
             if mpi.rank == 0, let diverged = error as? TrainingDiverged { noteReportKept(after: diverged) }
             // Ends every rank of the job (MPI_Abort) with this rank's reason, instead of leaving peers waiting.
             transport.fail(reason: String(describing: UserFacingError.readable(error)))

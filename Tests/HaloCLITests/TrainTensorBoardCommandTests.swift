@@ -96,6 +96,19 @@ final class TrainTensorBoardCommandTests: CommandTestCase {
         XCTAssertEqual(events.dropFirst().map(\.step), Array(1..<Int64(max(events.count, 1))), "every epoch, in order")
     }
 
+    /// A run refused after its log was opened (here by its memory budget, after loading) leaves no empty event
+    /// file for TensorBoard to show as a run.
+    func testARunRefusedBeforeItsFirstEpochLeavesNoFile() throws {
+        for extra in [[], ["--parts", "2"]] {
+            let folder = scratch.appendingPathComponent("refused-\(extra.count)")
+            let outcome = try run(try halo(), ["train", "--dataset", Self.small, "--epochs", "1", "--threads", "1", "--quiet",
+                                               "--memory-budget", "0.001", "--tensorboard", folder.path] + extra, timeout: 60)
+            XCTAssertNotEqual(outcome.status, 0, "\(outcome)")
+            XCTAssertTrue(outcome.stderr.contains("the memory budget leaves"), "\(outcome)")
+            XCTAssertEqual(try eventFiles(in: folder), [], "\(extra)")
+        }
+    }
+
     func testAFolderThatCannotBeUsedIsRefusedBeforeLoading() throws {
         let file = scratch.appendingPathComponent("plain")
         try Data("x".utf8).write(to: file)

@@ -176,6 +176,18 @@ final class TrainingEventLogTests: XCTestCase {
         }
     }
 
+    /// A run that fails before its first epoch leaves no file; one that fails later keeps what it wrote.
+    func testAnAbandonedLogIsDeletedOnlyWithoutEpochs() throws {
+        let empty = try TrainingEventLog(folder: folder.path, clock: { 7 })
+        empty.abandon()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: empty.path))
+        let started = try TrainingEventLog(folder: folder.path, clock: { 8 })
+        started.record(epoch(0, evaluated: true))
+        started.abandon()
+        XCTAssertEqual(try EventFileReader.events(inFile: started.path).dropFirst().compactMap { $0.scalar("loss/train") },
+                       [1], "the epoch written stays")
+    }
+
     func testAPathThatIsAFileIsRefused() throws {
         let file = folder.appendingPathComponent("plain")
         try Data("x".utf8).write(to: file)
