@@ -68,6 +68,9 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
         compare("seed", saved.seed, given.seed)
         compare("normalize features", saved.normalizeFeatures ?? false, given.normalizeFeatures ?? false)
         compare("method", saved.method.rawValue, given.method.rawValue)
+        // The residuals in the checkpoint are those of the saved format.
+        compare("gradient compression", (saved.gradientCompression ?? .none).rawValue,
+                (given.gradientCompression ?? .none).rawValue)
         var savedQuantization = saved.quantization, givenQuantization = given.quantization
         if givenQuantization.precomputeFirstLayer == nil { givenQuantization.precomputeFirstLayer = savedQuantization.precomputeFirstLayer }
         if savedQuantization.precomputeFirstLayer == nil { savedQuantization.precomputeFirstLayer = givenQuantization.precomputeFirstLayer }

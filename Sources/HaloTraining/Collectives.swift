@@ -1,3 +1,5 @@
+import HaloTransport
+
 /// The collective operations training needs across ranks: summing weight gradients and metric counts.
 ///
 /// Transports (in-process threads, MPI) provide implementations; a single-process run uses `SingleRank`.
@@ -15,6 +17,11 @@ public protocol Collectives: AnyObject {
     func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
     /// What the collectives cost since the last call, then reset.
     func takeStatistics() -> CommunicationStatistics
+    /// The transport's point-to-point channels, for reductions in a wire format of their own
+    /// (`CompressedGradientReduction`); nil with one rank.
+    var channels: (any MessageChannels)? { get }
+    /// Adds the cost of such a reduction to what `takeStatistics` reports.
+    func record(_ cost: CommunicationStatistics)
 }
 
 /// A reduction started by `Collectives.startAllReduceSum`.
@@ -35,6 +42,8 @@ public final class SingleRank: Collectives {
     public func startAllReduceSum(_ values: [Float]) throws -> any PendingReduction { Identity(values) }
     public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
     public func takeStatistics() -> CommunicationStatistics { CommunicationStatistics() }
+    public var channels: (any MessageChannels)? { nil }
+    public func record(_ cost: CommunicationStatistics) {}
 
     private final class Identity: PendingReduction {
         let values: [Float]

@@ -8,12 +8,20 @@ import HaloNN
 ///
 /// In a GNN the first layer usually holds most of the parameters (features × hidden) and is finished last, so the
 /// share this hides is the upper layers'; the step's report separates the blocked time from the reduction's span.
+/// With a `compression`, buckets travel in its format (`CompressedGradientReduction`), numbered in the order they
+/// start, which is the same in every step.
 final class GradientBuckets {
     private let collectives: any Collectives
+    private let compression: CompressedGradientReduction?
+    private let epoch: Int
     private var inFlight: [(parameters: [Parameter], pending: any PendingReduction)] = []
     private var firstStart: UInt64?
 
-    init(collectives: any Collectives) { self.collectives = collectives }
+    init(collectives: any Collectives, compression: CompressedGradientReduction? = nil, epoch: Int = 0) {
+        self.collectives = collectives
+        self.compression = compression
+        self.epoch = epoch
+    }
 
     /// Starts the sum of `parameters`' gradients over the ranks (collective: every rank starts the same buckets
     /// in the same order, which the layers' fixed order gives).
@@ -23,7 +31,17 @@ final class GradientBuckets {
         flat.reserveCapacity(parameters.reduce(0) { $0 + $1.count })
         for p in parameters { flat.append(contentsOf: p.gradient.storage) }
         if firstStart == nil { firstStart = DispatchTime.now().uptimeNanoseconds }
-        inFlight.append((parameters, try collectives.startAllReduceSum(flat)))
+        if let compression {
+            let started = try compression.start(bucket: inFlight.count, epoch: epoch, values: flat)
+            var cost = CommunicationStatistics()
+            cost.quantizeSeconds = started.encodeSeconds
+            // Like the float32 reduction's count: one copy of the gradients per rank, as encoded.
+            cost.allReduceBytes = compression.codec.encodedSize(count: flat.count)
+            collectives.record(cost)
+            inFlight.append((parameters, Blocked(started.pending, collectives: collectives)))
+        } else {
+            inFlight.append((parameters, try collectives.startAllReduceSum(flat)))
+        }
     }
 
     /// Waits for every bucket and replaces each gradient by its sum over ranks. Returns the reduction's span,
@@ -48,4 +66,25 @@ final class GradientBuckets {
         guard spanKnown, let firstStart, let lastCompletion, lastCompletion >= firstStart else { return nil }
         return Double(lastCompletion - firstStart) / 1e9
     }
+}
+
+/// Counts the time blocked in a compressed reduction's `wait()` as all-reduce time, as `TransportCollectives`
+/// does for its own.
+private final class Blocked: PendingReduction {
+    let pending: any PendingReduction
+    let collectives: any Collectives
+    init(_ pending: any PendingReduction, collectives: any Collectives) {
+        self.pending = pending
+        self.collectives = collectives
+    }
+    func wait() throws -> [Float] {
+        let watch = Stopwatch()
+        defer {
+            var cost = CommunicationStatistics()
+            cost.allReduceSeconds = watch.elapsed
+            collectives.record(cost)
+        }
+        return try pending.wait()
+    }
+    var completionTime: UInt64? { pending.completionTime }
 }

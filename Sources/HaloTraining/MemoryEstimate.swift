@@ -24,6 +24,9 @@ import HaloTensor
 public struct MemoryEstimate: Sendable, Equatable {
     /// Copies of every weight: value, gradient and Adam's first and second moments.
     public static let parameterCopies = 4
+    /// More copies with a compressed gradient all-reduce: the error-feedback residual, the owner's residual of its
+    /// shard (1/P of one), and the compensated vector being encoded.
+    public static let compressedReductionCopies = 2
     /// What the ranks hold beyond the counted objects: a fraction of them (kernel workspaces, the logits and loss
     /// buffers, per-thread arenas, the MPI library) and an allowance for the allocator, which keeps freed blocks
     /// under 512 MiB for reuse, up to 1 GiB at its heap's top (`AllocatorTuning`; never more than the count). Measured beyond the count
@@ -88,10 +91,13 @@ public struct MemoryEstimate: Sendable, Equatable {
     ///     the messages then hold a block's columns.
     ///   - wholeGraph: whether the ranks are single processes holding the whole graph (no exchange): their backward
     ///     passes form the aggregated gradient a block of rows at a time (`GraphConvolution`).
+    ///   - compressedGradients: whether gradients are summed by `CompressedGradientReduction`, which keeps
+    ///     residuals as large as the parameters.
     public init(model: ModelConfiguration, ranks: [RankRows], inputWidth: Int, classes: Int, featureBytes: Double,
                 storedEdges: Int = 0, precomputedFirstLayer: Bool = false, sparseFeatures: Bool = false,
                 sharedMessages: Bool = false, partStructure: Bool = false, messageBytesPerValue: Double = 4,
-                pipelinedCaches: Bool = false, columnBlocks: Int = 1, wholeGraph: Bool = false) {
+                pipelinedCaches: Bool = false, columnBlocks: Int = 1, wholeGraph: Bool = false,
+                compressedGradients: Bool = false) {
         let float = Double(MemoryLayout<Float>.size)
         let widths = (0...model.layers).map { l -> Int in
             l == 0 ? inputWidth : l == model.layers ? classes : model.hiddenWidth
@@ -106,7 +112,8 @@ public struct MemoryEstimate: Sendable, Equatable {
                 largestLayer = l
             }
         }
-        parameterBytes = weights * Double(Self.parameterCopies) * float * Double(max(ranks.count, 1))
+        let copies = Self.parameterCopies + (compressedGradients ? Self.compressedReductionCopies : 0)
+        parameterBytes = weights * Double(copies) * float * Double(max(ranks.count, 1))
         var peak = 0.0, largestRank = -1.0, phase = "forward, layer 0"
         for rank in ranks {
             let step = StepPeak(model: model, widths: widths, rows: rank, precomputed: precomputedFirstLayer,

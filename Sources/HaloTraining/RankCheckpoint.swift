@@ -7,11 +7,14 @@ import HaloNN
 /// whole run (the epochs so far).
 ///
 /// File layout (little-endian): the magic `HALOCKPT`, a format version, the length-prefixed JSON `Header`, the
-/// length-prefixed state bytes, and the XXH64 of everything before it. The checksum is checked before anything
+/// length-prefixed state bytes, and the XXH64 of everything before it. Version 2 added the compressed gradient
+/// reduction's residuals at the end of the state; version 1 files (which no compressed run wrote) are read with
+/// none. The checksum is checked before anything
 /// is decoded, so a torn or flipped file is refused as corrupt, never half-restored.
 struct RankCheckpoint {
     static let magic = Array("HALOCKPT".utf8)
-    static let formatVersion = 1
+    static let formatVersion = 2
+    static let readableVersions = 1...2
 
     struct Header: Codable, Equatable {
         var epochsDone: Int
@@ -37,6 +40,8 @@ struct RankCheckpoint {
     /// Training time of the epochs in `records`, so a resumed run's total includes them.
     var trainingSeconds: Double
     var exchangeState: [UInt8]
+    /// `CompressedGradientReduction.saveState`'s bytes (empty without compression).
+    var gradientResiduals: [UInt8] = []
 
     func encoded() throws -> Data {
         var writer = ByteWriter()
@@ -61,6 +66,7 @@ struct RankCheckpoint {
         writer.append(elements: Array(try JSONEncoder().encode(records)))
         writer.append(trainingSeconds)
         writer.append(elements: exchangeState)
+        writer.append(elements: gradientResiduals)
         var bytes = writer.bytes
         let checksum = XXHash64.hash(bytes)
         withUnsafeBytes(of: checksum.littleEndian) { bytes.append(contentsOf: $0) }
@@ -76,13 +82,14 @@ struct RankCheckpoint {
         let body = Array(bytes[..<(bytes.count - 8)])
         let stored = bytes[(bytes.count - 8)...].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         var reader = ByteReader(body)
+        var version = 0
         do {
             guard try reader.readElements(of: UInt8.self) == magic else {
                 throw CheckpointError(path: file, reason: "is not a Halo checkpoint state (no HALOCKPT magic)")
             }
-            let version: Int = try reader.read()
-            guard version == formatVersion else {
-                throw CheckpointError(path: file, reason: "has state format version \(version); this halo reads version \(formatVersion)")
+            version = try reader.read()
+            guard readableVersions.contains(version) else {
+                throw CheckpointError(path: file, reason: "has state format version \(version); this halo reads versions \(readableVersions.lowerBound)–\(readableVersions.upperBound)")
             }
         } catch let error as CheckpointError {
             throw error
@@ -109,11 +116,12 @@ struct RankCheckpoint {
             let records = try JSONDecoder().decode([EpochRecord].self, from: Data(try reader.readElements(of: UInt8.self)))
             let seconds: Double = try reader.read()
             let exchange: [UInt8] = try reader.readElements()
+            let residuals: [UInt8] = version >= 2 ? try reader.readElements() : []
             guard reader.remaining == 0 else { throw CheckpointStateError("\(reader.remaining) bytes after the state") }
             return RankCheckpoint(
                 header: header, parameters: parameters,
                 optimizer: Adam.State(stepCount: stepCount, firstMoments: first, secondMoments: second),
-                records: records, trainingSeconds: seconds, exchangeState: exchange)
+                records: records, trainingSeconds: seconds, exchangeState: exchange, gradientResiduals: residuals)
         } catch {
             // The checksum matched, so the bytes are as written: a writer of another version or a bug.
             throw CheckpointError(path: file, reason: "cannot be decoded although its checksum matches: \(error)")

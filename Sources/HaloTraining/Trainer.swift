@@ -13,6 +13,8 @@ public final class Trainer {
     let optimizer: Adam
     let exchange: any HaloExchange
     let collectives: any Collectives
+    /// The compressed gradient all-reduce and its error-feedback residuals (nil: float32, or one rank).
+    let gradientReduction: CompressedGradientReduction?
     /// The last step's gradient reduction, first bucket started to last completed (nil when unknown).
     private var lastGradientReductionSpan: Double?
     /// The largest bytes by kind this rank has held, sampled after each forward pass (when the activations kept
@@ -37,6 +39,16 @@ public final class Trainer {
         precondition(blocks == 1 || exchange.acceptsColumnBlocks,
                      "\(configuration.method) exchanges whole rows: column blocks (\(blocks)) need a full-precision synchronous or overlapped method")
         model.columnBlockCount = blocks
+        if let compression = configuration.gradientCompression, compression != .none, collectives.worldSize > 1 {
+            guard let channels = collectives.channels else {
+                preconditionFailure("gradient compression \(compression) needs collectives with channels")
+            }
+            gradientReduction = CompressedGradientReduction(
+                compression: compression, channels: channels, rank: collectives.rank, worldSize: collectives.worldSize,
+                seed: configuration.seed)
+        } else {
+            gradientReduction = nil
+        }
     }
 
     /// Aggregates the input features once (one full-precision exchange), so the first layer never communicates.
@@ -66,7 +78,7 @@ public final class Trainer {
             logits: logits, targets: shard.lossTargets, mask: shard.split.train,
             globalTrainingCount: shard.globalCounts.train, pool: pool)
         // Each layer's gradient sum over ranks starts as soon as backward has finished that layer.
-        let buckets = GradientBuckets(collectives: collectives)
+        let buckets = GradientBuckets(collectives: collectives, compression: gradientReduction, epoch: epoch)
         try model.backward(gradient, operator: shard.propagation, exchange: exchange, context: context) { layer in
             try buckets.start(model.parameters(ofLayer: layer))
         }
@@ -95,6 +107,7 @@ public final class Trainer {
         model.tally(into: &tally)
         optimizer.tally(into: &tally)
         exchange.tally(into: &tally)
+        gradientReduction?.tally(into: &tally)
         return tally
     }
 

@@ -15,6 +15,8 @@ extension Trainer {
     func saveCheckpoint(_ plan: CheckpointPlan, epochsDone: Int, records: [EpochRecord], trainingSeconds: Double) throws {
         var exchangeState = ByteWriter()
         try exchange.saveState(into: &exchangeState)
+        var residuals = ByteWriter()
+        gradientReduction?.saveState(into: &residuals)
         let state = RankCheckpoint(
             header: .init(epochsDone: epochsDone, rank: collectives.rank, worldSize: collectives.worldSize,
                           shardDigest: XXHash64.hex(shard.digest), configuration: configuration),
@@ -22,7 +24,7 @@ extension Trainer {
                 .init(name: $0.name, rows: $0.value.rows, cols: $0.value.cols, values: $0.value.storage)
             },
             optimizer: optimizer.state, records: records, trainingSeconds: trainingSeconds,
-            exchangeState: exchangeState.bytes)
+            exchangeState: exchangeState.bytes, gradientResiduals: residuals.bytes)
         try plan.directory.writeState(try state.encoded(), epochsDone: epochsDone, rank: collectives.rank)
         // Every rank's state is on disk before the manifest names the epoch, and the manifest names it before any
         // rank removes the state it replaces.
@@ -79,6 +81,15 @@ extension Trainer {
             try exchange.restoreState(from: &reader)
         } catch {
             throw refuse("\(error)")
+        }
+        if let gradientReduction {
+            var residuals = ByteReader(state.gradientResiduals)
+            do {
+                try gradientReduction.restoreState(from: &residuals)
+                guard residuals.remaining == 0 else { throw CheckpointStateError("\(residuals.remaining) bytes after the gradient residuals") }
+            } catch {
+                throw refuse("\(error)")
+            }
         }
         guard state.records.count == epochsDone else {
             throw refuse("holds \(state.records.count) epoch records for \(epochsDone) epochs")

@@ -1,4 +1,5 @@
 import HaloNN
+import HaloQuantization
 
 /// What to train and how: the settings a report must carry to be reproduced.
 public struct TrainingConfiguration: Sendable, Codable, Equatable {
@@ -28,13 +29,18 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     /// training job from the memory estimate (the fewest that fit, 1 when the run fits whole), and 1 for a
     /// trainer built directly. Changes what a step holds, not what it computes.
     public var columnBlocks: Int?
+    /// How weight gradients travel in the all-reduce (with error feedback when compressed); nil in reports written
+    /// before it was recorded, meaning float32.
+    public var gradientCompression: GradientCompression?
 
     public init(dataset: String, model: ModelConfiguration, optimizer: Adam.Hyperparameters, epochs: Int,
                 seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1, method: TrainingMethod = .vanilla,
                 quantization: QuantizationSettings = QuantizationSettings(),
                 pipeline: PipelineSettings = PipelineSettings(), metric: EvaluationMetric? = nil,
-                normalizeFeatures: Bool = false, columnBlocks: Int? = nil) {
+                normalizeFeatures: Bool = false, columnBlocks: Int? = nil,
+                gradientCompression: GradientCompression = .none) {
         self.columnBlocks = columnBlocks
+        self.gradientCompression = gradientCompression
         self.metric = metric
         self.normalizeFeatures = normalizeFeatures
         self.method = method

@@ -66,7 +66,8 @@ extension TrainingJob {
             sparseFeatures: sparseFeatures, sharedMessages: inProcess, partStructure: true,
             // A quantized message takes at most 8 bits per value; pipelined exchanges keep blocks between epochs.
             messageBytesPerValue: configuration.method.precision == .full ? 4 : 1,
-            pipelinedCaches: configuration.method.schedule == .pipelined, columnBlocks: blocks)
+            pipelinedCaches: configuration.method.schedule == .pipelined, columnBlocks: blocks,
+            compressedGradients: (configuration.gradientCompression ?? .none) != .none && ranks.count * copies > 1)
         }
     }
 

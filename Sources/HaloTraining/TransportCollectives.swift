@@ -34,6 +34,10 @@ public final class TransportCollectives: Collectives {
         try transport.allToAll(Array(repeating: bytes, count: worldSize))
     }
 
+    public var channels: (any MessageChannels)? { transport }
+
+    public func record(_ cost: CommunicationStatistics) { statistics = statistics + cost }
+
     public func takeStatistics() -> CommunicationStatistics {
         defer { statistics = CommunicationStatistics() }
         return statistics

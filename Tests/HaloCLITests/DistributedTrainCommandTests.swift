@@ -89,6 +89,21 @@ final class DistributedTrainCommandTests: CommandTestCase {
         assertSameTraining(reference, try train(["--column-blocks", "2"], name: "blocks-mpi", ranks: 2, model: model), "MPI, 2 ranks, 2 blocks")
     }
 
+    /// Compressed gradient sums are the same arithmetic on every transport (each rank decodes the same bytes): ranks
+    /// as threads and as MPI processes train the same model, which learns as the float32 one does, and the all-reduce
+    /// sends fewer bytes.
+    func testCompressedGradientsTrainTheSameModelOnEveryTransport() throws {
+        let float32 = try train(["--parts", "3"], name: "grad-none")
+        for compression in ["bf16", "int8"] {
+            let local = try train(["--parts", "3", "--grad-compression", compression], name: "grad-\(compression)-local")
+            XCTAssertLessThan(local.bytes_sent_per_epoch, float32.bytes_sent_per_epoch, compression)
+            XCTAssertEqual(local.best_val_accuracy ?? 0, float32.best_val_accuracy ?? 1, accuracy: 0.05, compression)
+            _ = try mpirun()
+            let mpi = try train(["--grad-compression", compression], name: "grad-\(compression)-mpi", ranks: 3)
+            assertSameTraining(local, mpi, "\(compression): 3 ranks as threads and as MPI processes")
+        }
+    }
+
     /// Without input dropout a single rank aggregates dense input features once by default; that must be the same
     /// model as aggregating every epoch and as ranks that exchange layer 0 every epoch. (The fixed thresholds'
     /// default: with the host calibration, whether precomputing is chosen depends on this machine's rates.)

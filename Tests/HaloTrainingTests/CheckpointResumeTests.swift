@@ -2,6 +2,7 @@ import Foundation
 import HaloGraph
 import HaloNN
 import HaloPartition
+import HaloQuantization
 import HaloTensor
 @testable import HaloTraining
 import HaloTransport
@@ -24,13 +25,14 @@ final class CheckpointResumeTests: XCTestCase {
         parsing: "synthetic:nodes=900,classes=4,features=16,degree=8,signal=1,seed=6").generate()
 
     private func configuration(_ method: TrainingMethod, epochs: Int, hidden: Int = 16,
-                               assignment: AssignmentScheme = .adaptive) -> TrainingConfiguration {
+                               assignment: AssignmentScheme = .adaptive,
+                               compression: GradientCompression = .none) -> TrainingConfiguration {
         TrainingConfiguration(
             dataset: "test",
             model: ModelConfiguration(kind: .gcn, layers: 3, hiddenWidth: hidden, dropout: 0.5, inputDropout: 0.1),
             optimizer: Adam.Hyperparameters(learningRate: 0.01, weightDecay: 5e-4), epochs: epochs, seed: 3,
             method: method, quantization: QuantizationSettings(assignment: assignment, assignCycle: 3),
-            pipeline: PipelineSettings(smoothing: method.defaultSmoothing))
+            pipeline: PipelineSettings(smoothing: method.defaultSmoothing), gradientCompression: compression)
     }
 
     private func environment(ranks: Int) -> RunEnvironment {
@@ -66,14 +68,18 @@ final class CheckpointResumeTests: XCTestCase {
 
     /// Trains `total` epochs at once, and `stopAt` epochs then the rest resumed: same losses, scores, parameters.
     private func assertResumeIsExact(_ method: TrainingMethod, ranks: Int, stopAt: Int, total: Int,
-                                     assignment: AssignmentScheme = .adaptive) throws {
+                                     assignment: AssignmentScheme = .adaptive,
+                                     compression: GradientCompression = .none) throws {
         let pieces = try parts(ranks)
-        let whole = scratch.appendingPathComponent("\(method)-P\(ranks)-whole")
-        let split = scratch.appendingPathComponent("\(method)-P\(ranks)-split")
-        let reference = try run(configuration(method, epochs: total, assignment: assignment), parts: pieces, folder: whole)
-        let first = try run(configuration(method, epochs: stopAt, assignment: assignment), parts: pieces, folder: split)
+        let whole = scratch.appendingPathComponent("\(method)-\(compression)-P\(ranks)-whole")
+        let split = scratch.appendingPathComponent("\(method)-\(compression)-P\(ranks)-split")
+        func config(_ epochs: Int) -> TrainingConfiguration {
+            configuration(method, epochs: epochs, assignment: assignment, compression: compression)
+        }
+        let reference = try run(config(total), parts: pieces, folder: whole)
+        let first = try run(config(stopAt), parts: pieces, folder: split)
         XCTAssertEqual(first.epochs.count, stopAt)
-        let resumed = try run(configuration(method, epochs: total, assignment: assignment), parts: pieces, folder: split, resume: true)
+        let resumed = try run(config(total), parts: pieces, folder: split, resume: true)
         XCTAssertEqual(resumed.epochs.map(\.epoch), Array(0..<total), "\(method): the report holds every epoch")
         XCTAssertEqual(resumed.epochs.map(\.loss), reference.epochs.map(\.loss), "\(method) P=\(ranks): losses")
         XCTAssertEqual(resumed.epochs.map(\.validationAccuracy), reference.epochs.map(\.validationAccuracy), "\(method)")
@@ -108,6 +114,21 @@ final class CheckpointResumeTests: XCTestCase {
         XCTAssertEqual(resumed.assignmentCycles?.first, first.assignmentCycles?.first, "the first cycle is the saved one")
         XCTAssertEqual(Array(resumed.epochs.prefix(4)), first.epochs, "the saved epochs are reported as they were")
         XCTAssertTrue(resumed.epochs.allSatisfy { $0.loss.isFinite })
+    }
+
+    /// Compressed gradient sums carry error-feedback residuals from step to step: the checkpoint holds them, so
+    /// the resumed run is exact, and every rank holds the same parameters (all decode the same bytes).
+    func testCompressedGradientsResumeExactlyWithTheRanksInAgreement() throws {
+        for compression in [GradientCompression.bf16, .int8] {
+            try assertResumeIsExact(.vanilla, ranks: 3, stopAt: 4, total: 8, compression: compression)
+            let saved = try savedParameters(scratch.appendingPathComponent("vanilla-\(compression)-P3-split"))
+            XCTAssertTrue(saved.allSatisfy { $0 == saved[0] }, "\(compression): every rank holds the same parameters")
+        }
+        // The residuals belong to the saved format: a run with another compression is refused.
+        let folder = scratch.appendingPathComponent("int8-mismatch")
+        _ = try run(configuration(.vanilla, epochs: 3, compression: .int8), parts: try parts(2), folder: folder)
+        assertRefused({ _ = try run(configuration(.vanilla, epochs: 6, compression: .bf16), parts: try parts(2), folder: folder, resume: true) },
+                      mentioning: ["gradient compression: saved int8, given bf16"])
     }
 
     func testPipeGCNResumedEqualsTheUninterruptedRun() throws {

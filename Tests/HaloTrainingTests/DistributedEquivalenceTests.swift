@@ -178,4 +178,6 @@ private final class RecordingCollectives: Collectives {
     }
     func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { try inner.allGather(bytes) }
     func takeStatistics() -> CommunicationStatistics { inner.takeStatistics() }
+    var channels: (any MessageChannels)? { inner.channels }
+    func record(_ cost: CommunicationStatistics) { inner.record(cost) }
 }

@@ -74,6 +74,7 @@ VARIANT_OPTIONS = {
     "warmup": ["--pipeline-warmup", "{}"],
     "smoothing": ["--smoothing", "{}"],
     "bypassed-gradients": ["--bypassed-gradients", "{}"],
+    "grad": ["--grad-compression", "{}"],
 }
 
 
