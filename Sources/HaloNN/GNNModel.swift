@@ -52,6 +52,16 @@ public final class GNNModel {
     private var activations: [Matrix] = []
     /// `op · [X; X_halo]` of the input features, when the first layer's aggregation is precomputed.
     public private(set) var precomputedFirstAggregate: Matrix?
+    /// With a precomputed first aggregate and one process: the first layer's forward product goes through the
+    /// features as held, `Â·(X·W)`, and the aggregate serves only its weight gradient (the first-layer plan's
+    /// `hybrid` path, chosen when X is sparse enough for that to be cheaper than the aggregate's GEMM). Without
+    /// input dropout only, as the aggregate itself (it is of undropped features).
+    public var firstLayerForwardThroughFeatures = false {
+        didSet {
+            precondition(!firstLayerForwardThroughFeatures || configuration.inputDropout == 0,
+                         "the first layer's forward goes through the features only without input dropout")
+        }
+    }
 
     /// How many column blocks each layer's exchanged rows are evaluated in (`ColumnBlocks`, set on every
     /// convolution): 1, the default, evaluates layers whole; more hold less at once when memory is the limit, at
@@ -93,9 +103,13 @@ public final class GNNModel {
         }
     }
 
-    /// Sets each layer's `gradientListingDensity`, by layer index.
-    public func listGradients(below density: (_ layer: Int) -> Double) {
-        for (l, conv) in convolutions.enumerated() { conv.gradientListingDensity = density(l) }
+    /// Sets each layer's `gradientListingDensity`, by layer index, and every layer's `inputGradientListingDensity`.
+    public func listGradients(below density: (_ layer: Int) -> Double,
+                              inputGradientsBelow inputDensity: Double = BlockColumnLists.worthwhileInputGradientDensity) {
+        for (l, conv) in convolutions.enumerated() {
+            conv.gradientListingDensity = density(l)
+            conv.inputGradientListingDensity = inputDensity
+        }
     }
 
     public var parameters: [Parameter] {
@@ -132,7 +146,8 @@ public final class GNNModel {
         releaseRetained()
         for (l, conv) in convolutions.enumerated() {
             var out = if l == 0, let firstAggregate {
-                conv.forward(precomputedAggregate: firstAggregate, input: h, context: context)
+                conv.forward(precomputedAggregate: firstAggregate, input: h,
+                             throughFeatures: firstLayerForwardThroughFeatures && op.haloCount == 0 ? op : nil, context: context)
             } else {
                 try conv.forward(h, operator: op, exchange: exchange, context: context)
             }

@@ -37,10 +37,13 @@ public final class GraphConvolution {
     private var aggregated = Matrix(rows: 0, cols: 0)
     /// Whether the last forward pass used an aggregate computed before training (no exchange in this layer).
     private var usedPrecomputedAggregate = false
-    /// The densest output gradient whose products with dense matrices go by its non-zeros' lists rather than GEMM
+    /// The densest output gradient whose weight-gradient products go by its non-zeros' lists rather than GEMM
     /// (`BlockColumnLists`): the constant by default, the host's measured break-even at this layer's input width in
-    /// a calibrated run (`GNNModel.listGradients(below:)`).
+    /// a calibrated run (`GNNModel.listGradients(below:inputGradientsBelow:)`).
     public var gradientListingDensity = BlockColumnLists.worthwhileDensity
+    /// The same for the input gradient `G·Wᵀ` (aggregate-first layers, SAGE's self term), whose listed product
+    /// breaks even much earlier.
+    public var inputGradientListingDensity = BlockColumnLists.worthwhileInputGradientDensity
     /// How many column blocks the layer's exchanged rows are evaluated in (`ColumnBlocks`): 1 evaluates the layer
     /// whole; more hold a block's columns of the halo rows and messages at a time, when memory is the limit.
     /// Every rank must use the same count (each block is one exchange).
@@ -134,13 +137,28 @@ public final class GraphConvolution {
 
     /// The layer's output from a precomputed `aggregate = op · [X; X_halo]` (see `aggregateOnce`); `x` is the
     /// layer's own input, used by SAGE's self term. No exchange happens, forward or backward.
-    public func forward(precomputedAggregate aggregate: Matrix, input x: LayerInput, context: StepContext) -> Matrix {
+    ///
+    /// With `throughFeatures`, an operator without halo rows (one process holding the whole graph), the product is
+    /// formed as `op · (x · W)` instead of `aggregate · W`: the same value up to rounding order, and cheaper when x
+    /// is sparse (lookup or CSR: the `hybrid` path of the first-layer plan). The aggregate still serves the weight
+    /// gradient.
+    public func forward(precomputedAggregate aggregate: Matrix, input x: LayerInput,
+                        throughFeatures op: PropagationOperator? = nil, context: StepContext) -> Matrix {
         precondition(aggregate.cols == inputWidth && aggregate.rows == x.rows, "\(layer): precomputed aggregate has the wrong shape")
         releaseRetained()
         input = x
         aggregated = aggregate
         usedPrecomputedAggregate = true
-        var out = matmul(aggregate, neighborWeight.value, pool: context.pool)
+        var out: Matrix
+        if let op {
+            precondition(op.haloCount == 0 && op.innerCount == x.rows, "\(layer): a forward through the features needs the whole graph's operator")
+            var rows = Matrix.uninitialized(rows: x.rows, cols: outputWidth)
+            x.multiply(neighborWeight.value, into: &rows, accumulate: false, pool: context.pool)
+            out = Matrix.uninitialized(rows: x.rows, cols: outputWidth)
+            op.forward.multiply(rows, into: &out, pool: context.pool)
+        } else {
+            out = matmul(aggregate, neighborWeight.value, pool: context.pool)
+        }
         if let selfWeight { x.multiply(selfWeight.value, into: &out, accumulate: true, pool: context.pool) }
         addRowVector(bias.value.storage, to: &out, pool: context.pool)
         return out
@@ -186,11 +204,11 @@ public final class GraphConvolution {
         // of an aggregate-first layer and of SAGE's self term): skipping its zeros pays when a ReLU and dropout left
         // most of them (`BlockColumnLists`). Listed once for all of them, up to the densest any of them takes; each
         // product uses the lists only below its own threshold (weight gradients `gradientListingDensity`, the input
-        // gradient `worthwhileInputGradientDensity`).
+        // gradient `inputGradientListingDensity`).
         let aggregatesFirst = usedPrecomputedAggregate || !transformsFirst(sparseInput: x.isSparse)
         let listsServeInputGradient = needInputGradient && (aggregatesFirst || selfWeight != nil)
         let listingLimit = listsServeInputGradient
-            ? max(gradientListingDensity, BlockColumnLists.worthwhileInputGradientDensity) : gradientListingDensity
+            ? max(gradientListingDensity, inputGradientListingDensity) : gradientListingDensity
         let listed = inputWidth >= BlockColumnLists.tileWidth && (aggregatesFirst || (selfWeight != nil && !x.isSparse))
             ? BlockColumnLists.ifWorthwhile(gradient, maximumDensity: listingLimit, pool: pool) : nil
         let weightLists = listed.flatMap { $0.density <= gradientListingDensity ? $0 : nil }
@@ -263,7 +281,8 @@ public final class GraphConvolution {
             // layer), nothing has to travel back.
             if needInputGradient {
                 var aggregatedGradient = Matrix.uninitialized(rows: gradient.rows, cols: inputWidth)
-                multiplyTransposedWeight(gradient, neighborWeight.value, listed: listed, into: &aggregatedGradient, pool: pool)
+                multiplyTransposedWeight(gradient, neighborWeight.value, listed: listed, into: &aggregatedGradient,
+                                         listedBelow: inputGradientListingDensity, pool: pool)
                 if blocks.isSplit {
                     // A block's columns are read by its own products only, so its result can replace them.
                     for block in blocks.ranges {
@@ -277,7 +296,8 @@ public final class GraphConvolution {
             }
         }
         if let selfWeight, needInputGradient {
-            multiplyTransposedWeight(gradient, selfWeight.value, listed: listed, into: &inputGradient!, accumulate: true, pool: pool)
+            multiplyTransposedWeight(gradient, selfWeight.value, listed: listed, into: &inputGradient!, accumulate: true,
+                                     listedBelow: inputGradientListingDensity, pool: pool)
         }
         return inputGradient
     }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A short measurement (a second or two on two cores) of the rates `KernelRates` holds, by timing Halo's own kernels
-/// on synthetic operands shaped like a first layer's: 8192 rows, 512 features, width 256.
+/// on synthetic operands shaped like a first layer's: 8192 rows, 512 features, width 256 (and a 256 × 256 weight for
+/// a hidden layer's input gradient).
 ///
 /// The shapes are fixed, not the run's: the rates are per unit of work, and the cost model scales them by the
 /// run's counts. What this cannot see is how a rate changes with the shape (a GEMM whose operands leave the
@@ -36,6 +37,7 @@ public enum HostCalibration {
         let inputs = Matrix(rows: m, cols: f) { i, j in pattern(i, j, salt: 1) }
         let weight = Matrix(rows: f, cols: h) { i, j in pattern(i, j, salt: 2) }
         let hidden = Matrix(rows: m, cols: h) { i, j in pattern(i, j, salt: 3) }
+        let hiddenWeightTransposed = Matrix(rows: h, cols: h) { i, j in pattern(i, j, salt: 9) }
         var product = Matrix(rows: m, cols: h)
         var weightGradient = Matrix(rows: f, cols: h)
         let flops = 2 * Double(m) * Double(f) * Double(h)
@@ -59,9 +61,10 @@ public enum HostCalibration {
             { codes.multiplyTransposed(hidden, into: &weightGradient, pool: pool) },
             { _ = BlockColumnLists(gradient, pool: pool) },
             { lists.accumulateTransposedProduct(of: inputs, into: &weightGradient, pool: pool) },
+            { lists.multiply(hiddenWeightTransposed, into: &product, pool: pool) },
         ])
         let (gemmForward, gemmTransposed, spmm, csrForward, csrTransposed) = (t[0], t[1], t[2], t[3], t[4])
-        let (lookup, lookupTransposed, listing, listed) = (t[5], t[6], t[7], t[8])
+        let (lookup, lookupTransposed, listing, listed, listedInput) = (t[5], t[6], t[7], t[8], t[9])
 
         return KernelRates(
             threads: pool.threads,
@@ -73,7 +76,8 @@ public enum HostCalibration {
             lookupSecondsPerCellColumn: lookup / (Double(m) * Double(f) * Double(h)),
             lookupTransposedSecondsPerCellColumn: lookupTransposed / (Double(m) * Double(f) * Double(h)),
             listingSecondsPerElement: listing / (Double(m) * Double(h)),
-            listedSecondsPerNonZeroDepth: listed / (Double(lists.nonZeroCount) * Double(f)))
+            listedSecondsPerNonZeroDepth: listed / (Double(lists.nonZeroCount) * Double(f)),
+            listedInputGradientSecondsPerNonZeroColumn: listedInput / (Double(lists.nonZeroCount) * Double(h)))
     }
 
     /// Each kernel's best wall time over `rounds` timed rounds after one warm-up round (fewer when `budgetSeconds`

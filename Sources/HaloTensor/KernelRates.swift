@@ -8,7 +8,8 @@
 /// - CSR products: non-zeros × dense width (one multiply-add each);
 /// - table lookup (`BinaryMatrix`): cells (rows × columns of the indicator matrix) × dense width, because its cost
 ///   does not depend on the density;
-/// - listed products (`BlockColumnLists`): non-zeros of G × depth, and listing: elements of G.
+/// - listed products (`BlockColumnLists`): non-zeros of G × depth (`Aᵀ·G`) or × output columns (`G·b`), and
+///   listing: elements of G.
 public struct KernelRates: Sendable, Codable, Equatable {
     /// Compute threads the rates were measured with (a rank's pool).
     public var threads: Int
@@ -30,12 +31,16 @@ public struct KernelRates: Sendable, Codable, Equatable {
     public var listingSecondsPerElement: Double
     /// `Aᵀ·G` from the lists (`accumulateTransposedProduct`): seconds per non-zero of G per column of A.
     public var listedSecondsPerNonZeroDepth: Double
+    /// An input gradient `G·Wᵀ` from the lists (`BlockColumnLists.multiply`, which adds a row of Wᵀ to an output
+    /// row per non-zero): seconds per non-zero of G per output column.
+    public var listedInputGradientSecondsPerNonZeroColumn: Double
 
     public init(threads: Int, gemmForwardSecondsPerFlop: Double, gemmTransposedSecondsPerFlop: Double,
                 spmmSecondsPerNonZeroColumn: Double, csrFeaturesSecondsPerNonZeroColumn: Double,
                 spmmTransposedSecondsPerNonZeroColumn: Double,
                 lookupSecondsPerCellColumn: Double, lookupTransposedSecondsPerCellColumn: Double,
-                listingSecondsPerElement: Double, listedSecondsPerNonZeroDepth: Double) {
+                listingSecondsPerElement: Double, listedSecondsPerNonZeroDepth: Double,
+                listedInputGradientSecondsPerNonZeroColumn: Double) {
         self.threads = threads
         self.gemmForwardSecondsPerFlop = gemmForwardSecondsPerFlop
         self.gemmTransposedSecondsPerFlop = gemmTransposedSecondsPerFlop
@@ -46,16 +51,17 @@ public struct KernelRates: Sendable, Codable, Equatable {
         self.lookupTransposedSecondsPerCellColumn = lookupTransposedSecondsPerCellColumn
         self.listingSecondsPerElement = listingSecondsPerElement
         self.listedSecondsPerNonZeroDepth = listedSecondsPerNonZeroDepth
+        self.listedInputGradientSecondsPerNonZeroColumn = listedInputGradientSecondsPerNonZeroColumn
     }
 
     /// How many numbers `vector` holds.
-    public static let vectorCount = 10
+    public static let vectorCount = 11
 
     /// The rates in a fixed order, for sending them between ranks as one vector (`init(vector:)` reads it back).
     public var vector: [Double] {
         [Double(threads), gemmForwardSecondsPerFlop, gemmTransposedSecondsPerFlop, spmmSecondsPerNonZeroColumn,
          csrFeaturesSecondsPerNonZeroColumn, spmmTransposedSecondsPerNonZeroColumn, lookupSecondsPerCellColumn, lookupTransposedSecondsPerCellColumn,
-         listingSecondsPerElement, listedSecondsPerNonZeroDepth]
+         listingSecondsPerElement, listedSecondsPerNonZeroDepth, listedInputGradientSecondsPerNonZeroColumn]
     }
 
     /// Rates from `vector`'s layout; nil when the count is wrong.
@@ -65,7 +71,7 @@ public struct KernelRates: Sendable, Codable, Equatable {
                   spmmSecondsPerNonZeroColumn: v[3], csrFeaturesSecondsPerNonZeroColumn: v[4],
                   spmmTransposedSecondsPerNonZeroColumn: v[5], lookupSecondsPerCellColumn: v[6],
                   lookupTransposedSecondsPerCellColumn: v[7], listingSecondsPerElement: v[8],
-                  listedSecondsPerNonZeroDepth: v[9])
+                  listedSecondsPerNonZeroDepth: v[9], listedInputGradientSecondsPerNonZeroColumn: v[10])
     }
 
     /// The density of G below which `Aᵀ·G` from G's lists (listing included) beats GEMM for an A `depth` columns
@@ -75,6 +81,17 @@ public struct KernelRates: Sendable, Codable, Equatable {
     public func listedBreakEvenDensity(depth: Int) -> Double {
         let d = Double(depth)
         return max(0, (2 * d * gemmTransposedSecondsPerFlop - listingSecondsPerElement) / (d * listedSecondsPerNonZeroDepth))
+    }
+
+    /// The density of G below which the input gradient `G·Wᵀ` (W: `width` × G's columns) from G's lists beats
+    /// GEMM, listing included: per element of G, `2 · width` flops of GEMM against `listing` plus, per non-zero,
+    /// `listedInputGradient · width`. Adding rows into the output loads and stores them for every non-zero, so this
+    /// breaks even far below `listedBreakEvenDensity`. A calibrated run takes the lists for the input gradient below
+    /// it (`GradientListing.inputGradients`); without a calibration, below
+    /// `BlockColumnLists.worthwhileInputGradientDensity`.
+    public func listedInputGradientBreakEvenDensity(width: Int) -> Double {
+        let w = Double(width)
+        return max(0, (2 * w * gemmForwardSecondsPerFlop - listingSecondsPerElement) / (w * listedInputGradientSecondsPerNonZeroColumn))
     }
 
     /// The name of the first rate that is not a positive finite number, or nil when all are (a cache file edited
@@ -90,6 +107,7 @@ public struct KernelRates: Sendable, Codable, Equatable {
             ("lookup_transposed_seconds_per_cell_column", lookupTransposedSecondsPerCellColumn),
             ("listing_seconds_per_element", listingSecondsPerElement),
             ("listed_seconds_per_non_zero_depth", listedSecondsPerNonZeroDepth),
+            ("listed_input_gradient_seconds_per_non_zero_column", listedInputGradientSecondsPerNonZeroColumn),
         ]
         return named.first { !($0.1.isFinite && $0.1 > 0) }?.0
     }

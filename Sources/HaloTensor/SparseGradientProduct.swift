@@ -165,14 +165,14 @@ private func addListedRows(
 }
 
 /// `c = g · wᵀ`, or `c += g · wᵀ` when `accumulate`: a layer's input gradient from its output gradient `g` and
-/// weight `w`. From the lists when g's are given and at most `BlockColumnLists.worthwhileInputGradientDensity` of g
-/// is non-zero, by GEMM otherwise. As with `addTransposedProduct`, the lists skip g's zeros, so a non-finite weight
+/// weight `w`. From the lists when g's are given and at most `listedBelow` of g is non-zero (this host's
+/// break-even, `KernelRates.listedInputGradientBreakEvenDensity`, in a calibrated run), by GEMM otherwise. As with `addTransposedProduct`, the lists skip g's zeros, so a non-finite weight
 /// spreads only through g's non-zeros (GEMM: `0 · ∞ = NaN`).
 public func multiplyTransposedWeight(
     _ g: Matrix, _ w: Matrix, listed: BlockColumnLists?, into c: inout Matrix, accumulate: Bool = false,
-    pool: ComputePool = .serial
+    listedBelow density: Double = BlockColumnLists.worthwhileInputGradientDensity, pool: ComputePool = .serial
 ) {
-    if let listed, listed.density <= BlockColumnLists.worthwhileInputGradientDensity {
+    if let listed, listed.density <= density {
         precondition(listed.rows == g.rows && listed.cols == g.cols, "g·wᵀ: the lists are not g's")
         listed.multiply(w.transposed(), into: &c, accumulate: accumulate, pool: pool)
     } else {
@@ -186,6 +186,7 @@ extension BlockColumnLists {
     /// `halo microbench` (2 threads, G nodes × 256, W 256 × 256, transposing W included) measured 0.8 against 2.6 ms
     /// at 5 % and 3.4 against 2.6 ms at 25 % on Amazon-Photo's 7650 rows, 5.7 against 12.2 ms and 21.6 against
     /// 12.2 ms on Coauthor-Physics's 34493: break-even near 18 % and 13 %. The limit keeps a margin below both.
+    /// A calibrated run uses this host's break-even instead (`KernelRates.listedInputGradientBreakEvenDensity`).
     public static let worthwhileInputGradientDensity = 0.12
 
     /// `out = G · b`, or `out += G · b` when `accumulate`, G being the listed matrix: a layer's input gradient

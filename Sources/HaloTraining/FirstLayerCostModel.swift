@@ -46,39 +46,58 @@ public struct FirstLayerWorkload: Sendable, Equatable {
 }
 
 /// The ways a first layer can multiply its features each epoch. `precomputed` aggregates the features once
-/// before training (`--precompute-layer0`) and multiplies the dense aggregate by GEMM; the others aggregate
-/// `X·W` (or, for narrow dense features, `X`) every epoch, with X held as `FeatureRepresentation` says.
+/// before training (`--precompute-layer0`) and multiplies the dense aggregate by GEMM; `hybrid` keeps that
+/// aggregate for the weight gradient `(ÂX)ᵀ·G` (whose G is mostly zeros, so it goes by G's lists) but computes the
+/// forward product as `Â·(X·W)` from the sparse features (lookup or CSR) and one aggregation, cheaper than the dense
+/// GEMM when X is sparse; the others aggregate `X·W` (or, for narrow dense features, `X`) every epoch, with X held
+/// as `FeatureRepresentation` says.
 public enum FirstLayerPath: String, Sendable, Codable, CaseIterable, Comparable {
-    case precomputed, dense, lookup, csr
+    case precomputed, hybrid, dense, lookup, csr
 
     public static func < (a: Self, b: Self) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
 }
 
-/// The densest output gradient a layer lists (`BlockColumnLists`) for its products with dense matrices (weight
-/// gradients, and an aggregate-first layer's input gradient) rather than multiplying it by GEMM. The break-even
-/// depends on the products' depth, the layer's input width: layer 0's is the feature width, the others' the hidden
-/// width.
+/// The densest output gradient a layer lists (`BlockColumnLists`) for its products with dense matrices rather than
+/// multiplying it by GEMM. For weight gradients the break-even depends on the products' depth, the layer's input
+/// width: layer 0's is the feature width, the others' the hidden width. The input gradient `G·Wᵀ` of an
+/// aggregate-first layer or SAGE's self term (hidden layers only: layer 0 has none) has its own, lower one.
 public struct GradientListing: Sendable, Codable, Equatable {
     public var firstLayer: Double
     public var hiddenLayers: Double
+    public var inputGradients: Double
 
-    public init(firstLayer: Double, hiddenLayers: Double) {
+    public init(firstLayer: Double, hiddenLayers: Double,
+                inputGradients: Double = BlockColumnLists.worthwhileInputGradientDensity) {
         self.firstLayer = firstLayer
         self.hiddenLayers = hiddenLayers
+        self.inputGradients = inputGradients
     }
 
-    /// The fixed threshold for every layer (`BlockColumnLists.worthwhileDensity`).
+    /// The fixed thresholds (`BlockColumnLists.worthwhileDensity`, `worthwhileInputGradientDensity`).
     public static let constants = GradientListing(firstLayer: BlockColumnLists.worthwhileDensity,
                                                   hiddenLayers: BlockColumnLists.worthwhileDensity)
+
+    private enum CodingKeys: String, CodingKey { case firstLayer, hiddenLayers, inputGradients }
+
+    /// Reports written before the input gradient's threshold was measured hold only the first two: the constant.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(firstLayer: try c.decode(Double.self, forKey: .firstLayer),
+                  hiddenLayers: try c.decode(Double.self, forKey: .hiddenLayers),
+                  inputGradients: try c.decodeIfPresent(Double.self, forKey: .inputGradients)
+                      ?? BlockColumnLists.worthwhileInputGradientDensity)
+    }
 
     /// The densest gradient ever listed, whatever the rates say: the lists of a denser one take more memory than
     /// the gradient itself (5 bytes per non-zero), which the memory estimate does not allow for.
     public static let maximumDensity = 0.5
 
-    /// This host's break-evens (`KernelRates.listedBreakEvenDensity`) at the two depths, at most `maximumDensity`.
+    /// This host's break-evens (`KernelRates.listedBreakEvenDensity` at the two depths,
+    /// `listedInputGradientBreakEvenDensity` at the hidden width), at most `maximumDensity`.
     public init(rates: KernelRates, featureWidth: Int, hiddenWidth: Int) {
         self.init(firstLayer: min(Self.maximumDensity, rates.listedBreakEvenDensity(depth: featureWidth)),
-                  hiddenLayers: min(Self.maximumDensity, rates.listedBreakEvenDensity(depth: hiddenWidth)))
+                  hiddenLayers: min(Self.maximumDensity, rates.listedBreakEvenDensity(depth: hiddenWidth)),
+                  inputGradients: min(Self.maximumDensity, rates.listedInputGradientBreakEvenDensity(width: hiddenWidth)))
     }
 
     /// Layer `l`'s threshold.
@@ -100,6 +119,10 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
     public var representation: FeatureRepresentation
     /// Whether a one-process run aggregates the features once before training (when not set by the user).
     public var precompute: Bool
+    /// Whether a one-process run with the aggregate computes the forward product from the features as held
+    /// (`Â·(X·W)`, the `hybrid` path) rather than by GEMM on the aggregate; the weight gradient uses the aggregate
+    /// either way.
+    public var forwardThroughFeatures = false
     /// The cost model's estimate of one epoch's first-layer products per path it could take (calibrated only).
     public var estimatedSeconds: [FirstLayerPath: Double]?
     /// Whether `representation` was set by the user (`TrainingJob.featureRepresentation`) rather than chosen.
@@ -117,13 +140,17 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         self.gradientListing = gradientListing
     }
 
-    enum CodingKeys: String, CodingKey { case basis, representation, precompute, estimatedSeconds, forced, gradientListing }
+    enum CodingKeys: String, CodingKey {
+        case basis, representation, precompute, forwardThroughFeatures, estimatedSeconds, forced, gradientListing
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         basis = try c.decode(Basis.self, forKey: .basis)
         representation = try c.decode(FeatureRepresentation.self, forKey: .representation)
         precompute = try c.decode(Bool.self, forKey: .precompute)
+        // Reports written before the hybrid path existed never took it.
+        forwardThroughFeatures = try c.decodeIfPresent(Bool.self, forKey: .forwardThroughFeatures) ?? false
         forced = try c.decodeIfPresent(Bool.self, forKey: .forced) ?? false
         // Reports written before the listing thresholds were planned used the constant.
         gradientListing = try c.decodeIfPresent(GradientListing.self, forKey: .gradientListing) ?? .constants
@@ -145,6 +172,7 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         try c.encode(basis, forKey: .basis)
         try c.encode(representation, forKey: .representation)
         try c.encode(precompute, forKey: .precompute)
+        try c.encode(forwardThroughFeatures, forKey: .forwardThroughFeatures)
         try c.encode(forced, forKey: .forced)
         try c.encode(gradientListing, forKey: .gradientListing)
         // Keyed by the path's name (a dictionary keyed by an enum would encode as an array of pairs).
@@ -159,6 +187,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         var plan = self
         plan.representation = forced
         plan.forced = true
+        // Through dense features the forward product is the aggregate's GEMM again, plus an aggregation.
+        if forced == .dense { plan.forwardThroughFeatures = false }
         return plan
     }
 
@@ -166,10 +196,11 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
     public var summary: String {
         let estimates = (estimatedSeconds ?? [:]).sorted { $0.key < $1.key }
             .map { "\($0.key.rawValue) \(String(format: "%.1f", 1000 * $0.value)) ms" }
-        return "\(representation.rawValue)\(forced ? " (as told)" : ""), aggregate \(precompute ? "precomputed" : "every epoch") (\(basis.rawValue)"
+        let aggregate = precompute ? (forwardThroughFeatures ? "precomputed for the weight gradient, forward through the features" : "precomputed") : "every epoch"
+        return "\(representation.rawValue)\(forced ? " (as told)" : ""), aggregate \(aggregate) (\(basis.rawValue)"
             + (estimates.isEmpty ? ")" : ": \(estimates.joined(separator: ", ")))")
-            + String(format: "; gradients listed below %.0f %% non-zero (layer 0), %.0f %% (hidden layers)",
-                     100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers)
+            + String(format: "; gradients listed below %.0f %% non-zero (layer 0), %.0f %% (hidden layers), %.0f %% (input gradients)",
+                     100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers, 100 * gradientListing.inputGradients)
     }
 
     /// The plan of the fixed thresholds: `FeatureStatistics.representation` and `suitsPrecomputedAggregation`.
@@ -192,6 +223,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
 /// Per epoch, with n rows, F features, width H, Â's non-zeros a, X's non-zeros x and gradient density g:
 /// - precomputed: `(ÂX)·W` by GEMM (2nFH flops) + the weight gradient `(ÂX)ᵀ·G`, from G's lists when g is at most
 ///   this host's break-even at depth F (as training then does: listing nH elements + gnH·F), else by GEMM;
+/// - hybrid: `X·W` by lookup or CSR (the cheaper the features allow) + one aggregation aH + precomputed's weight
+///   gradient;
 /// - dense, F > H (transform first): GEMM `X·W`, aggregation forward and backward (2aH), GEMM `Xᵀ·(ÂᵀG)`;
 ///   dense, F ≤ H (aggregate first): aggregation aF, then as precomputed;
 /// - lookup: `X·W` and `Xᵀ·(ÂᵀG)` by table lookup (nF·H each) + 2aH;
@@ -203,13 +236,14 @@ public struct FirstLayerCostModel: Sendable {
 
     /// The paths open to `workload`: lookup needs indicator features and no input dropout (dropout would change
     /// the codes every epoch); dense needs the dense copy to fit; precomputed needs both of dense's conditions and
-    /// no input dropout (the aggregate would be of undropped features).
+    /// no input dropout (the aggregate would be of undropped features), hybrid those of precomputed and sparse
+    /// features.
     public func paths(for w: FirstLayerWorkload) -> [FirstLayerPath] {
         guard w.features.sparse else { return w.inputDropout ? [.dense] : [.precomputed, .dense] }
         var open: [FirstLayerPath] = [.csr]
         if w.features.denseCopyFits {
             open.append(.dense)
-            if !w.inputDropout { open.append(.precomputed) }
+            if !w.inputDropout { open += [.precomputed, .hybrid] }
         }
         if w.features.indicator && !w.inputDropout { open.append(.lookup) }
         return open.sorted()
@@ -230,6 +264,8 @@ public struct FirstLayerCostModel: Sendable {
         switch path {
         case .precomputed:
             return forwardGEMM + weightGradient
+        case .hybrid:
+            return hybridForward(w).seconds + h * aggregation + weightGradient
         case .dense:
             return w.hiddenWidth < w.featureWidth
                 ? forwardGEMM + 2 * h * aggregation + transposedGEMM
@@ -244,21 +280,38 @@ public struct FirstLayerCostModel: Sendable {
         }
     }
 
-    /// The cheapest per-epoch representation, and whether precomputing beats it.
+    /// The hybrid path's forward product `X·W` from sparse features: by lookup when the features allow it and it
+    /// is the cheaper, else by CSR.
+    func hybridForward(_ w: FirstLayerWorkload) -> (representation: FeatureRepresentation, seconds: Double) {
+        let h = Double(w.hiddenWidth)
+        let csr = (FeatureRepresentation.csr, Double(w.features.nonZeros) * h * rates.csrFeaturesSecondsPerNonZeroColumn)
+        guard w.features.indicator, !w.inputDropout else { return csr }
+        let lookup = (FeatureRepresentation.lookup,
+                      Double(w.rows) * Double(w.featureWidth) * h * rates.lookupSecondsPerCellColumn)
+        return lookup.1 <= csr.1 ? lookup : csr
+    }
+
+    /// The cheapest path: its representation, and whether a one-process run precomputes the aggregate (and, on the
+    /// hybrid path, multiplies forward through the features).
     public func plan(for w: FirstLayerWorkload) -> FirstLayerPlan {
         let open = paths(for: w)
         let estimates = Dictionary(uniqueKeysWithValues: open.map { ($0, seconds($0, w)) })
         // Ties go to the earlier path in `FirstLayerPath`'s order, so equal estimates decide alike on every rank.
-        let perEpoch = open.filter { $0 != .precomputed }.min { estimates[$0]! < estimates[$1]! }!
-        let representation: FeatureRepresentation = switch perEpoch {
+        let cheapest = open.min { estimates[$0]! < estimates[$1]! }!
+        let perEpoch = open.filter { $0 != .precomputed && $0 != .hybrid }.min { estimates[$0]! < estimates[$1]! }!
+        // With ranks the aggregate is not precomputed for speed, so the representation is the per-epoch winner's,
+        // except where the hybrid path, which needs its forward representation, wins.
+        let perEpochRepresentation: FeatureRepresentation = switch perEpoch {
         case .lookup: .lookup
         case .csr: .csr
-        case .dense, .precomputed: .dense
+        case .dense, .precomputed, .hybrid: .dense
         }
-        let precompute = estimates[.precomputed].map { $0 <= estimates[perEpoch]! } ?? false
-        return FirstLayerPlan(basis: .calibrated, representation: representation, precompute: precompute,
-                              estimatedSeconds: estimates,
-                              gradientListing: GradientListing(rates: rates, featureWidth: w.featureWidth,
-                                                               hiddenWidth: w.hiddenWidth))
+        let representation = cheapest == .hybrid ? hybridForward(w).representation : perEpochRepresentation
+        var plan = FirstLayerPlan(basis: .calibrated, representation: representation,
+                                  precompute: cheapest == .precomputed || cheapest == .hybrid, estimatedSeconds: estimates,
+                                  gradientListing: GradientListing(rates: rates, featureWidth: w.featureWidth,
+                                                                   hiddenWidth: w.hiddenWidth))
+        plan.forwardThroughFeatures = cheapest == .hybrid
+        return plan
     }
 }

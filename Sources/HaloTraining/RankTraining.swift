@@ -71,8 +71,12 @@ extension Trainer {
         firstLayerPlan plan: FirstLayerPlan, environment: RunEnvironment, stopRequest: StopRequest?,
         checkpoints: CheckpointPlan?, onEpoch: (EpochRecord) -> Void, onProgress: (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
-        model.listGradients { plan.gradientListing.density(ofLayer: $0) }
+        model.listGradients(below: { plan.gradientListing.density(ofLayer: $0) },
+                            inputGradientsBelow: plan.gradientListing.inputGradients)
         if configuration.quantization.precomputeFirstLayer == true { try precomputeFirstAggregation() }
+        // The hybrid path is a one-process choice: with ranks the aggregation needs halo rows.
+        model.firstLayerForwardThroughFeatures = plan.forwardThroughFeatures && collectives.worldSize == 1
+            && !exchange.crossesRanks
         var report = try train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
                                onEpoch: onEpoch, onProgress: { progress in
                                    var progress = progress

@@ -67,11 +67,14 @@ struct Calibrate: ParsableCommand {
                      1e9 * r.spmmTransposedSecondsPerNonZeroColumn))
         print(String(format: "lookup X·W %.3f ns per cell×column | Xᵀ·G %.3f ns", 1e9 * r.lookupSecondsPerCellColumn,
                      1e9 * r.lookupTransposedSecondsPerCellColumn))
-        print(String(format: "listing G %.2f ns per element | listed Aᵀ·G %.3f ns per non-zero×column",
-                     1e9 * r.listingSecondsPerElement, 1e9 * r.listedSecondsPerNonZeroDepth))
+        print(String(format: "listing G %.2f ns per element | listed Aᵀ·G %.3f ns per non-zero×column | listed G·Wᵀ %.3f ns",
+                     1e9 * r.listingSecondsPerElement, 1e9 * r.listedSecondsPerNonZeroDepth,
+                     1e9 * r.listedInputGradientSecondsPerNonZeroColumn))
         print(String(format: "listed Aᵀ·G beats GEMM below %.0f %% non-zero at depth 256, %.0f %% at depth 745 (training lists below these at each layer's depth; %.0f %% without a calibration)",
                      100 * r.listedBreakEvenDensity(depth: 256), 100 * r.listedBreakEvenDensity(depth: 745),
                      100 * BlockColumnLists.worthwhileDensity))
+        print(String(format: "listed G·Wᵀ (input gradient) beats GEMM below %.0f %% non-zero at width 256 (%.0f %% without a calibration)",
+                     100 * r.listedInputGradientBreakEvenDensity(width: 256), 100 * BlockColumnLists.worthwhileInputGradientDensity))
 
         var plan: FirstLayerPlan?
         if let dataset {
@@ -84,7 +87,10 @@ struct Calibrate: ParsableCommand {
             let estimates = (chosen.estimatedSeconds ?? [:]).sorted { $0.key < $1.key }
                 .map { String(format: "%@ %.2f ms", $0.key.rawValue, 1000 * $0.value) }
             print("\(data.name) first layer (\(data.nodeCount) × \(data.featureWidth), \(String(format: "%.1f", 100 * workload.features.density)) % non-zero, width \(hidden)): \(estimates.joined(separator: " | "))")
-            print("chosen: \(chosen.representation.rawValue)\(chosen.precompute ? ", precomputed aggregate (one process)" : ", aggregated every epoch")"
+            let aggregate = chosen.precompute
+                ? (chosen.forwardThroughFeatures ? ", precomputed aggregate for the weight gradient, forward through the features (one process)" : ", precomputed aggregate (one process)")
+                : ", aggregated every epoch"
+            print("chosen: \(chosen.representation.rawValue)\(aggregate)"
                   + "; with --calibration off: \(FirstLayerPlan.constants(for: workload).representation.rawValue)\(FirstLayerPlan.constants(for: workload).precompute ? ", precomputed" : "")")
             plan = chosen
         }

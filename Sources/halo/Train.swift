@@ -193,7 +193,9 @@ struct Train: ParsableCommand {
             Exact when there is no input dropout: Â·(X·W) = (Â·X)·W. Costs a dense copy of the aggregated features. \
             Default: when one process trains the whole graph (no --parts, --partitions or MPI) without input \
             dropout, on where the host calibration's cost model finds it cheaper than aggregating every epoch \
-            (with --calibration off: on for dense features, or indicator features dense enough for table lookup). \
+            (with --calibration off: on for dense features, or indicator features dense enough for table lookup); \
+            with sparse features the model may keep the aggregate for the weight gradient only and form the forward \
+            product from the features, Â·(X·W) (the hybrid path, docs/calibration.md). \
             With ranks: on for pipegcn and pipeqs under the same condition on the features and \
             without input dropout (layer 0's inputs never change, so a pipeline need not make layer 0 stale; \
             PipeGCN fetches boundary features once), otherwise off, and ranks exchange layer 0 every epoch as the \

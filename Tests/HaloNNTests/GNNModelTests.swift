@@ -17,13 +17,14 @@ final class GNNModelTests: XCTestCase {
 
     private func setup(
         _ kind: ModelConfiguration.Kind, layers: Int, hidden: Int, normalization: ModelConfiguration.Normalization,
-        dropout: Float, sparse: Bool = false, indicator: Bool = false, seed: UInt64
+        dropout: Float, sparse: Bool = false, indicator: Bool = false, inputDropout: Float? = nil, seed: UInt64
     ) -> Setup {
         var rng = TestRNG(seed: seed)
         let graph = randomGraph(nodes: nodes, edges: 22, &rng)
         // Codes are only chosen without input dropout (its new values each epoch would need new codes).
         let configuration = ModelConfiguration(kind: kind, layers: layers, hiddenWidth: hidden, dropout: dropout,
-                                               inputDropout: indicator ? 0 : dropout, normalization: normalization)
+                                               inputDropout: inputDropout ?? (indicator ? 0 : dropout),
+                                               normalization: normalization)
         let model = GNNModel(configuration: configuration, inputWidth: inputWidth, outputWidth: classes,
                              random: CounterRandom(seed: seed))
         // Non-trivial biases, scales and shifts, so that every parameter's gradient is exercised.
@@ -150,6 +151,38 @@ final class GNNModelTests: XCTestCase {
         let s = setup(.gcn, layers: 2, hidden: 6, normalization: .layerNorm, dropout: 0.2, sparse: true, seed: 409)
         try checkModel(s, training: true, label: "gcn-2 sparse dropout")
         try checkModel(s, training: false, label: "gcn-2 sparse eval")
+    }
+
+    /// The first layer's forward through the features (`Â·(X·W)`, lookup or CSR) beside its precomputed aggregate
+    /// is the aggregate's product `(ÂX)·W` up to rounding, and backward is the same: equal logits and gradients,
+    /// for indicator (lookup) and general sparse (CSR) features, and its gradients pass the finite-difference check.
+    func testForwardThroughTheFeaturesEqualsTheAggregatesProduct() throws {
+        for (indicator, sparse, seed) in [(true, false, UInt64(412)), (false, true, UInt64(413))] {
+            let label = indicator ? "lookup" : "csr"
+            // No input dropout: the aggregate is only precomputed without it.
+            let s = setup(.gcn, layers: 2, hidden: 16, normalization: .none, dropout: 0.3, sparse: sparse,
+                          indicator: indicator, inputDropout: 0, seed: seed)
+            let exchange = NoBoundaryExchange(), ctx = context(training: true)
+            try s.model.precomputeFirstAggregation(s.features, operator: s.op, exchange: exchange, context: context(training: false))
+            func pass(throughFeatures: Bool) throws -> (logits: Matrix, gradients: [[Float]]) {
+                s.model.firstLayerForwardThroughFeatures = throughFeatures
+                s.model.zeroGradients()
+                let logits = try s.model.forward(s.features, nodeIDs: s.nodeIDs, operator: s.op, exchange: exchange, context: ctx)
+                try s.model.backward(s.weights, operator: s.op, exchange: exchange, context: ctx)
+                return (logits, s.model.parameters.map(\.gradient.storage))
+            }
+            let aggregate = try pass(throughFeatures: false), through = try pass(throughFeatures: true)
+            for (a, b) in zip(aggregate.logits.storage, through.logits.storage) {
+                XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(a)), "\(label): logits")
+            }
+            for (a, b) in zip(aggregate.gradients.joined(), through.gradients.joined()) {
+                XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(a)), "\(label): gradients")
+            }
+            XCTAssertNotEqual(aggregate.logits.storage, through.logits.storage,
+                              "\(label): the two products round differently, so the test sees which one ran")
+            s.model.firstLayerForwardThroughFeatures = true
+            try checkModel(s, training: true, label: "gcn-2 \(label) through the features")
+        }
     }
 
     func testDropoutIsDeterministicPerEpoch() throws {

@@ -27,7 +27,8 @@ final class HostCalibrationTests: XCTestCase {
                     spmmSecondsPerNonZeroColumn: spmm, csrFeaturesSecondsPerNonZeroColumn: spmm,
                     spmmTransposedSecondsPerNonZeroColumn: spmm,
                     lookupSecondsPerCellColumn: lookup, lookupTransposedSecondsPerCellColumn: lookup,
-                    listingSecondsPerElement: listed, listedSecondsPerNonZeroDepth: listed)
+                    listingSecondsPerElement: listed, listedSecondsPerNonZeroDepth: listed,
+                    listedInputGradientSecondsPerNonZeroColumn: listed)
     }
 
     /// Amazon-Photo's first layer: 7650 × 745 indicator features, 35 % non-zero, 245,812 edges, width 256.
@@ -95,6 +96,43 @@ final class HostCalibrationTests: XCTestCase {
                        2 * n * f * h * 2e-12 + n * h * 1e-13 + 0.25 * n * h * f * 1e-13, accuracy: 1e-12)
     }
 
+    /// The hybrid path: the aggregate's weight gradient, and a forward product from the sparse features plus one
+    /// aggregation; chosen where the features' product is cheap and the dense GEMM dear, with the forward
+    /// representation it was costed with, and never where precomputing is not allowed.
+    func testHybridPathTakesTheFeaturesForwardAndTheAggregatesWeightGradient() throws {
+        let w = photo()
+        let n = 7650.0, f = 745.0, h = 256.0, a = Double(245_812 + 7650)
+        // Lookup cheaper than CSR at 35 %, dense GEMM dear, listed products cheap.
+        let r = rates(gemm: 2e-11, spmm: 1e-12, lookup: 1e-13, listed: 1e-13)
+        let model = FirstLayerCostModel(rates: r)
+        XCTAssertEqual(model.seconds(.hybrid, w), n * f * h * 1e-13 + h * a * 1e-12
+                       + model.seconds(.precomputed, w) - 2 * n * f * h * 2e-11, accuracy: 1e-12)
+        let plan = model.plan(for: w)
+        XCTAssertTrue(plan.precompute && plan.forwardThroughFeatures, plan.summary)
+        XCTAssertEqual(plan.representation, .lookup)
+        XCTAssertTrue(plan.summary.contains("forward through the features"), plan.summary)
+        // Cheap GEMM: the aggregate's own product wins.
+        let gemmPlan = FirstLayerCostModel(rates: rates(gemm: 1e-14, spmm: 1e-12, lookup: 1e-13, listed: 1e-13)).plan(for: w)
+        XCTAssertTrue(gemmPlan.precompute)
+        XCTAssertFalse(gemmPlan.forwardThroughFeatures)
+        // Not indicator features: the forward goes by CSR (x = 35 % of the cells, 1 ps per non-zero × column).
+        let csrPlan = model.plan(for: photo(indicator: false))
+        XCTAssertEqual(csrPlan.estimatedSeconds?[.hybrid] ?? 0,
+                       0.35 * n * f * h * 1e-12 + h * a * 1e-12 + model.seconds(.precomputed, w) - 2 * n * f * h * 2e-11,
+                       accuracy: 1e-9)
+        // No precomputing with input dropout, hence no hybrid; forcing dense features turns it off.
+        XCTAssertFalse(model.paths(for: photo(inputDropout: true)).contains(.hybrid))
+        XCTAssertFalse(plan.forcing(.dense).forwardThroughFeatures)
+        XCTAssertTrue(plan.forcing(.csr).forwardThroughFeatures)
+        // In the report, and absent (false) from older ones.
+        let encoder = JSONEncoder(), decoder = JSONDecoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: encoder.encode(plan)), plan)
+        let older = #"{"basis": "calibrated", "representation": "lookup", "precompute": true}"#
+        XCTAssertFalse(try decoder.decode(FirstLayerPlan.self, from: Data(older.utf8)).forwardThroughFeatures)
+    }
+
     /// Which gradients each layer lists: this host's break-even at the layer's depth (features for layer 0, the
     /// hidden width above), or the constant without rates; carried in the plan's JSON, absent from older reports.
     func testGradientListingFollowsTheRates() throws {
@@ -102,6 +140,7 @@ final class HostCalibrationTests: XCTestCase {
         let plan = FirstLayerPlan.choosing(for: photo(), rates: r)
         XCTAssertEqual(plan.gradientListing.firstLayer, r.listedBreakEvenDensity(depth: 745))
         XCTAssertEqual(plan.gradientListing.hiddenLayers, r.listedBreakEvenDensity(depth: 256))
+        XCTAssertEqual(plan.gradientListing.inputGradients, r.listedInputGradientBreakEvenDensity(width: 256))
         XCTAssertNotEqual(plan.gradientListing.firstLayer, plan.gradientListing.hiddenLayers)
         XCTAssertEqual(plan.gradientListing.density(ofLayer: 0), plan.gradientListing.firstLayer)
         XCTAssertEqual(plan.gradientListing.density(ofLayer: 2), plan.gradientListing.hiddenLayers)
@@ -123,6 +162,10 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: encoder.encode(plan)), plan)
         let older = #"{"basis": "constants", "representation": "csr", "precompute": false}"#
         XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: Data(older.utf8)).gradientListing, .constants)
+        let beforeInputGradients = #"{"first_layer": 0.25, "hidden_layers": 0.2}"#
+        XCTAssertEqual(try decoder.decode(GradientListing.self, from: Data(beforeInputGradients.utf8)),
+                       GradientListing(firstLayer: 0.25, hiddenLayers: 0.2,
+                                       inputGradients: BlockColumnLists.worthwhileInputGradientDensity))
     }
 
     /// The trainer hands the plan's thresholds to every layer before training.
@@ -134,12 +177,41 @@ final class HostCalibrationTests: XCTestCase {
         let trainer = Trainer(configuration: configuration, shard: .wholeGraph(data, aggregation: .mean),
                               classCount: data.classCount, pool: .serial)
         var plan = FirstLayerPlan(basis: .calibrated, representation: .dense, precompute: false)
-        plan.gradientListing = GradientListing(firstLayer: 0.125, hiddenLayers: 0.375)
+        plan.gradientListing = GradientListing(firstLayer: 0.125, hiddenLayers: 0.375, inputGradients: 0.0625)
         let environment = RunEnvironment(ranks: 1, threadsPerRank: 1, dataset: data)
         let report = try trainer.train(firstLayerPlan: plan, environment: environment, stopRequest: nil, checkpoints: nil,
                                        onEpoch: { _ in }, onProgress: { _ in })
         XCTAssertEqual(trainer.model.convolutions.map(\.gradientListingDensity), [0.125, 0.375, 0.375])
+        XCTAssertEqual(trainer.model.convolutions.map(\.inputGradientListingDensity), [0.0625, 0.0625, 0.0625])
         XCTAssertEqual(report.firstLayerPlan?.gradientListing, plan.gradientListing)
+    }
+
+    /// One process with the hybrid plan: the trainer switches the first layer's forward to the features and trains
+    /// the model the aggregate's GEMM trains (equal losses up to rounding).
+    func testTheTrainerTakesTheHybridPathOnOneProcess() throws {
+        var data = try SyntheticGraphSpec(parsing: "synthetic:nodes=400,classes=3,features=64,degree=6,signal=1,seed=4").generate()
+        // Indicator features: the synthetic features' positive entries as ones (about half of them).
+        guard case .dense(let dense) = data.features else { return XCTFail("synthetic features are dense") }
+        let ones = (0..<dense.rows).flatMap { i in (0..<dense.cols).filter { dense[i, $0] > 0 }.map { (row: i, col: $0, value: Float(1)) } }
+        data.features = .sparse(SparseMatrix(rows: dense.rows, cols: dense.cols, triplets: ones))
+        var configuration = TrainingConfiguration(
+            dataset: "test", model: ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 32, dropout: 0.5),
+            optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: 4, seed: 1, threads: 1)
+        configuration.quantization.precomputeFirstLayer = true
+        let environment = RunEnvironment(ranks: 1, threadsPerRank: 1, dataset: data)
+        var losses: [[Double]] = []
+        for hybrid in [false, true] {
+            let shard = RankShard.wholeGraph(data, aggregation: .gcn, representation: .lookup)
+            let trainer = Trainer(configuration: configuration, shard: shard, classCount: data.classCount, pool: .serial)
+            var plan = FirstLayerPlan(basis: .calibrated, representation: .lookup, precompute: true)
+            plan.forwardThroughFeatures = hybrid
+            let report = try trainer.train(firstLayerPlan: plan, environment: environment, stopRequest: nil,
+                                           checkpoints: nil, onEpoch: { _ in }, onProgress: { _ in })
+            XCTAssertEqual(trainer.model.firstLayerForwardThroughFeatures, hybrid)
+            XCTAssertEqual(report.firstLayerPlan?.forwardThroughFeatures, hybrid)
+            losses.append(report.epochs.map(\.loss))
+        }
+        for (a, b) in zip(losses[0], losses[1]) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(a))) }
     }
 
     func testListedBreakEvenDensityBalancesListingAgainstGEMM() {
@@ -149,12 +221,16 @@ final class HostCalibrationTests: XCTestCase {
                             spmmSecondsPerNonZeroColumn: 1, csrFeaturesSecondsPerNonZeroColumn: 1,
                             spmmTransposedSecondsPerNonZeroColumn: 1, lookupSecondsPerCellColumn: 1,
                             lookupTransposedSecondsPerCellColumn: 1, listingSecondsPerElement: 1.12e-9,
-                            listedSecondsPerNonZeroDepth: 5e-11)
+                            listedSecondsPerNonZeroDepth: 5e-11, listedInputGradientSecondsPerNonZeroColumn: 2e-10)
         XCTAssertEqual(r.listedBreakEvenDensity(depth: 256), 0.3125, accuracy: 1e-12)
+        // The input gradient G·Wᵀ, W 256 wide: GEMM 5.12 ns per element of G against listing 1.12 ns and
+        // 256 × 0.2 ns = 51.2 ns per non-zero: (5.12 − 1.12) / 51.2 = 7.8125 %.
+        XCTAssertEqual(r.listedInputGradientBreakEvenDensity(width: 256), 0.078125, accuracy: 1e-12)
         // Listing alone dearer than GEMM: never worth it.
         var slowListing = r
         slowListing.listingSecondsPerElement = 1e-8
         XCTAssertEqual(slowListing.listedBreakEvenDensity(depth: 256), 0)
+        XCTAssertEqual(slowListing.listedInputGradientBreakEvenDensity(width: 256), 0)
     }
 
     func testOnlyPathsTheFeaturesAllowAreConsidered() {
@@ -390,7 +466,8 @@ final class HostCalibrationTests: XCTestCase {
         let plan = try XCTUnwrap(json["first_layer_plan"] as? [String: Any])
         XCTAssertEqual(plan["basis"] as? String, "calibrated")
         XCTAssertEqual(plan["precompute"] as? Bool, true)
-        XCTAssertEqual(Set(((plan["estimated_seconds"] as? [String: Double]) ?? [:]).keys), ["precomputed", "dense", "lookup", "csr"])
+        XCTAssertEqual(Set(((plan["estimated_seconds"] as? [String: Double]) ?? [:]).keys), ["precomputed", "hybrid", "dense", "lookup", "csr"])
+        XCTAssertNotNil(plan["forward_through_features"] as? Bool)
         XCTAssertNotNil(plan["gradient_listing"] as? [String: Double])
     }
 
