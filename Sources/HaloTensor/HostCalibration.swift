@@ -24,6 +24,10 @@ public enum HostCalibration {
     /// and dropout 0.5 holds once training is under way (4.6–5.6 % counted on Amazon-Photo). The listed product's
     /// fixed costs (packing A's tiles) are spread over these non-zeros, as they are in training.
     static let gradientDensity = 0.05
+    /// Density of the gradient behind the listed input-gradient product `G·Wᵀ`: near its break-even with GEMM (12–30 %
+    /// in `halo microbench` on AVX-512 hosts), where the decision is made. Its per-non-zero cost falls with density
+    /// (fixed costs per row spread over more non-zeros), so a rate taken at 5 % would put the break-even too low.
+    static let inputGradientDensity = 0.2
     /// Timed rounds over all kernels after one warm-up round; each kernel's fastest run counts (the others include
     /// the neighbours' load).
     static let rounds = 5
@@ -50,6 +54,10 @@ public enum HostCalibration {
             unitHash(i, j, salt: 7) < gradientDensity ? pattern(i, j, salt: 8) + 0.5 : 0
         }
         let lists = BlockColumnLists(gradient, pool: pool)!
+        let denserGradient = Matrix(rows: m, cols: h) { i, j in
+            unitHash(i, j, salt: 10) < inputGradientDensity ? pattern(i, j, salt: 11) + 0.5 : 0
+        }
+        let denserLists = BlockColumnLists(denserGradient, pool: pool)!
 
         let t = fastest([
             { gemm(inputs, weight, into: &product, pool: pool) },
@@ -61,7 +69,7 @@ public enum HostCalibration {
             { codes.multiplyTransposed(hidden, into: &weightGradient, pool: pool) },
             { _ = BlockColumnLists(gradient, pool: pool) },
             { lists.accumulateTransposedProduct(of: inputs, into: &weightGradient, pool: pool) },
-            { lists.multiply(hiddenWeightTransposed, into: &product, pool: pool) },
+            { denserLists.multiply(hiddenWeightTransposed, into: &product, pool: pool) },
         ])
         let (gemmForward, gemmTransposed, spmm, csrForward, csrTransposed) = (t[0], t[1], t[2], t[3], t[4])
         let (lookup, lookupTransposed, listing, listed, listedInput) = (t[5], t[6], t[7], t[8], t[9])
@@ -77,7 +85,7 @@ public enum HostCalibration {
             lookupTransposedSecondsPerCellColumn: lookupTransposed / (Double(m) * Double(f) * Double(h)),
             listingSecondsPerElement: listing / (Double(m) * Double(h)),
             listedSecondsPerNonZeroDepth: listed / (Double(lists.nonZeroCount) * Double(f)),
-            listedInputGradientSecondsPerNonZeroColumn: listedInput / (Double(lists.nonZeroCount) * Double(h)))
+            listedInputGradientSecondsPerNonZeroColumn: listedInput / (Double(denserLists.nonZeroCount) * Double(h)))
     }
 
     /// Each kernel's best wall time over `rounds` timed rounds after one warm-up round (fewer when `budgetSeconds`

@@ -186,8 +186,9 @@ final class CompressedGradientReduction: @unchecked Sendable {
         }
     }
 
-    /// The residuals, as gradients' kin (call when no reduction is in flight, as `Trainer.memoryTally` does).
+    /// The residuals, as gradients' kin (waits for the queue to be idle first).
     func tally(into tally: inout MemoryTally) {
+        drain()
         for r in workerResiduals.values { tally.add(r, as: .gradients) }
         for r in ownerResiduals.values { tally.add(r, as: .gradients) }
     }

@@ -187,8 +187,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         var plan = self
         plan.representation = forced
         plan.forced = true
-        // Through dense features the forward product is the aggregate's GEMM again, plus an aggregation.
-        if forced == .dense { plan.forwardThroughFeatures = false }
+        // The hybrid path was costed with the chosen representation's forward product, not the forced one's.
+        if forced != representation { plan.forwardThroughFeatures = false }
         return plan
     }
 
@@ -223,8 +223,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
 /// Per epoch, with n rows, F features, width H, Â's non-zeros a, X's non-zeros x and gradient density g:
 /// - precomputed: `(ÂX)·W` by GEMM (2nFH flops) + the weight gradient `(ÂX)ᵀ·G`, from G's lists when g is at most
 ///   this host's break-even at depth F (as training then does: listing nH elements + gnH·F), else by GEMM;
-/// - hybrid: `X·W` by lookup or CSR (the cheaper the features allow) + one aggregation aH + precomputed's weight
-///   gradient;
+/// - hybrid: `X·W` in the features' per-epoch representation, lookup or CSR (not costed for dense) + one
+///   aggregation aH + precomputed's weight gradient;
 /// - dense, F > H (transform first): GEMM `X·W`, aggregation forward and backward (2aH), GEMM `Xᵀ·(ÂᵀG)`;
 ///   dense, F ≤ H (aggregate first): aggregation aF, then as precomputed;
 /// - lookup: `X·W` and `Xᵀ·(ÂᵀG)` by table lookup (nF·H each) + 2aH;
@@ -265,7 +265,7 @@ public struct FirstLayerCostModel: Sendable {
         case .precomputed:
             return forwardGEMM + weightGradient
         case .hybrid:
-            return hybridForward(w).seconds + h * aggregation + weightGradient
+            return (hybridForward(w) ?? .infinity) + h * aggregation + weightGradient
         case .dense:
             return w.hiddenWidth < w.featureWidth
                 ? forwardGEMM + 2 * h * aggregation + transposedGEMM
@@ -280,34 +280,38 @@ public struct FirstLayerCostModel: Sendable {
         }
     }
 
-    /// The hybrid path's forward product `X·W` from sparse features: by lookup when the features allow it and it
-    /// is the cheaper, else by CSR.
-    func hybridForward(_ w: FirstLayerWorkload) -> (representation: FeatureRepresentation, seconds: Double) {
-        let h = Double(w.hiddenWidth)
-        let csr = (FeatureRepresentation.csr, Double(w.features.nonZeros) * h * rates.csrFeaturesSecondsPerNonZeroColumn)
-        guard w.features.indicator, !w.inputDropout else { return csr }
-        let lookup = (FeatureRepresentation.lookup,
-                      Double(w.rows) * Double(w.featureWidth) * h * rates.lookupSecondsPerCellColumn)
-        return lookup.1 <= csr.1 ? lookup : csr
-    }
-
-    /// The cheapest path: its representation, and whether a one-process run precomputes the aggregate (and, on the
-    /// hybrid path, multiplies forward through the features).
-    public func plan(for w: FirstLayerWorkload) -> FirstLayerPlan {
-        let open = paths(for: w)
-        let estimates = Dictionary(uniqueKeysWithValues: open.map { ($0, seconds($0, w)) })
-        // Ties go to the earlier path in `FirstLayerPath`'s order, so equal estimates decide alike on every rank.
-        let cheapest = open.min { estimates[$0]! < estimates[$1]! }!
-        let perEpoch = open.filter { $0 != .precomputed && $0 != .hybrid }.min { estimates[$0]! < estimates[$1]! }!
-        // With ranks the aggregate is not precomputed for speed, so the representation is the per-epoch winner's,
-        // except where the hybrid path, which needs its forward representation, wins.
-        let perEpochRepresentation: FeatureRepresentation = switch perEpoch {
+    /// The per-epoch path (dense, lookup or CSR) that would be cheapest, and the representation it holds the
+    /// features in: the run's representation whatever else the plan says, since ranks, `--no-precompute-layer0` and
+    /// SAGE's self term use it every epoch.
+    func perEpochChoice(_ w: FirstLayerWorkload) -> (path: FirstLayerPath, representation: FeatureRepresentation) {
+        let path = paths(for: w).filter { $0 != .precomputed && $0 != .hybrid }.min { seconds($0, w) < seconds($1, w) }!
+        let representation: FeatureRepresentation = switch path {
         case .lookup: .lookup
         case .csr: .csr
         case .dense, .precomputed, .hybrid: .dense
         }
-        let representation = cheapest == .hybrid ? hybridForward(w).representation : perEpochRepresentation
-        var plan = FirstLayerPlan(basis: .calibrated, representation: representation,
+        return (path, representation)
+    }
+
+    /// The hybrid path's forward product `X·W` in the features' per-epoch representation: lookup or CSR (dense
+    /// features would make it the aggregate's GEMM again plus an aggregation, so it is not costed then).
+    func hybridForward(_ w: FirstLayerWorkload) -> Double? {
+        let h = Double(w.hiddenWidth)
+        switch perEpochChoice(w).representation {
+        case .lookup: return Double(w.rows) * Double(w.featureWidth) * h * rates.lookupSecondsPerCellColumn
+        case .csr: return Double(w.features.nonZeros) * h * rates.csrFeaturesSecondsPerNonZeroColumn
+        case .dense: return nil
+        }
+    }
+
+    /// The cheapest path: the representation (the cheapest per-epoch path's), and whether a one-process run
+    /// precomputes the aggregate (and, on the hybrid path, multiplies forward through the features).
+    public func plan(for w: FirstLayerWorkload) -> FirstLayerPlan {
+        let open = paths(for: w).filter { $0 != .hybrid || hybridForward(w) != nil }
+        let estimates = Dictionary(uniqueKeysWithValues: open.map { ($0, seconds($0, w)) })
+        // Ties go to the earlier path in `FirstLayerPath`'s order, so equal estimates decide alike on every rank.
+        let cheapest = open.min { estimates[$0]! < estimates[$1]! }!
+        var plan = FirstLayerPlan(basis: .calibrated, representation: perEpochChoice(w).representation,
                                   precompute: cheapest == .precomputed || cheapest == .hybrid, estimatedSeconds: estimates,
                                   gradientListing: GradientListing(rates: rates, featureWidth: w.featureWidth,
                                                                    hiddenWidth: w.hiddenWidth))

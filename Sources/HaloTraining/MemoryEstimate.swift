@@ -24,9 +24,10 @@ import HaloTensor
 public struct MemoryEstimate: Sendable, Equatable {
     /// Copies of every weight: value, gradient and Adam's first and second moments.
     public static let parameterCopies = 4
-    /// More copies with a compressed gradient all-reduce: the error-feedback residual, the owner's residual of its
-    /// shard (1/P of one), and the compensated vector being encoded.
-    public static let compressedReductionCopies = 2
+    /// More copies with a compressed gradient all-reduce: the error-feedback residual, and while a bucket is
+    /// encoded the compensated vector and the new residual beside the old one, plus the owner's residual of its
+    /// shard (1/P of one, within the rounding up).
+    public static let compressedReductionCopies = 3
     /// What the ranks hold beyond the counted objects: a fraction of them (kernel workspaces, the logits and loss
     /// buffers, per-thread arenas, the MPI library) and an allowance for the allocator, which keeps freed blocks
     /// under 512 MiB for reuse, up to 1 GiB at its heap's top (`AllocatorTuning`; never more than the count). Measured beyond the count
@@ -92,7 +93,7 @@ public struct MemoryEstimate: Sendable, Equatable {
     ///   - wholeGraph: whether the ranks are single processes holding the whole graph (no exchange): their backward
     ///     passes form the aggregated gradient a block of rows at a time (`GraphConvolution`).
     ///   - compressedGradients: whether gradients are summed by `CompressedGradientReduction`, which keeps
-    ///     residuals as large as the parameters.
+    ///     residuals as large as the parameters (`compressedReductionCopies`).
     public init(model: ModelConfiguration, ranks: [RankRows], inputWidth: Int, classes: Int, featureBytes: Double,
                 storedEdges: Int = 0, precomputedFirstLayer: Bool = false, sparseFeatures: Bool = false,
                 sharedMessages: Bool = false, partStructure: Bool = false, messageBytesPerValue: Double = 4,

@@ -43,10 +43,12 @@ struct RankCheckpoint {
     /// `CompressedGradientReduction.saveState`'s bytes (empty without compression).
     var gradientResiduals: [UInt8] = []
 
-    func encoded() throws -> Data {
+    /// The file's bytes in `version`'s layout (the current one; tests write version 1 to check it is still read).
+    func encoded(version: Int = Self.formatVersion) throws -> Data {
+        precondition(Self.readableVersions.contains(version), "no layout for checkpoint state version \(version)")
         var writer = ByteWriter()
         writer.append(elements: Self.magic)
-        writer.append(Self.formatVersion)
+        writer.append(version)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -66,7 +68,7 @@ struct RankCheckpoint {
         writer.append(elements: Array(try JSONEncoder().encode(records)))
         writer.append(trainingSeconds)
         writer.append(elements: exchangeState)
-        writer.append(elements: gradientResiduals)
+        if version >= 2 { writer.append(elements: gradientResiduals) }
         var bytes = writer.bytes
         let checksum = XXHash64.hash(bytes)
         withUnsafeBytes(of: checksum.littleEndian) { bytes.append(contentsOf: $0) }

@@ -73,10 +73,15 @@ extension Trainer {
     ) throws -> TrainingReport {
         model.listGradients(below: { plan.gradientListing.density(ofLayer: $0) },
                             inputGradientsBelow: plan.gradientListing.inputGradients)
-        if configuration.quantization.precomputeFirstLayer == true { try precomputeFirstAggregation() }
-        // The hybrid path is a one-process choice: with ranks the aggregation needs halo rows.
-        model.firstLayerForwardThroughFeatures = plan.forwardThroughFeatures && collectives.worldSize == 1
-            && !exchange.crossesRanks
+        let precomputes = configuration.quantization.precomputeFirstLayer == true
+        if precomputes { try precomputeFirstAggregation() }
+        // The hybrid path is a one-process choice (with ranks the aggregation needs halo rows), needs the aggregate,
+        // and stays off in column blocks (its X·W is a whole n × H matrix, which a memory-bound run avoids).
+        model.firstLayerForwardThroughFeatures = plan.forwardThroughFeatures && precomputes && collectives.worldSize == 1
+            && !exchange.crossesRanks && model.columnBlockCount == 1
+        // The report says what ran.
+        var plan = plan
+        plan.forwardThroughFeatures = model.firstLayerForwardThroughFeatures
         var report = try train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
                                onEpoch: onEpoch, onProgress: { progress in
                                    var progress = progress

@@ -48,14 +48,15 @@ extension TrainingJob {
             featureBytes: parts.reduce(0) { $0 + Self.featureBytes($1.features) },
             storedEdges: parts.reduce(0) { $0 + $1.inSources.count + $1.innerCount },
             sparseFeatures: { if case .sparse = first.features { true } else { false } }(), inProcess: inProcess,
-            ranksOnHost: ranksOnHost)
+            ranksOnHost: ranksOnHost, worldSize: first.partCount)
     }
 
     /// The estimate for partitioned ranks, this host's (`ranks` and the totals are theirs), checked. An MPI rank
     /// counts the other ranks on its host as its own size (they start together and compete for the same memory).
+    /// `worldSize` is the run's rank count (a compressed gradient all-reduce keeps residuals when it is above one).
     private func checkPartitioned(
         _ ranks: [MemoryEstimate.RankRows], inputWidth: Int, classes: Int, featureBytes: Double, storedEdges: Int,
-        sparseFeatures: Bool, inProcess: Bool, ranksOnHost: Int
+        sparseFeatures: Bool, inProcess: Bool, ranksOnHost: Int, worldSize: Int
     ) throws -> Int {
         let copies = inProcess ? 1 : max(ranksOnHost, 1)
         return try fit { blocks in MemoryEstimate(
@@ -67,7 +68,7 @@ extension TrainingJob {
             // A quantized message takes at most 8 bits per value; pipelined exchanges keep blocks between epochs.
             messageBytesPerValue: configuration.method.precision == .full ? 4 : 1,
             pipelinedCaches: configuration.method.schedule == .pipelined, columnBlocks: blocks,
-            compressedGradients: (configuration.gradientCompression ?? .none) != .none && ranks.count * copies > 1)
+            compressedGradients: (configuration.gradientCompression ?? .none) != .none && worldSize > 1)
         }
     }
 
@@ -121,7 +122,7 @@ extension TrainingJob {
         }
         return try checkPartitioned(rows, inputWidth: manifest.dataset.featureWidth, classes: manifest.dataset.classes,
                              featureBytes: featureBytes, storedEdges: edges, sparseFeatures: sparse,
-                             inProcess: inProcess, ranksOnHost: ranksOnHost)
+                             inProcess: inProcess, ranksOnHost: ranksOnHost, worldSize: manifest.partList.count)
     }
 
     static func featureBytes(_ features: NodeFeatures) -> Double {

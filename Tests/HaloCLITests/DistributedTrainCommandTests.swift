@@ -101,6 +101,7 @@ final class DistributedTrainCommandTests: CommandTestCase {
             _ = try mpirun()
             let mpi = try train(["--grad-compression", compression], name: "grad-\(compression)-mpi", ranks: 3)
             assertSameTraining(local, mpi, "\(compression): 3 ranks as threads and as MPI processes")
+            XCTAssertLessThan(mpi.bytes_sent_per_epoch, float32.bytes_sent_per_epoch, "\(compression) over MPI")
         }
     }
 

@@ -119,16 +119,44 @@ final class CheckpointResumeTests: XCTestCase {
     /// Compressed gradient sums carry error-feedback residuals from step to step: the checkpoint holds them, so
     /// the resumed run is exact, and every rank holds the same parameters (all decode the same bytes).
     func testCompressedGradientsResumeExactlyWithTheRanksInAgreement() throws {
+        let float32 = try savedParameters({
+            let folder = scratch.appendingPathComponent("float32")
+            _ = try run(configuration(.vanilla, epochs: 8), parts: try parts(3), folder: folder)
+            return folder
+        }())
         for compression in [GradientCompression.bf16, .int8] {
             try assertResumeIsExact(.vanilla, ranks: 3, stopAt: 4, total: 8, compression: compression)
             let saved = try savedParameters(scratch.appendingPathComponent("vanilla-\(compression)-P3-split"))
             XCTAssertTrue(saved.allSatisfy { $0 == saved[0] }, "\(compression): every rank holds the same parameters")
+            XCTAssertFalse(saved == float32, "\(compression): the sums were compressed (else float32's model)")
         }
         // The residuals belong to the saved format: a run with another compression is refused.
         let folder = scratch.appendingPathComponent("int8-mismatch")
         _ = try run(configuration(.vanilla, epochs: 3, compression: .int8), parts: try parts(2), folder: folder)
         assertRefused({ _ = try run(configuration(.vanilla, epochs: 6, compression: .bf16), parts: try parts(2), folder: folder, resume: true) },
                       mentioning: ["gradient compression: saved int8, given bf16"])
+    }
+
+    /// Version 1 state files (before the gradient residuals) are still read, with no residuals; an unknown version
+    /// is refused by name.
+    func testStateFormatVersionOneIsStillRead() throws {
+        let state = RankCheckpoint(
+            header: .init(epochsDone: 2, rank: 0, worldSize: 1, shardDigest: "00", configuration: configuration(.vanilla, epochs: 4)),
+            parameters: [.init(name: "w", rows: 1, cols: 2, values: [1, 2])],
+            optimizer: Adam.State(stepCount: 2, firstMoments: [[0.5, 0.25]], secondMoments: [[1, 2]]),
+            records: [], trainingSeconds: 1.5, exchangeState: [7, 8], gradientResiduals: [9, 9, 9])
+        let old = try RankCheckpoint.decode(try state.encoded(version: 1), file: "old.state")
+        XCTAssertEqual(old.gradientResiduals, [])
+        XCTAssertEqual(old.exchangeState, [7, 8])
+        XCTAssertEqual(old.parameters, state.parameters)
+        XCTAssertEqual(try RankCheckpoint.decode(try state.encoded(), file: "new.state").gradientResiduals, [9, 9, 9])
+        // Version 3 in an otherwise valid file: the version word follows the 8-byte magic and its length word.
+        var bytes = [UInt8](try state.encoded())
+        bytes.removeLast(8)
+        bytes[16] = 3
+        withUnsafeBytes(of: XXHash64.hash(bytes).littleEndian) { bytes.append(contentsOf: $0) }
+        assertRefused({ _ = try RankCheckpoint.decode(Data(bytes), file: "future.state") },
+                      mentioning: ["future.state", "version 3", "versions 1–2"])
     }
 
     func testPipeGCNResumedEqualsTheUninterruptedRun() throws {

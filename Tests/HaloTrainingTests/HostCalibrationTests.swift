@@ -123,7 +123,8 @@ final class HostCalibrationTests: XCTestCase {
         // No precomputing with input dropout, hence no hybrid; forcing dense features turns it off.
         XCTAssertFalse(model.paths(for: photo(inputDropout: true)).contains(.hybrid))
         XCTAssertFalse(plan.forcing(.dense).forwardThroughFeatures)
-        XCTAssertTrue(plan.forcing(.csr).forwardThroughFeatures)
+        XCTAssertFalse(plan.forcing(.csr).forwardThroughFeatures, "costed with lookup's forward, not CSR's")
+        XCTAssertTrue(plan.forcing(.lookup).forwardThroughFeatures)
         // In the report, and absent (false) from older ones.
         let encoder = JSONEncoder(), decoder = JSONDecoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -212,6 +213,21 @@ final class HostCalibrationTests: XCTestCase {
             losses.append(report.epochs.map(\.loss))
         }
         for (a, b) in zip(losses[0], losses[1]) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(a))) }
+        // Without the aggregate (--no-precompute-layer0) or in column blocks, the hybrid plan does not run, and the
+        // report says so.
+        for (precompute, blocks) in [(false, 1), (true, 2)] {
+            var other = configuration
+            other.quantization.precomputeFirstLayer = precompute
+            other.columnBlocks = blocks
+            let trainer = Trainer(configuration: other, shard: RankShard.wholeGraph(data, aggregation: .gcn, representation: .lookup),
+                                  classCount: data.classCount, pool: .serial)
+            var plan = FirstLayerPlan(basis: .calibrated, representation: .lookup, precompute: true)
+            plan.forwardThroughFeatures = true
+            let report = try trainer.train(firstLayerPlan: plan, environment: environment, stopRequest: nil,
+                                           checkpoints: nil, onEpoch: { _ in }, onProgress: { _ in })
+            XCTAssertFalse(trainer.model.firstLayerForwardThroughFeatures, "precompute \(precompute), blocks \(blocks)")
+            XCTAssertEqual(report.firstLayerPlan?.forwardThroughFeatures, false)
+        }
     }
 
     func testListedBreakEvenDensityBalancesListingAgainstGEMM() {
@@ -466,7 +482,8 @@ final class HostCalibrationTests: XCTestCase {
         let plan = try XCTUnwrap(json["first_layer_plan"] as? [String: Any])
         XCTAssertEqual(plan["basis"] as? String, "calibrated")
         XCTAssertEqual(plan["precompute"] as? Bool, true)
-        XCTAssertEqual(Set(((plan["estimated_seconds"] as? [String: Double]) ?? [:]).keys), ["precomputed", "hybrid", "dense", "lookup", "csr"])
+        // GEMM at 1 PFLOP/s makes dense the cheapest per-epoch path, so the hybrid path (sparse forward) is not costed.
+        XCTAssertEqual(Set(((plan["estimated_seconds"] as? [String: Double]) ?? [:]).keys), ["precomputed", "dense", "lookup", "csr"])
         XCTAssertNotNil(plan["forward_through_features"] as? Bool)
         XCTAssertNotNil(plan["gradient_listing"] as? [String: Double])
     }

@@ -57,11 +57,11 @@ final class MemoryEstimateTests: XCTestCase {
                                   inputWidth: 8, classes: 3, featureBytes: 0, sharedMessages: true)
         XCTAssertEqual(four.activationBytes, 4 * shared.activationBytes)
         XCTAssertEqual(four.parameterBytes, 4 * shared.parameterBytes)
-        // A compressed gradient all-reduce keeps residuals: six copies of every weight instead of four.
+        // A compressed gradient all-reduce keeps residuals: seven copies of every weight instead of four.
         let compressed = MemoryEstimate(model: model(layers: 2, hidden: 16), ranks: Array(repeating: rows, count: 4),
                                         inputWidth: 8, classes: 3, featureBytes: 0, sharedMessages: true,
                                         compressedGradients: true)
-        XCTAssertEqual(compressed.parameterBytes, four.parameterBytes * 6 / 4)
+        XCTAssertEqual(compressed.parameterBytes, four.parameterBytes * 7 / 4)
         // Quantized messages (at most 8 bits) take a quarter of a float per value: forward of layer 0 falls to
         // 2400 − 70 × 8 × 3/4 = 1980, below layer 0's backward pass (its aggregate 400, the gradient 800 and its
         // listed non-zeros, at most 800 more): 2000.
