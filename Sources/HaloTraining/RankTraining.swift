@@ -38,7 +38,7 @@ public enum RankTraining {
                 inputDropout: configuration.model.inputDropout, features: features)
         }
         let exchange = try makeExchange(part, transport, configuration)
-        let trainer = Trainer(configuration: configuration, shard: shard, classCount: part.classCount,
+        let trainer = try Trainer(configuration: configuration, shard: shard, classCount: part.classCount,
                               exchange: exchange, collectives: TransportCollectives(transport), pool: pool)
         return try trainer.train(firstLayerPlan: plan, environment: environment, stopRequest: stopRequest,
                                  checkpoints: checkpoints, onEpoch: onEpoch, onProgress: onProgress)

@@ -23,9 +23,11 @@ public final class Trainer {
     private let pool: ComputePool
     private let random: CounterRandom
 
+    /// Throws `TrainingSetupError` when the configuration asks for what the exchange or collectives cannot do:
+    /// column blocks with an exchange whose messages are whole rows, a compressed gradient sum without channels.
     public init(configuration: TrainingConfiguration, shard: RankShard, classCount: Int,
                 exchange: any HaloExchange = NoBoundaryExchange(), collectives: any Collectives = SingleRank(),
-                pool: ComputePool) {
+                pool: ComputePool) throws {
         self.configuration = configuration
         self.shard = shard
         self.exchange = exchange
@@ -36,12 +38,14 @@ public final class Trainer {
                          outputWidth: classCount, random: random)
         optimizer = Adam(parameters: model.parameters, hyperparameters: configuration.optimizer)
         let blocks = configuration.columnBlocks ?? 1
-        precondition(blocks == 1 || exchange.acceptsColumnBlocks,
-                     "\(configuration.method) exchanges whole rows: column blocks (\(blocks)) need a full-precision synchronous or overlapped method")
+        guard blocks >= 1 else { throw TrainingSetupError(message: "column blocks must be at least 1, got \(blocks)") }
+        guard blocks == 1 || exchange.acceptsColumnBlocks else {
+            throw TrainingSetupError(message: "\(configuration.method.rawValue) exchanges whole rows: column blocks (\(blocks)) need a full-precision synchronous or overlapped method (vanilla, adaqp-p)")
+        }
         model.columnBlockCount = blocks
         if let compression = configuration.gradientCompression, compression != .none, collectives.worldSize > 1 {
             guard let channels = collectives.channels else {
-                preconditionFailure("gradient compression \(compression) needs collectives with channels")
+                throw TrainingSetupError(message: "gradient compression \(compression) needs collectives with point-to-point channels; these have none")
             }
             gradientReduction = CompressedGradientReduction(
                 compression: compression, channels: channels, rank: collectives.rank, worldSize: collectives.worldSize,

@@ -100,7 +100,7 @@ final class AdaQPTrainingTests: XCTestCase {
         // Layer 0 neither sends rows nor gradients: only layers 1 and 2 remain.
         XCTAssertEqual(Int(reports[0].haloBytesPerEpoch),
                        expectedHaloBytes(parts, bits: .full, forwardWidths: [32, 4], backwardWidths: [32, 4]))
-        let single = Trainer(configuration: config, shard: .wholeGraph(Self.data, aggregation: .gcn),
+        let single = try Trainer(configuration: config, shard: .wholeGraph(Self.data, aggregation: .gcn),
                              classCount: Self.data.classCount, pool: .serial)
         try single.precomputeFirstAggregation()
         let reference = try single.train(environment: reports[0].environment)

@@ -136,6 +136,31 @@ final class DistributedEquivalenceTests: XCTestCase {
         XCTAssertEqual(reports[0].epochs[0].bytesSent, haloBytes + allReduceBytes)
     }
 
+    /// A trainer asked for column blocks with an exchange that sends whole quantized rows refuses with a message
+    /// (the CLI and `TrainingJob` refuse earlier; a library caller building a `Trainer` gets the same reason).
+    func testColumnBlocksWithAWholeRowExchangeAreRefused() throws {
+        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=300,classes=3,features=8,degree=6,seed=2").generate()
+        var blocked = configuration(.gcn, epochs: 1, layers: 2)
+        blocked.method = .adaqp
+        blocked.columnBlocks = 2
+        let config = blocked
+        let partitioning = try Partitioner.partition(graph: data.graph, parts: 2, method: .metis, seed: 1)
+        let parts = Part.build(dataset: data, partitioning: partitioning)
+        let messages = try LocalTransport.run(worldSize: 2) { transport -> String in
+            let part = parts[transport.rank]
+            let shard = RankShard(part: part, aggregation: .gcn, featureRepresentation: .dense)
+            do {
+                _ = try Trainer(configuration: config, shard: shard, classCount: part.classCount,
+                                exchange: try ExchangeFactory.make(part, transport, config),
+                                collectives: TransportCollectives(transport), pool: .serial)
+                return "built"
+            } catch let error as TrainingSetupError {
+                return error.message
+            }
+        }
+        for m in messages { XCTAssertTrue(m.contains("adaqp exchanges whole rows") && m.contains("(2)"), m) }
+    }
+
     /// The gradient all-reduce is bucketed by layer and started during backward: last layer first, one bucket per
     /// layer and epoch, each its layer's parameters; every epoch reports the reduction's span.
     func testGradientReductionStartsOneBucketPerLayerLastLayerFirst() throws {
@@ -149,7 +174,7 @@ final class DistributedEquivalenceTests: XCTestCase {
             let shard = RankShard(part: part, aggregation: config.model.kind.aggregation,
                                   featureRepresentation: FeatureStatistics(part.features).representation(inputDropout: true))
             let recorder = RecordingCollectives(TransportCollectives(transport))
-            let trainer = Trainer(configuration: config, shard: shard, classCount: part.classCount,
+            let trainer = try Trainer(configuration: config, shard: shard, classCount: part.classCount,
                                   exchange: try ExchangeFactory.make(part, transport, config), collectives: recorder,
                                   pool: .serial)
             let report = try trainer.train(environment: env)

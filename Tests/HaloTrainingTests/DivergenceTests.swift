@@ -27,9 +27,9 @@ final class DivergenceTests: XCTestCase {
     /// Trains one process; returns the divergence (if any) and the reports handed to `onProgress`.
     private func train(_ data: Dataset, _ config: TrainingConfiguration) -> (TrainingDiverged?, [TrainingReport]) {
         var progress: [TrainingReport] = []
-        let trainer = Trainer(configuration: config, shard: .wholeGraph(data, aggregation: .gcn),
-                              classCount: data.classCount, pool: .serial)
         do {
+            let trainer = try Trainer(configuration: config, shard: .wholeGraph(data, aggregation: .gcn),
+                                      classCount: data.classCount, pool: .serial)
             _ = try trainer.train(environment: environment(data, ranks: 1), onProgress: { progress.append($0) })
             return (nil, progress)
         } catch {

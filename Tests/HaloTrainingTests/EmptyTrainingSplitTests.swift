@@ -28,7 +28,7 @@ final class EmptyTrainingSplitTests: XCTestCase {
 
     func testOneProcessRefusesBeforeTheFirstEpoch() throws {
         let data = try data()
-        let trainer = Trainer(configuration: configuration(), shard: .wholeGraph(data, aggregation: .gcn),
+        let trainer = try Trainer(configuration: configuration(), shard: .wholeGraph(data, aggregation: .gcn),
                               classCount: data.classCount, pool: .serial)
         var epochs = 0
         XCTAssertThrowsError(try trainer.train(environment: environment(data, ranks: 1), onEpoch: { _ in epochs += 1 })) {

@@ -98,7 +98,7 @@ final class EvaluationMetricTests: XCTestCase {
         let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=200,classes=4,features=6,degree=4,seed=1").generate()
         var config = configuration(.rocAUC)
         config.epochs = 2
-        let trainer = Trainer(configuration: config, shard: .wholeGraph(data, aggregation: .mean), classCount: 4, pool: .serial)
+        let trainer = try Trainer(configuration: config, shard: .wholeGraph(data, aggregation: .mean), classCount: 4, pool: .serial)
         XCTAssertThrowsError(try trainer.train(environment: environment(ranks: 1))) { error in
             XCTAssertTrue(String(describing: error).contains("roc-auc needs a binary task; this one has 4 classes"), "\(error)")
         }

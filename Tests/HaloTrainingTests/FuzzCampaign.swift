@@ -98,7 +98,7 @@ struct FuzzCampaign {
         let estimate = MemoryEstimate(model: configuration.model, rows: dataset.nodeCount, inputWidth: dataset.featureWidth,
                                       classes: dataset.classCount, featureBytes: 0)
         return judgeTraining(&tally, estimate: estimate) {
-            let trainer = Trainer(configuration: configuration,
+            let trainer = try Trainer(configuration: configuration,
                                   shard: .wholeGraph(dataset, aggregation: configuration.model.kind.aggregation),
                                   classCount: dataset.classCount, pool: .serial)
             return [try trainer.train(environment: environment)]

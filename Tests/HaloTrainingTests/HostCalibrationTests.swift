@@ -175,7 +175,7 @@ final class HostCalibrationTests: XCTestCase {
         let configuration = TrainingConfiguration(
             dataset: "test", model: ModelConfiguration(kind: .sage, layers: 3, hiddenWidth: 64, dropout: 0.5),
             optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: 1, seed: 1, threads: 1)
-        let trainer = Trainer(configuration: configuration, shard: .wholeGraph(data, aggregation: .mean),
+        let trainer = try Trainer(configuration: configuration, shard: .wholeGraph(data, aggregation: .mean),
                               classCount: data.classCount, pool: .serial)
         var plan = FirstLayerPlan(basis: .calibrated, representation: .dense, precompute: false)
         plan.gradientListing = GradientListing(firstLayer: 0.125, hiddenLayers: 0.375, inputGradients: 0.0625)
@@ -203,7 +203,7 @@ final class HostCalibrationTests: XCTestCase {
         var losses: [[Double]] = []
         for hybrid in [false, true] {
             let shard = RankShard.wholeGraph(data, aggregation: .gcn, representation: .lookup)
-            let trainer = Trainer(configuration: configuration, shard: shard, classCount: data.classCount, pool: .serial)
+            let trainer = try Trainer(configuration: configuration, shard: shard, classCount: data.classCount, pool: .serial)
             var plan = FirstLayerPlan(basis: .calibrated, representation: .lookup, precompute: true)
             plan.forwardThroughFeatures = hybrid
             let report = try trainer.train(firstLayerPlan: plan, environment: environment, stopRequest: nil,
@@ -219,7 +219,7 @@ final class HostCalibrationTests: XCTestCase {
             var other = configuration
             other.quantization.precomputeFirstLayer = precompute
             other.columnBlocks = blocks
-            let trainer = Trainer(configuration: other, shard: RankShard.wholeGraph(data, aggregation: .gcn, representation: .lookup),
+            let trainer = try Trainer(configuration: other, shard: RankShard.wholeGraph(data, aggregation: .gcn, representation: .lookup),
                                   classCount: data.classCount, pool: .serial)
             var plan = FirstLayerPlan(basis: .calibrated, representation: .lookup, precompute: true)
             plan.forwardThroughFeatures = true

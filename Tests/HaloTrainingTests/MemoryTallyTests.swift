@@ -48,7 +48,7 @@ final class MemoryTallyTests: XCTestCase {
     func testAWholeGraphRunHoldsWhatItsShapesSay() throws {
         let d = Self.data
         let shard = RankShard.wholeGraph(d, aggregation: .gcn)
-        let trainer = Trainer(configuration: configuration(), shard: shard, classCount: 3, pool: .serial)
+        let trainer = try Trainer(configuration: configuration(), shard: shard, classCount: 3, pool: .serial)
         // Two steps: before Adam's first update its two moment arrays share one buffer of zeros.
         _ = try trainer.step(epoch: 0)
         _ = try trainer.step(epoch: 1)
@@ -82,7 +82,7 @@ final class MemoryTallyTests: XCTestCase {
         let d = Self.data
         var config = configuration()
         config.model = ModelConfiguration(kind: .gcn, layers: 3, hiddenWidth: 16, dropout: 0.5)
-        let trainer = Trainer(configuration: config, shard: RankShard.wholeGraph(d, aggregation: .gcn), classCount: 3,
+        let trainer = try Trainer(configuration: config, shard: RankShard.wholeGraph(d, aggregation: .gcn), classCount: 3,
                               pool: ComputePool(threads: 2))
         _ = try trainer.step(epoch: 0)
         XCTAssertEqual(trainer.peakMemory[.activations], 300 * 12 * 4 + 2 * 300 * 16 * 4)

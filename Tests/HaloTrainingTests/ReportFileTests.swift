@@ -92,7 +92,7 @@ final class ReportFileTests: XCTestCase {
         let configuration = TrainingConfiguration(
             dataset: "test", model: ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 8, dropout: 0.5),
             optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: epochs, seed: 1, evaluateEvery: evaluateEvery)
-        let trainer = Trainer(configuration: configuration, shard: .wholeGraph(data, aggregation: .gcn),
+        let trainer = try Trainer(configuration: configuration, shard: .wholeGraph(data, aggregation: .gcn),
                               classCount: data.classCount, pool: .serial)
         let environment = RunEnvironment(ranks: 1, threadsPerRank: 1, blasCore: "test", hostCores: 1,
                                          nodes: data.nodeCount, edges: data.graph.edgeCount,

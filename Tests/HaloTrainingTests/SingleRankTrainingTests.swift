@@ -25,7 +25,7 @@ final class SingleRankTrainingTests: XCTestCase {
     func testGCNAndSAGEReachHighAccuracyOnSyntheticGraph() throws {
         let data = try smallTask()
         for kind in ModelConfiguration.Kind.allCases {
-            let trainer = Trainer(configuration: configuration(kind, epochs: 60),
+            let trainer = try Trainer(configuration: configuration(kind, epochs: 60),
                                   shard: .wholeGraph(data, aggregation: kind.aggregation),
                                   classCount: data.classCount, pool: .serial)
             let report = try trainer.train(environment: environment(data))
@@ -42,7 +42,7 @@ final class SingleRankTrainingTests: XCTestCase {
         var isolated = data
         isolated.graph = Graph(nodeCount: data.nodeCount, sources: [], destinations: [])
         func accuracy(_ d: Dataset) throws -> Double {
-            let trainer = Trainer(configuration: configuration(.gcn, epochs: 60), shard: .wholeGraph(d, aggregation: .gcn),
+            let trainer = try Trainer(configuration: configuration(.gcn, epochs: 60), shard: .wholeGraph(d, aggregation: .gcn),
                                   classCount: d.classCount, pool: .serial)
             return try XCTUnwrap(trainer.train(environment: environment(d)).testAccuracyAtBestValidation)
         }
@@ -53,7 +53,7 @@ final class SingleRankTrainingTests: XCTestCase {
     func testSameSeedSameRunAndThreadCountDoesNotMatter() throws {
         let data = try smallTask()
         func losses(_ pool: ComputePool, seed: UInt64) throws -> [Double] {
-            let trainer = Trainer(configuration: configuration(.sage, epochs: 5, seed: seed),
+            let trainer = try Trainer(configuration: configuration(.sage, epochs: 5, seed: seed),
                                   shard: .wholeGraph(data, aggregation: .mean), classCount: data.classCount, pool: pool)
             return try trainer.train(environment: environment(data)).epochs.map(\.loss)
         }
@@ -68,7 +68,7 @@ final class SingleRankTrainingTests: XCTestCase {
     func testLocalityOrderTrainsTheSameModel() throws {
         let data = try smallTask(seed: 5)
         func run(_ localityOrder: Bool) throws -> TrainingReport {
-            let trainer = Trainer(configuration: configuration(.gcn, epochs: 8),
+            let trainer = try Trainer(configuration: configuration(.gcn, epochs: 8),
                                   shard: .wholeGraph(data, aggregation: .gcn, localityOrder: localityOrder),
                                   classCount: data.classCount, pool: .serial)
             return try trainer.train(environment: environment(data))
@@ -138,7 +138,7 @@ final class SingleRankTrainingTests: XCTestCase {
                 return try XCTUnwrap(nil)
             }
             if !lookup { shard.features = .sparse(SparseFeatures(features.matrix)) }
-            let trainer = Trainer(configuration: configuration(.gcn, epochs: 6), shard: shard,
+            let trainer = try Trainer(configuration: configuration(.gcn, epochs: 6), shard: shard,
                                   classCount: data.classCount, pool: ComputePool(threads: 2))
             return try trainer.train(environment: environment(data))
         }
@@ -153,7 +153,7 @@ final class SingleRankTrainingTests: XCTestCase {
 
     func testReportHasTheDocumentedFields() throws {
         let data = try smallTask()
-        let trainer = Trainer(configuration: configuration(.gcn, epochs: 3), shard: .wholeGraph(data, aggregation: .gcn),
+        let trainer = try Trainer(configuration: configuration(.gcn, epochs: 3), shard: .wholeGraph(data, aggregation: .gcn),
                               classCount: data.classCount, pool: .serial)
         let json = try JSONSerialization.jsonObject(with: trainer.train(environment: environment(data)).jsonData()) as? [String: Any]
         let report = try XCTUnwrap(json)
@@ -181,7 +181,7 @@ final class SingleRankTrainingTests: XCTestCase {
         }
         var data = base
         data.labels = .multiLabel(targets: targets, classCount: k)
-        let trainer = Trainer(configuration: configuration(.gcn, epochs: 60), shard: .wholeGraph(data, aggregation: .gcn),
+        let trainer = try Trainer(configuration: configuration(.gcn, epochs: 60), shard: .wholeGraph(data, aggregation: .gcn),
                               classCount: k, pool: .serial)
         let f1 = try XCTUnwrap(trainer.train(environment: environment(data)).testAccuracyAtBestValidation)
         XCTAssertGreaterThan(f1, 0.85)

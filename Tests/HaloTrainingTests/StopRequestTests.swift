@@ -39,7 +39,7 @@ final class StopRequestTests: XCTestCase {
     func testRequestBeforeTrainingStopsAfterTheFirstEpochEvaluated() throws {
         let request = StopRequest()
         request.request(reason: "interrupted by test")
-        let trainer = Trainer(configuration: configuration(epochs: 50, evaluateEvery: 10),
+        let trainer = try Trainer(configuration: configuration(epochs: 50, evaluateEvery: 10),
                               shard: .wholeGraph(Self.data, aggregation: .gcn), classCount: Self.data.classCount, pool: .serial)
         let report = try trainer.train(environment: environment(ranks: 1), stopRequest: request)
         XCTAssertFalse(report.complete)
@@ -85,7 +85,7 @@ final class StopRequestTests: XCTestCase {
     }
 
     func testRunWithoutRequestIsComplete() throws {
-        let trainer = Trainer(configuration: configuration(epochs: 3),
+        let trainer = try Trainer(configuration: configuration(epochs: 3),
                               shard: .wholeGraph(Self.data, aggregation: .gcn), classCount: Self.data.classCount, pool: .serial)
         let report = try trainer.train(environment: environment(ranks: 1), stopRequest: StopRequest())
         XCTAssertTrue(report.complete)
