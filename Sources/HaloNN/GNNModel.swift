@@ -55,7 +55,8 @@ public final class GNNModel {
     /// With a precomputed first aggregate and one process: the first layer's forward product goes through the
     /// features as held, `Â·(X·W)`, and the aggregate serves only its weight gradient (the first-layer plan's
     /// `hybrid` path, chosen when X is sparse enough for that to be cheaper than the aggregate's GEMM). Without
-    /// input dropout only, as the aggregate itself (it is of undropped features).
+    /// input dropout only, as the aggregate itself (it is of undropped features); with an operator that has halo
+    /// rows (ranks) the aggregate's GEMM runs instead, since `X·W` of the halo rows is not at hand.
     public var firstLayerForwardThroughFeatures = false {
         didSet {
             precondition(!firstLayerForwardThroughFeatures || configuration.inputDropout == 0,

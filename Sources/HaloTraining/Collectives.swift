@@ -32,6 +32,33 @@ public protocol PendingReduction: AnyObject {
     var completionTime: UInt64? { get }
 }
 
+/// A reduction in flight whose `wait()` adds the time it blocked to `collectives`' all-reduce seconds (the part
+/// of the reduction that computation did not hide), for either kind of reduction: the transport's own and the
+/// compressed one over channels.
+final class TimedReduction: PendingReduction {
+    private let waitForSum: () throws -> [Float]
+    private let completion: () -> UInt64?
+    private let collectives: any Collectives
+
+    init(waiting: @escaping () throws -> [Float], completion: @escaping () -> UInt64?, countedIn collectives: any Collectives) {
+        waitForSum = waiting
+        self.completion = completion
+        self.collectives = collectives
+    }
+
+    func wait() throws -> [Float] {
+        let watch = Stopwatch()
+        defer {
+            var cost = CommunicationStatistics()
+            cost.allReduceSeconds = watch.elapsed
+            collectives.record(cost)
+        }
+        return try waitForSum()
+    }
+
+    var completionTime: UInt64? { completion() }
+}
+
 /// The collectives of a run with one rank: every reduction is the identity.
 public final class SingleRank: Collectives {
     public init() {}

@@ -65,28 +65,26 @@ final class CompressedGradientReduction: @unchecked Sendable {
     func start(bucket: Int, epoch: Int, values: [Float]) throws -> (pending: any PendingReduction, encodeSeconds: Double, bytes: Int) {
         let watch = Stopwatch()
         let count = values.count
+        // The gradient plus what this bucket's last encoding lost; each shard's values become, once encoded, what
+        // this encoding loses (the new residual), so one array serves as both.
         var compensated = values
-        if let residual = workerResiduals[bucket], residual.count == count {
+        if let residual = workerResiduals.removeValue(forKey: bucket), residual.count == count {
             for i in 0..<count { compensated[i] += residual[i] }
         }
-        var residual = compensated
         var messages: [[UInt8]] = []
-        try compensated.withUnsafeBufferPointer { c in
-            try residual.withUnsafeMutableBufferPointer { r in
-                for p in 0..<worldSize {
-                    let range = shard(p, count: count)
-                    let bytes = codec.encode(UnsafeBufferPointer(rebasing: c[range]),
-                                             randomness: dither(epoch: epoch, bucket: bucket, phase: 0),
-                                             firstRow: GradientCodec.rows(count: count) * rank + range.lowerBound / GradientCodec.rowWidth)
-                    // residual = compensated − decoded, shard by shard.
-                    var decoded = [Float](repeating: 0, count: range.count)
-                    try decoded.withUnsafeMutableBufferPointer { try codec.decode(bytes, into: $0) }
-                    for (i, d) in zip(range, decoded) { r[i] -= d }
-                    messages.append(bytes)
-                }
+        try compensated.withUnsafeMutableBufferPointer { c in
+            for p in 0..<worldSize {
+                let range = shard(p, count: count)
+                let bytes = codec.encode(UnsafeBufferPointer(UnsafeMutableBufferPointer(rebasing: c[range])),
+                                         randomness: dither(epoch: epoch, bucket: bucket, phase: 0),
+                                         firstRow: GradientCodec.rows(count: count) * rank + range.lowerBound / GradientCodec.rowWidth)
+                var decoded = [Float](repeating: 0, count: range.count)
+                try decoded.withUnsafeMutableBufferPointer { try codec.decode(bytes, into: $0) }
+                for (i, d) in zip(range, decoded) { c[i] -= d }
+                messages.append(bytes)
             }
         }
-        workerResiduals[bucket] = residual
+        workerResiduals[bucket] = compensated
         let stamp = sequence
         sequence += 1
         for p in 0..<worldSize where p != rank {

@@ -280,24 +280,22 @@ public struct FirstLayerCostModel: Sendable {
         }
     }
 
-    /// The per-epoch path (dense, lookup or CSR) that would be cheapest, and the representation it holds the
-    /// features in: the run's representation whatever else the plan says, since ranks, `--no-precompute-layer0` and
-    /// SAGE's self term use it every epoch.
-    func perEpochChoice(_ w: FirstLayerWorkload) -> (path: FirstLayerPath, representation: FeatureRepresentation) {
+    /// The representation of the cheapest per-epoch path (dense, lookup or CSR): the run's representation whatever
+    /// else the plan says, since ranks, `--no-precompute-layer0` and SAGE's self term use it every epoch.
+    func perEpochRepresentation(_ w: FirstLayerWorkload) -> FeatureRepresentation {
         let path = paths(for: w).filter { $0 != .precomputed && $0 != .hybrid }.min { seconds($0, w) < seconds($1, w) }!
-        let representation: FeatureRepresentation = switch path {
+        return switch path {
         case .lookup: .lookup
         case .csr: .csr
         case .dense, .precomputed, .hybrid: .dense
         }
-        return (path, representation)
     }
 
     /// The hybrid path's forward product `X·W` in the features' per-epoch representation: lookup or CSR (dense
     /// features would make it the aggregate's GEMM again plus an aggregation, so it is not costed then).
     func hybridForward(_ w: FirstLayerWorkload) -> Double? {
         let h = Double(w.hiddenWidth)
-        switch perEpochChoice(w).representation {
+        switch perEpochRepresentation(w) {
         case .lookup: return Double(w.rows) * Double(w.featureWidth) * h * rates.lookupSecondsPerCellColumn
         case .csr: return Double(w.features.nonZeros) * h * rates.csrFeaturesSecondsPerNonZeroColumn
         case .dense: return nil
@@ -311,7 +309,7 @@ public struct FirstLayerCostModel: Sendable {
         let estimates = Dictionary(uniqueKeysWithValues: open.map { ($0, seconds($0, w)) })
         // Ties go to the earlier path in `FirstLayerPath`'s order, so equal estimates decide alike on every rank.
         let cheapest = open.min { estimates[$0]! < estimates[$1]! }!
-        var plan = FirstLayerPlan(basis: .calibrated, representation: perEpochChoice(w).representation,
+        var plan = FirstLayerPlan(basis: .calibrated, representation: perEpochRepresentation(w),
                                   precompute: cheapest == .precomputed || cheapest == .hybrid, estimatedSeconds: estimates,
                                   gradientListing: GradientListing(rates: rates, featureWidth: w.featureWidth,
                                                                    hiddenWidth: w.hiddenWidth))

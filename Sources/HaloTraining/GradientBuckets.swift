@@ -38,7 +38,9 @@ final class GradientBuckets {
             // Like the float32 reduction's count: one copy of the gradients per rank, as encoded.
             cost.allReduceBytes = compression.codec.encodedSize(count: flat.count)
             collectives.record(cost)
-            inFlight.append((parameters, Blocked(started.pending, collectives: collectives)))
+            let pending = started.pending
+            inFlight.append((parameters, TimedReduction(waiting: pending.wait, completion: { pending.completionTime },
+                                                        countedIn: collectives)))
         } else {
             inFlight.append((parameters, try collectives.startAllReduceSum(flat)))
         }
@@ -66,25 +68,4 @@ final class GradientBuckets {
         guard spanKnown, let firstStart, let lastCompletion, lastCompletion >= firstStart else { return nil }
         return Double(lastCompletion - firstStart) / 1e9
     }
-}
-
-/// Counts the time blocked in a compressed reduction's `wait()` as all-reduce time, as `TransportCollectives`
-/// does for its own.
-private final class Blocked: PendingReduction {
-    let pending: any PendingReduction
-    let collectives: any Collectives
-    init(_ pending: any PendingReduction, collectives: any Collectives) {
-        self.pending = pending
-        self.collectives = collectives
-    }
-    func wait() throws -> [Float] {
-        let watch = Stopwatch()
-        defer {
-            var cost = CommunicationStatistics()
-            cost.allReduceSeconds = watch.elapsed
-            collectives.record(cost)
-        }
-        return try pending.wait()
-    }
-    var completionTime: UInt64? { pending.completionTime }
 }

@@ -24,9 +24,8 @@ import HaloTensor
 public struct MemoryEstimate: Sendable, Equatable {
     /// Copies of every weight: value, gradient and Adam's first and second moments.
     public static let parameterCopies = 4
-    /// More copies with a compressed gradient all-reduce: the error-feedback residual, and while a bucket is
-    /// encoded the compensated vector and the new residual beside the old one, plus the owner's residual of its
-    /// shard (1/P of one, within the rounding up).
+    /// More copies with a compressed gradient all-reduce: the error-feedback residual, the decoded sum of a bucket
+    /// in flight, and the owner's residual, sum and contribution (1/P of one each) with the encoded messages.
     public static let compressedReductionCopies = 3
     /// What the ranks hold beyond the counted objects: a fraction of them (kernel workspaces, the logits and loss
     /// buffers, per-thread arenas, the MPI library) and an allowance for the allocator, which keeps freed blocks

@@ -75,10 +75,11 @@ extension Trainer {
                             inputGradientsBelow: plan.gradientListing.inputGradients)
         let precomputes = configuration.quantization.precomputeFirstLayer == true
         if precomputes { try precomputeFirstAggregation() }
-        // The hybrid path is a one-process choice (with ranks the aggregation needs halo rows), needs the aggregate,
-        // and stays off in column blocks (its X·W is a whole n × H matrix, which a memory-bound run avoids).
-        model.firstLayerForwardThroughFeatures = plan.forwardThroughFeatures && precomputes && collectives.worldSize == 1
-            && !exchange.crossesRanks && model.columnBlockCount == 1
+        // The hybrid path needs the aggregate and an operator without halo rows (the model's own condition: one
+        // process, or one part), and stays off in column blocks (its X·W is a whole n × H matrix, which a
+        // memory-bound run avoids).
+        model.firstLayerForwardThroughFeatures = plan.forwardThroughFeatures && precomputes
+            && shard.propagation.haloCount == 0 && model.columnBlockCount == 1
         // The report says what ran.
         var plan = plan
         plan.forwardThroughFeatures = model.firstLayerForwardThroughFeatures

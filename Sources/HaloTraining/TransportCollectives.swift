@@ -27,7 +27,8 @@ public final class TransportCollectives: Collectives {
 
     public func startAllReduceSum(_ values: [Float]) throws -> any PendingReduction {
         statistics.allReduceBytes += values.count * 4
-        return Timed(try transport.startAllReduceSum(values), owner: self)
+        let pending = try transport.startAllReduceSum(values)
+        return TimedReduction(waiting: pending.wait, completion: { pending.completionTime }, countedIn: self)
     }
 
     public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
@@ -41,21 +42,5 @@ public final class TransportCollectives: Collectives {
     public func takeStatistics() -> CommunicationStatistics {
         defer { statistics = CommunicationStatistics() }
         return statistics
-    }
-
-    /// Adds the time blocked in `wait()` to the owner's statistics.
-    private final class Timed: PendingReduction {
-        let pending: any PendingAllReduce
-        unowned let owner: TransportCollectives
-        init(_ pending: any PendingAllReduce, owner: TransportCollectives) {
-            self.pending = pending
-            self.owner = owner
-        }
-        func wait() throws -> [Float] {
-            let watch = Stopwatch()
-            defer { owner.statistics.allReduceSeconds += watch.elapsed }
-            return try pending.wait()
-        }
-        var completionTime: UInt64? { pending.completionTime }
     }
 }
