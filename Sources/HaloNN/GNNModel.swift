@@ -113,6 +113,14 @@ public final class GNNModel {
         }
     }
 
+    /// Sets each layer's `forwardRowsPerCall` from its index, input width and output width (nil: one call per
+    /// thread).
+    public func blockForwardRows(_ rowsPerCall: (_ layer: Int, _ inputWidth: Int, _ outputWidth: Int) -> Int?) {
+        for (l, conv) in convolutions.enumerated() {
+            conv.forwardRowsPerCall = rowsPerCall(l, conv.inputWidth, conv.outputWidth)
+        }
+    }
+
     public var parameters: [Parameter] {
         convolutions.flatMap(\.parameters) + norms.flatMap(\.parameters)
     }

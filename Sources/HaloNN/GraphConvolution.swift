@@ -44,6 +44,10 @@ public final class GraphConvolution {
     /// The same for the input gradient `G·Wᵀ` (aggregate-first layers, SAGE's self term), whose listed product
     /// breaks even much earlier.
     public var inputGradientListingDensity = BlockColumnLists.worthwhileInputGradientDensity
+    /// Rows per OpenBLAS call in the forward products with the weights (dense `X·W`, the aggregate's GEMM), or
+    /// nil for one call per thread: set from the host's measured decision (`GEMMRowBlocking`) by a calibrated run.
+    /// The same numbers either way (each row's product does not depend on how rows are grouped into calls).
+    public var forwardRowsPerCall: Int?
     /// How many column blocks the layer's exchanged rows are evaluated in (`ColumnBlocks`): 1 evaluates the layer
     /// whole; more hold a block's columns of the halo rows and messages at a time, when memory is the limit.
     /// Every rank must use the same count (each block is one exchange).
@@ -103,7 +107,7 @@ public final class GraphConvolution {
             for block in blocks.ranges {
                 let weight = blocks.isSplit ? neighborWeight.value.columns(block) : neighborWeight.value
                 var rows = Matrix.uninitialized(rows: inner, cols: block.count, reservingRows: inner + op.haloCount)
-                x.multiply(weight, into: &rows, accumulate: false, pool: pool)
+                x.multiply(weight, into: &rows, accumulate: false, pool: pool, rowsPerCall: forwardRowsPerCall)
                 try aggregate(&rows, into: &out, column: block.lowerBound)
             }
         } else {
@@ -114,9 +118,11 @@ public final class GraphConvolution {
                 var rows = blocks.isSplit ? dense.columns(block, reservingRows: inner + op.haloCount) : dense
                 try aggregate(&rows, into: &aggregated, column: block.lowerBound)
             }
-            gemm(aggregated, neighborWeight.value, into: &out, pool: pool)
+            gemm(aggregated, neighborWeight.value, into: &out, pool: pool, rowsPerCall: forwardRowsPerCall)
         }
-        if let selfWeight { x.multiply(selfWeight.value, into: &out, accumulate: true, pool: pool) }
+        if let selfWeight {
+            x.multiply(selfWeight.value, into: &out, accumulate: true, pool: pool, rowsPerCall: forwardRowsPerCall)
+        }
         addRowVector(bias.value.storage, to: &out, pool: pool)
         return out
     }
@@ -153,13 +159,18 @@ public final class GraphConvolution {
         if let op {
             precondition(op.haloCount == 0 && op.innerCount == x.rows, "\(layer): a forward through the features needs the whole graph's operator")
             var rows = Matrix.uninitialized(rows: x.rows, cols: outputWidth)
-            x.multiply(neighborWeight.value, into: &rows, accumulate: false, pool: context.pool)
+            x.multiply(neighborWeight.value, into: &rows, accumulate: false, pool: context.pool,
+                       rowsPerCall: forwardRowsPerCall)
             out = Matrix.uninitialized(rows: x.rows, cols: outputWidth)
             op.forward.multiply(rows, into: &out, pool: context.pool)
         } else {
-            out = matmul(aggregate, neighborWeight.value, pool: context.pool)
+            // β = 0 overwrites every element.
+            out = Matrix.uninitialized(rows: aggregate.rows, cols: outputWidth)
+            gemm(aggregate, neighborWeight.value, into: &out, pool: context.pool, rowsPerCall: forwardRowsPerCall)
         }
-        if let selfWeight { x.multiply(selfWeight.value, into: &out, accumulate: true, pool: context.pool) }
+        if let selfWeight {
+            x.multiply(selfWeight.value, into: &out, accumulate: true, pool: context.pool, rowsPerCall: forwardRowsPerCall)
+        }
         addRowVector(bias.value.storage, to: &out, pool: context.pool)
         return out
     }

@@ -66,10 +66,10 @@ public enum LayerInput: Sendable {
         return false
     }
 
-    /// `out (+)= input · weight`.
-    func multiply(_ weight: Matrix, into out: inout Matrix, accumulate: Bool, pool: ComputePool) {
+    /// `out (+)= input · weight`; a dense input's GEMM in calls of `rowsPerCall` rows when given (`GEMMRowBlocking`).
+    func multiply(_ weight: Matrix, into out: inout Matrix, accumulate: Bool, pool: ComputePool, rowsPerCall: Int? = nil) {
         switch self {
-        case .dense(let x): gemm(x, weight, into: &out, beta: accumulate ? 1 : 0, pool: pool)
+        case .dense(let x): gemm(x, weight, into: &out, beta: accumulate ? 1 : 0, pool: pool, rowsPerCall: rowsPerCall)
         case .sparse(let s): s.multiply(weight, into: &out, accumulate: accumulate, pool: pool)
         }
     }

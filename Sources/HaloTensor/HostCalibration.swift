@@ -58,6 +58,14 @@ public enum HostCalibration {
             unitHash(i, j, salt: 10) < inputGradientDensity ? pattern(i, j, salt: 11) + 0.5 : 0
         }
         let denserLists = BlockColumnLists(denserGradient, pool: pool)!
+        // The forward product at a short first layer's depth and at a hidden layer's, for row blocking.
+        let depths = KernelRates.rowBlockingDepths
+        let shortInputs = Matrix(rows: m, cols: depths.short) { i, j in pattern(i, j, salt: 12) }
+        let shortWeight = Matrix(rows: depths.short, cols: h) { i, j in pattern(i, j, salt: 13) }
+        let hiddenWeight = Matrix(rows: h, cols: h) { i, j in pattern(i, j, salt: 14) }
+        let cache = GEMMRowBlocking.level2CacheBytes
+        // Without a known L2 size there is no block to time: the blocked "rate" is the whole call's.
+        func rowsPerCall(depth: Int) -> Int? { GEMMRowBlocking.rowsPerCall(n: h, k: depth, cacheBytes: cache) }
 
         let t = fastest([
             { gemm(inputs, weight, into: &product, pool: pool) },
@@ -70,9 +78,16 @@ public enum HostCalibration {
             { _ = BlockColumnLists(gradient, pool: pool) },
             { lists.accumulateTransposedProduct(of: inputs, into: &weightGradient, pool: pool) },
             { denserLists.multiply(hiddenWeightTransposed, into: &product, pool: pool) },
+            { gemm(shortInputs, shortWeight, into: &product, pool: pool) },
+            { gemm(shortInputs, shortWeight, into: &product, pool: pool, rowsPerCall: rowsPerCall(depth: depths.short)) },
+            { gemm(hidden, hiddenWeight, into: &product, pool: pool) },
+            { gemm(hidden, hiddenWeight, into: &product, pool: pool, rowsPerCall: rowsPerCall(depth: h)) },
+            { gemm(inputs, weight, into: &product, pool: pool, rowsPerCall: rowsPerCall(depth: f)) },
         ])
         let (gemmForward, gemmTransposed, spmm, csrForward, csrTransposed) = (t[0], t[1], t[2], t[3], t[4])
         let (lookup, lookupTransposed, listing, listed, listedInput) = (t[5], t[6], t[7], t[8], t[9])
+        let (shortWhole, shortBlocked, hiddenWhole, hiddenBlocked, forwardBlocked) = (t[10], t[11], t[12], t[13], t[14])
+        let shortFlops = 2 * Double(m) * Double(depths.short) * Double(h), hiddenFlops = 2 * Double(m) * Double(h) * Double(h)
 
         return KernelRates(
             threads: pool.threads,
@@ -85,7 +100,12 @@ public enum HostCalibration {
             lookupTransposedSecondsPerCellColumn: lookupTransposed / (Double(m) * Double(f) * Double(h)),
             listingSecondsPerElement: listing / (Double(m) * Double(h)),
             listedSecondsPerNonZeroDepth: listed / (Double(lists.nonZeroCount) * Double(f)),
-            listedInputGradientSecondsPerNonZeroColumn: listedInput / (Double(denserLists.nonZeroCount) * Double(h)))
+            listedInputGradientSecondsPerNonZeroColumn: listedInput / (Double(denserLists.nonZeroCount) * Double(h)),
+            gemmShortForwardSecondsPerFlop: shortWhole / shortFlops,
+            gemmShortForwardBlockedSecondsPerFlop: shortBlocked / shortFlops,
+            gemmHiddenForwardSecondsPerFlop: hiddenWhole / hiddenFlops,
+            gemmHiddenForwardBlockedSecondsPerFlop: hiddenBlocked / hiddenFlops,
+            gemmForwardBlockedSecondsPerFlop: forwardBlocked / flops)
     }
 
     /// Each kernel's best wall time over `rounds` timed rounds after one warm-up round (fewer when `budgetSeconds`

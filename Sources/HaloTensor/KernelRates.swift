@@ -1,3 +1,5 @@
+import Foundation
+
 /// How fast this host runs the kernels Halo chooses between, as time per unit of work, measured by
 /// `HostCalibration.measure`. A cost model multiplies these by a run's own work counts (`FirstLayerCostModel` in
 /// HaloTraining), so the rates are per unit, not per calibration shape.
@@ -34,13 +36,26 @@ public struct KernelRates: Sendable, Codable, Equatable {
     /// An input gradient `G·Wᵀ` from the lists (`BlockColumnLists.multiply`, which adds a row of Wᵀ to an output
     /// row per non-zero): seconds per non-zero of G per output column.
     public var listedInputGradientSecondsPerNonZeroColumn: Double
+    /// A tall forward product `X·W` (width 256) timed as one call and as calls of `GEMMRowBlocking.rowsPerCall`
+    /// rows, at three inner dimensions: a short first layer's (100 features), a hidden layer's (256) and the
+    /// calibration's feature width (512, whose one-call rate is `gemmForwardSecondsPerFlop`). Seconds per
+    /// floating-point operation; nil in rates measured before row blocking was (or where the L2 size is unknown).
+    /// `forwardRowBlockingPays(depth:)` is the decision they feed.
+    public var gemmShortForwardSecondsPerFlop: Double?
+    public var gemmShortForwardBlockedSecondsPerFlop: Double?
+    public var gemmHiddenForwardSecondsPerFlop: Double?
+    public var gemmHiddenForwardBlockedSecondsPerFlop: Double?
+    public var gemmForwardBlockedSecondsPerFlop: Double?
 
     public init(threads: Int, gemmForwardSecondsPerFlop: Double, gemmTransposedSecondsPerFlop: Double,
                 spmmSecondsPerNonZeroColumn: Double, csrFeaturesSecondsPerNonZeroColumn: Double,
                 spmmTransposedSecondsPerNonZeroColumn: Double,
                 lookupSecondsPerCellColumn: Double, lookupTransposedSecondsPerCellColumn: Double,
                 listingSecondsPerElement: Double, listedSecondsPerNonZeroDepth: Double,
-                listedInputGradientSecondsPerNonZeroColumn: Double) {
+                listedInputGradientSecondsPerNonZeroColumn: Double,
+                gemmShortForwardSecondsPerFlop: Double? = nil, gemmShortForwardBlockedSecondsPerFlop: Double? = nil,
+                gemmHiddenForwardSecondsPerFlop: Double? = nil, gemmHiddenForwardBlockedSecondsPerFlop: Double? = nil,
+                gemmForwardBlockedSecondsPerFlop: Double? = nil) {
         self.threads = threads
         self.gemmForwardSecondsPerFlop = gemmForwardSecondsPerFlop
         self.gemmTransposedSecondsPerFlop = gemmTransposedSecondsPerFlop
@@ -52,27 +67,66 @@ public struct KernelRates: Sendable, Codable, Equatable {
         self.listingSecondsPerElement = listingSecondsPerElement
         self.listedSecondsPerNonZeroDepth = listedSecondsPerNonZeroDepth
         self.listedInputGradientSecondsPerNonZeroColumn = listedInputGradientSecondsPerNonZeroColumn
+        self.gemmShortForwardSecondsPerFlop = gemmShortForwardSecondsPerFlop
+        self.gemmShortForwardBlockedSecondsPerFlop = gemmShortForwardBlockedSecondsPerFlop
+        self.gemmHiddenForwardSecondsPerFlop = gemmHiddenForwardSecondsPerFlop
+        self.gemmHiddenForwardBlockedSecondsPerFlop = gemmHiddenForwardBlockedSecondsPerFlop
+        self.gemmForwardBlockedSecondsPerFlop = gemmForwardBlockedSecondsPerFlop
     }
 
     /// How many numbers `vector` holds.
-    public static let vectorCount = 11
+    public static let vectorCount = 16
 
-    /// The rates in a fixed order, for sending them between ranks as one vector (`init(vector:)` reads it back).
+    /// The rates in a fixed order, for sending them between ranks as one vector (`init(vector:)` reads it back);
+    /// a rate not measured travels as 0.
     public var vector: [Double] {
         [Double(threads), gemmForwardSecondsPerFlop, gemmTransposedSecondsPerFlop, spmmSecondsPerNonZeroColumn,
          csrFeaturesSecondsPerNonZeroColumn, spmmTransposedSecondsPerNonZeroColumn, lookupSecondsPerCellColumn, lookupTransposedSecondsPerCellColumn,
          listingSecondsPerElement, listedSecondsPerNonZeroDepth, listedInputGradientSecondsPerNonZeroColumn]
+            + [gemmShortForwardSecondsPerFlop, gemmShortForwardBlockedSecondsPerFlop, gemmHiddenForwardSecondsPerFlop,
+               gemmHiddenForwardBlockedSecondsPerFlop, gemmForwardBlockedSecondsPerFlop].map { $0 ?? 0 }
     }
 
     /// Rates from `vector`'s layout; nil when the count is wrong.
     public init?(vector v: [Double]) {
         guard v.count == Self.vectorCount else { return nil }
+        func measured(_ x: Double) -> Double? { x > 0 ? x : nil }
         self.init(threads: Int(v[0]), gemmForwardSecondsPerFlop: v[1], gemmTransposedSecondsPerFlop: v[2],
                   spmmSecondsPerNonZeroColumn: v[3], csrFeaturesSecondsPerNonZeroColumn: v[4],
                   spmmTransposedSecondsPerNonZeroColumn: v[5], lookupSecondsPerCellColumn: v[6],
                   lookupTransposedSecondsPerCellColumn: v[7], listingSecondsPerElement: v[8],
-                  listedSecondsPerNonZeroDepth: v[9], listedInputGradientSecondsPerNonZeroColumn: v[10])
+                  listedSecondsPerNonZeroDepth: v[9], listedInputGradientSecondsPerNonZeroColumn: v[10],
+                  gemmShortForwardSecondsPerFlop: measured(v[11]), gemmShortForwardBlockedSecondsPerFlop: measured(v[12]),
+                  gemmHiddenForwardSecondsPerFlop: measured(v[13]), gemmHiddenForwardBlockedSecondsPerFlop: measured(v[14]),
+                  gemmForwardBlockedSecondsPerFlop: measured(v[15]))
     }
+
+    /// The inner dimensions the forward product was timed at, whole and in row blocks.
+    public static let rowBlockingDepths = (short: 100, hidden: HostCalibration.width, features: HostCalibration.features)
+
+    /// Whether a tall forward product `X·W` with inner dimension `depth` should be cut into calls of
+    /// `GEMMRowBlocking.rowsPerCall` rows: `GEMMRowBlocking.worthwhile` on the pair of rates measured at the
+    /// nearest of `rowBlockingDepths` (nearest by ratio: what blocking saves is C's traffic per flop, which falls
+    /// as 1/depth), with a margin of `rowBlockingMargin`. False when that pair was not measured.
+    public func forwardRowBlockingPays(depth: Int) -> Bool {
+        let depths = Self.rowBlockingDepths
+        let pairs: [(depth: Int, whole: Double?, blocked: Double?)] = [
+            (depths.short, gemmShortForwardSecondsPerFlop, gemmShortForwardBlockedSecondsPerFlop),
+            (depths.hidden, gemmHiddenForwardSecondsPerFlop, gemmHiddenForwardBlockedSecondsPerFlop),
+            (depths.features, gemmForwardSecondsPerFlop, gemmForwardBlockedSecondsPerFlop),
+        ]
+        let distance = { (d: Int) in abs(log(Double(max(depth, 1)) / Double(d))) }
+        guard let nearest = pairs.min(by: { distance($0.depth) < distance($1.depth) }),
+              let whole = nearest.whole, let blocked = nearest.blocked else { return false }
+        // Rates are seconds per flop; `worthwhile` compares speeds.
+        return GEMMRowBlocking.worthwhile(wholeRate: 1 / whole, blockedRate: 1 / blocked, margin: Self.rowBlockingMargin)
+    }
+
+    /// How much faster the blocked calls must have been. The calibration's operands have 8192 rows, a run's
+    /// 10⁴–10⁶, and on a Zen 4 host with OpenBLAS's AVX-512 kernels the calibration measured `m × 256 × 100` 3–5 %
+    /// faster in blocks while `halo microbench` measured it 3 % slower at 100,000 rows; the gains that held at every
+    /// size (AVX2 kernels, docs/gemm.md) were 7–13 %.
+    public static let rowBlockingMargin = 0.05
 
     /// The density of G below which `Aᵀ·G` from G's lists (listing included) beats GEMM for an A `depth` columns
     /// wide, by these rates: listing costs `listing` per element of G and the product `listed · depth` per
@@ -109,6 +163,14 @@ public struct KernelRates: Sendable, Codable, Equatable {
             ("listed_seconds_per_non_zero_depth", listedSecondsPerNonZeroDepth),
             ("listed_input_gradient_seconds_per_non_zero_column", listedInputGradientSecondsPerNonZeroColumn),
         ]
-        return named.first { !($0.1.isFinite && $0.1 > 0) }?.0
+        let optional: [(String, Double?)] = [
+            ("gemm_short_forward_seconds_per_flop", gemmShortForwardSecondsPerFlop),
+            ("gemm_short_forward_blocked_seconds_per_flop", gemmShortForwardBlockedSecondsPerFlop),
+            ("gemm_hidden_forward_seconds_per_flop", gemmHiddenForwardSecondsPerFlop),
+            ("gemm_hidden_forward_blocked_seconds_per_flop", gemmHiddenForwardBlockedSecondsPerFlop),
+            ("gemm_forward_blocked_seconds_per_flop", gemmForwardBlockedSecondsPerFlop),
+        ]
+        return (named + optional.compactMap { name, rate in rate.map { (name, $0) } })
+            .first { !($0.1.isFinite && $0.1 > 0) }?.0
     }
 }

@@ -130,18 +130,23 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
     /// Which gradients every layer lists for its products (same basis as the rest of the plan). Not only the first
     /// layer's: the plan is where the run's kernel choices from the host's rates are kept and reported.
     public var gradientListing: GradientListing
+    /// Which layers cut their forward GEMM into row blocks that fit the L2 cache (same basis).
+    public var forwardRowBlocking: ForwardRowBlocking
 
     public init(basis: Basis, representation: FeatureRepresentation, precompute: Bool,
-                estimatedSeconds: [FirstLayerPath: Double]? = nil, gradientListing: GradientListing = .constants) {
+                estimatedSeconds: [FirstLayerPath: Double]? = nil, gradientListing: GradientListing = .constants,
+                forwardRowBlocking: ForwardRowBlocking = .none) {
         self.basis = basis
         self.representation = representation
         self.precompute = precompute
         self.estimatedSeconds = estimatedSeconds
         self.gradientListing = gradientListing
+        self.forwardRowBlocking = forwardRowBlocking
     }
 
     enum CodingKeys: String, CodingKey {
         case basis, representation, precompute, forwardThroughFeatures, estimatedSeconds, forced, gradientListing
+        case forwardRowBlocking
     }
 
     public init(from decoder: any Decoder) throws {
@@ -154,6 +159,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         forced = try c.decodeIfPresent(Bool.self, forKey: .forced) ?? false
         // Reports written before the listing thresholds were planned used the constant.
         gradientListing = try c.decodeIfPresent(GradientListing.self, forKey: .gradientListing) ?? .constants
+        // Reports written before row blocking was planned made one call per thread.
+        forwardRowBlocking = try c.decodeIfPresent(ForwardRowBlocking.self, forKey: .forwardRowBlocking) ?? .none
         let named = try c.decodeIfPresent([String: Double].self, forKey: .estimatedSeconds)
         estimatedSeconds = try named.map { named in
             try Dictionary(uniqueKeysWithValues: named.map { name, seconds in
@@ -175,6 +182,7 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         try c.encode(forwardThroughFeatures, forKey: .forwardThroughFeatures)
         try c.encode(forced, forKey: .forced)
         try c.encode(gradientListing, forKey: .gradientListing)
+        try c.encode(forwardRowBlocking, forKey: .forwardRowBlocking)
         // Keyed by the path's name (a dictionary keyed by an enum would encode as an array of pairs).
         try c.encodeIfPresent(estimatedSeconds.map { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) },
                               forKey: .estimatedSeconds)
@@ -197,10 +205,13 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         let estimates = (estimatedSeconds ?? [:]).sorted { $0.key < $1.key }
             .map { "\($0.key.rawValue) \(String(format: "%.1f", 1000 * $0.value)) ms" }
         let aggregate = precompute ? (forwardThroughFeatures ? "precomputed for the weight gradient, forward through the features" : "precomputed") : "every epoch"
-        return "\(representation.rawValue)\(forced ? " (as told)" : ""), aggregate \(aggregate) (\(basis.rawValue)"
+        let path = "\(representation.rawValue)\(forced ? " (as told)" : ""), aggregate \(aggregate) (\(basis.rawValue)"
             + (estimates.isEmpty ? ")" : ": \(estimates.joined(separator: ", ")))")
-            + String(format: "; gradients listed below %.0f %% non-zero (layer 0), %.0f %% (hidden layers), %.0f %% (input gradients)",
-                     100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers, 100 * gradientListing.inputGradients)
+        let listing = String(format: "gradients listed below %.0f %% non-zero (layer 0), %.0f %% (hidden layers), %.0f %% (input gradients)",
+                             100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers, 100 * gradientListing.inputGradients)
+        let blocking = "forward GEMM in row blocks: \(forwardRowBlocking.firstLayer ? "yes" : "no") (layer 0), "
+            + "\(forwardRowBlocking.hiddenLayers ? "yes" : "no") (hidden layers)"
+        return [path, listing, blocking].joined(separator: "; ")
     }
 
     /// The plan of the fixed thresholds: `FeatureStatistics.representation` and `suitsPrecomputedAggregation`.
@@ -312,7 +323,9 @@ public struct FirstLayerCostModel: Sendable {
         var plan = FirstLayerPlan(basis: .calibrated, representation: perEpochRepresentation(w),
                                   precompute: cheapest == .precomputed || cheapest == .hybrid, estimatedSeconds: estimates,
                                   gradientListing: GradientListing(rates: rates, featureWidth: w.featureWidth,
-                                                                   hiddenWidth: w.hiddenWidth))
+                                                                   hiddenWidth: w.hiddenWidth),
+                                  forwardRowBlocking: ForwardRowBlocking(rates: rates, featureWidth: w.featureWidth,
+                                                                         hiddenWidth: w.hiddenWidth))
         plan.forwardThroughFeatures = cheapest == .hybrid
         return plan
     }

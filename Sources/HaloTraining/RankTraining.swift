@@ -73,6 +73,9 @@ extension Trainer {
     ) throws -> TrainingReport {
         model.listGradients(below: { plan.gradientListing.density(ofLayer: $0) },
                             inputGradientsBelow: plan.gradientListing.inputGradients)
+        model.blockForwardRows { layer, inputWidth, outputWidth in
+            plan.forwardRowBlocking.rowsPerCall(layer: layer, inputWidth: inputWidth, outputWidth: outputWidth)
+        }
         let precomputes = configuration.quantization.precomputeFirstLayer == true
         if precomputes { try precomputeFirstAggregation() }
         // The hybrid path needs the aggregate and an operator without halo rows (the model's own condition: one

@@ -13,7 +13,8 @@ struct Calibrate: ParsableCommand {
         discussion: """
             Times (about a second) Halo's own kernels on operands shaped like a first layer's (8192 rows, 512 \
             features, width 256): tall-skinny GEMM forward and transposed, CSR aggregation, CSR features both ways, \
-            table lookup both ways, and listing a 5 %-dense gradient with the product from its lists. The rates \
+            table lookup both ways, listing a 5 %-dense gradient with the product from its lists, and the forward \
+            GEMM at depths 100, 256 and 512 in one call and in row blocks that fit L2 (which layers then block). The rates \
             replace this host's entry in the cache (the cache file is printed), keyed by CPU model, vector ISA, \
             OpenBLAS kernel family, threads and this executable; `halo train` reads it instead of measuring.
 
@@ -75,6 +76,21 @@ struct Calibrate: ParsableCommand {
                      100 * BlockColumnLists.worthwhileDensity))
         print(String(format: "listed G·Wᵀ (input gradient) beats GEMM below %.0f %% non-zero at width 256 (%.0f %% without a calibration)",
                      100 * r.listedInputGradientBreakEvenDensity(width: 256), 100 * BlockColumnLists.worthwhileInputGradientDensity))
+        let depths = KernelRates.rowBlockingDepths
+        let rowBlocking: [(Int, Double?, Double?)] = [
+            (depths.short, r.gemmShortForwardSecondsPerFlop, r.gemmShortForwardBlockedSecondsPerFlop),
+            (depths.hidden, r.gemmHiddenForwardSecondsPerFlop, r.gemmHiddenForwardBlockedSecondsPerFlop),
+            (depths.features, r.gemmForwardSecondsPerFlop, r.gemmForwardBlockedSecondsPerFlop),
+        ]
+        let blockingLines = rowBlocking.compactMap { depth, whole, blocked -> String? in
+            guard let whole, let blocked else { return nil }
+            let rows = GEMMRowBlocking.rowsPerCall(n: HostCalibration.width, k: depth, cacheBytes: GEMMRowBlocking.level2CacheBytes)
+            return String(format: "m×256×%d %.1f GFLOP/s whole, %.1f in %@ → %@", depth, 1e-9 / whole, 1e-9 / blocked,
+                          rows.map { "\($0)-row calls" } ?? "(no L2 size: not blocked)",
+                          r.forwardRowBlockingPays(depth: depth) ? "blocks" : "one call")
+        }
+        print(blockingLines.isEmpty ? "forward GEMM row blocking: not measured"
+                                    : "forward GEMM row blocking: " + blockingLines.joined(separator: " | "))
 
         var plan: FirstLayerPlan?
         if let dataset {

@@ -81,8 +81,9 @@ struct GEMMBench {
             let blockedRate = flops * Double(pool.threads) / blockedCPU.min()! / 1e9
             result.blockedRowsPerCall = rows
             result.blockedGflopsByCPUTime = blockedRate
-            result.blockedWorthwhile = GEMMRowBlocking.worthwhile(wholeRate: result.gflopsByCPUTime,
-                                                                  blockedRate: blockedRate)
+            // The margin training's decision uses (`KernelRates.forwardRowBlockingPays`).
+            result.blockedWorthwhile = GEMMRowBlocking.worthwhile(wholeRate: result.gflopsByCPUTime, blockedRate: blockedRate,
+                                                                  margin: KernelRates.rowBlockingMargin)
         }
         return result
     }

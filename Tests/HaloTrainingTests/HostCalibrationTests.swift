@@ -169,6 +169,59 @@ final class HostCalibrationTests: XCTestCase {
                                        inputGradients: BlockColumnLists.worthwhileInputGradientDensity))
     }
 
+    /// Row blocking is decided at the measured depth nearest (by ratio) to the layer's inner dimension, only when the
+    /// blocked calls were faster by more than the margin, and never from rates that lack the pair.
+    func testForwardRowBlockingFollowsTheNearestMeasuredDepth() throws {
+        var r = rates(gemm: 1e-11)
+        XCTAssertFalse(r.forwardRowBlockingPays(depth: 100), "not measured: one call")
+        r.gemmShortForwardSecondsPerFlop = 1e-11
+        r.gemmShortForwardBlockedSecondsPerFlop = 0.9e-11      // 11 % faster in blocks
+        r.gemmHiddenForwardSecondsPerFlop = 1e-11
+        r.gemmHiddenForwardBlockedSecondsPerFlop = 0.98e-11    // 2 %: within the margin
+        r.gemmForwardBlockedSecondsPerFlop = 0.5e-11           // the 512-deep pair: twice as fast
+        for (depth, pays) in [(1, true), (64, true), (100, true), (150, true), (170, false), (256, false), (350, false),
+                              (400, true), (745, true), (4096, true)] {
+            XCTAssertEqual(r.forwardRowBlockingPays(depth: depth), pays, "depth \(depth)")
+        }
+        XCTAssertEqual(KernelRates(vector: r.vector), r)
+        var slower = r
+        slower.gemmForwardBlockedSecondsPerFlop = 2e-11
+        XCTAssertFalse(slower.forwardRowBlockingPays(depth: 745))
+
+        // The plan takes the decision at the run's feature width and hidden width.
+        let plan = FirstLayerPlan.choosing(for: photo(), rates: r)
+        XCTAssertEqual(plan.forwardRowBlocking, ForwardRowBlocking(firstLayer: true, hiddenLayers: false))
+        XCTAssertTrue(plan.forwardRowBlocking.blocks(layer: 0))
+        XCTAssertFalse(plan.forwardRowBlocking.blocks(layer: 1))
+        XCTAssertEqual(plan.forwardRowBlocking.rowsPerCall(layer: 0, inputWidth: 745, outputWidth: 256, cacheBytes: 1 << 20),
+                       GEMMRowBlocking.rowsPerCall(n: 256, k: 745, cacheBytes: 1 << 20))
+        XCTAssertNil(plan.forwardRowBlocking.rowsPerCall(layer: 0, inputWidth: 745, outputWidth: 256, cacheBytes: nil))
+        XCTAssertNil(plan.forwardRowBlocking.rowsPerCall(layer: 1, inputWidth: 256, outputWidth: 256, cacheBytes: 1 << 20))
+        XCTAssertEqual(FirstLayerPlan.choosing(for: photo(), rates: nil).forwardRowBlocking, .none)
+        XCTAssertEqual(FirstLayerPlan.choosing(for: photo(), rates: rates()).forwardRowBlocking, .none)
+
+        // In the JSON, and absent from older plans and rates.
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: encoder.encode(plan)) as? [String: Any])
+        XCTAssertEqual(json["forward_row_blocking"] as? [String: Bool], ["first_layer": true, "hidden_layers": false])
+        XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: encoder.encode(plan)), plan)
+        let older = #"{"basis": "constants", "representation": "csr", "precompute": false}"#
+        XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: Data(older.utf8)).forwardRowBlocking, .none)
+        var olderRates = try XCTUnwrap(JSONSerialization.jsonObject(with: encoder.encode(rates())) as? [String: Any])
+        XCTAssertNil(olderRates["gemm_short_forward_seconds_per_flop"], "unmeasured rates are left out")
+        olderRates["gemm_hidden_forward_seconds_per_flop"] = 1e-11
+        let decoded = try decoder.decode(KernelRates.self, from: JSONSerialization.data(withJSONObject: olderRates))
+        XCTAssertEqual(decoded.gemmHiddenForwardSecondsPerFlop, 1e-11)
+        XCTAssertNil(decoded.gemmHiddenForwardBlockedSecondsPerFlop)
+        XCTAssertNil(decoded.invalidField)
+        var broken = r
+        broken.gemmHiddenForwardBlockedSecondsPerFlop = -1
+        XCTAssertEqual(broken.invalidField, "gemm_hidden_forward_blocked_seconds_per_flop")
+    }
+
     /// The trainer hands the plan's thresholds to every layer before training.
     func testTheTrainerAppliesThePlansListingThresholds() throws {
         let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=300,classes=3,features=70,degree=6,signal=1,seed=2").generate()
@@ -179,12 +232,18 @@ final class HostCalibrationTests: XCTestCase {
                               classCount: data.classCount, pool: .serial)
         var plan = FirstLayerPlan(basis: .calibrated, representation: .dense, precompute: false)
         plan.gradientListing = GradientListing(firstLayer: 0.125, hiddenLayers: 0.375, inputGradients: 0.0625)
+        plan.forwardRowBlocking = ForwardRowBlocking(firstLayer: false, hiddenLayers: true)
         let environment = RunEnvironment(ranks: 1, threadsPerRank: 1, dataset: data)
         let report = try trainer.train(firstLayerPlan: plan, environment: environment, stopRequest: nil, checkpoints: nil,
                                        onEpoch: { _ in }, onProgress: { _ in })
         XCTAssertEqual(trainer.model.convolutions.map(\.gradientListingDensity), [0.125, 0.375, 0.375])
         XCTAssertEqual(trainer.model.convolutions.map(\.inputGradientListingDensity), [0.0625, 0.0625, 0.0625])
         XCTAssertEqual(report.firstLayerPlan?.gradientListing, plan.gradientListing)
+        let cache = GEMMRowBlocking.level2CacheBytes
+        XCTAssertEqual(trainer.model.convolutions.map(\.forwardRowsPerCall),
+                       [nil, GEMMRowBlocking.rowsPerCall(n: 64, k: 64, cacheBytes: cache),
+                        GEMMRowBlocking.rowsPerCall(n: 3, k: 64, cacheBytes: cache)])
+        XCTAssertEqual(report.firstLayerPlan?.forwardRowBlocking, plan.forwardRowBlocking)
     }
 
     /// One process with the hybrid plan: the trainer switches the first layer's forward to the features and trains
