@@ -303,6 +303,7 @@ final class Rendezvous: @unchecked Sendable {
                 if round.collected + 1 == worldSize { rounds[op] = nil } else { rounds[op]!.collected += 1 }
                 return (contributions, round.completedAt)
             }
+            try throwInsteadOfWaitingAfterFailure()
             condition.wait()
         }
     }
@@ -332,6 +333,7 @@ final class Rendezvous: @unchecked Sendable {
                     continue
                 }
             }
+            try throwInsteadOfWaitingAfterFailure()
             condition.wait()
         }
     }
@@ -367,8 +369,17 @@ final class Rendezvous: @unchecked Sendable {
                 throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason)
             }
             if !blocking { return [] }
+            try throwInsteadOfWaitingAfterFailure()
             condition.wait()
         }
+    }
+
+    /// Called with the lock held where a rank would wait: once any rank has failed, the calling rank included,
+    /// nothing it waits for may come. The checks above skip the caller's own failure (a rank that reported one
+    /// may still get what has already arrived), but a thread of the failed rank that outlives it (a gradient
+    /// reduction's queue waiting for its peers) would otherwise wait forever.
+    private func throwInsteadOfWaitingAfterFailure() throws {
+        if let failure { throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason) }
     }
 
     func fail(rank: Int, reason: String) {

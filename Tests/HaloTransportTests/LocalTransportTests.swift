@@ -106,6 +106,31 @@ final class LocalTransportTests: XCTestCase {
         }
     }
 
+    /// A thread of the failing rank itself that waits on a channel or a collective (a gradient reduction's queue)
+    /// ends with the failure instead of waiting forever.
+    func testTheFailingRanksOwnWaitingThreadsEnd() throws {
+        let ended = DispatchSemaphore(value: 0)
+        let seen = PeerErrors()
+        XCTAssertThrowsError(try LocalTransport.run(worldSize: 2) { t -> Int in
+            if t.rank == 0 {
+                Thread {
+                    do { _ = try t.waitForMessages(from: 1, on: ChannelID(5), clock: 0) } catch { seen.add(error) }
+                    ended.signal()
+                }.start()
+                // Let the thread start waiting, then fail.
+                Thread.sleep(forTimeInterval: 0.05)
+                throw Boom()
+            }
+            do { try t.barrier() } catch { seen.add(error) }
+            return 0
+        })
+        XCTAssertEqual(ended.wait(timeout: .now() + 5), .success, "the failed rank's waiting thread is still blocked")
+        XCTAssertEqual(seen.errors.count, 2)
+        for e in seen.errors {
+            guard case .peerFailed(rank: 0, _)? = e as? TransportError else { return XCTFail("expected rank 0's failure, got \(e)") }
+        }
+    }
+
     func testMismatchedArgumentsAreRejected() {
         XCTAssertThrowsError(try LocalTransport.run(worldSize: 2) { t -> Int in
             _ = try t.startAllToAll([[]])   // one message for two ranks
