@@ -228,6 +228,9 @@ public enum DatasetFormat {
                         try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none))
                     }
                 }
+                // The other files go through `Data.write(options: .atomic)`, which syncs before its rename; so must this
+                // one, or a crash after the rename could leave a file of the right name with unwritten blocks.
+                try handle.synchronize()
                 try handle.close()
             } catch {
                 try? handle.close()
