@@ -22,6 +22,8 @@ public struct PipelineSettings: Sendable, Codable, Equatable {
     /// values instead of zeros (PipeGCN's `zeros` is kept for fidelity to the paper).
     public var warmup: Warmup
     /// PipeGCN's smoothing of consumed blocks, `avg = m·avg + (1 − m)·received`, for rows and gradients; 0 = off.
+    /// `PipelineSettings()` has 0; a `TrainingConfiguration` built without settings takes the method's
+    /// (`TrainingMethod.defaultSmoothing`: 0.95 for PipeGCN), as `halo train` does.
     public var smoothing: Double
     /// PipeQS: a block older than this many epochs is never used; the rank waits instead.
     public var maxStaleness: Int

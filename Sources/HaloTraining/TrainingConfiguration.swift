@@ -36,7 +36,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public init(dataset: String, model: ModelConfiguration, optimizer: Adam.Hyperparameters, epochs: Int,
                 seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1, method: TrainingMethod = .vanilla,
                 quantization: QuantizationSettings = QuantizationSettings(),
-                pipeline: PipelineSettings = PipelineSettings(), metric: EvaluationMetric? = nil,
+                pipeline: PipelineSettings? = nil, metric: EvaluationMetric? = nil,
                 normalizeFeatures: Bool = false, columnBlocks: Int? = nil,
                 gradientCompression: GradientCompression = .none) {
         self.columnBlocks = columnBlocks
@@ -44,7 +44,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         self.metric = metric
         self.normalizeFeatures = normalizeFeatures
         self.method = method
-        self.pipeline = pipeline
+        // Without settings, the method's defaults, as `halo train` has them (PipeGCN smooths with 0.95).
+        self.pipeline = pipeline ?? PipelineSettings(smoothing: method.defaultSmoothing)
         self.quantization = quantization
         self.dataset = dataset
         self.model = model
