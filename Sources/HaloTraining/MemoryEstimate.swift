@@ -93,11 +93,13 @@ public struct MemoryEstimate: Sendable, Equatable {
     ///     passes form the aggregated gradient a block of rows at a time (`GraphConvolution`).
     ///   - compressedGradients: whether gradients are summed by `CompressedGradientReduction`, which keeps
     ///     residuals as large as the parameters (`compressedReductionCopies`).
+    ///   - forwardThroughFeatures: whether the first layer forms its forward product from the features beside the
+    ///     precomputed aggregate (the plan's hybrid path): `X·W` (rows × hidden) is held while it is aggregated.
     public init(model: ModelConfiguration, ranks: [RankRows], inputWidth: Int, classes: Int, featureBytes: Double,
                 storedEdges: Int = 0, precomputedFirstLayer: Bool = false, sparseFeatures: Bool = false,
                 sharedMessages: Bool = false, partStructure: Bool = false, messageBytesPerValue: Double = 4,
                 pipelinedCaches: Bool = false, columnBlocks: Int = 1, wholeGraph: Bool = false,
-                compressedGradients: Bool = false) {
+                compressedGradients: Bool = false, forwardThroughFeatures: Bool = false) {
         let float = Double(MemoryLayout<Float>.size)
         let widths = (0...model.layers).map { l -> Int in
             l == 0 ? inputWidth : l == model.layers ? classes : model.hiddenWidth
@@ -119,7 +121,9 @@ public struct MemoryEstimate: Sendable, Equatable {
             let step = StepPeak(model: model, widths: widths, rows: rank, precomputed: precomputedFirstLayer,
                                 sparseInput: sparseFeatures, sharedMessages: sharedMessages,
                                 messageFloats: messageBytesPerValue / float, pipelinedCaches: pipelinedCaches,
-                                columnBlocks: columnBlocks, rowBlockBackward: wholeGraph)
+                                columnBlocks: columnBlocks, rowBlockBackward: wholeGraph,
+                                // The trainer takes the hybrid path only with the layer whole.
+                                forwardThroughFeatures: precomputedFirstLayer && forwardThroughFeatures && columnBlocks == 1)
             if step.bytes > largestRank { largestRank = step.bytes; phase = step.phase }
             peak += step.bytes
         }
@@ -142,12 +146,14 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// goes by row blocks); an MPI rank's bound before its part exists is one replica but not the whole graph.
     public init(model: ModelConfiguration, rows: Int, inputWidth: Int, classes: Int, featureBytes: Double,
                 replicas: Int = 1, storedEdges: Int = 0, precomputedFirstLayer: Bool = false,
-                sparseFeatures: Bool = false, columnBlocks: Int = 1, wholeGraph: Bool? = nil) {
+                sparseFeatures: Bool = false, columnBlocks: Int = 1, wholeGraph: Bool? = nil,
+                forwardThroughFeatures: Bool = false) {
         let count = max(replicas, 1)
         self.init(model: model, ranks: Array(repeating: RankRows(inner: rows / count), count: count),
                   inputWidth: inputWidth, classes: classes, featureBytes: featureBytes, storedEdges: storedEdges,
                   precomputedFirstLayer: precomputedFirstLayer, sparseFeatures: sparseFeatures,
-                  columnBlocks: columnBlocks, wholeGraph: wholeGraph ?? (count == 1))
+                  columnBlocks: columnBlocks, wholeGraph: wholeGraph ?? (count == 1),
+                  forwardThroughFeatures: forwardThroughFeatures)
     }
 
     public static func == (a: Self, b: Self) -> Bool {
@@ -199,7 +205,8 @@ private struct StepPeak {
     var phase = ""
 
     init(model: ModelConfiguration, widths: [Int], rows: MemoryEstimate.RankRows, precomputed: Bool, sparseInput: Bool,
-         sharedMessages: Bool, messageFloats: Double, pipelinedCaches: Bool, columnBlocks: Int, rowBlockBackward: Bool) {
+         sharedMessages: Bool, messageFloats: Double, pipelinedCaches: Bool, columnBlocks: Int, rowBlockBackward: Bool,
+         forwardThroughFeatures: Bool) {
         let inner = Double(rows.inner), halo = Double(rows.halo)
         // Messages in floats' worth: a quantized value takes a quarter of a float.
         let messageRows = (sharedMessages ? halo : Double(rows.sent) + halo) * messageFloats
@@ -235,6 +242,7 @@ private struct StepPeak {
                 transient += (inner + halo) * w + messageRows * w
                 if !transformsFirst(l) { transient += inner * Double(widths[l]) }  // the aggregate being built
             }
+            if l == 0 && forwardThroughFeatures { transient += out }  // X·W, aggregated into the output
             consider(held + transient, "forward, layer \(l)")
             held += kept(l)
         }

@@ -186,7 +186,7 @@ public struct TrainingJob: Sendable {
                     : Double(data.nodeCount) * Double(data.featureWidth) * Double(MemoryLayout<Float>.size),
                 replicas: 1, storedEdges: data.graph.edgeCount + data.nodeCount, wholeGraph: true,
                 precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? plan.precompute,
-                sparseFeatures: sparse)
+                sparseFeatures: sparse, forwardThroughFeatures: plan.forwardThroughFeatures)
             let ordering = Stopwatch()
             let shard = RankShard.wholeGraph(data, aggregation: model.kind.aggregation, representation: plan.representation)
             log("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")

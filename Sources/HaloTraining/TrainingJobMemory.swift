@@ -20,19 +20,20 @@ extension TrainingJob {
     ///   - featureBytes: the input features those ranks hold.
     ///   - replicas: ranks on this host, each with its own copy of the model and optimiser state.
     ///   - wholeGraph: whether this is one process training the whole graph, not a bound for partitioned ranks.
-    ///   - precomputedFirstLayer, sparseFeatures: the first layer's plan once known (before it: the configuration's
-    ///     precompute setting, dense features).
+    ///   - precomputedFirstLayer, sparseFeatures, forwardThroughFeatures: the first layer's plan once known (before
+    ///     it: the configuration's precompute setting, dense features, no hybrid forward).
     /// Returns the column blocks to use (the run's, for the whole graph once its plan is known).
     @discardableResult
     func checkMemory(rows: Int, inputWidth: Int, classes: Int, featureBytes: Double, replicas: Int,
                      storedEdges: Int = 0, wholeGraph: Bool, precomputedFirstLayer: Bool? = nil,
-                     sparseFeatures: Bool = false) throws -> Int {
+                     sparseFeatures: Bool = false, forwardThroughFeatures: Bool = false) throws -> Int {
         try fit { blocks in
             MemoryEstimate(
                 model: configuration.model, rows: rows, inputWidth: inputWidth, classes: classes,
                 featureBytes: featureBytes, replicas: replicas, storedEdges: storedEdges,
                 precomputedFirstLayer: precomputedFirstLayer ?? configuration.quantization.precomputeFirstLayer ?? false,
-                sparseFeatures: sparseFeatures, columnBlocks: blocks, wholeGraph: wholeGraph)
+                sparseFeatures: sparseFeatures, columnBlocks: blocks, wholeGraph: wholeGraph,
+                forwardThroughFeatures: forwardThroughFeatures)
         }
     }
 

@@ -143,6 +143,27 @@ final class MemoryEstimateTests: XCTestCase {
                           "without the first layer's aggregate and exchange, the step itself holds less")
     }
 
+    /// The hybrid first layer (`forward_through_features`) holds `X·W` beside its output while it aggregates:
+    /// one-layer GCN, 100 rows, 10 sparse features, 8 classes, aggregate precomputed. Forward of layer 0 holds the
+    /// output (800 floats) and, on the hybrid path, `X·W` (800 more). Backward holds the 800-float gradient and room
+    /// for its listed non-zeros (800): as much, so the hybrid path moves the peak to the forward pass without raising
+    /// it (an `X·W` is always as large as that allowance). Not counted without the precomputed aggregate (no hybrid
+    /// path) or in column blocks (the trainer turns it off).
+    func testHybridForwardHoldsTheFeaturesProduct() {
+        func estimate(precomputed: Bool = true, hybrid: Bool, blocks: Int = 1) -> MemoryEstimate {
+            MemoryEstimate(model: model(layers: 1, hidden: 16), rows: 100, inputWidth: 10, classes: 8, featureBytes: 0,
+                           precomputedFirstLayer: precomputed, sparseFeatures: true, columnBlocks: blocks,
+                           forwardThroughFeatures: hybrid)
+        }
+        let aggregate = 100.0 * 10 * 4
+        XCTAssertEqual(estimate(hybrid: false).activationBytes, 1600 * 4 + aggregate)
+        XCTAssertEqual(estimate(hybrid: false).peakPhase, "backward, layer 0")
+        XCTAssertEqual(estimate(hybrid: true).activationBytes, 1600 * 4 + aggregate)
+        XCTAssertEqual(estimate(hybrid: true).peakPhase, "forward, layer 0")
+        XCTAssertEqual(estimate(precomputed: false, hybrid: true).peakPhase, estimate(precomputed: false, hybrid: false).peakPhase)
+        XCTAssertEqual(estimate(hybrid: true, blocks: 2).peakPhase, "backward, layer 0")
+    }
+
     /// The estimate against runs measured on this project's machine (docs/scale.md; 2 cores, 24 GiB): it must
     /// never be below what the kernel saw, and not far above it, or it would refuse runs that fit.
     func testAgreesWithMeasuredPeaks() {
