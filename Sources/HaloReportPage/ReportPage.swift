@@ -226,17 +226,26 @@ public struct ReportPage {
                        charts: charts)
     }
 
-    /// AdaQP: for each cycle, the share of rows at each width (summed over layers and directions).
+    /// AdaQP: for each cycle, the share of rows at each width (summed over layers and directions). The report holds
+    /// the re-assignments; the cycle before the first one sent every row at 8 bits while tracing variances
+    /// (`AdaptivePrecision`), and is shown as such.
     private func assignmentHistogram(_ record: RecordedRun, name: String) -> String {
         let cycles = record.assignmentCycles
         let lastEpoch = max(record.epochs.last.map { $0.epoch + 1 } ?? record.setup.epochs, 1)
-        let groups = cycles.enumerated().map { index, cycle -> GroupedBarChart.Group in
+        func span(from start: Int, to end: Int) -> String {
+            end > start + 1 ? "epochs \(start + 1)–\(end)" : "epoch \(start + 1)"
+        }
+        var groups: [GroupedBarChart.Group] = []
+        if let first = cycles.first, first.epoch > 0 {
+            groups.append(.init(name: span(from: 0, to: first.epoch),
+                                values: Self.bitWidths.map { $0.bits == "8" ? 1 : 0 }))
+        }
+        groups += cycles.enumerated().map { index, cycle -> GroupedBarChart.Group in
             var rows: [String: Int] = [:]
             for site in cycle.sites { rows.merge(site.rowsByBits, uniquingKeysWith: +) }
             let total = Double(max(rows.values.reduce(0, +), 1))
             let end = index + 1 < cycles.count ? cycles[index + 1].epoch : lastEpoch
-            let span = end > cycle.epoch + 1 ? "epochs \(cycle.epoch + 1)–\(end)" : "epoch \(cycle.epoch + 1)"
-            return .init(name: span, values: Self.bitWidths.map { Double(rows[$0.bits] ?? 0) / total })
+            return .init(name: span(from: cycle.epoch, to: end), values: Self.bitWidths.map { Double(rows[$0.bits] ?? 0) / total })
         }
         return GroupedBarChart(label: "bit widths per assignment cycle of \(name)", xTitle: "assignment cycle",
                                yTitle: "share of rows", kinds: Self.bitWidths.map { ("\($0.bits) bit", $0.color) },

@@ -50,10 +50,15 @@ public final class TrainingEventLog: @unchecked Sendable {
             let cycles = report.assignmentCycles ?? []
             guard cycles.count > cyclesWritten else { return }
             let now = clock()
-            try file.append(cycles[cyclesWritten...].map {
+            var events: [TensorBoardEvent] = []
+            if cyclesWritten == 0, cycles[0].epoch > 0 {
+                events.append(TensorBoardEvent(wallTime: now, step: 1, content: .scalars(TrainingScalars.initialAssignmentScalars)))
+            }
+            events += cycles[cyclesWritten...].map {
                 TensorBoardEvent(wallTime: now, step: TrainingScalars.step(of: $0),
                                  content: .scalars(TrainingScalars.scalars(of: $0)))
-            })
+            }
+            try file.append(events)
             cyclesWritten = cycles.count
         }
     }

@@ -70,6 +70,12 @@ public enum TrainingScalars {
     /// The step an AdaQP assignment takes effect at: the first epoch it holds for, counted from 1.
     public static func step(of cycle: AssignmentCycleReport) -> Int64 { Int64(cycle.epoch + 1) }
 
+    /// The widths before AdaQP's first re-assignment, which the report does not hold as a cycle: every row at 8
+    /// bits while variances are traced (`AdaptivePrecision`). Written at step 1, before that re-assignment's.
+    public static let initialAssignmentScalars: [TensorBoardScalar] = widths.filter { $0 != "32" }.map {
+        TensorBoardScalar(tag: "bit_width/rows_\($0)bit_share", value: $0 == "8" ? 1 : 0)
+    }
+
     /// An AdaQP re-assignment: the share of halo rows given each bit width (over every layer and direction) and
     /// the solver's time.
     public static func scalars(of cycle: AssignmentCycleReport) -> [TensorBoardScalar] {

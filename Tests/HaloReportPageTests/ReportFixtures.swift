@@ -39,10 +39,11 @@ enum ReportFixtures {
             bytesSentPerEpoch: 52_000)
         report.complete = done == nil
         if method == .adaqp {
-            var first = AssignmentCycleReport(epoch: 0)
-            first.sites = [site(["8": 100])]
-            var second = AssignmentCycleReport(epoch: 3)
-            second.sites = [site(["2": 30, "4": 50]), site(["8": 20])]
+            // As AdaptivePrecision records them: re-assignments only; epochs 1–3 ran at 8 bits, untraced.
+            var first = AssignmentCycleReport(epoch: 3)
+            first.sites = [site(["2": 30, "4": 50]), site(["8": 20])]
+            var second = AssignmentCycleReport(epoch: 5)
+            second.sites = [site(["2": 60, "4": 40])]
             report.assignmentCycles = [first, second]
         }
         return report

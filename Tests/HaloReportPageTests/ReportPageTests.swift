@@ -22,8 +22,8 @@ final class ReportPageTests: XCTestCase {
         XCTAssertEqual(run.ranks, 2)
         XCTAssertEqual(run.epochs.count, 6)
         XCTAssertEqual(run.epochs[1].validationAccuracy, 0.45)
-        XCTAssertEqual(run.assignmentCycles.map(\.epoch), [0, 3])
-        XCTAssertEqual(run.assignmentCycles[1].sites[0].rowsByBits, ["2": 30, "4": 50])
+        XCTAssertEqual(run.assignmentCycles.map(\.epoch), [3, 5])
+        XCTAssertEqual(run.assignmentCycles[0].sites[0].rowsByBits, ["2": 30, "4": 50])
         XCTAssertTrue(run.complete)
     }
 
@@ -40,8 +40,11 @@ final class ReportPageTests: XCTestCase {
         XCTAssertEqual(count("<svg", in: html), 1 + 2 + 3 + 1 + 2 + 1)
         XCTAssertEqual(count("<svg", in: html), count("</svg>", in: html))
         XCTAssertEqual(count("<figure>", in: html), count("<svg", in: html), "one SVG per chart")
-        XCTAssertTrue(html.contains("epochs 1–3"), "AdaQP's first cycle")
-        XCTAssertTrue(html.contains("epochs 4–6"), "AdaQP's second cycle")
+        // The first cycle, at 8 bits before any re-assignment, is in the histogram though the report records
+        // only re-assignments.
+        XCTAssertTrue(html.contains("epochs 1–3"), "AdaQP's first cycle, all 8-bit")
+        XCTAssertTrue(html.contains("epochs 4–5"), "AdaQP's first re-assignment")
+        XCTAssertTrue(html.contains("epoch 6"), "AdaQP's second re-assignment")
         XCTAssertTrue(html.contains("No bit-width histogram in the report of: vanilla · cora · 2 parts."))
     }
 

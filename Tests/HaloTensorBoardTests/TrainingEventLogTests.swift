@@ -162,6 +162,22 @@ final class TrainingEventLogTests: XCTestCase {
         XCTAssertEqual(events[5].scalar("loss/train"), Float(1.0 / 3.0))
     }
 
+    /// AdaQP's report holds re-assignments only; the cycle before the first (every row at 8 bits) is written at
+    /// step 1 when that first re-assignment is, so the bit-width charts start where training did.
+    func testTheFirstEightBitCycleIsWrittenWithTheFirstReassignment() throws {
+        let log = try TrainingEventLog(folder: folder.appendingPathComponent("initial").path, clock: { 1_700_000_000 })
+        log.record(epoch(0, evaluated: false))
+        log.record(epoch(1, evaluated: false))
+        try log.record(report(cycles: [cycle(from: 2, rows: ["2": 1, "4": 3])]))
+        try log.finish(report(cycles: [cycle(from: 2, rows: ["2": 1, "4": 3]), cycle(from: 4, rows: ["4": 4])]))
+        let cycles = try EventFileReader.events(inFile: log.path).filter { $0.scalar("bit_width/rows_8bit_share") != nil }
+        XCTAssertEqual(cycles.map(\.step), [1, 3, 5])
+        XCTAssertEqual(cycles[0].scalar("bit_width/rows_8bit_share"), 1)
+        XCTAssertEqual(cycles[0].scalar("bit_width/rows_2bit_share"), 0)
+        XCTAssertNil(cycles[0].scalar("adaqp/solve_s"), "no solve before the first cycle")
+        XCTAssertEqual(cycles[1].scalar("bit_width/rows_4bit_share"), 0.75)
+    }
+
     func testTheFolderIsCreatedAndTwoRunsInOneSecondGetTwoFiles() throws {
         let nested = folder.appendingPathComponent("runs/a").path
         let first = try TrainingEventLog(folder: nested, clock: { 5 })
