@@ -63,6 +63,9 @@ struct ImportOutputOptions: ParsableArguments {
     /// Checks --out before anything is read, converts, writes beside --out and renames the result into place.
     func run(_ convert: () throws -> ImportedDataset) throws {
         let output = try ImportDestination(path: out)
+        for leftover in output.removedLeftovers {
+            print("removed \(leftover), the staging folder of an import that did not finish")
+        }
         let watch = Stopwatch()
         let imported = try convert()
         for note in imported.notes { print(note) }

@@ -11,9 +11,14 @@ import Glibc
 /// `.<name>.tmp-<pid>`, and renamed into place only once complete, so an interrupted or failed import leaves no
 /// directory that looks like a dataset. Only a missing or empty destination is accepted: an import never replaces
 /// data (a `rename` onto an empty directory replaces it in one step).
+///
+/// A killed import leaves its staging folder behind (gigabytes for a large graph); the next import to the same
+/// destination deletes the staging folders of processes that no longer exist on this host (`removedLeftovers`).
 struct ImportDestination {
     let destination: URL
     let staging: URL
+    /// Staging folders of earlier, dead imports to this destination that were deleted.
+    private(set) var removedLeftovers: [String] = []
 
     init(path: String) throws {
         destination = URL(fileURLWithPath: path).standardizedFileURL
@@ -33,6 +38,19 @@ struct ImportDestination {
         }
         guard access(parent.path, W_OK | X_OK) == 0 else {
             throw ValidationError("--out \(path): \(parent.path) is not writable (the dataset is written beside --out, then renamed)")
+        }
+        removedLeftovers = Self.removeDeadStagingFolders(in: parent, of: destination.lastPathComponent)
+    }
+
+    /// Deletes `.<name>.tmp-<pid>` beside the destination for every pid that is not a live process here. A live
+    /// pid's folder is kept (another import may be writing it; a pid reused since is kept too, harmlessly).
+    private static func removeDeadStagingFolders(in parent: URL, of name: String) -> [String] {
+        let prefix = ".\(name).tmp-"
+        let siblings = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
+        return siblings.filter { entry in
+            guard entry.hasPrefix(prefix), let pid = Int32(entry.dropFirst(prefix.count)), pid > 0, pid != getpid(),
+                  kill(pid, 0) != 0, errno == ESRCH else { return false }
+            return (try? FileManager.default.removeItem(at: parent.appendingPathComponent(entry))) != nil
         }
     }
 

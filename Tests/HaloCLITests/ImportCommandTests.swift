@@ -67,6 +67,33 @@ final class ImportCommandTests: CommandTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: fromOGB.deletingLastPathComponent().path), ["from-ogb"])
     }
 
+    /// A killed import's staging folder is deleted by the next import to the same destination; the staging folder
+    /// of a process that is alive is left alone.
+    func testTheStagingFolderOfADeadImportIsRemoved() throws {
+        let original = try SyntheticGraphSpec(parsing: spec).generate()
+        let npz = scratch.appendingPathComponent("data.npz")
+        try NPZFixture.archive(NPZFixture.members(of: original, masks: true), method: .stored).write(to: npz)
+        // A pid that has exited: a short child's.
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        let dead = scratch.appendingPathComponent(".out.tmp-\(child.processIdentifier)")
+        let live = scratch.appendingPathComponent(".out.tmp-\(ProcessInfo.processInfo.processIdentifier)")
+        for folder in [dead, live] {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data(count: 1024).write(to: folder.appendingPathComponent("edges.bin"))
+        }
+        let out = scratch.appendingPathComponent("out")
+        let outcome = try run(try halo(), ["import", "npz", npz.path, "--out", out.path], timeout: 120)
+        XCTAssertEqual(outcome.status, 0, "\(outcome)")
+        XCTAssertTrue(outcome.stdout.contains("removed \(dead.lastPathComponent), the staging folder of an import that did not finish"),
+                      "\(outcome)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead.path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live.path), "a live process's staging folder is kept")
+        XCTAssertEqual(try DatasetFormat.read(directory: out).graph, original.graph)
+    }
+
     func testNPZWithoutMasksGetsASeededSplitAndTrains() throws {
         let original = try SyntheticGraphSpec(parsing: spec).generate()
         let npz = scratch.appendingPathComponent("nomasks.npz")
