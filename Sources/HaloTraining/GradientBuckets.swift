@@ -10,23 +10,34 @@ import HaloNN
 /// share this hides is the upper layers'; the step's report separates the blocked time from the reduction's span.
 /// With a `compression`, buckets travel in its format (`CompressedGradientReduction`), numbered in the order they
 /// start, which is the same in every step.
+///
+/// Without `overlapping`, `start` only queues a bucket and `finish()` starts them all, in the same order, before it
+/// waits: the reduction after the backward pass, for measuring what the overlap hides.
 final class GradientBuckets {
     private let collectives: any Collectives
     private let compression: CompressedGradientReduction?
     private let epoch: Int
+    private let overlapping: Bool
+    private var queued: [[Parameter]] = []
     private var inFlight: [(parameters: [Parameter], pending: any PendingReduction)] = []
     private var firstStart: UInt64?
 
-    init(collectives: any Collectives, compression: CompressedGradientReduction? = nil, epoch: Int = 0) {
+    init(collectives: any Collectives, compression: CompressedGradientReduction? = nil, epoch: Int = 0,
+         overlapping: Bool = true) {
         self.collectives = collectives
         self.compression = compression
         self.epoch = epoch
+        self.overlapping = overlapping
     }
 
     /// Starts the sum of `parameters`' gradients over the ranks (collective: every rank starts the same buckets
-    /// in the same order, which the layers' fixed order gives).
+    /// in the same order, which the layers' fixed order gives), or queues it when not `overlapping`.
     func start(_ parameters: [Parameter]) throws {
         guard collectives.worldSize > 1, !parameters.isEmpty else { return }
+        if overlapping { try begin(parameters) } else { queued.append(parameters) }
+    }
+
+    private func begin(_ parameters: [Parameter]) throws {
         var flat = [Float]()
         flat.reserveCapacity(parameters.reduce(0) { $0 + $1.count })
         for p in parameters { flat.append(contentsOf: p.gradient.storage) }
@@ -50,6 +61,8 @@ final class GradientBuckets {
     /// from the first bucket's start to the last one's completion, in seconds (nil when the transport does not
     /// report completion times, or nothing was reduced).
     func finish() throws -> Double? {
+        for parameters in queued { try begin(parameters) }
+        queued.removeAll()
         var lastCompletion: UInt64?
         var spanKnown = true
         for (parameters, pending) in inFlight {

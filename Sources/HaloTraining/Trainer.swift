@@ -82,7 +82,8 @@ public final class Trainer {
             logits: logits, targets: shard.lossTargets, mask: shard.split.train,
             globalTrainingCount: shard.globalCounts.train, pool: pool)
         // Each layer's gradient sum over ranks starts as soon as backward has finished that layer.
-        let buckets = GradientBuckets(collectives: collectives, compression: gradientReduction, epoch: epoch)
+        let buckets = GradientBuckets(collectives: collectives, compression: gradientReduction, epoch: epoch,
+                                      overlapping: configuration.overlapsGradientReduction ?? true)
         try model.backward(gradient, operator: shard.propagation, exchange: exchange, context: context) { layer in
             try buckets.start(model.parameters(ofLayer: layer))
         }

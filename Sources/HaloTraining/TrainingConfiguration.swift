@@ -32,14 +32,19 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     /// How weight gradients travel in the all-reduce (with error feedback when compressed); nil in reports written
     /// before it was recorded, meaning float32.
     public var gradientCompression: GradientCompression?
+    /// Whether each layer's gradient sum starts as soon as backward has finished the layer (overlapping the layers
+    /// below) or, when false, all of them after the backward pass: the un-overlapped baseline that the overlap is
+    /// measured against. The same sums either way. nil in reports written before it was recorded, meaning true.
+    public var overlapsGradientReduction: Bool?
 
     public init(dataset: String, model: ModelConfiguration, optimizer: Adam.Hyperparameters, epochs: Int,
                 seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1, method: TrainingMethod = .vanilla,
                 quantization: QuantizationSettings = QuantizationSettings(),
                 pipeline: PipelineSettings? = nil, metric: EvaluationMetric? = nil,
                 normalizeFeatures: Bool = false, columnBlocks: Int? = nil,
-                gradientCompression: GradientCompression = .none) {
+                gradientCompression: GradientCompression = .none, overlapsGradientReduction: Bool = true) {
         self.columnBlocks = columnBlocks
+        self.overlapsGradientReduction = overlapsGradientReduction
         self.gradientCompression = gradientCompression
         self.metric = metric
         self.normalizeFeatures = normalizeFeatures

@@ -12,7 +12,8 @@ enum ReportOptions {
     private static let renames: [([String], String)] = [
         (["dataset"], "dataset"), (["epochs"], "epochs"), (["seed"], "seed"), (["evaluate_every"], "eval-every"),
         (["threads"], "threads"), (["method"], "method"), (["metric"], "metric"),
-        (["normalize_features"], "normalize-features"),
+        (["normalize_features"], "normalize-features"), (["gradient_compression"], "grad-compression"),
+        (["overlaps_gradient_reduction"], "overlap-allreduce"),
         (["model", "kind"], "model"), (["model", "layers"], "layers"), (["model", "hidden_width"], "hidden"),
         (["model", "dropout"], "dropout"), (["model", "input_dropout"], "input-dropout"),
         (["model", "normalization"], "norm"),

@@ -143,6 +143,11 @@ struct Train: ParsableCommand {
         valueName: "none|bf16|int8"))
     var gradCompression: GradientCompression = .none
 
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Start each layer's gradient all-reduce as soon as backward has finished the layer (default), or with --no-overlap-allreduce all of them after backward.",
+        discussion: "The sums are the same either way; --no-overlap-allreduce is the un-overlapped baseline the report's blocked all-reduce time (allreduce_s) can be compared with."))
+    var overlapAllreduce = true
+
     @Option(help: ArgumentHelp("AdaQP bit widths: adaptive (solved every --assign-cycle epochs), uniform:2|4|8, or random.",
                                valueName: "scheme"))
     var assign: AssignmentScheme = .adaptive
@@ -323,7 +328,7 @@ struct Train: ParsableCommand {
                                        initialBits: BitWidth(rawValue: initialBits) ?? .eight,
                                        bypassedGradients: bypassedGradients),
             metric: metric, normalizeFeatures: normalizeFeatures, columnBlocks: columnBlocks.count,
-            gradientCompression: gradCompression)
+            gradientCompression: gradCompression, overlapsGradientReduction: overlapAllreduce)
     }
 
     func run() throws {

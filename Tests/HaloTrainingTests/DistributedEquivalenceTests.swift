@@ -186,6 +186,29 @@ final class DistributedEquivalenceTests: XCTestCase {
             XCTAssertTrue(spans.allSatisfy { ($0 ?? -1) >= 0 }, "every epoch reports the span: \(spans)")
         }
     }
+
+    /// `overlapsGradientReduction: false` (`--no-overlap-allreduce`) starts the same buckets after backward and
+    /// trains the same model, bit for bit: only when the sums start differs.
+    func testUnoverlappedGradientReductionTrainsTheSameModel() throws {
+        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=400,classes=3,features=8,degree=6,seed=2").generate()
+        let parts = Part.build(dataset: data, partitioning: try Partitioner.partition(graph: data.graph, parts: 2, method: .metis, seed: 1))
+        let env = environment(data, ranks: 2)
+        func losses(overlapping: Bool) throws -> [[Double]] {
+            var settings = configuration(.gcn, epochs: 3, layers: 3)
+            settings.overlapsGradientReduction = overlapping
+            let config = settings
+            return try LocalTransport.run(worldSize: 2) { transport -> [Double] in
+                let part = parts[transport.rank]
+                let shard = RankShard(part: part, aggregation: config.model.kind.aggregation,
+                                      featureRepresentation: FeatureStatistics(part.features).representation(inputDropout: true))
+                let trainer = try Trainer(configuration: config, shard: shard, classCount: part.classCount,
+                                          exchange: try ExchangeFactory.make(part, transport, config),
+                                          collectives: TransportCollectives(transport), pool: .serial)
+                return try trainer.train(environment: env).epochs.map(\.loss)
+            }
+        }
+        XCTAssertEqual(try losses(overlapping: false), try losses(overlapping: true))
+    }
 }
 
 /// Forwards to a transport's collectives, recording the length of every reduction started.

@@ -75,6 +75,7 @@ VARIANT_OPTIONS = {
     "smoothing": ["--smoothing", "{}"],
     "bypassed-gradients": ["--bypassed-gradients", "{}"],
     "grad": ["--grad-compression", "{}"],
+    "no-overlap": ["--no-overlap-allreduce"],
 }
 
 
