@@ -79,7 +79,8 @@ final class TrainConfigFileCommandTests: CommandTestCase {
         let first = scratch.appendingPathComponent("first.json")
         let again = scratch.appendingPathComponent("again.json")
         let outcome = try run(try halo(), ["train", "--dataset", Self.small, "--recipe", "kipf-gcn", "--epochs", "6",
-                                           "--parts", "2", "--method", "pipegcn", "--quiet", "--json-out", first.path], timeout: 120)
+                                           "--parts", "2", "--method", "pipegcn", "--grad-compression", "bf16",
+                                           "--no-overlap-allreduce", "--quiet", "--json-out", first.path], timeout: 120)
         XCTAssertEqual(outcome.status, 0, "\(outcome)")
         let repeated = try run(try halo(), ["train", "--config", first.path, "--quiet", "--json-out", again.path], timeout: 120)
         XCTAssertEqual(repeated.status, 0, "\(repeated)")
@@ -89,6 +90,9 @@ final class TrainConfigFileCommandTests: CommandTestCase {
                        (b["epochs"] as? [[String: Any]])?.map { $0["loss"] as? Double })
         let model = try XCTUnwrap((a["config"] as? [String: Any])?["model"] as? [String: Any])
         XCTAssertEqual(model["hidden_width"] as? Int, 16, "kipf-gcn's width")
+        let config = try XCTUnwrap(b["config"] as? [String: Any])
+        XCTAssertEqual(config["gradient_compression"] as? String, "bf16")
+        XCTAssertEqual(config["overlaps_gradient_reduction"] as? Bool, false)
     }
 
     func testFilesThatCannotBeUsedAreRefusedByName() throws {
@@ -119,10 +123,10 @@ final class TrainConfigFileCommandTests: CommandTestCase {
         // The option list's lines start with the flag (discussions may quote other programs' flags, e.g. mpirun's).
         let optionLines = help.stdout.split(separator: "\n").filter { $0.drop { $0 == " " }.hasPrefix("--") }
         let names = Set(optionLines.compactMap { $0.firstMatch(of: /--(?:\[no-\])?([a-z0-9][a-z0-9-]*)/).map { String($0.output.1) } })
-            .subtracting(["help", "config", "recipe", "no-bypass", "no-adaptive-bits", "no-precompute-layer0"])
+            .subtracting(["help", "config", "recipe", "no-bypass", "no-adaptive-bits", "no-precompute-layer0", "no-overlap-allreduce"])
         XCTAssertGreaterThan(names.count, 30)
         // A value of the right kind for each: the run is then refused by validation or checks, never by the file.
-        let text = names.sorted().map { "\($0): " + (["quiet", "normalize-features", "bypass", "adaptive-bits", "precompute-layer0", "recalibrate"].contains($0) ? "true" : "\"x\"") }
+        let text = names.sorted().map { "\($0): " + (["quiet", "normalize-features", "bypass", "adaptive-bits", "precompute-layer0", "recalibrate", "overlap-allreduce"].contains($0) ? "true" : "\"x\"") }
         let file = try write(text.joined(separator: "\n"), "all.yaml")
         let outcome = try run(try halo(), ["train", "--config", file.path], timeout: 60)
         XCTAssertFalse(outcome.stderr.contains("unknown option"), "\(outcome)")
