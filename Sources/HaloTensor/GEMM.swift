@@ -42,10 +42,14 @@ public func gemm(
                 switch partition {
                 case .rows:
                     pool.forEachChunk(of: m, grain: GEMMPartition.minimumBlock) { rows in
+                        // Equal calls of at most `rowsPerCall` rows: no short last call repacking op(B) for a few rows.
                         let step = max(1, rowsPerCall ?? rows.count)
-                        for first in stride(from: rows.lowerBound, to: rows.upperBound, by: step) {
-                            operands.multiply(pa, pb, rows: first..<min(first + step, rows.upperBound),
-                                              columns: 0..<n, inner: 0..<k, beta: beta, into: pc, ldc: n)
+                        let calls = (rows.count + step - 1) / step
+                        for call in 0..<calls {
+                            let first = rows.lowerBound + rows.count * call / calls
+                            let end = rows.lowerBound + rows.count * (call + 1) / calls
+                            operands.multiply(pa, pb, rows: first..<end, columns: 0..<n, inner: 0..<k,
+                                              beta: beta, into: pc, ldc: n)
                         }
                     }
                 case .columns:

@@ -88,6 +88,12 @@ public enum HostCalibration {
         let (lookup, lookupTransposed, listing, listed, listedInput) = (t[5], t[6], t[7], t[8], t[9])
         let (shortWhole, shortBlocked, hiddenWhole, hiddenBlocked, forwardBlocked) = (t[10], t[11], t[12], t[13], t[14])
         let shortFlops = 2 * Double(m) * Double(depths.short) * Double(h), hiddenFlops = 2 * Double(m) * Double(h) * Double(h)
+        /// The blocked rate, or nil when no block was timed: no block size (L2 unknown or too small), or blocks no
+        /// smaller than a thread's rows, where the "blocked" calls were the whole calls again.
+        func blockedRate(_ seconds: Double, flops: Double, depth: Int) -> Double? {
+            guard let rows = rowsPerCall(depth: depth), rows < m / pool.threads else { return nil }
+            return seconds / flops
+        }
 
         return KernelRates(
             threads: pool.threads,
@@ -102,10 +108,10 @@ public enum HostCalibration {
             listedSecondsPerNonZeroDepth: listed / (Double(lists.nonZeroCount) * Double(f)),
             listedInputGradientSecondsPerNonZeroColumn: listedInput / (Double(denserLists.nonZeroCount) * Double(h)),
             gemmShortForwardSecondsPerFlop: shortWhole / shortFlops,
-            gemmShortForwardBlockedSecondsPerFlop: shortBlocked / shortFlops,
+            gemmShortForwardBlockedSecondsPerFlop: blockedRate(shortBlocked, flops: shortFlops, depth: depths.short),
             gemmHiddenForwardSecondsPerFlop: hiddenWhole / hiddenFlops,
-            gemmHiddenForwardBlockedSecondsPerFlop: hiddenBlocked / hiddenFlops,
-            gemmForwardBlockedSecondsPerFlop: forwardBlocked / flops)
+            gemmHiddenForwardBlockedSecondsPerFlop: blockedRate(hiddenBlocked, flops: hiddenFlops, depth: h),
+            gemmForwardBlockedSecondsPerFlop: blockedRate(forwardBlocked, flops: flops, depth: f))
     }
 
     /// Each kernel's best wall time over `rounds` timed rounds after one warm-up round (fewer when `budgetSeconds`

@@ -39,7 +39,8 @@ public struct KernelRates: Sendable, Codable, Equatable {
     /// A tall forward product `X·W` (width 256) timed as one call and as calls of `GEMMRowBlocking.rowsPerCall`
     /// rows, at three inner dimensions: a short first layer's (100 features), a hidden layer's (256) and the
     /// calibration's feature width (512, whose one-call rate is `gemmForwardSecondsPerFlop`). Seconds per
-    /// floating-point operation; nil in rates measured before row blocking was (or where the L2 size is unknown).
+    /// floating-point operation. The blocked rates are nil where no block was timed (L2 size unknown or too small,
+    /// or blocks as large as a thread's rows), and all five in rates measured before row blocking was.
     /// `forwardRowBlockingPays(depth:)` is the decision they feed.
     public var gemmShortForwardSecondsPerFlop: Double?
     public var gemmShortForwardBlockedSecondsPerFlop: Double?

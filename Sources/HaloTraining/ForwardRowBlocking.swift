@@ -10,7 +10,8 @@ import HaloTensor
 public struct ForwardRowBlocking: Sendable, Codable, Equatable {
     /// The first layer's product (inner dimension: the input features).
     public var firstLayer: Bool
-    /// Every hidden layer's (inner dimension: the hidden width).
+    /// Every layer after the first, the output layer included (inner dimension: the hidden width; the decision
+    /// was measured at output width 256, the output layer's is the class count).
     public var hiddenLayers: Bool
 
     public init(firstLayer: Bool, hiddenLayers: Bool) {

@@ -81,7 +81,8 @@ public final class Trainer {
         let (localLoss, gradient) = loss.evaluate(
             logits: logits, targets: shard.lossTargets, mask: shard.split.train,
             globalTrainingCount: shard.globalCounts.train, pool: pool)
-        // Each layer's gradient sum over ranks starts as soon as backward has finished that layer.
+        // Each layer's gradient sum over ranks starts as soon as backward has finished that layer (or, with
+        // `overlapsGradientReduction` false, all of them after backward).
         let buckets = GradientBuckets(collectives: collectives, compression: gradientReduction, epoch: epoch,
                                       overlapping: configuration.overlapsGradientReduction ?? true)
         try model.backward(gradient, operator: shard.propagation, exchange: exchange, context: context) { layer in

@@ -49,7 +49,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         self.metric = metric
         self.normalizeFeatures = normalizeFeatures
         self.method = method
-        // Without settings, the method's defaults, as `halo train` has them (PipeGCN smooths with 0.95).
+        // Without settings, the method's defaults, as `halo train` has them (PipeGCN smooths with 0.95). Decided
+        // here: setting `method` afterwards does not change `pipeline`.
         self.pipeline = pipeline ?? PipelineSettings(smoothing: method.defaultSmoothing)
         self.quantization = quantization
         self.dataset = dataset

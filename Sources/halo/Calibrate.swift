@@ -83,11 +83,11 @@ struct Calibrate: ParsableCommand {
             (depths.features, r.gemmForwardSecondsPerFlop, r.gemmForwardBlockedSecondsPerFlop),
         ]
         let blockingLines = rowBlocking.compactMap { depth, whole, blocked -> String? in
-            guard let whole, let blocked else { return nil }
+            guard let whole else { return nil }
+            guard let blocked else { return String(format: "m×256×%d %.1f GFLOP/s whole, no block timed → one call", depth, 1e-9 / whole) }
             let rows = GEMMRowBlocking.rowsPerCall(n: HostCalibration.width, k: depth, cacheBytes: GEMMRowBlocking.level2CacheBytes)
             return String(format: "m×256×%d %.1f GFLOP/s whole, %.1f in %@ → %@", depth, 1e-9 / whole, 1e-9 / blocked,
-                          rows.map { "\($0)-row calls" } ?? "(no L2 size: not blocked)",
-                          r.forwardRowBlockingPays(depth: depth) ? "blocks" : "one call")
+                          rows.map { "\($0)-row calls" } ?? "blocks", r.forwardRowBlockingPays(depth: depth) ? "blocks" : "one call")
         }
         print(blockingLines.isEmpty ? "forward GEMM row blocking: not measured"
                                     : "forward GEMM row blocking: " + blockingLines.joined(separator: " | "))

@@ -14,7 +14,7 @@ struct Import: ParsableCommand {
         discussion: """
             The output is what `halo train --dataset DIR` reads: checked as the dataset reader checks (ids in range, \
             finite features, labels, disjoint split masks), with an XXH64 checksum for every file. It is written \
-            into .<name>.tmp-<pid> beside --out and renamed into place when complete, so a failed import leaves \
+            into .<name>.tmp-<host>-<pid> beside --out and renamed into place when complete, so a failed import leaves \
             nothing half-written; --out must not exist yet or be an empty directory.
 
             Edges (--edges): `undirected` (the default) stores every edge both ways and merges duplicates, as OGB's \

@@ -8,12 +8,14 @@ import Glibc
 #endif
 
 /// Where `halo import` writes: checked before the (possibly long) conversion, written into a sibling staging folder
-/// `.<name>.tmp-<pid>`, and renamed into place only once complete, so an interrupted or failed import leaves no
+/// `.<name>.tmp-<host>-<pid>`, and renamed into place only once complete, so an interrupted or failed import leaves no
 /// directory that looks like a dataset. Only a missing or empty destination is accepted: an import never replaces
 /// data (a `rename` onto an empty directory replaces it in one step).
 ///
 /// A killed import leaves its staging folder behind (gigabytes for a large graph); the next import to the same
-/// destination deletes the staging folders of processes that no longer exist on this host (`removedLeftovers`).
+/// destination deletes the staging folders of processes that no longer exist (`removedLeftovers`). The folder is
+/// named `.<name>.tmp-<host>-<pid>`, and only this host's are judged: on a file system shared between machines,
+/// another host's pid says nothing here.
 struct ImportDestination {
     let destination: URL
     let staging: URL
@@ -23,7 +25,7 @@ struct ImportDestination {
     init(path: String) throws {
         destination = URL(fileURLWithPath: path).standardizedFileURL
         let parent = destination.deletingLastPathComponent()
-        staging = parent.appendingPathComponent(".\(destination.lastPathComponent).tmp-\(getpid())")
+        staging = parent.appendingPathComponent(Self.stagingPrefix(of: destination.lastPathComponent) + "\(getpid())")
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: destination.path, isDirectory: &isDirectory) {
@@ -42,10 +44,16 @@ struct ImportDestination {
         removedLeftovers = Self.removeDeadStagingFolders(in: parent, of: destination.lastPathComponent)
     }
 
-    /// Deletes `.<name>.tmp-<pid>` beside the destination for every pid that is not a live process here. A live
-    /// pid's folder is kept (another import may be writing it; a pid reused since is kept too, harmlessly).
+    /// `.<name>.tmp-<host>-`: the staging folders of imports to `name` on this host, before their pid.
+    static func stagingPrefix(of name: String) -> String {
+        ".\(name).tmp-\(ProcessInfo.processInfo.hostName.replacingOccurrences(of: "/", with: "_"))-"
+    }
+
+    /// Deletes this host's `.<name>.tmp-<host>-<pid>` beside the destination for every pid that is not a live
+    /// process. A live pid's folder is kept (another import may be writing it; a pid reused since is kept too,
+    /// harmlessly).
     private static func removeDeadStagingFolders(in parent: URL, of name: String) -> [String] {
-        let prefix = ".\(name).tmp-"
+        let prefix = stagingPrefix(of: name)
         let siblings = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
         return siblings.filter { entry in
             guard entry.hasPrefix(prefix), let pid = Int32(entry.dropFirst(prefix.count)), pid > 0, pid != getpid(),

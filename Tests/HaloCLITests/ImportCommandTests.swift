@@ -78,9 +78,12 @@ final class ImportCommandTests: CommandTestCase {
         child.executableURL = URL(fileURLWithPath: "/bin/true")
         try child.run()
         child.waitUntilExit()
-        let dead = scratch.appendingPathComponent(".out.tmp-\(child.processIdentifier)")
-        let live = scratch.appendingPathComponent(".out.tmp-\(ProcessInfo.processInfo.processIdentifier)")
-        for folder in [dead, live] {
+        let host = ProcessInfo.processInfo.hostName
+        let dead = scratch.appendingPathComponent(".out.tmp-\(host)-\(child.processIdentifier)")
+        let live = scratch.appendingPathComponent(".out.tmp-\(host)-\(ProcessInfo.processInfo.processIdentifier)")
+        // Another machine's import on a shared file system: its pid means nothing here.
+        let elsewhere = scratch.appendingPathComponent(".out.tmp-another-host-\(child.processIdentifier)")
+        for folder in [dead, live, elsewhere] {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try Data(count: 1024).write(to: folder.appendingPathComponent("edges.bin"))
         }
@@ -91,6 +94,7 @@ final class ImportCommandTests: CommandTestCase {
                       "\(outcome)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dead.path))
         XCTAssertTrue(FileManager.default.fileExists(atPath: live.path), "a live process's staging folder is kept")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: elsewhere.path), "another host's staging folder is kept")
         XCTAssertEqual(try DatasetFormat.read(directory: out).graph, original.graph)
     }
 
