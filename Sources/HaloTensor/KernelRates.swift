@@ -110,21 +110,26 @@ public struct KernelRates: Sendable, Codable, Equatable {
     /// nearest of `rowBlockingDepths` (nearest by ratio: what blocking saves is C's traffic per flop, which falls
     /// as 1/depth), with a margin of `rowBlockingMargin`. False when that pair was not measured.
     public func forwardRowBlockingPays(depth: Int) -> Bool {
-        let depths = Self.rowBlockingDepths
-        let pairs: [(depth: Int, whole: Double?, blocked: Double?)] = [
-            (depths.short, gemmShortForwardSecondsPerFlop, gemmShortForwardBlockedSecondsPerFlop),
-            (depths.hidden, gemmHiddenForwardSecondsPerFlop, gemmHiddenForwardBlockedSecondsPerFlop),
-            (depths.features, gemmForwardSecondsPerFlop, gemmForwardBlockedSecondsPerFlop),
-        ]
         let distance = { (d: Int) in abs(log(Double(max(depth, 1)) / Double(d))) }
-        guard let nearest = pairs.min(by: { distance($0.depth) < distance($1.depth) }),
+        guard let nearest = forwardRowBlockingRates.min(by: { distance($0.depth) < distance($1.depth) }),
               let whole = nearest.whole, let blocked = nearest.blocked else { return false }
         // Rates are seconds per flop; `worthwhile` compares speeds.
         return GEMMRowBlocking.worthwhile(wholeRate: 1 / whole, blockedRate: 1 / blocked, margin: Self.rowBlockingMargin)
     }
 
+    /// The forward product's rates per measured depth, one call and row blocks (seconds per flop; nil: not
+    /// measured).
+    public var forwardRowBlockingRates: [(depth: Int, whole: Double?, blocked: Double?)] {
+        let depths = Self.rowBlockingDepths
+        return [
+            (depths.short, gemmShortForwardSecondsPerFlop, gemmShortForwardBlockedSecondsPerFlop),
+            (depths.hidden, gemmHiddenForwardSecondsPerFlop, gemmHiddenForwardBlockedSecondsPerFlop),
+            (depths.features, gemmForwardSecondsPerFlop, gemmForwardBlockedSecondsPerFlop),
+        ]
+    }
+
     /// How much faster the blocked calls must have been. The calibration's operands have 8192 rows, a run's
-    /// 10⁴–10⁶, and on a Zen 4 host with OpenBLAS's AVX-512 kernels the calibration measured `m × 256 × 100` 3–5 %
+    /// 10⁴–10⁶, and on a Zen 4 host with OpenBLAS's AVX-512 kernels the calibration measured `m × 256 × 100` 3–6 %
     /// faster in blocks while `halo microbench` measured it 3 % slower at 100,000 rows; the gains that held at every
     /// size (AVX2 kernels, docs/gemm.md) were 7–13 %.
     public static let rowBlockingMargin = 0.05

@@ -76,13 +76,7 @@ struct Calibrate: ParsableCommand {
                      100 * BlockColumnLists.worthwhileDensity))
         print(String(format: "listed G·Wᵀ (input gradient) beats GEMM below %.0f %% non-zero at width 256 (%.0f %% without a calibration)",
                      100 * r.listedInputGradientBreakEvenDensity(width: 256), 100 * BlockColumnLists.worthwhileInputGradientDensity))
-        let depths = KernelRates.rowBlockingDepths
-        let rowBlocking: [(Int, Double?, Double?)] = [
-            (depths.short, r.gemmShortForwardSecondsPerFlop, r.gemmShortForwardBlockedSecondsPerFlop),
-            (depths.hidden, r.gemmHiddenForwardSecondsPerFlop, r.gemmHiddenForwardBlockedSecondsPerFlop),
-            (depths.features, r.gemmForwardSecondsPerFlop, r.gemmForwardBlockedSecondsPerFlop),
-        ]
-        let blockingLines = rowBlocking.compactMap { depth, whole, blocked -> String? in
+        let blockingLines = r.forwardRowBlockingRates.compactMap { depth, whole, blocked -> String? in
             guard let whole else { return nil }
             guard let blocked else { return String(format: "m×256×%d %.1f GFLOP/s whole, no block timed → one call", depth, 1e-9 / whole) }
             let rows = GEMMRowBlocking.rowsPerCall(n: HostCalibration.width, k: depth, cacheBytes: GEMMRowBlocking.level2CacheBytes)
