@@ -171,14 +171,17 @@ public final class GNNModel {
 
     /// Accumulates every parameter's gradient from `dL/d(logits)` (parameters' gradients are not zeroed here).
     /// `layerFinished(l)` is called as soon as `parameters(ofLayer: l)` have their gradients, last layer first, so
-    /// the caller can start reducing them while the layers below still compute.
+    /// the caller can start reducing them while the layers below still compute. With `weightRowsFinished`, each
+    /// layer also reports its neighbour weight's gradient in pieces of rows as it forms them, before its
+    /// `layerFinished` (`GraphConvolution.backward`): the first layer's large weight need not wait for its end.
     ///
     /// Each activation is released as soon as the layers below no longer need it, and each gradient as soon as
     /// the next one exists (or is written over the activation it replaces), so backward holds no more than what
     /// forward kept plus the working layer's own matrices.
     public func backward(
         _ logitsGradient: consuming Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange,
-        context: StepContext, layerFinished: (Int) throws -> Void = { _ in }
+        context: StepContext, layerFinished: (Int) throws -> Void = { _ in },
+        weightRowsFinished: GraphConvolution.WeightRowsFinished? = nil
     ) throws {
         var gradient = logitsGradient
         for l in stride(from: convolutions.count - 1, through: 0, by: -1) {
@@ -190,7 +193,7 @@ public final class GNNModel {
             if fused { activations[below] = Matrix(rows: 0, cols: 0) }
             let g = try convolutions[l].backward(
                 consume gradient, operator: op, exchange: exchange, context: context, needInputGradient: l > 0,
-                activationBelow: fused ? hiddenActivations[below] : nil)
+                activationBelow: fused ? hiddenActivations[below] : nil, weightRowsFinished: weightRowsFinished)
             try layerFinished(l)
             guard let g else { return }
             gradient = g

@@ -48,6 +48,15 @@ public final class GraphConvolution {
     /// nil for one call per thread: set from the host's measured decision (`GEMMRowBlocking`) by a calibrated run.
     /// The same numbers either way (each row's product does not depend on how rows are grouped into calls).
     public var forwardRowsPerCall: Int?
+    /// The pieces of rows in which backward forms the neighbour weight's gradient when its caller streams it
+    /// (`backward(…, weightRowsFinished:)`): by default `WeightGradientPieces(rows:columns:)` of the weight's shape.
+    /// Every rank must use the same pieces (each is one sum over ranks).
+    public var weightGradientPieces: WeightGradientPieces {
+        didSet {
+            precondition(weightGradientPieces.rows == inputWidth,
+                         "\(layer): weight-gradient pieces cover \(weightGradientPieces.rows) rows, the weight has \(inputWidth)")
+        }
+    }
     /// How many column blocks the layer's exchanged rows are evaluated in (`ColumnBlocks`): 1 evaluates the layer
     /// whole; more hold a block's columns of the halo rows and messages at a time, when memory is the limit.
     /// Every rank must use the same count (each block is one exchange).
@@ -71,6 +80,7 @@ public final class GraphConvolution {
                         value: xavierUniform(rows: inputWidth, cols: outputWidth, random: random, layer: layer, slot: 1))
             : nil
         bias = Parameter(name: name + ".bias", value: Matrix(rows: 1, cols: outputWidth))
+        weightGradientPieces = WeightGradientPieces(rows: inputWidth, columns: outputWidth)
     }
 
     public var parameters: [Parameter] { [neighborWeight] + (selfWeight.map { [$0] } ?? []) + [bias] }
@@ -183,9 +193,15 @@ public final class GraphConvolution {
     /// `activationBelow`, when given, is the ReLU/dropout whose output is this layer's input: its backward step is
     /// then applied here, and the input gradient is written over the input itself, a block of rows at a time, where
     /// the two would otherwise coexist (`fusesActivationBackward`). The caller must not hold the input then.
+    ///
+    /// `weightRowsFinished`, when given, is called with the neighbour weight and each piece of rows of its gradient
+    /// as soon as that piece is complete (`WeightGradientPieces`, before the input gradient is formed), so the
+    /// caller can start summing it over ranks. A layer evaluated in column blocks forms whole rows only at its end
+    /// and reports nothing; the caller then treats the weight with the layer's other parameters.
     public func backward(
         _ gradient: consuming Matrix, operator op: PropagationOperator, exchange: any BoundaryExchange,
-        context: StepContext, needInputGradient: Bool, activationBelow: ReLUDropout? = nil
+        context: StepContext, needInputGradient: Bool, activationBelow: ReLUDropout? = nil,
+        weightRowsFinished: WeightRowsFinished? = nil
     ) throws -> Matrix? {
         guard let x = input else { preconditionFailure("\(layer): backward without a forward pass before it") }
         defer { releaseRetained() }
@@ -230,7 +246,10 @@ public final class GraphConvolution {
         var inputGradient: Matrix?
         if usedPrecomputedAggregate {
             precondition(!needInputGradient, "\(layer): a precomputed aggregate only serves the first layer")
-            addTransposedProduct(aggregated, gradient, listed: weightLists, into: &neighborWeight.gradient, pool: pool)
+            try formNeighborWeightGradient(reporting: weightRowsFinished) { rows in
+                addTransposedProduct(aggregated, gradient, listed: weightLists, into: &neighborWeight.gradient, pool: pool,
+                                     rows: rows)
+            }
         } else if needInputGradient, let activationBelow, backsByRowBlocks(rows: inner, exchange: exchange),
                   transformsFirst(sparseInput: false) {
             // One rank: the aggregated gradient is formed a block of rows at a time and never whole, and the input
@@ -268,7 +287,10 @@ public final class GraphConvolution {
             var transformedGradient = try propagateBack(gradient, columns: 0..<outputWidth)
             // GCN is done with the upstream gradient here; SAGE's self term still needs it below.
             if selfWeight == nil { gradient = Matrix(rows: 0, cols: 0) }
-            x.accumulateTransposedProduct(transformedGradient, listed: nil, into: &neighborWeight.gradient, pool: pool)
+            try formNeighborWeightGradient(reporting: weightRowsFinished) { rows in
+                x.accumulateTransposedProduct(transformedGradient, listed: nil, into: &neighborWeight.gradient, pool: pool,
+                                              rows: rows)
+            }
             if needInputGradient, let activationBelow {
                 precondition(inputWidth != outputWidth, "\(layer): across ranks only a narrowing layer fuses its activation's backward")
                 input = nil
@@ -286,7 +308,10 @@ public final class GraphConvolution {
                 }
             }
         } else {
-            addTransposedProduct(aggregated, gradient, listed: weightLists, into: &neighborWeight.gradient, pool: pool)
+            try formNeighborWeightGradient(reporting: weightRowsFinished) { rows in
+                addTransposedProduct(aggregated, gradient, listed: weightLists, into: &neighborWeight.gradient, pool: pool,
+                                     rows: rows)
+            }
             aggregated = Matrix(rows: 0, cols: 0)
             // The weight gradient needs only local rows here: without an input gradient to return (the first
             // layer), nothing has to travel back.
@@ -311,6 +336,21 @@ public final class GraphConvolution {
                                      listedBelow: inputGradientListingDensity, pool: pool)
         }
         return inputGradient
+    }
+
+    /// Called by `backward` with the neighbour weight and a piece of rows of its gradient that is complete.
+    public typealias WeightRowsFinished = (_ weight: Parameter, _ rows: Range<Int>) throws -> Void
+
+    /// Adds the neighbour weight's gradient through `product`, which adds the rows it is given (nil: all): whole
+    /// when no one listens, otherwise a piece at a time (`WeightGradientPieces`), reporting each piece.
+    private func formNeighborWeightGradient(
+        reporting finished: WeightRowsFinished?, _ product: (Range<Int>?) -> Void
+    ) throws {
+        guard let finished else { return product(nil) }
+        for rows in weightGradientPieces.ranges {
+            product(rows)
+            try finished(neighborWeight, rows)
+        }
     }
 
     /// Whether `backward(…, activationBelow:)` writes the input gradient over the input: a dense input, transformed

@@ -32,12 +32,14 @@ public struct SparseFeatures: Sendable {
         }
     }
 
-    /// `gradient += Xᵀ · outputGradient`.
-    func accumulateTransposedProduct(_ outputGradient: Matrix, into gradient: inout Matrix, pool: ComputePool) {
+    /// `gradient += Xᵀ · outputGradient`, only rows `rows` of it when given.
+    func accumulateTransposedProduct(
+        _ outputGradient: Matrix, into gradient: inout Matrix, pool: ComputePool, rows: Range<Int>? = nil
+    ) {
         if let binary {
-            binary.multiplyTransposed(outputGradient, into: &gradient, accumulate: true, pool: pool)
+            binary.multiplyTransposed(outputGradient, into: &gradient, accumulate: true, pool: pool, rows: rows)
         } else {
-            matrix.multiplyTransposed(outputGradient, into: &gradient, accumulate: true, pool: pool)
+            matrix.multiplyTransposed(outputGradient, into: &gradient, accumulate: true, pool: pool, rows: rows)
         }
     }
 }
@@ -83,13 +85,15 @@ public enum LayerInput: Sendable {
         }
     }
 
-    /// The same, with the output gradient's non-zeros already listed (or nil: GEMM) for a dense input.
+    /// The same, with the output gradient's non-zeros already listed (or nil: GEMM) for a dense input; only rows
+    /// `rows` of the gradient when given (a piece, `WeightGradientPieces`).
     func accumulateTransposedProduct(
-        _ outputGradient: Matrix, listed: BlockColumnLists?, into gradient: inout Matrix, pool: ComputePool
+        _ outputGradient: Matrix, listed: BlockColumnLists?, into gradient: inout Matrix, pool: ComputePool,
+        rows: Range<Int>? = nil
     ) {
         switch self {
-        case .dense(let x): addTransposedProduct(x, outputGradient, listed: listed, into: &gradient, pool: pool)
-        case .sparse(let s): s.accumulateTransposedProduct(outputGradient, into: &gradient, pool: pool)
+        case .dense(let x): addTransposedProduct(x, outputGradient, listed: listed, into: &gradient, pool: pool, rows: rows)
+        case .sparse(let s): s.accumulateTransposedProduct(outputGradient, into: &gradient, pool: pool, rows: rows)
         }
     }
 }

@@ -75,14 +75,25 @@ extension BinaryMatrix {
     ///
     /// Threads own disjoint (column slice, output rows) parts of the result, so no two write the same element; each
     /// builds the tables of its slices in its own L1-sized buffer (16 stores per four input rows).
-    public func multiplyTransposed(_ x: Matrix, into out: inout Matrix, accumulate: Bool = false, pool: ComputePool = .serial) {
+    ///
+    /// `rows`, when given, forms only those rows of the output (a piece of a weight gradient,
+    /// `WeightGradientPieces`), from the same tables as the whole product, so with the same sums.
+    public func multiplyTransposed(
+        _ x: Matrix, into out: inout Matrix, accumulate: Bool = false, pool: ComputePool = .serial,
+        rows requested: Range<Int>? = nil
+    ) {
         precondition(x.rows == rows, "binary product ᵀ: matrix is \(rows)×\(cols) but dense has \(x.rows) rows")
         precondition(out.rows == cols && out.cols == x.cols,
                      "binary product ᵀ: output is \(out.rows)×\(out.cols), expected \(cols)×\(x.cols)")
+        let selected = requested ?? 0..<cols
+        precondition(selected.lowerBound >= 0 && selected.upperBound <= cols,
+                     "binary product ᵀ: rows \(selected) outside the output's \(cols)")
         let width = x.cols
-        guard width > 0, cols > 0 else { return }
+        guard width > 0, !selected.isEmpty else { return }
         if width % 16 != 0 {
-            withPaddedWidth(x, &out, accumulate: accumulate) { multiplyTransposed($0, into: &$1, accumulate: true, pool: pool) }
+            withPaddedWidth(x, &out, accumulate: accumulate, rows: selected) {
+                multiplyTransposed($0, into: &$1, accumulate: true, pool: pool, rows: selected)
+            }
             return
         }
         let groups = rowGroups, blocks = rowBlocks, blockGroups = Self.blockGroups, sourceRows = rows
@@ -91,6 +102,7 @@ extension BinaryMatrix {
             columnCodes.withUnsafeBufferPointer { cs in
                 out.storage.withUnsafeMutableBufferPointer { os in
                     let xp = xs.baseAddress!, cp = cs.baseAddress!, op = os.baseAddress!, outputRows = cols
+                    let pieceRows = selected.count, firstRow = selected.lowerBound
                     // Work units are (64-column slice, range of output rows). Slices first: a thread that owns whole
                     // slices builds only their tables; output rows are split further only when there are fewer
                     // slices than threads, and then the threads of one slice each build its tables.
@@ -98,13 +110,13 @@ extension BinaryMatrix {
                     let slices = (width + 63) / 64
                     var a = pool.threads, b = slices
                     while b != 0 { (a, b) = (b, a % b) }
-                    let rowRanges = min(pool.threads / a, max(1, outputRows / 16))
+                    let rowRanges = min(pool.threads / a, max(1, pieceRows / 16))
                     pool.forEachChunk(of: slices * rowRanges) { units in
                         let table = UnsafeMutablePointer<Float>.allocate(capacity: blockGroups * 16 * 64)
                         defer { table.deallocate() }
                         for unit in units {
                             let s = unit / rowRanges * 64, w = min(64, width - s), part = unit % rowRanges
-                            let rowRange = (outputRows * part / rowRanges)..<(outputRows * (part + 1) / rowRanges)
+                            let rowRange = (firstRow + pieceRows * part / rowRanges)..<(firstRow + pieceRows * (part + 1) / rowRanges)
                             for block in 0..<blocks {
                                 let count = min(blockGroups, groups - block * blockGroups)
                                 for i in 0..<count {
@@ -131,13 +143,17 @@ extension BinaryMatrix {
     /// Runs `body` on copies of `x` and `out` widened with zero columns to a multiple of 16 (the kernels' register
     /// width), then copies the real columns back. `body` accumulates into the widened output, which starts as
     /// `out` or zeros.
-    private func withPaddedWidth(_ x: Matrix, _ out: inout Matrix, accumulate: Bool, _ body: (Matrix, inout Matrix) -> Void) {
+    /// Only `rows` of the output are copied back, when given (the rows `body` forms).
+    private func withPaddedWidth(
+        _ x: Matrix, _ out: inout Matrix, accumulate: Bool, rows: Range<Int>? = nil,
+        _ body: (Matrix, inout Matrix) -> Void
+    ) {
         let padded = (x.cols + 15) / 16 * 16
         let wideX = Matrix(rows: x.rows, cols: padded) { i, j in j < x.cols ? x[i, j] : 0 }
         // Read `out` in place (a second reference would make the copy-back below copy all of it first).
         var wideOut = Matrix(rows: out.rows, cols: padded) { i, j in accumulate && j < out.cols ? out[i, j] : 0 }
         body(wideX, &wideOut)
-        for i in 0..<out.rows {
+        for i in rows ?? 0..<out.rows {
             for j in 0..<out.cols { out[i, j] = wideOut[i, j] }
         }
     }

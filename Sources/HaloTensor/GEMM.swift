@@ -16,29 +16,44 @@ import CBLAS
 ///
 /// `rowsPerCall`, when given, cuts each thread's rows further into calls of at most that many rows (see
 /// `GEMMRowBlocking`, a decision measured per host); products cut by columns or by the inner dimension ignore it.
+///
+/// `rows`, when given, computes only those rows of C (the others are neither read nor written): the product
+/// `op(A)[rows, :] · op(B)`, cut and called as a product of `rows.count` rows. A weight gradient computed a piece of
+/// rows at a time (`WeightGradientPieces`) lets each piece's sum over ranks start while the next is computed.
 public func gemm(
     _ a: Matrix, _ b: Matrix, into c: inout Matrix,
     transposeA: Bool = false, transposeB: Bool = false, alpha: Float = 1, beta: Float = 0,
-    pool: ComputePool = .serial, rowsPerCall: Int? = nil
+    pool: ComputePool = .serial, rowsPerCall: Int? = nil, rows outputRows: Range<Int>? = nil
 ) {
-    let (m, k) = transposeA ? (a.cols, a.rows) : (a.rows, a.cols)
+    let (fullM, k) = transposeA ? (a.cols, a.rows) : (a.rows, a.cols)
     let (kb, n) = transposeB ? (b.cols, b.rows) : (b.rows, b.cols)
-    precondition(k == kb, "gemm inner dimensions differ: op(A) is \(m)×\(k), op(B) is \(kb)×\(n)")
-    precondition(c.rows == m && c.cols == n, "gemm output is \(c.rows)×\(c.cols), expected \(m)×\(n)")
+    precondition(k == kb, "gemm inner dimensions differ: op(A) is \(fullM)×\(k), op(B) is \(kb)×\(n)")
+    precondition(c.rows == fullM && c.cols == n, "gemm output is \(c.rows)×\(c.cols), expected \(fullM)×\(n)")
+    let selected = outputRows ?? 0..<fullM
+    precondition(selected.lowerBound >= 0 && selected.upperBound <= fullM,
+                 "gemm rows \(selected) outside the output's \(fullM) rows")
+    let m = selected.count
     guard m > 0, n > 0 else { return }
     guard k > 0 else {
         // An empty sum: BLAS would leave C alone, but C = beta·C is what the formula says.
-        if beta == 0 { c.zero() } else if beta != 1 { scale(&c, by: beta) }
+        if beta != 1 {
+            c.storage.withUnsafeMutableBufferPointer { pc in
+                for e in (selected.lowerBound * n)..<(selected.upperBound * n) { pc[e] = beta == 0 ? 0 : beta * pc[e] }
+            }
+        }
         return
     }
     if pool.threads > 1 { BLASRuntime.useCallerThreadsOnly() }
     let operands = GEMMOperands(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
                                 lda: a.cols, ldb: b.cols, alpha: alpha)
     let partition = GEMMPartition.choose(m: m, n: n, k: k, threads: pool.threads)
+    // Row r of op(A) starts r elements into A when A is transposed (a column of A), r rows into it otherwise.
+    let firstRowOffset = selected.lowerBound * (transposeA ? 1 : a.cols)
     a.storage.withUnsafeBufferPointer { pa in
         b.storage.withUnsafeBufferPointer { pb in
             c.storage.withUnsafeMutableBufferPointer { pc in
-                let pa = pa.baseAddress!, pb = pb.baseAddress!, pc = pc.baseAddress!
+                let pa = pa.baseAddress! + firstRowOffset, pb = pb.baseAddress!
+                let pc = pc.baseAddress! + selected.lowerBound * n
                 switch partition {
                 case .rows:
                     pool.forEachChunk(of: m, grain: GEMMPartition.minimumBlock) { rows in

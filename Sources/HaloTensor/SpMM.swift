@@ -160,12 +160,25 @@ extension SparseMatrix {
     /// SpMM way) reads `nnz · width` floats from DRAM, this reads `G` once. Threads own disjoint column ranges of
     /// `self` (rows of `out`), found per row by binary search in its sorted columns, so no two threads write the
     /// same output row and the result does not depend on the thread count.
-    public func multiplyTransposed(_ x: Matrix, into out: inout Matrix, accumulate: Bool = false, pool: ComputePool = .serial) {
+    ///
+    /// `rows`, when given, forms only those rows of the output (a piece of a weight gradient,
+    /// `WeightGradientPieces`); each row's terms are added in the same order as for the whole product.
+    public func multiplyTransposed(
+        _ x: Matrix, into out: inout Matrix, accumulate: Bool = false, pool: ComputePool = .serial,
+        rows outputRows: Range<Int>? = nil
+    ) {
         precondition(x.rows == rows, "SpMMᵀ: sparse is \(rows)×\(cols) but dense has \(x.rows) rows")
         precondition(out.rows == cols && out.cols == x.cols, "SpMMᵀ: output is \(out.rows)×\(out.cols), expected \(cols)×\(x.cols)")
-        if !accumulate { out.zero() }
+        let selected = outputRows ?? 0..<cols
+        precondition(selected.lowerBound >= 0 && selected.upperBound <= cols, "SpMMᵀ: rows \(selected) outside the output's \(cols)")
         let width = x.cols
-        guard width > 0, rows > 0, cols > 0 else { return }
+        if !accumulate {
+            out.storage.withUnsafeMutableBufferPointer { o in
+                guard let base = o.baseAddress else { return }
+                (base + selected.lowerBound * width).update(repeating: 0, count: selected.count * width)
+            }
+        }
+        guard width > 0, rows > 0, !selected.isEmpty else { return }
         rowPointers.withUnsafeBufferPointer { rp in
             columnIndices.withUnsafeBufferPointer { ci in
                 values.withUnsafeBufferPointer { va in
@@ -173,7 +186,8 @@ extension SparseMatrix {
                         out.storage.withUnsafeMutableBufferPointer { os in
                             let rpp = rp.baseAddress!, cip = ci.baseAddress!, vap = va.baseAddress!
                             let xp = xs.baseAddress!, op = os.baseAddress!, rowCount = rows
-                            pool.forEachChunk(of: cols, grain: 64) { columns in
+                            pool.forEachChunk(of: selected.count, grain: 64) { chunk in
+                                let columns = (selected.lowerBound + chunk.lowerBound)..<(selected.lowerBound + chunk.upperBound)
                                 let lo = Int32(columns.lowerBound), hi = Int32(columns.upperBound)
                                 for r in 0..<rowCount {
                                     var e = rpp[r], end = rpp[r + 1]

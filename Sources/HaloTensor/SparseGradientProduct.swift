@@ -7,15 +7,20 @@
 /// Where g is zero the listed product skips the term, so a non-finite element of `a` contributes only through g's
 /// non-zeros, where GEMM's `0 · ∞` would make the sum NaN. Layer inputs are validated finite features or
 /// activations computed from them, and a non-finite activation reaches the loss regardless.
+///
+/// `rows`, when given, adds only those rows of c (columns of a): one piece of a weight gradient computed in pieces
+/// (`WeightGradientPieces`). It must start at a multiple of `BlockColumnLists.tileWidth`, so the listed product's
+/// tiles are the whole product's, and a row's sums are the same whichever pieces it is computed in.
 public func addTransposedProduct(
-    _ a: Matrix, _ g: Matrix, listed: BlockColumnLists?, into c: inout Matrix, pool: ComputePool = .serial
+    _ a: Matrix, _ g: Matrix, listed: BlockColumnLists?, into c: inout Matrix, pool: ComputePool = .serial,
+    rows: Range<Int>? = nil
 ) {
     precondition(a.rows == g.rows, "aᵀ·g: a has \(a.rows) rows, g has \(g.rows)")
     if let listed, a.cols >= BlockColumnLists.tileWidth {
         precondition(listed.rows == g.rows && listed.cols == g.cols, "aᵀ·g: the lists are not g's")
-        listed.accumulateTransposedProduct(of: a, into: &c, pool: pool)
+        listed.accumulateTransposedProduct(of: a, into: &c, pool: pool, rows: rows)
     } else {
-        gemm(a, g, into: &c, transposeA: true, beta: 1, pool: pool)
+        gemm(a, g, into: &c, transposeA: true, beta: 1, pool: pool, rows: rows)
     }
 }
 
@@ -43,13 +48,21 @@ extension BlockColumnLists {
     /// listing included, over eight runs: 1.9–2.4 ms against OpenBLAS's 7.0–8.0 ms with 5 % of G non-zero,
     /// 4.4–5.1 against 6.9–8.1 ms at 25 %, 7.4–8.3 against 7.3–7.9 ms at 50 %; on a hidden layer's shape
     /// (a 7650 × 256) 0.8–1.1 against 2.6–3.2 ms at 5 %.
-    public func accumulateTransposedProduct(of a: Matrix, into c: inout Matrix, pool: ComputePool = .serial) {
+    ///
+    /// `rows`, when given, adds only those rows of c: whole tiles, as it must start at a tile boundary.
+    public func accumulateTransposedProduct(
+        of a: Matrix, into c: inout Matrix, pool: ComputePool = .serial, rows outputRows: Range<Int>? = nil
+    ) {
         precondition(a.rows == rows, "aᵀ·G: a has \(a.rows) rows, G has \(rows)")
         precondition(c.rows == a.cols && c.cols == cols, "aᵀ·G: output is \(c.rows)×\(c.cols), expected \(a.cols)×\(cols)")
         let depth = a.cols, width = cols, rowCount = rows
-        guard depth > 0, width > 0, nonZeroCount > 0 else { return }
+        let selected = outputRows ?? 0..<depth
+        precondition(selected.lowerBound % Self.tileWidth == 0 && selected.lowerBound >= 0 && selected.upperBound <= depth,
+                     "aᵀ·G: rows \(selected) must start at a multiple of \(Self.tileWidth) and lie within \(depth)")
+        guard !selected.isEmpty, width > 0, nonZeroCount > 0 else { return }
         let tileWidth = Self.tileWidth, blockRows = Self.blockRows, blocks = blockCount
-        let tiles = (depth + tileWidth - 1) / tileWidth
+        let firstTile = selected.lowerBound / tileWidth
+        let tiles = (selected.count + tileWidth - 1) / tileWidth
         let columnRanges = min(width, max(1, (pool.threads + tiles - 1) / tiles))
         withLists { sp, rp, vp in
             a.storage.withUnsafeBufferPointer { aStorage in
@@ -65,9 +78,10 @@ extension BlockColumnLists {
                             sums.deallocate()
                         }
                         for unit in units {
-                            let tile = unit / columnRanges, part = unit % columnRanges
+                            let tile = firstTile + unit / columnRanges, part = unit % columnRanges
                             let gColumns = (width * part / columnRanges)..<(width * (part + 1) / columnRanges)
-                            let firstColumn = tile * tileWidth, columns = min(tileWidth, depth - firstColumn)
+                            let firstColumn = tile * tileWidth
+                            let columns = min(tileWidth, selected.upperBound - firstColumn)
                             (sums + gColumns.lowerBound * tileWidth).initialize(repeating: 0, count: gColumns.count * tileWidth)
                             for b in 0..<blocks {
                                 let firstRow = b * blockRows

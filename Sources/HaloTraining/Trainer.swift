@@ -81,13 +81,15 @@ public final class Trainer {
         let (localLoss, gradient) = loss.evaluate(
             logits: logits, targets: shard.lossTargets, mask: shard.split.train,
             globalTrainingCount: shard.globalCounts.train, pool: pool)
-        // Each layer's gradient sum over ranks starts as soon as backward has finished that layer (or, with
-        // `overlapsGradientReduction` false, all of them after backward).
+        // Each layer's gradient sum over ranks starts as soon as backward has finished that layer, and its
+        // neighbour weight's in pieces of rows as they are formed (or, with `overlapsGradientReduction` false, all of
+        // them after backward, in the same pieces: the same sums). One rank sums nothing, so it forms them whole.
         let buckets = GradientBuckets(collectives: collectives, compression: gradientReduction, epoch: epoch,
                                       overlapping: configuration.overlapsGradientReduction ?? true)
-        try model.backward(gradient, operator: shard.propagation, exchange: exchange, context: context) { layer in
-            try buckets.start(model.parameters(ofLayer: layer))
-        }
+        try model.backward(
+            gradient, operator: shard.propagation, exchange: exchange, context: context,
+            layerFinished: { layer in try buckets.start(model.parameters(ofLayer: layer)) },
+            weightRowsFinished: collectives.worldSize > 1 ? { weight, rows in try buckets.start(rows: rows, of: weight) } : nil)
         lastGradientReductionSpan = try buckets.finish()
         peakMemory.keepMaximum(memoryTally())
         let nonFinite = firstNonFiniteGradient()

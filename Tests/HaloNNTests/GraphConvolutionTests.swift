@@ -281,6 +281,104 @@ final class GraphConvolutionTests: XCTestCase {
         }
     }
 
+    /// A weight gradient streamed in pieces (`weightRowsFinished`) is the whole one on every path that forms one:
+    /// precomputed aggregate (GEMM and listed), aggregate-first, transform-first from dense input, CSR and
+    /// table-lookup features; bit for bit on one thread. The pieces arrive in order, cover every row once, and each
+    /// is final when reported.
+    func testWeightGradientInPiecesIsTheWholeOneAndEachPieceIsFinalWhenReported() throws {
+        var rng = TestRNG(seed: 111)
+        let n = 260
+        let graph = randomGraph(nodes: n, edges: 1100, &rng)
+        for aggregation in Aggregation.allCases {
+            let op = PropagationOperator.wholeGraph(graph, aggregation)
+            // Aggregate-first (130 → 200) and transform-first (200 → 16); sparse features go transform-first too.
+            for (inputWidth, outputWidth) in [(130, 200), (200, 16)] {
+                let conv = makeLayer(aggregation, inputWidth, outputWidth, &rng)
+                conv.weightGradientPieces = WeightGradientPieces(rows: inputWidth, rowsPerPiece: 64)
+                let dense = randomMatrix(n, inputWidth, &rng)
+                var pattern = randomSparse(rows: n, cols: inputWidth, perRow: 9, &rng)
+                pattern.values = pattern.values.map { _ in 1 }
+                let csr = LayerInput.sparse(SparseFeatures(pattern))
+                let lookup = LayerInput.sparse(SparseFeatures(pattern, binary: try XCTUnwrap(BinaryMatrix(pattern))))
+                let exchange = NoBoundaryExchange()
+                let aggregate = try conv.aggregateOnce(dense, operator: op, exchange: exchange, context: evalContext)
+                // A dense upstream gradient (GEMM) and one with a tenth non-zero (listed, where the path lists).
+                let full = randomMatrix(n, outputWidth, &rng)
+                let sparse = Matrix(rows: n, cols: outputWidth) { _, _ in rng.int(0..<10) == 0 ? rng.float() : 0 }
+                let cases: [(String, () throws -> Matrix, Matrix)] = [
+                    ("precomputed", { conv.forward(precomputedAggregate: aggregate, input: .dense(dense), context: evalContext) }, full),
+                    ("precomputed, listed", { conv.forward(precomputedAggregate: aggregate, input: .dense(dense), context: evalContext) }, sparse),
+                    ("dense", { try conv.forward(.dense(dense), operator: op, exchange: exchange, context: evalContext) }, full),
+                    ("dense, mostly zero", { try conv.forward(.dense(dense), operator: op, exchange: exchange, context: evalContext) }, sparse),
+                    ("CSR", { try conv.forward(csr, operator: op, exchange: exchange, context: evalContext) }, full),
+                    ("lookup", { try conv.forward(lookup, operator: op, exchange: exchange, context: evalContext) }, full),
+                ]
+                for (path, forward, upstream) in cases {
+                    let label = "\(aggregation) \(inputWidth)→\(outputWidth) \(path)"
+                    for threads in [1, 2] {
+                        var context = evalContext
+                        context.pool = ComputePool(threads: threads)
+                        func gradients(streamed: Bool) throws -> ([Matrix], Matrix?, [Range<Int>: [Float]]) {
+                            for p in conv.parameters { p.zeroGradient() }
+                            _ = try forward()
+                            var reported: [Range<Int>: [Float]] = [:]
+                            var order: [Range<Int>] = []
+                            let inputGradient = try conv.backward(
+                                upstream, operator: op, exchange: exchange, context: context,
+                                needInputGradient: !path.hasPrefix("precomputed"),
+                                weightRowsFinished: streamed ? { weight, rows in
+                                    XCTAssertTrue(weight === conv.neighborWeight, label)
+                                    order.append(rows)
+                                    reported[rows] = Array(weight.gradient.storage[(rows.lowerBound * outputWidth)..<(rows.upperBound * outputWidth)])
+                                } : nil)
+                            if streamed { XCTAssertEqual(order, conv.weightGradientPieces.ranges, label) }
+                            return (conv.parameters.map(\.gradient), inputGradient, reported)
+                        }
+                        let (whole, wholeInput, none) = try gradients(streamed: false)
+                        XCTAssertTrue(none.isEmpty, label)
+                        let (pieced, piecedInput, reported) = try gradients(streamed: true)
+                        XCTAssertEqual(conv.weightGradientPieces.ranges.count, (inputWidth + 63) / 64)
+                        for (p, (a, b)) in zip(conv.parameters, zip(whole, pieced)) {
+                            // On two threads GEMM may cut a piece differently from the whole (`GEMMPartition`), which
+                            // changes the order of a few float sums.
+                            XCTAssertTrue(threads == 1 ? a.storage == b.storage : a.maxAbsDifference(b) <= 1e-5,
+                                          "\(label), \(threads) threads: \(p.name) differs by \(a.maxAbsDifference(b))")
+                        }
+                        XCTAssertTrue(wholeInput?.storage == piecedInput?.storage, "\(label), \(threads) threads: input gradient")
+                        let weightGradient = pieced[0].storage
+                        for (rows, values) in reported {
+                            XCTAssertTrue(values == Array(weightGradient[(rows.lowerBound * outputWidth)..<(rows.upperBound * outputWidth)]),
+                                          "\(label), \(threads) threads: rows \(rows) changed after they were reported")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testPiecesAreWholeTilesAtMostEightAndAtLeastAnEighthOfAMebibyte() {
+        // Amazon-Photo's first layer (745 × 256): 128 rows (32 768 values) a piece, six pieces.
+        let photo = WeightGradientPieces(rows: 745, columns: 256)
+        XCTAssertEqual(photo.ranges, [0..<128, 128..<256, 256..<384, 384..<512, 512..<640, 640..<745])
+        // Coauthor-Physics's (8415 × 256): eight pieces of 1088 rows (a multiple of 64), the last shorter.
+        let physics = WeightGradientPieces(rows: 8415, columns: 256)
+        XCTAssertEqual(physics.ranges.count, 8)
+        XCTAssertEqual(physics.ranges.first, 0..<1088)
+        XCTAssertEqual(physics.ranges.last, 7616..<8415)
+        // A hidden layer (256 × 256) in two pieces; an output layer (256 × 8) and an empty weight whole.
+        XCTAssertEqual(WeightGradientPieces(rows: 256, columns: 256).ranges, [0..<128, 128..<256])
+        XCTAssertEqual(WeightGradientPieces(rows: 256, columns: 8).ranges, [0..<256])
+        XCTAssertEqual(WeightGradientPieces(rows: 0, columns: 8).ranges, [])
+        for (rows, columns) in [(1, 1), (63, 300), (1000, 1), (100_000, 47), (8415, 256)] {
+            let pieces = WeightGradientPieces(rows: rows, columns: columns)
+            XCTAssertLessThanOrEqual(pieces.ranges.count, WeightGradientPieces.maximumPieces)
+            XCTAssertEqual(pieces.rows, rows)
+            for (a, b) in zip(pieces.ranges, pieces.ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+            for r in pieces.ranges { XCTAssertEqual(r.lowerBound % BlockColumnLists.tileWidth, 0) }
+            for r in pieces.ranges.dropLast() { XCTAssertGreaterThanOrEqual(r.count * columns, WeightGradientPieces.minimumValues) }
+        }
+    }
+
     func testMessageWidthFollowsCodePath() {
         let narrowing = GraphConvolution(layer: LayerIndex(1), aggregation: .gcn, inputWidth: 8, outputWidth: 2,
                                          random: CounterRandom(seed: 1))

@@ -48,6 +48,32 @@ final class BinaryMatrixTests: XCTestCase {
         }
     }
 
+    /// `Bᵀ·X` formed a piece of output rows at a time (a streamed weight gradient) is the whole product bit for
+    /// bit, at widths that are and are not multiples of 16; a piece leaves the other rows alone.
+    func testTransposedProductInPiecesOfRowsGivesTheWholeProductsBits() throws {
+        var rng = TestRNG(seed: 72)
+        let s = randomIndicator(rows: 70, cols: 129, density: 0.4, value: 1, &rng)
+        let codes = try XCTUnwrap(BinaryMatrix(s))
+        for width in [16, 33, 64] {
+            let g = randomMatrix(70, width, &rng)
+            for pool in pools {
+                for accumulate in [false, true] {
+                    let start = Matrix(rows: 129, cols: width, repeating: -3)
+                    var whole = start
+                    codes.multiplyTransposed(g, into: &whole, accumulate: accumulate, pool: pool)
+                    var pieced = start
+                    for first in stride(from: 0, to: 129, by: 40) {
+                        let piece = first..<min(first + 40, 129)
+                        codes.multiplyTransposed(g, into: &pieced, accumulate: accumulate, pool: pool, rows: piece)
+                        XCTAssertTrue(pieced.storage[(piece.upperBound * width)...].allSatisfy { $0 == -3 },
+                                      "rows past \(piece) were written")
+                    }
+                    XCTAssertEqual(pieced.storage, whole.storage, "width \(width), \(pool.threads) threads, accumulate \(accumulate)")
+                }
+            }
+        }
+    }
+
     func testCommonValueOtherThanOneScalesTheProducts() throws {
         var rng = TestRNG(seed: 72)
         let s = randomIndicator(rows: 29, cols: 22, density: 0.3, value: -0.625, &rng)

@@ -95,6 +95,39 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// `rows` computes just those rows of C, as the whole product would, and leaves the others untouched: every
+    /// transpose combination, one and two threads, empty inner dimension included.
+    func testSelectedRowsMatchNaiveProductAndLeaveOtherRowsAlone() {
+        var rng = TestRNG(seed: 15)
+        for (m, k, n) in [(200, 37, 9), (97, 70, 95), (130, 3, 130), (9, 0, 4), (64, 33, 1)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let (a, b) = operands(m, k, n, ta, tb, &rng)
+                    let c0 = randomMatrix(m, n, &rng)
+                    let ab = naiveProduct(a, b, transposeA: ta, transposeB: tb)
+                    for rows in [0..<m, 0..<(m / 3), (m / 3)..<m, (m / 4)..<(m / 2), 2..<2] {
+                        for threads in [1, 2] {
+                            var c = c0
+                            gemm(a, b, into: &c, transposeA: ta, transposeB: tb, alpha: 1.5, beta: -0.5,
+                                 pool: ComputePool(threads: threads), rows: rows)
+                            let label = "m=\(m) k=\(k) n=\(n) ta=\(ta) tb=\(tb) rows=\(rows) threads=\(threads)"
+                            for i in 0..<m {
+                                for j in 0..<n {
+                                    if rows.contains(i) {
+                                        let expected = 1.5 * ab[i][j] - 0.5 * Double(c0[i, j])
+                                        XCTAssertEqual(Double(c[i, j]), expected, accuracy: 3e-4 * max(1, abs(expected)), label)
+                                    } else {
+                                        XCTAssertEqual(c[i, j], c0[i, j], "row \(i) outside \(label)")
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testKnownSmallProduct() {
         let a = Matrix([[1, 2, 3], [4, 5, 6]])
         let b = Matrix([[7, 8], [9, 10], [11, 12]])

@@ -82,6 +82,30 @@ final class SparseGradientProductTests: XCTestCase {
         for r in results.dropFirst() { XCTAssertEqual(r.storage, results[0].storage) }
     }
 
+    /// Rows of c formed a tile-aligned piece at a time are bit for bit those of the whole product, and a piece
+    /// leaves the other rows alone: what a weight gradient streamed in pieces relies on.
+    func testPiecesOfRowsGiveTheWholeProductsBits() {
+        var rng = TestRNG(seed: 75)
+        for (rows, depth, threads) in [(300, 301, 2), (1600, 130, 1), (129, 64, 3)] {
+            let a = randomMatrix(rows, depth, &rng)
+            let g = mostlyZero(rows, 45, density: 0.25, &rng)
+            let c0 = randomMatrix(depth, 45, &rng)
+            let lists = BlockColumnLists(g)!
+            let pool = ComputePool(threads: threads)
+            var whole = c0
+            lists.accumulateTransposedProduct(of: a, into: &whole, pool: pool)
+            var pieced = c0
+            for start in stride(from: 0, to: depth, by: 128) {
+                let piece = start..<min(start + 128, depth)
+                lists.accumulateTransposedProduct(of: a, into: &pieced, pool: pool, rows: piece)
+                for i in piece.upperBound..<depth {
+                    for j in 0..<45 { XCTAssertEqual(pieced[i, j], c0[i, j], "row \(i) is past piece \(piece)") }
+                }
+            }
+            XCTAssertEqual(pieced.storage, whole.storage, "rows \(rows) depth \(depth) threads \(threads)")
+        }
+    }
+
     /// Lists are made below `worthwhileDensity`; a dense gradient is recognised from a sample of its blocks.
     func testListsOnlyWhenWorthwhile() {
         var rng = TestRNG(seed: 77)

@@ -272,6 +272,32 @@ final class SparseMatrixTests: XCTestCase {
 }
 
 final class SparseTransposedProductTests: XCTestCase {
+    /// Output rows formed a piece at a time (a streamed weight gradient) are the whole product's, bit for bit, with
+    /// and without `accumulate`; a piece leaves the other rows alone.
+    func testPiecesOfOutputRowsGiveTheWholeProductsBits() {
+        var rng = TestRNG(seed: 43)
+        for (rows, cols, width) in [(64, 100, 65), (120, 37, 256), (300, 250, 16)] {
+            let a = randomCSR(rows: rows, cols: cols, maxPerRow: 12, &rng)
+            let x = randomMatrix(rows, width, &rng)
+            for threads in [1, 2, 3] {
+                for accumulate in [false, true] {
+                    let start = Matrix(rows: cols, cols: width, repeating: 9)
+                    var whole = start
+                    a.multiplyTransposed(x, into: &whole, accumulate: accumulate, pool: ComputePool(threads: threads))
+                    var pieced = start
+                    for first in stride(from: 0, to: cols, by: 30) {
+                        let piece = first..<min(first + 30, cols)
+                        a.multiplyTransposed(x, into: &pieced, accumulate: accumulate, pool: ComputePool(threads: threads),
+                                             rows: piece)
+                        XCTAssertTrue(pieced.storage[(piece.upperBound * width)...].allSatisfy { $0 == 9 },
+                                      "rows past \(piece) were written")
+                    }
+                    XCTAssertEqual(pieced.storage, whole.storage, "\(rows)×\(cols)×\(width), \(threads) threads, accumulate \(accumulate)")
+                }
+            }
+        }
+    }
+
     func testScatteredTransposedProductEqualsTransposeThenMultiply() {
         var rng = TestRNG(seed: 42)
         for (rows, cols, width) in [(0, 5, 3), (7, 1, 17), (40, 33, 1), (64, 100, 65), (120, 37, 256), (9, 200, 7)] {

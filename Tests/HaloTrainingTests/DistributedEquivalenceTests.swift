@@ -161,10 +161,11 @@ final class DistributedEquivalenceTests: XCTestCase {
         for m in messages { XCTAssertTrue(m.contains("adaqp exchanges whole rows") && m.contains("(2)"), m) }
     }
 
-    /// The gradient all-reduce is bucketed by layer and started during backward: last layer first, one bucket per
-    /// layer and epoch, each its layer's parameters; every epoch reports the reduction's span.
-    func testGradientReductionStartsOneBucketPerLayerLastLayerFirst() throws {
-        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=400,classes=3,features=8,degree=6,seed=2").generate()
+    /// The gradient all-reduce is bucketed by layer and started during backward, last layer first: each layer's
+    /// neighbour weight in its pieces of rows as backward forms them (`WeightGradientPieces`; here the first layer's
+    /// is cut in three), then a bucket of the layer's other parameters; every epoch reports the reduction's span.
+    func testGradientReductionStartsWeightPiecesThenALayerBucketLastLayerFirst() throws {
+        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=400,classes=3,features=150,degree=6,seed=2").generate()
         let config = configuration(.sage, epochs: 2, layers: 3)
         let partitioning = try Partitioner.partition(graph: data.graph, parts: 2, method: .metis, seed: 1)
         let parts = Part.build(dataset: data, partitioning: partitioning)
@@ -177,20 +178,30 @@ final class DistributedEquivalenceTests: XCTestCase {
             let trainer = try Trainer(configuration: config, shard: shard, classCount: part.classCount,
                                   exchange: try ExchangeFactory.make(part, transport, config), collectives: recorder,
                                   pool: .serial)
+            let first = trainer.model.convolutions[0]
+            first.weightGradientPieces = WeightGradientPieces(rows: first.inputWidth, rowsPerPiece: 64)
             let report = try trainer.train(environment: env)
-            let perLayer = (0..<3).map { trainer.model.parameters(ofLayer: $0).reduce(0) { $0 + $1.count } }
-            return (recorder.started, perLayer, report.epochs.map(\.gradientReductionSpan))
+            // Per step: for each layer, last first, its weight's pieces and then the rest of the layer.
+            let step = (0..<3).reversed().flatMap { l -> [Int] in
+                let conv = trainer.model.convolutions[l]
+                let pieces = conv.weightGradientPieces.ranges.map { $0.count * conv.outputWidth }
+                let rest = trainer.model.parameters(ofLayer: l).reduce(0) { $0 + $1.count } - conv.neighborWeight.count
+                return pieces + [rest]
+            }
+            return (recorder.started, step, report.epochs.map(\.gradientReductionSpan))
         }
-        for (started, perLayer, spans) in results {
-            XCTAssertEqual(started, Array(repeating: [perLayer[2], perLayer[1], perLayer[0]], count: 2).flatMap { $0 })
+        for (started, step, spans) in results {
+            XCTAssertEqual(step.count, (3 + 1) + 2 + 2, "three pieces of the first layer's weight, one of the others'")
+            XCTAssertEqual(started, Array(repeating: step, count: 2).flatMap { $0 })
             XCTAssertTrue(spans.allSatisfy { ($0 ?? -1) >= 0 }, "every epoch reports the span: \(spans)")
         }
     }
 
     /// `overlapsGradientReduction: false` (`--no-overlap-allreduce`) starts the same buckets after backward and
-    /// trains the same model, bit for bit: only when the sums start differs.
+    /// trains the same model, bit for bit: only when the sums start differs. The first layer's weight goes in
+    /// three pieces.
     func testUnoverlappedGradientReductionTrainsTheSameModel() throws {
-        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=400,classes=3,features=8,degree=6,seed=2").generate()
+        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=400,classes=3,features=150,degree=6,seed=2").generate()
         let parts = Part.build(dataset: data, partitioning: try Partitioner.partition(graph: data.graph, parts: 2, method: .metis, seed: 1))
         let env = environment(data, ranks: 2)
         func losses(overlapping: Bool) throws -> [[Double]] {
@@ -204,6 +215,8 @@ final class DistributedEquivalenceTests: XCTestCase {
                 let trainer = try Trainer(configuration: config, shard: shard, classCount: part.classCount,
                                           exchange: try ExchangeFactory.make(part, transport, config),
                                           collectives: TransportCollectives(transport), pool: .serial)
+                let first = trainer.model.convolutions[0]
+                first.weightGradientPieces = WeightGradientPieces(rows: first.inputWidth, rowsPerPiece: 64)
                 return try trainer.train(environment: env).epochs.map(\.loss)
             }
         }

@@ -27,6 +27,34 @@ final class GradientBucketsTests: XCTestCase {
             XCTAssertEqual(lower.gradient.storage, lowerGradient.storage.map { 2 * $0 })
         }
     }
+
+    /// A weight sent in pieces of rows is summed piece by piece, and the layer's bucket then leaves it out: each
+    /// element summed once, with or without overlap. A new step starts without pieces.
+    func testPiecesOfRowsAreSummedOnceAndLeftOutOfTheLayersBucket() throws {
+        for overlapping in [true, false] {
+            let collectives = DoublingCollectives()
+            let weight = Parameter(name: "weight", value: Matrix(rows: 5, cols: 3))
+            let bias = Parameter(name: "bias", value: Matrix(rows: 1, cols: 3))
+            weight.gradient = Matrix(rows: 5, cols: 3) { i, j in Float(i * 3 + j) + 0.25 }
+            bias.gradient = Matrix(rows: 1, cols: 3) { _, j in Float(j) - 1 }
+            let (weightGradient, biasGradient) = (weight.gradient, bias.gradient)
+
+            let buckets = GradientBuckets(collectives: collectives, overlapping: overlapping)
+            try buckets.start(rows: 0..<2, of: weight)
+            try buckets.start(rows: 2..<5, of: weight)
+            XCTAssertEqual(collectives.started, overlapping ? [6, 9] : [], "overlapping: \(overlapping)")
+            try buckets.start([weight, bias])
+            _ = try buckets.finish()
+            XCTAssertEqual(collectives.started, [6, 9, 3], "overlapping: \(overlapping)")
+            XCTAssertEqual(weight.gradient.storage, weightGradient.storage.map { 2 * $0 })
+            XCTAssertEqual(bias.gradient.storage, biasGradient.storage.map { 2 * $0 })
+
+            // The next step's buckets hold the weight whole again unless it comes in pieces.
+            try buckets.start([weight, bias])
+            _ = try buckets.finish()
+            XCTAssertEqual(collectives.started, [6, 9, 3, 18], "overlapping: \(overlapping)")
+        }
+    }
 }
 
 /// Two ranks holding the same gradients: every sum is twice the values, complete at once; records what started.
