@@ -76,6 +76,7 @@ let package = Package(
             name: "halo",
             dependencies: [
                 "HaloTraining",
+                "HaloNN",
                 "HaloTensorBoard",
                 "HaloReportPage",
                 "HaloImport",

@@ -49,8 +49,9 @@ public final class GraphConvolution {
     /// The same numbers either way (each row's product does not depend on how rows are grouped into calls).
     public var forwardRowsPerCall: Int?
     /// The pieces of rows in which backward forms the neighbour weight's gradient when its caller streams it
-    /// (`backward(…, weightRowsFinished:)`): by default `WeightGradientPieces(rows:columns:)` of the weight's shape.
-    /// Every rank must use the same pieces (each is one sum over ranks).
+    /// (`backward(…, weightRowsFinished:)`): whole by default, reported as soon as it is formed (before the input
+    /// gradient). Every rank must use the same pieces (each is one sum over ranks); a calibrated multi-rank run
+    /// cuts the first layer's (`WeightGradientStreaming`).
     public var weightGradientPieces: WeightGradientPieces {
         didSet {
             precondition(weightGradientPieces.rows == inputWidth,
@@ -80,7 +81,7 @@ public final class GraphConvolution {
                         value: xavierUniform(rows: inputWidth, cols: outputWidth, random: random, layer: layer, slot: 1))
             : nil
         bias = Parameter(name: name + ".bias", value: Matrix(rows: 1, cols: outputWidth))
-        weightGradientPieces = WeightGradientPieces(rows: inputWidth, columns: outputWidth)
+        weightGradientPieces = .whole(rows: inputWidth)
     }
 
     public var parameters: [Parameter] { [neighborWeight] + (selfWeight.map { [$0] } ?? []) + [bias] }

@@ -18,8 +18,9 @@ import CBLAS
 /// `GEMMRowBlocking`, a decision measured per host); products cut by columns or by the inner dimension ignore it.
 ///
 /// `rows`, when given, computes only those rows of C (the others are neither read nor written): the product
-/// `op(A)[rows, :] · op(B)`, cut and called as a product of `rows.count` rows. A weight gradient computed a piece of
-/// rows at a time (`WeightGradientPieces`) lets each piece's sum over ranks start while the next is computed.
+/// `op(A)[rows, :] · op(B)`, cut the way the whole product would be (`GEMMPartition` of the full shape), so each
+/// row gets the same sums as in the whole product. A weight gradient computed a piece of rows at a time
+/// (`WeightGradientPieces`) lets each piece's sum over ranks start while the next is computed.
 public func gemm(
     _ a: Matrix, _ b: Matrix, into c: inout Matrix,
     transposeA: Bool = false, transposeB: Bool = false, alpha: Float = 1, beta: Float = 0,
@@ -46,7 +47,7 @@ public func gemm(
     if pool.threads > 1 { BLASRuntime.useCallerThreadsOnly() }
     let operands = GEMMOperands(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
                                 lda: a.cols, ldb: b.cols, alpha: alpha)
-    let partition = GEMMPartition.choose(m: m, n: n, k: k, threads: pool.threads)
+    let partition = GEMMPartition.choose(m: fullM, n: n, k: k, threads: pool.threads)
     // Row r of op(A) starts r elements into A when A is transposed (a column of A), r rows into it otherwise.
     let firstRowOffset = selected.lowerBound * (transposeA ? 1 : a.cols)
     a.storage.withUnsafeBufferPointer { pa in

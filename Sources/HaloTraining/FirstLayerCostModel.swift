@@ -132,21 +132,25 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
     public var gradientListing: GradientListing
     /// Which layers cut their forward GEMM into row blocks that fit the L2 cache (same basis).
     public var forwardRowBlocking: ForwardRowBlocking
+    /// In how many pieces a multi-rank run forms the first layer's weight gradient, each summed over the ranks as
+    /// soon as it is formed (same basis).
+    public var weightGradientPieces: WeightGradientStreaming
 
     public init(basis: Basis, representation: FeatureRepresentation, precompute: Bool,
                 estimatedSeconds: [FirstLayerPath: Double]? = nil, gradientListing: GradientListing = .constants,
-                forwardRowBlocking: ForwardRowBlocking = .none) {
+                forwardRowBlocking: ForwardRowBlocking = .none, weightGradientPieces: WeightGradientStreaming = .whole) {
         self.basis = basis
         self.representation = representation
         self.precompute = precompute
         self.estimatedSeconds = estimatedSeconds
         self.gradientListing = gradientListing
         self.forwardRowBlocking = forwardRowBlocking
+        self.weightGradientPieces = weightGradientPieces
     }
 
     enum CodingKeys: String, CodingKey {
         case basis, representation, precompute, forwardThroughFeatures, estimatedSeconds, forced, gradientListing
-        case forwardRowBlocking
+        case forwardRowBlocking, weightGradientPieces
     }
 
     public init(from decoder: any Decoder) throws {
@@ -161,6 +165,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         gradientListing = try c.decodeIfPresent(GradientListing.self, forKey: .gradientListing) ?? .constants
         // Reports written before row blocking was planned made one call per thread.
         forwardRowBlocking = try c.decodeIfPresent(ForwardRowBlocking.self, forKey: .forwardRowBlocking) ?? .none
+        // Reports written before the weight gradient was streamed in pieces formed it whole.
+        weightGradientPieces = try c.decodeIfPresent(WeightGradientStreaming.self, forKey: .weightGradientPieces) ?? .whole
         let named = try c.decodeIfPresent([String: Double].self, forKey: .estimatedSeconds)
         estimatedSeconds = try named.map { named in
             try Dictionary(uniqueKeysWithValues: named.map { name, seconds in
@@ -183,6 +189,7 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         try c.encode(forced, forKey: .forced)
         try c.encode(gradientListing, forKey: .gradientListing)
         try c.encode(forwardRowBlocking, forKey: .forwardRowBlocking)
+        try c.encode(weightGradientPieces, forKey: .weightGradientPieces)
         // Keyed by the path's name (a dictionary keyed by an enum would encode as an array of pairs).
         try c.encodeIfPresent(estimatedSeconds.map { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) },
                               forKey: .estimatedSeconds)
@@ -211,7 +218,9 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
                              100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers, 100 * gradientListing.inputGradients)
         let blocking = "forward GEMM in row blocks: \(forwardRowBlocking.firstLayer ? "yes" : "no") (layer 0), "
             + "\(forwardRowBlocking.hiddenLayers ? "yes" : "no") (hidden layers)"
-        return [path, listing, blocking].joined(separator: "; ")
+        let pieces = "first layer's weight gradient summed in \(weightGradientPieces.precomputed) piece(s) with the "
+            + "aggregate precomputed, \(weightGradientPieces.perEpoch) otherwise (several ranks)"
+        return [path, listing, blocking, pieces].joined(separator: "; ")
     }
 
     /// The plan of the fixed thresholds: `FeatureStatistics.representation` and `suitsPrecomputedAggregation`.
@@ -325,7 +334,9 @@ public struct FirstLayerCostModel: Sendable {
                                   gradientListing: GradientListing(rates: rates, featureWidth: w.featureWidth,
                                                                    hiddenWidth: w.hiddenWidth),
                                   forwardRowBlocking: ForwardRowBlocking(rates: rates, featureWidth: w.featureWidth,
-                                                                         hiddenWidth: w.hiddenWidth))
+                                                                         hiddenWidth: w.hiddenWidth),
+                                  weightGradientPieces: WeightGradientStreaming(
+                                    rates: rates, workload: w, representation: perEpochRepresentation(w)))
         plan.forwardThroughFeatures = cheapest == .hybrid
         return plan
     }

@@ -78,6 +78,11 @@ extension Trainer {
         }
         let precomputes = configuration.quantization.precomputeFirstLayer == true
         if precomputes { try precomputeFirstAggregation() }
+        // Streamed only when there are sums to start (several ranks); every rank cuts alike.
+        let first = model.convolutions[0]
+        first.weightGradientPieces = WeightGradientPieces(
+            rows: first.inputWidth, columns: first.outputWidth,
+            pieces: configuration.weightGradientPieces ?? plan.weightGradientPieces.pieces(precomputedAggregate: precomputes))
         // The hybrid path needs the aggregate and an operator without halo rows (the model's own condition: one
         // process, or one part), and stays off in column blocks (its X·W is a whole n × H matrix, which a
         // memory-bound run avoids).

@@ -275,15 +275,19 @@ public final class Trainer {
             if communication.transferSeconds > 0 {
                 record.hiddenCommunicationFraction = max(0, 1 - communication.waitSeconds / communication.transferSeconds)
             }
+            // Every rank's blocked all-reduce time rides along: a slot per rank, zero except its own.
+            var byRank = [Double](repeating: 0, count: collectives.worldSize > 1 ? collectives.worldSize : 0)
+            if !byRank.isEmpty { byRank[collectives.rank] = communication.allReduceSeconds }
             var bytes = [Double(communication.haloBytesSent + communication.allReduceBytes),
                          Double(communication.forwardBytesSent),
                          Double(communication.haloBytesSent - communication.forwardBytesSent),
                          // The ranks that were asked to stop: all ranks see the same sum, so all stop together.
-                         stopRequest?.isRequested == true ? 1 : 0]
+                         stopRequest?.isRequested == true ? 1 : 0] + byRank
             try collectives.allReduceSum(&bytes)
             record.bytesSent = Int(bytes[0])
             record.forwardBytesSent = Int(bytes[1])
             record.backwardBytesSent = Int(bytes[2])
+            if !byRank.isEmpty { record.allReduceTimeByRank = Array(bytes[4...]) }
             let isLast = epoch == configuration.epochs - 1
             let stopping = bytes[3] > 0 && !isLast
             // The epoch a run stops after is evaluated, as the last epoch is: the report ends on known scores.

@@ -36,13 +36,19 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     /// below) or, when false, all of them after the backward pass: the un-overlapped baseline that the overlap is
     /// measured against. The same sums either way. nil in reports written before it was recorded, meaning true.
     public var overlapsGradientReduction: Bool?
+    /// In how many pieces of rows a multi-rank run forms the first layer's weight gradient, each piece's sum
+    /// starting as soon as it is formed (`WeightGradientPieces`); nil: the plan's decision from the host's rates
+    /// (`WeightGradientStreaming`). The same model either way.
+    public var weightGradientPieces: Int?
 
     public init(dataset: String, model: ModelConfiguration, optimizer: Adam.Hyperparameters, epochs: Int,
                 seed: UInt64, evaluateEvery: Int = 1, threads: Int = 1, method: TrainingMethod = .vanilla,
                 quantization: QuantizationSettings = QuantizationSettings(),
                 pipeline: PipelineSettings? = nil, metric: EvaluationMetric? = nil,
                 normalizeFeatures: Bool = false, columnBlocks: Int? = nil,
-                gradientCompression: GradientCompression = .none, overlapsGradientReduction: Bool = true) {
+                gradientCompression: GradientCompression = .none, overlapsGradientReduction: Bool = true,
+                weightGradientPieces: Int? = nil) {
+        self.weightGradientPieces = weightGradientPieces
         self.columnBlocks = columnBlocks
         self.overlapsGradientReduction = overlapsGradientReduction
         self.gradientCompression = gradientCompression

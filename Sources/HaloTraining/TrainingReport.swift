@@ -23,6 +23,10 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     /// transport does not report completion, or with one rank). Beside `allReduceTime` it shows how much of the
     /// reduction the backward pass hid.
     public var gradientReductionSpan: Double?
+    /// `allReduceTime` of every rank, by rank (nil with one rank). A rank that reaches a sum before the others
+    /// waits for them as well as for the wire; the rank that arrives last waits only for what the sums still had
+    /// to send, so the smallest entry is the all-reduce's own exposed time and the spread is the ranks' imbalance.
+    public var allReduceTimeByRank: [Double]?
     /// Bytes all ranks together sent during this epoch's training step: halo rows and gradients, and all-reduce
     /// payloads (evaluation traffic not included).
     public var bytesSent: Int = 0
@@ -47,6 +51,7 @@ public struct EpochRecord: Sendable, Codable, Equatable {
         case communicationWaitTime = "comm_wait_s"
         case allReduceTime = "allreduce_s"
         case gradientReductionSpan = "grad_allreduce_span_s"
+        case allReduceTimeByRank = "allreduce_s_by_rank"
         case bytesSent = "bytes_sent"
         case forwardBytesSent = "bytes_sent_forward"
         case backwardBytesSent = "bytes_sent_backward"

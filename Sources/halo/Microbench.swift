@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HaloGraph
+import HaloNN
 import HaloTensor
 import HaloTraining
 
@@ -16,7 +17,7 @@ struct Microbench: ParsableCommand {
 
             When --dataset has sparse features, the first layer's two products with them (X·W and the weight \
             gradient Xᵀ·G) are timed by CSR, by GEMM on a dense copy, and — when every non-zero has one value — by \
-            table lookup: the numbers behind the choice `halo train` makes for the first layer.
+            table lookup: the numbers behind the choice `halo train` makes for the first layer. The weight             gradient is also timed in the pieces of rows a multi-rank run forms it in, to sum each piece over the             ranks while the next is computed (`WeightGradientPieces`).
 
             A weight gradient Aᵀ·G whose G is mostly zeros (a hidden layer's gradient behind ReLU and dropout) is \
             timed by GEMM and by listing G's non-zeros, at several densities of G: A is the nodes × --width \
@@ -94,6 +95,12 @@ struct Microbench: ParsableCommand {
         /// The same two products by table lookup (`BinaryMatrix`), when every non-zero has one value.
         var forwardBinarySeconds: Double?
         var weightGradientBinarySeconds: Double?
+        /// How many pieces of rows a multi-rank run forms the weight gradient in, and the three weight-gradient
+        /// products formed that way, one piece after another (what streaming its sum costs in compute).
+        var weightGradientPieces: Int?
+        var weightGradientSparsePiecesSeconds: Double?
+        var weightGradientDensePiecesSeconds: Double?
+        var weightGradientBinaryPiecesSeconds: Double?
     }
 
     struct SpMMResult: Codable {
@@ -168,10 +175,22 @@ struct Microbench: ParsableCommand {
                 weightGradientDenseSeconds: best(of: repeats) {
                     gemm(dense, gradient, into: &weightGradient, transposeA: true, pool: pool)
                 })
+            // The most pieces a run forms it in (`WeightGradientStreaming` decides how many pay on this host).
+            let pieces = WeightGradientPieces(rows: features.cols, columns: width, pieces: WeightGradientPieces.maximumPieces).ranges
+            featureProducts?.weightGradientPieces = pieces.count
+            featureProducts?.weightGradientSparsePiecesSeconds = best(of: repeats) {
+                for rows in pieces { features.multiplyTransposed(gradient, into: &weightGradient, pool: pool, rows: rows) }
+            }
+            featureProducts?.weightGradientDensePiecesSeconds = best(of: repeats) {
+                for rows in pieces { gemm(dense, gradient, into: &weightGradient, transposeA: true, pool: pool, rows: rows) }
+            }
             if let binary = BinaryMatrix(features) {
                 featureProducts?.forwardBinarySeconds = best(of: repeats) { binary.multiply(weight, into: &product, pool: pool) }
                 featureProducts?.weightGradientBinarySeconds = best(of: repeats) {
                     binary.multiplyTransposed(gradient, into: &weightGradient, pool: pool)
+                }
+                featureProducts?.weightGradientBinaryPiecesSeconds = best(of: repeats) {
+                    for rows in pieces { binary.multiplyTransposed(gradient, into: &weightGradient, pool: pool, rows: rows) }
                 }
             }
         }
@@ -231,6 +250,12 @@ struct Microbench: ParsableCommand {
             if let forward = f.forwardBinarySeconds, let backward = f.weightGradientBinarySeconds {
                 print(String(format: "  one value in every non-zero: by table lookup X·W %.2f ms | Xᵀ·G %.2f ms",
                              1000 * forward, 1000 * backward))
+            }
+            if let pieces = f.weightGradientPieces, let sparse = f.weightGradientSparsePiecesSeconds,
+               let dense = f.weightGradientDensePiecesSeconds {
+                let lookup = f.weightGradientBinaryPiecesSeconds.map { String(format: ", table lookup %.2f ms", 1000 * $0) } ?? ""
+                print(String(format: "  Xᵀ·G in the %d pieces of rows a multi-rank run streams: sparse %.2f ms, dense GEMM %.2f ms%@",
+                             pieces, 1000 * sparse, 1000 * dense, lookup))
             }
         }
         for r in sparseGradients {

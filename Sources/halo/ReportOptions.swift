@@ -13,7 +13,7 @@ enum ReportOptions {
         (["dataset"], "dataset"), (["epochs"], "epochs"), (["seed"], "seed"), (["evaluate_every"], "eval-every"),
         (["threads"], "threads"), (["method"], "method"), (["metric"], "metric"),
         (["normalize_features"], "normalize-features"), (["gradient_compression"], "grad-compression"),
-        (["overlaps_gradient_reduction"], "overlap-allreduce"),
+        (["overlaps_gradient_reduction"], "overlap-allreduce"), (["weight_gradient_pieces"], "weight-gradient-pieces"),
         (["model", "kind"], "model"), (["model", "layers"], "layers"), (["model", "hidden_width"], "hidden"),
         (["model", "dropout"], "dropout"), (["model", "input_dropout"], "input-dropout"),
         (["model", "normalization"], "norm"),

@@ -148,6 +148,12 @@ struct Train: ParsableCommand {
         discussion: "The sums are the same either way; --no-overlap-allreduce is the un-overlapped baseline the report's blocked all-reduce time (allreduce_s) can be compared with."))
     var overlapAllreduce = true
 
+    @Option(help: ArgumentHelp(
+        "Form the first layer's weight gradient in this many pieces of rows (at most \(WeightGradientPieces.maximumPieces)), each summed over the ranks as soon as it is formed.",
+        discussion: "Default: the number the host's calibration makes pay (the report's first_layer_plan.weight_gradient_pieces; one without a calibration). Each piece after the first costs a pass over the layer's output gradient and hides more of the layer's all-reduce behind the next piece's product. The same model for every count; pieces hold at least 32768 values, so small layers get fewer.",
+        valueName: "count"))
+    var weightGradientPieces: Int?
+
     @Option(help: ArgumentHelp("AdaQP bit widths: adaptive (solved every --assign-cycle epochs), uniform:2|4|8, or random.",
                                valueName: "scheme"))
     var assign: AssignmentScheme = .adaptive
@@ -296,6 +302,9 @@ struct Train: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if let memoryBudget, memoryBudget <= 0 { throw ValidationError("--memory-budget must be positive, got \(memoryBudget)") }
         if let parts, parts < 1 { throw ValidationError("--parts must be at least 1, got \(parts)") }
+        if let pieces = weightGradientPieces, !(1...WeightGradientPieces.maximumPieces).contains(pieces) {
+            throw ValidationError("--weight-gradient-pieces must be in 1...\(WeightGradientPieces.maximumPieces), got \(pieces)")
+        }
         if let blocks = columnBlocks.count, blocks > 1, !method.allowsColumnBlocks {
             throw ValidationError("--column-blocks \(blocks) needs a method that sends full-precision rows within the layer (vanilla, adaqp-p); \(method.rawValue) quantizes or caches whole rows")
         }
@@ -328,7 +337,8 @@ struct Train: ParsableCommand {
                                        initialBits: BitWidth(rawValue: initialBits) ?? .eight,
                                        bypassedGradients: bypassedGradients),
             metric: metric, normalizeFeatures: normalizeFeatures, columnBlocks: columnBlocks.count,
-            gradientCompression: gradCompression, overlapsGradientReduction: overlapAllreduce)
+            gradientCompression: gradCompression, overlapsGradientReduction: overlapAllreduce,
+            weightGradientPieces: weightGradientPieces)
     }
 
     func run() throws {

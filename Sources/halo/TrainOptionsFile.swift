@@ -24,7 +24,7 @@ enum TrainOptionsFile {
     static let options: [String: Spelling] = [
         "dataset": .value, "model": .value, "layers": .value, "hidden": .value, "dropout": .value,
         "input-dropout": .value, "norm": .value, "normalize-features": .flag, "lr": .value, "weight-decay": .value,
-        "epochs": .value, "seed": .value, "eval-every": .value, "metric": .value, "method": .value, "grad-compression": .value, "overlap-allreduce": .invertible, "assign": .value,
+        "epochs": .value, "seed": .value, "eval-every": .value, "metric": .value, "method": .value, "grad-compression": .value, "overlap-allreduce": .invertible, "weight-gradient-pieces": .value, "assign": .value,
         "assign-cycle": .value, "group-size": .value, "lambda": .value, "pipeline-warmup": .value,
         "smoothing": .value, "max-staleness": .value, "drift-threshold": .value, "bypass": .invertible,
         "adaptive-bits": .invertible, "initial-bits": .value, "bypassed-gradients": .value,

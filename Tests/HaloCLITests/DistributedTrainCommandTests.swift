@@ -105,6 +105,28 @@ final class DistributedTrainCommandTests: CommandTestCase {
         }
     }
 
+    /// The first layer's weight gradient summed in pieces (`--weight-gradient-pieces`, here three of a 300 × 256
+    /// weight) trains the same model, bit for bit, as summing it whole, over ranks as threads and as MPI processes;
+    /// the report records the count; a count out of range is refused by name.
+    func testWeightGradientInPiecesTrainsTheSameModelOnEveryTransport() throws {
+        let dataset = "synthetic:nodes=600,classes=3,features=300,degree=6,seed=4"
+        let model = ["--model", "gcn", "--layers", "2", "--hidden", "256", "--dropout", "0.5", "--epochs", "4",
+                     "--seed", "3", "--threads", "1", "--quiet"]
+        let whole = try train(["--parts", "2", "--weight-gradient-pieces", "1"], name: "pieces-1", dataset: dataset, model: model)
+        let pieces = try train(["--parts", "2", "--weight-gradient-pieces", "3"], name: "pieces-3", dataset: dataset, model: model)
+        XCTAssertEqual(pieces.epochs, whole.epochs, "3 pieces against 1, ranks as threads")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: scratch.appendingPathComponent("pieces-3.json")))
+        XCTAssertEqual(((config as? [String: Any])?["config"] as? [String: Any])?["weight_gradient_pieces"] as? Int, 3)
+        _ = try mpirun()
+        let mpi = try train(["--weight-gradient-pieces", "3"], name: "pieces-3-mpi", ranks: 2, dataset: dataset, model: model)
+        assertSameTraining(whole, mpi, "3 pieces over MPI against 1 as threads")
+        for bad in ["0", "9"] {
+            let outcome = try run(try halo(), ["train", "--dataset", dataset, "--weight-gradient-pieces", bad], timeout: 60)
+            XCTAssertNotEqual(outcome.status, 0)
+            XCTAssertTrue(outcome.stderr.contains("--weight-gradient-pieces must be in 1...8, got \(bad)"), "\(outcome)")
+        }
+    }
+
     /// Without input dropout a single rank aggregates dense input features once by default; that must be the same
     /// model as aggregating every epoch and as ranks that exchange layer 0 every epoch. (The fixed thresholds'
     /// default: with the host calibration, whether precomputing is chosen depends on this machine's rates.)

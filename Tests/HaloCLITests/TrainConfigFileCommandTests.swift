@@ -80,7 +80,8 @@ final class TrainConfigFileCommandTests: CommandTestCase {
         let again = scratch.appendingPathComponent("again.json")
         let outcome = try run(try halo(), ["train", "--dataset", Self.small, "--recipe", "kipf-gcn", "--epochs", "6",
                                            "--parts", "2", "--method", "pipegcn", "--grad-compression", "bf16",
-                                           "--no-overlap-allreduce", "--quiet", "--json-out", first.path], timeout: 120)
+                                           "--no-overlap-allreduce", "--weight-gradient-pieces", "2", "--quiet",
+                                           "--json-out", first.path], timeout: 120)
         XCTAssertEqual(outcome.status, 0, "\(outcome)")
         let repeated = try run(try halo(), ["train", "--config", first.path, "--quiet", "--json-out", again.path], timeout: 120)
         XCTAssertEqual(repeated.status, 0, "\(repeated)")
@@ -93,6 +94,7 @@ final class TrainConfigFileCommandTests: CommandTestCase {
         let config = try XCTUnwrap(b["config"] as? [String: Any])
         XCTAssertEqual(config["gradient_compression"] as? String, "bf16")
         XCTAssertEqual(config["overlaps_gradient_reduction"] as? Bool, false)
+        XCTAssertEqual(config["weight_gradient_pieces"] as? Int, 2)
     }
 
     func testFilesThatCannotBeUsedAreRefusedByName() throws {

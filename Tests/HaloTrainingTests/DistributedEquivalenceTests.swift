@@ -188,6 +188,11 @@ final class DistributedEquivalenceTests: XCTestCase {
                 let rest = trainer.model.parameters(ofLayer: l).reduce(0) { $0 + $1.count } - conv.neighborWeight.count
                 return pieces + [rest]
             }
+            // Each rank's own blocked time is its slot of the by-rank list, which every rank sees whole.
+            for record in report.epochs {
+                XCTAssertEqual(record.allReduceTimeByRank?.count, 2)
+                XCTAssertEqual(record.allReduceTimeByRank?[transport.rank], record.allReduceTime)
+            }
             return (recorder.started, step, report.epochs.map(\.gradientReductionSpan))
         }
         for (started, step, spans) in results {

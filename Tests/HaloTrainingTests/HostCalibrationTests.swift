@@ -222,6 +222,48 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertEqual(broken.invalidField, "gemm_hidden_forward_blocked_seconds_per_flop")
     }
 
+    /// The first layer's weight gradient is cut into `1 + ⌊budget · product / pass⌋` pieces (product and pass over
+    /// G per row, from the rates on the run's path), at most `maximumPieces`; without rates it stays whole. In the
+    /// JSON, and whole in older plans.
+    func testWeightGradientPiecesWeighTheProductAgainstAPassOverTheGradient() throws {
+        XCTAssertEqual(WeightGradientStreaming.pieces(product: 10, pass: 1), 3)      // 1 + ⌊2.5⌋
+        XCTAssertEqual(WeightGradientStreaming.pieces(product: 3.9, pass: 1), 1)     // a pass dearer than a quarter
+        XCTAssertEqual(WeightGradientStreaming.pieces(product: 1000, pass: 1), WeightGradientPieces.maximumPieces)
+        XCTAssertEqual(WeightGradientStreaming.pieces(product: 1, pass: 0), 1)
+        XCTAssertEqual(WeightGradientStreaming.pieces(product: .infinity, pass: 1), 1)
+
+        // Amazon-Photo's shapes. GEMM at 1e-11 s/flop against a pass at 1e-9 s per element of G: the product per
+        // row is 2·745·256·1e-11, a pass 256·1e-9, so 1 + ⌊0.25 · 14.9⌋ = 4 pieces against the aggregate, whether
+        // G is expected sparse enough to be listed (the lists cost no pass per piece) or not.
+        var r = rates(gemm: 1e-11, spmm: 1e-10, lookup: 1e-11, listed: 1e-9)
+        var w = photo()
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .dense).precomputed, 4)
+        w.gradientDensity = 1
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .dense),
+                       WeightGradientStreaming(precomputed: 4, perEpoch: 4))
+        // Lookup: 745·256·1e-11 per row, half the GEMM's: 1 + ⌊1.86⌋ = 2. CSR: 35 % of 745 non-zeros per row at
+        // 1e-10: 1 + ⌊0.25 · 26.1 · 256 / 256⌋ = 7.
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .lookup).perEpoch, 2)
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .csr).perEpoch, 7)
+        // A pass as dear as the product: whole.
+        r.listingSecondsPerElement = 1e-7
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .dense), .whole)
+
+        let plan = FirstLayerPlan.choosing(for: w, rates: rates(gemm: 1e-11, spmm: 1e-10, lookup: 1e-11, listed: 1e-9))
+        XCTAssertEqual(plan.weightGradientPieces.pieces(precomputedAggregate: true), 4)
+        XCTAssertEqual(FirstLayerPlan.choosing(for: w, rates: nil).weightGradientPieces, .whole)
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: encoder.encode(plan)) as? [String: Any])
+        XCTAssertEqual(json["weight_gradient_pieces"] as? [String: Int],
+                       ["precomputed": 4, "per_epoch": plan.weightGradientPieces.perEpoch])
+        XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: encoder.encode(plan)), plan)
+        let older = #"{"basis": "constants", "representation": "csr", "precompute": false}"#
+        XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: Data(older.utf8)).weightGradientPieces, .whole)
+    }
+
     /// The trainer hands the plan's thresholds to every layer before training.
     func testTheTrainerAppliesThePlansListingThresholds() throws {
         let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=300,classes=3,features=70,degree=6,signal=1,seed=2").generate()

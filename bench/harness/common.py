@@ -76,6 +76,7 @@ VARIANT_OPTIONS = {
     "bypassed-gradients": ["--bypassed-gradients", "{}"],
     "grad": ["--grad-compression", "{}"],
     "no-overlap": ["--no-overlap-allreduce"],
+    "pieces": ["--weight-gradient-pieces", "{}"],
 }
 
 

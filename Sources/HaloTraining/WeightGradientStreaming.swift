@@ -1,0 +1,67 @@
+import HaloNN
+import HaloTensor
+
+/// How many pieces a multi-rank run forms its first layer's weight gradient in (`WeightGradientPieces`), so that
+/// each piece's sum over the ranks starts while the next piece is computed: part of the run's plan, decided from
+/// this host's measured rates, the same on every rank, and recorded in the report.
+///
+/// Every piece multiplies the whole output gradient G, so each piece after the first costs one more pass over G
+/// (rows × hidden values). What the pieces can hide is bounded by the product they overlap: the first layer's
+/// weight-gradient product itself. So the decision weighs the product against the pass, per row of G (rows cancel,
+/// which makes the decision the same on every rank whatever its share of the rows):
+/// `pieces = 1 + ⌊overheadBudget · product / pass⌋`, at most `WeightGradientPieces.maximumPieces`. Measured on a
+/// Zen 4 host (`halo microbench`, one thread): a pass over G costs about 4 % of Amazon-Photo's GEMM weight gradient
+/// (36 ms) and 15 % of Coauthor-Physics's CSR one (25 ms), which makes six pieces and two.
+///
+/// A pass is costed at the listing rate (`KernelRates.listingSecondsPerElement`: one read of G and a little
+/// more), the product as the first-layer cost model costs it on the path the run takes. Without a calibration
+/// the gradient is formed whole (one piece).
+public struct WeightGradientStreaming: Sendable, Codable, Equatable {
+    /// Pieces when the first layer's aggregate was computed once before training (its weight gradient is
+    /// `(ÂX)ᵀ·G`), and when the layer multiplies the features every epoch (`Xᵀ·(ÂᵀG)` in the run's representation).
+    public var precomputed: Int
+    public var perEpoch: Int
+
+    /// The share of the weight-gradient product that the extra passes over G may cost.
+    public static let overheadBudget = 0.25
+
+    public init(precomputed: Int, perEpoch: Int) {
+        self.precomputed = precomputed
+        self.perEpoch = perEpoch
+    }
+
+    /// One piece on both paths: the library default and what runs without rates.
+    public static let whole = WeightGradientStreaming(precomputed: 1, perEpoch: 1)
+
+    /// The pieces when the product costs `product` and a pass over G `pass` (any common unit).
+    public static func pieces(product: Double, pass: Double) -> Int {
+        guard pass > 0, product > 0, product.isFinite else { return 1 }
+        let extra = (overheadBudget * product / pass).rounded(.down)
+        return Int(min(Double(WeightGradientPieces.maximumPieces - 1), extra)) + 1
+    }
+
+    /// This host's decision for `workload`, whose features are held as `representation` every epoch.
+    public init(rates: KernelRates, workload w: FirstLayerWorkload, representation: FeatureRepresentation) {
+        let f = Double(w.featureWidth), h = Double(w.hiddenWidth)
+        let pass = h * rates.listingSecondsPerElement
+        // Per row of G, as `FirstLayerCostModel.seconds` costs the whole product. Against a dense aggregate (and for
+        // dense features) the product is a GEMM, or G's lists when G is sparse enough; each rank decides that by its
+        // own G, epoch by epoch. The lists add no pass per piece (every 64-column tile walks all of them anyway), so
+        // the GEMM's cost decides for both.
+        let gemm = 2 * f * h * rates.gemmTransposedSecondsPerFlop
+        let perEpochProduct: Double
+        switch representation {
+        case .dense:
+            perEpochProduct = gemm
+        case .lookup:
+            perEpochProduct = f * h * rates.lookupTransposedSecondsPerCellColumn
+        case .csr:
+            perEpochProduct = Double(w.features.nonZeros) / Double(max(w.rows, 1)) * h * rates.spmmTransposedSecondsPerNonZeroColumn
+        }
+        self.init(precomputed: Self.pieces(product: gemm, pass: pass),
+                  perEpoch: Self.pieces(product: perEpochProduct, pass: pass))
+    }
+
+    /// The pieces of a run that does (or does not) precompute the first aggregate.
+    public func pieces(precomputedAggregate: Bool) -> Int { precomputedAggregate ? precomputed : perEpoch }
+}
