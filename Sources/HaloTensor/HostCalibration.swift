@@ -34,6 +34,8 @@ public enum HostCalibration {
     /// Seconds after which no further round starts once one timed round is done: a build whose kernels are slow
     /// (without `-target-cpu native`, the SIMD kernels ran 40–80× slower here) still calibrates in a few seconds.
     static let budgetSeconds = 1.5
+    /// The pieces the weight-gradient products are also timed in (`KernelRates.…PieceSecondsPerElement`).
+    public static let weightGradientPieces = 4
 
     /// Times every kernel on `pool`'s threads and returns the rates.
     public static func measure(pool: ComputePool) -> KernelRates {
@@ -66,6 +68,8 @@ public enum HostCalibration {
         let cache = GEMMRowBlocking.level2CacheBytes
         // Without a known L2 size there is no block to time: the blocked "rate" is the whole call's.
         func rowsPerCall(depth: Int) -> Int? { GEMMRowBlocking.rowsPerCall(n: h, k: depth, cacheBytes: cache) }
+        // The weight gradient's rows in equal pieces, as a multi-rank run forms them to sum each one early.
+        let pieces = (0..<weightGradientPieces).map { (f * $0 / weightGradientPieces)..<(f * ($0 + 1) / weightGradientPieces) }
 
         let t = fastest([
             { gemm(inputs, weight, into: &product, pool: pool) },
@@ -83,10 +87,18 @@ public enum HostCalibration {
             { gemm(hidden, hiddenWeight, into: &product, pool: pool) },
             { gemm(hidden, hiddenWeight, into: &product, pool: pool, rowsPerCall: rowsPerCall(depth: h)) },
             { gemm(inputs, weight, into: &product, pool: pool, rowsPerCall: rowsPerCall(depth: f)) },
+            { for rows in pieces { gemm(inputs, hidden, into: &weightGradient, transposeA: true, pool: pool, rows: rows) } },
+            { for rows in pieces { csrFeatures.multiplyTransposed(hidden, into: &weightGradient, pool: pool, rows: rows) } },
+            { for rows in pieces { codes.multiplyTransposed(hidden, into: &weightGradient, pool: pool, rows: rows) } },
         ])
         let (gemmForward, gemmTransposed, spmm, csrForward, csrTransposed) = (t[0], t[1], t[2], t[3], t[4])
         let (lookup, lookupTransposed, listing, listed, listedInput) = (t[5], t[6], t[7], t[8], t[9])
         let (shortWhole, shortBlocked, hiddenWhole, hiddenBlocked, forwardBlocked) = (t[10], t[11], t[12], t[13], t[14])
+        let (gemmInPieces, csrInPieces, lookupInPieces) = (t[15], t[16], t[17])
+        /// Each extra piece's cost per element of G (zero when the pieces were no slower).
+        func pieceCost(_ inPieces: Double, whole: Double) -> Double {
+            max(0, inPieces - whole) / Double(weightGradientPieces - 1) / (Double(m) * Double(h))
+        }
         let shortFlops = 2 * Double(m) * Double(depths.short) * Double(h), hiddenFlops = 2 * Double(m) * Double(h) * Double(h)
         /// The blocked rate, or nil when no block was timed: no block size (L2 unknown or too small), or blocks no
         /// smaller than a thread's rows, where the "blocked" calls were the whole calls again.
@@ -111,7 +123,10 @@ public enum HostCalibration {
             gemmShortForwardBlockedSecondsPerFlop: blockedRate(shortBlocked, flops: shortFlops, depth: depths.short),
             gemmHiddenForwardSecondsPerFlop: hiddenWhole / hiddenFlops,
             gemmHiddenForwardBlockedSecondsPerFlop: blockedRate(hiddenBlocked, flops: hiddenFlops, depth: h),
-            gemmForwardBlockedSecondsPerFlop: blockedRate(forwardBlocked, flops: flops, depth: f))
+            gemmForwardBlockedSecondsPerFlop: blockedRate(forwardBlocked, flops: flops, depth: f),
+            gemmTransposedPieceSecondsPerElement: pieceCost(gemmInPieces, whole: gemmTransposed),
+            spmmTransposedPieceSecondsPerElement: pieceCost(csrInPieces, whole: csrTransposed),
+            lookupTransposedPieceSecondsPerElement: pieceCost(lookupInPieces, whole: lookupTransposed))
     }
 
     /// Each kernel's best wall time over `rounds` timed rounds after one warm-up round (fewer when `budgetSeconds`

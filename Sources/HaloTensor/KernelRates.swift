@@ -47,6 +47,14 @@ public struct KernelRates: Sendable, Codable, Equatable {
     public var gemmHiddenForwardSecondsPerFlop: Double?
     public var gemmHiddenForwardBlockedSecondsPerFlop: Double?
     public var gemmForwardBlockedSecondsPerFlop: Double?
+    /// What each piece after the first adds when the weight gradient `Xᵀ·G` is formed in pieces of rows
+    /// (`WeightGradientPieces`), by GEMM, by CSR and by table lookup: seconds per element of G, measured as the
+    /// product in `HostCalibration.weightGradientPieces` pieces minus the whole product, per extra piece. Every
+    /// piece multiplies all of G, so this is about a pass over it; zero where the pieces cost nothing measurable,
+    /// nil in rates measured before pieces were (`WeightGradientStreaming` then takes the listing rate).
+    public var gemmTransposedPieceSecondsPerElement: Double?
+    public var spmmTransposedPieceSecondsPerElement: Double?
+    public var lookupTransposedPieceSecondsPerElement: Double?
 
     public init(threads: Int, gemmForwardSecondsPerFlop: Double, gemmTransposedSecondsPerFlop: Double,
                 spmmSecondsPerNonZeroColumn: Double, csrFeaturesSecondsPerNonZeroColumn: Double,
@@ -56,7 +64,8 @@ public struct KernelRates: Sendable, Codable, Equatable {
                 listedInputGradientSecondsPerNonZeroColumn: Double,
                 gemmShortForwardSecondsPerFlop: Double? = nil, gemmShortForwardBlockedSecondsPerFlop: Double? = nil,
                 gemmHiddenForwardSecondsPerFlop: Double? = nil, gemmHiddenForwardBlockedSecondsPerFlop: Double? = nil,
-                gemmForwardBlockedSecondsPerFlop: Double? = nil) {
+                gemmForwardBlockedSecondsPerFlop: Double? = nil, gemmTransposedPieceSecondsPerElement: Double? = nil,
+                spmmTransposedPieceSecondsPerElement: Double? = nil, lookupTransposedPieceSecondsPerElement: Double? = nil) {
         self.threads = threads
         self.gemmForwardSecondsPerFlop = gemmForwardSecondsPerFlop
         self.gemmTransposedSecondsPerFlop = gemmTransposedSecondsPerFlop
@@ -73,25 +82,31 @@ public struct KernelRates: Sendable, Codable, Equatable {
         self.gemmHiddenForwardSecondsPerFlop = gemmHiddenForwardSecondsPerFlop
         self.gemmHiddenForwardBlockedSecondsPerFlop = gemmHiddenForwardBlockedSecondsPerFlop
         self.gemmForwardBlockedSecondsPerFlop = gemmForwardBlockedSecondsPerFlop
+        self.gemmTransposedPieceSecondsPerElement = gemmTransposedPieceSecondsPerElement
+        self.spmmTransposedPieceSecondsPerElement = spmmTransposedPieceSecondsPerElement
+        self.lookupTransposedPieceSecondsPerElement = lookupTransposedPieceSecondsPerElement
     }
 
     /// How many numbers `vector` holds.
-    public static let vectorCount = 16
+    public static let vectorCount = 19
 
     /// The rates in a fixed order, for sending them between ranks as one vector (`init(vector:)` reads it back);
-    /// a rate not measured travels as 0.
+    /// a rate not measured travels as 0, a piece's cost (which may be 0) as −1.
     public var vector: [Double] {
         [Double(threads), gemmForwardSecondsPerFlop, gemmTransposedSecondsPerFlop, spmmSecondsPerNonZeroColumn,
          csrFeaturesSecondsPerNonZeroColumn, spmmTransposedSecondsPerNonZeroColumn, lookupSecondsPerCellColumn, lookupTransposedSecondsPerCellColumn,
          listingSecondsPerElement, listedSecondsPerNonZeroDepth, listedInputGradientSecondsPerNonZeroColumn]
             + [gemmShortForwardSecondsPerFlop, gemmShortForwardBlockedSecondsPerFlop, gemmHiddenForwardSecondsPerFlop,
                gemmHiddenForwardBlockedSecondsPerFlop, gemmForwardBlockedSecondsPerFlop].map { $0 ?? 0 }
+            + [gemmTransposedPieceSecondsPerElement, spmmTransposedPieceSecondsPerElement,
+               lookupTransposedPieceSecondsPerElement].map { $0 ?? -1 }
     }
 
     /// Rates from `vector`'s layout; nil when the count is wrong.
     public init?(vector v: [Double]) {
         guard v.count == Self.vectorCount else { return nil }
         func measured(_ x: Double) -> Double? { x > 0 ? x : nil }
+        func measuredCost(_ x: Double) -> Double? { x >= 0 ? x : nil }
         self.init(threads: Int(v[0]), gemmForwardSecondsPerFlop: v[1], gemmTransposedSecondsPerFlop: v[2],
                   spmmSecondsPerNonZeroColumn: v[3], csrFeaturesSecondsPerNonZeroColumn: v[4],
                   spmmTransposedSecondsPerNonZeroColumn: v[5], lookupSecondsPerCellColumn: v[6],
@@ -99,7 +114,10 @@ public struct KernelRates: Sendable, Codable, Equatable {
                   listedSecondsPerNonZeroDepth: v[9], listedInputGradientSecondsPerNonZeroColumn: v[10],
                   gemmShortForwardSecondsPerFlop: measured(v[11]), gemmShortForwardBlockedSecondsPerFlop: measured(v[12]),
                   gemmHiddenForwardSecondsPerFlop: measured(v[13]), gemmHiddenForwardBlockedSecondsPerFlop: measured(v[14]),
-                  gemmForwardBlockedSecondsPerFlop: measured(v[15]))
+                  gemmForwardBlockedSecondsPerFlop: measured(v[15]),
+                  gemmTransposedPieceSecondsPerElement: measuredCost(v[16]),
+                  spmmTransposedPieceSecondsPerElement: measuredCost(v[17]),
+                  lookupTransposedPieceSecondsPerElement: measuredCost(v[18]))
     }
 
     /// The inner dimensions the forward product was timed at, whole and in row blocks.
@@ -176,7 +194,14 @@ public struct KernelRates: Sendable, Codable, Equatable {
             ("gemm_hidden_forward_blocked_seconds_per_flop", gemmHiddenForwardBlockedSecondsPerFlop),
             ("gemm_forward_blocked_seconds_per_flop", gemmForwardBlockedSecondsPerFlop),
         ]
+        // A piece's cost may be zero (nothing measurable), not negative.
+        let costs: [(String, Double?)] = [
+            ("gemm_transposed_piece_seconds_per_element", gemmTransposedPieceSecondsPerElement),
+            ("spmm_transposed_piece_seconds_per_element", spmmTransposedPieceSecondsPerElement),
+            ("lookup_transposed_piece_seconds_per_element", lookupTransposedPieceSecondsPerElement),
+        ]
         return (named + optional.compactMap { name, rate in rate.map { (name, $0) } })
             .first { !($0.1.isFinite && $0.1 > 0) }?.0
+            ?? costs.compactMap { name, cost in cost.map { (name, $0) } }.first { !($0.1.isFinite && $0.1 >= 0) }?.0
     }
 }

@@ -10,12 +10,13 @@ import HaloTensor
 /// weight-gradient product itself. So the decision weighs the product against the pass, per row of G (rows cancel,
 /// which makes the decision the same on every rank whatever its share of the rows):
 /// `pieces = 1 + ⌊overheadBudget · product / pass⌋`, at most `WeightGradientPieces.maximumPieces`. Measured on a
-/// Zen 4 host (`halo microbench`, one thread): a pass over G costs about 4 % of Amazon-Photo's GEMM weight gradient
-/// (36 ms) and 15 % of Coauthor-Physics's CSR one (25 ms), which makes six pieces and two.
+/// Zen 4 host (`halo microbench`, one thread): a piece costs about 4 % of Amazon-Photo's GEMM weight gradient
+/// (36 ms) and 15 % of Coauthor-Physics's CSR one (25 ms), which makes seven pieces and two.
 ///
-/// A pass is costed at the listing rate (`KernelRates.listingSecondsPerElement`: one read of G and a little
-/// more), the product as the first-layer cost model costs it on the path the run takes. Without a calibration
-/// the gradient is formed whole (one piece).
+/// A piece's cost is measured by the calibration on each path (the product in four pieces against it whole,
+/// `KernelRates.…PieceSecondsPerElement`; rates measured before that take the listing rate, one read of G and a
+/// little more), the product is costed as the first-layer cost model costs it on the path the run takes. Without
+/// a calibration the gradient is formed whole (one piece).
 public struct WeightGradientStreaming: Sendable, Codable, Equatable {
     /// Pieces when the first layer's aggregate was computed once before training (its weight gradient is
     /// `(ÂX)ᵀ·G`), and when the layer multiplies the features every epoch (`Xᵀ·(ÂᵀG)` in the run's representation).
@@ -33,9 +34,11 @@ public struct WeightGradientStreaming: Sendable, Codable, Equatable {
     /// One piece on both paths: the library default and what runs without rates.
     public static let whole = WeightGradientStreaming(precomputed: 1, perEpoch: 1)
 
-    /// The pieces when the product costs `product` and a pass over G `pass` (any common unit).
+    /// The pieces when the product costs `product` and each extra piece `pass` (any common unit): the most when
+    /// the pieces cost nothing measurable.
     public static func pieces(product: Double, pass: Double) -> Int {
-        guard pass > 0, product > 0, product.isFinite else { return 1 }
+        guard product > 0, product.isFinite, pass >= 0, pass.isFinite else { return 1 }
+        guard pass > 0 else { return WeightGradientPieces.maximumPieces }
         let extra = (overheadBudget * product / pass).rounded(.down)
         return Int(min(Double(WeightGradientPieces.maximumPieces - 1), extra)) + 1
     }
@@ -43,23 +46,27 @@ public struct WeightGradientStreaming: Sendable, Codable, Equatable {
     /// This host's decision for `workload`, whose features are held as `representation` every epoch.
     public init(rates: KernelRates, workload w: FirstLayerWorkload, representation: FeatureRepresentation) {
         let f = Double(w.featureWidth), h = Double(w.hiddenWidth)
-        let pass = h * rates.listingSecondsPerElement
+        // Each extra piece's cost per row of G on each path, as measured (or, in older rates, the listing rate's).
+        func pass(_ measured: Double?) -> Double { h * (measured ?? rates.listingSecondsPerElement) }
         // Per row of G, as `FirstLayerCostModel.seconds` costs the whole product. Against a dense aggregate (and for
         // dense features) the product is a GEMM, or G's lists when G is sparse enough; each rank decides that by its
         // own G, epoch by epoch. The lists add no pass per piece (every 64-column tile walks all of them anyway), so
         // the GEMM's cost decides for both.
         let gemm = 2 * f * h * rates.gemmTransposedSecondsPerFlop
-        let perEpochProduct: Double
+        let gemmPieces = Self.pieces(product: gemm, pass: pass(rates.gemmTransposedPieceSecondsPerElement))
+        let perEpoch: Int
         switch representation {
         case .dense:
-            perEpochProduct = gemm
+            perEpoch = gemmPieces
         case .lookup:
-            perEpochProduct = f * h * rates.lookupTransposedSecondsPerCellColumn
+            perEpoch = Self.pieces(product: f * h * rates.lookupTransposedSecondsPerCellColumn,
+                                   pass: pass(rates.lookupTransposedPieceSecondsPerElement))
         case .csr:
-            perEpochProduct = Double(w.features.nonZeros) / Double(max(w.rows, 1)) * h * rates.spmmTransposedSecondsPerNonZeroColumn
+            let nonZerosPerRow = Double(w.features.nonZeros) / Double(max(w.rows, 1))
+            perEpoch = Self.pieces(product: nonZerosPerRow * h * rates.spmmTransposedSecondsPerNonZeroColumn,
+                                   pass: pass(rates.spmmTransposedPieceSecondsPerElement))
         }
-        self.init(precomputed: Self.pieces(product: gemm, pass: pass),
-                  perEpoch: Self.pieces(product: perEpochProduct, pass: pass))
+        self.init(precomputed: gemmPieces, perEpoch: perEpoch)
     }
 
     /// The pieces of a run that does (or does not) precompute the first aggregate.

@@ -85,6 +85,12 @@ struct Calibrate: ParsableCommand {
         }
         print(blockingLines.isEmpty ? "forward GEMM row blocking: not measured"
                                     : "forward GEMM row blocking: " + blockingLines.joined(separator: " | "))
+        let pieceCosts = [("GEMM", r.gemmTransposedPieceSecondsPerElement), ("CSR", r.spmmTransposedPieceSecondsPerElement),
+                          ("lookup", r.lookupTransposedPieceSecondsPerElement)]
+            .compactMap { name, cost in cost.map { String(format: "%@ %.3f ns", name, 1e9 * $0) } }
+        print(pieceCosts.isEmpty ? "weight gradient in pieces: not measured"
+              : "weight gradient Xᵀ·G in pieces (several ranks sum each as it is formed): each extra piece costs, per element of G, "
+                + pieceCosts.joined(separator: " | "))
 
         var plan: FirstLayerPlan?
         if let dataset {
@@ -102,6 +108,8 @@ struct Calibrate: ParsableCommand {
                 : ", aggregated every epoch"
             print("chosen: \(chosen.representation.rawValue)\(aggregate)"
                   + "; with --calibration off: \(FirstLayerPlan.constants(for: workload).representation.rawValue)\(FirstLayerPlan.constants(for: workload).precompute ? ", precomputed" : "")")
+            print("first layer's weight gradient on several ranks: \(chosen.weightGradientPieces.perEpoch) piece(s) aggregated every epoch, "
+                  + "\(chosen.weightGradientPieces.precomputed) with a precomputed aggregate")
             plan = chosen
         }
         if results.path != nil {

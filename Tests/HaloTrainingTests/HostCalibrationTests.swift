@@ -229,7 +229,8 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertEqual(WeightGradientStreaming.pieces(product: 10, pass: 1), 3)      // 1 + ⌊2.5⌋
         XCTAssertEqual(WeightGradientStreaming.pieces(product: 3.9, pass: 1), 1)     // a pass dearer than a quarter
         XCTAssertEqual(WeightGradientStreaming.pieces(product: 1000, pass: 1), WeightGradientPieces.maximumPieces)
-        XCTAssertEqual(WeightGradientStreaming.pieces(product: 1, pass: 0), 1)
+        XCTAssertEqual(WeightGradientStreaming.pieces(product: 1, pass: 0), WeightGradientPieces.maximumPieces, "free pieces")
+        XCTAssertEqual(WeightGradientStreaming.pieces(product: 0, pass: 1), 1)
         XCTAssertEqual(WeightGradientStreaming.pieces(product: .infinity, pass: 1), 1)
 
         // Amazon-Photo's shapes. GEMM at 1e-11 s/flop against a pass at 1e-9 s per element of G: the product per
@@ -242,12 +243,30 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .dense),
                        WeightGradientStreaming(precomputed: 4, perEpoch: 4))
         // Lookup: 745·256·1e-11 per row, half the GEMM's: 1 + ⌊1.86⌋ = 2. CSR: 35 % of 745 non-zeros per row at
-        // 1e-10: 1 + ⌊0.25 · 26.1 · 256 / 256⌋ = 7.
+        // 1e-10 s each against 1e-9 s per element of a pass: 1 + ⌊0.25 · 26.1⌋ = 7.
         XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .lookup).perEpoch, 2)
         XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .csr).perEpoch, 7)
         // A pass as dear as the product: whole.
         r.listingSecondsPerElement = 1e-7
         XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .dense), .whole)
+        // Measured piece costs take the listing rate's place, path by path: GEMM pieces free (the most), CSR's a
+        // nanosecond per element (260.75 non-zeros per row at 1e-10 against 1e-9: 1 + ⌊0.25 · 26.1⌋ = 7), lookup's
+        // as dear as its product (whole).
+        r.gemmTransposedPieceSecondsPerElement = 0
+        r.spmmTransposedPieceSecondsPerElement = 1e-9
+        r.lookupTransposedPieceSecondsPerElement = 1e-6
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .dense),
+                       WeightGradientStreaming(precomputed: 8, perEpoch: 8))
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .csr).perEpoch, 7)
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .lookup).perEpoch, 1)
+        // The costs travel between ranks (a zero cost too) and are checked like the rates.
+        XCTAssertEqual(KernelRates(vector: r.vector), r)
+        var unmeasured = r
+        unmeasured.lookupTransposedPieceSecondsPerElement = nil
+        XCTAssertEqual(KernelRates(vector: unmeasured.vector), unmeasured)
+        XCTAssertNil(r.invalidField)
+        r.spmmTransposedPieceSecondsPerElement = -1e-9
+        XCTAssertEqual(r.invalidField, "spmm_transposed_piece_seconds_per_element")
 
         let plan = FirstLayerPlan.choosing(for: w, rates: rates(gemm: 1e-11, spmm: 1e-10, lookup: 1e-11, listed: 1e-9))
         XCTAssertEqual(plan.weightGradientPieces.pieces(precomputedAggregate: true), 4)
@@ -516,6 +535,9 @@ final class HostCalibrationTests: XCTestCase {
     func testMeasurementGivesUsableRates() {
         let measured = HostCalibration.measure(pool: ComputePool(threads: 2))
         XCTAssertNil(measured.invalidField, "\(measured)")
+        XCTAssertNotNil(measured.gemmTransposedPieceSecondsPerElement)
+        XCTAssertNotNil(measured.spmmTransposedPieceSecondsPerElement)
+        XCTAssertNotNil(measured.lookupTransposedPieceSecondsPerElement)
         XCTAssertEqual(measured.threads, 2)
         XCTAssertEqual(KernelRates(vector: measured.vector), measured)
     }
