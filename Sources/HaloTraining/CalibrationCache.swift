@@ -50,7 +50,8 @@ public struct CalibrationCache: Sendable {
             return .unusable("\(path): key: expected this host's \(key.host.summary), \(key.threads) threads, \(key.build), found \(record.key.host.summary), \(record.key.threads) threads, \(record.key.build)")
         }
         if let field = record.rates.invalidField {
-            return .unusable("\(path): rates.\(field): expected a positive finite number")
+            let expected = field.hasSuffix("_piece_seconds_per_element") ? "a non-negative finite number" : "a positive finite number"
+            return .unusable("\(path): rates.\(field): expected \(expected)")
         }
         var cached = record
         cached.origin = .cached

@@ -36,6 +36,10 @@ final class CompressedGradientReduction: @unchecked Sendable {
     private var workerResiduals: [Int: [Float]] = [:]
     /// `ownerResiduals[bucket]`: the rounding loss of this rank's last encoding of its shard's sum.
     private var ownerResiduals: [Int: [Float]] = [:]
+    /// `contents[bucket]`: what bucket `bucket` held when its residuals were made (parameters and elements). A bucket
+    /// that holds something else now (a run resumed with another cut of a weight into pieces) starts without them:
+    /// a residual belongs to the values it was lost from.
+    private var contents: [Int: String] = [:]
     /// Counts started reductions; stamps their messages, so a message out of order is caught, not summed.
     private var sequence = 0
     /// Phases run here, one reduction after another (messages on a channel arrive in the order they were sent).
@@ -61,14 +65,17 @@ final class CompressedGradientReduction: @unchecked Sendable {
     }
 
     /// Starts the sum of `values`, bucket `bucket` of the step of `epoch` (collective: every rank starts the same
-    /// buckets in the same order). Returns the reduction and the seconds spent encoding.
-    func start(bucket: Int, epoch: Int, values: [Float]) throws -> (pending: any PendingReduction, encodeSeconds: Double, bytes: Int) {
+    /// buckets in the same order), whose values are `content` (e.g. "conv0.weight[0..<32768]"). Returns the
+    /// reduction and the seconds spent encoding.
+    func start(bucket: Int, content: String, epoch: Int, values: [Float]) throws -> (pending: any PendingReduction, encodeSeconds: Double, bytes: Int) {
         let watch = Stopwatch()
         let count = values.count
+        let sameContent = contents[bucket] == content
+        contents[bucket] = content
         // The gradient plus what this bucket's last encoding lost; each shard's values become, once encoded, what
         // this encoding loses (the new residual), so one array serves as both.
         var compensated = values
-        if let residual = workerResiduals.removeValue(forKey: bucket), residual.count == count {
+        if let residual = workerResiduals.removeValue(forKey: bucket), sameContent, residual.count == count {
             for i in 0..<count { compensated[i] += residual[i] }
         }
         var messages: [[UInt8]] = []
@@ -94,6 +101,7 @@ final class CompressedGradientReduction: @unchecked Sendable {
         let own = messages[rank]
         queue.async { [self] in
             do {
+                if !sameContent { ownerResiduals[bucket] = nil }
                 pending.finish(.success(try finish(bucket: bucket, epoch: epoch, count: count, stamp: stamp, own: own)))
             } catch {
                 pending.finish(.failure(error))
@@ -157,7 +165,8 @@ final class CompressedGradientReduction: @unchecked Sendable {
     /// sure the residuals are final), so the state can be saved.
     private func drain() { queue.sync {} }
 
-    /// The residuals, for a checkpoint: buckets in order, each with its worker and owner residual.
+    /// The residuals, for a checkpoint: buckets in order, each with its worker and owner residual, then each
+    /// bucket's content in the same order.
     func saveState(into writer: inout ByteWriter) {
         drain()
         let buckets = Set(workerResiduals.keys).union(ownerResiduals.keys).sorted()
@@ -167,6 +176,7 @@ final class CompressedGradientReduction: @unchecked Sendable {
             writer.append(elements: workerResiduals[bucket] ?? [])
             writer.append(elements: ownerResiduals[bucket] ?? [])
         }
+        for bucket in buckets { writer.append(contents[bucket] ?? "") }
     }
 
     /// Takes back what `saveState` wrote.
@@ -176,12 +186,19 @@ final class CompressedGradientReduction: @unchecked Sendable {
         guard count >= 0, count <= reader.remaining else { throw CheckpointStateError("\(count) gradient residual buckets") }
         workerResiduals = [:]
         ownerResiduals = [:]
+        contents = [:]
+        var buckets: [Int] = []
         for _ in 0..<count {
             let bucket: Int = try reader.read()
             let worker: [Float] = try reader.readElements(), owner: [Float] = try reader.readElements()
             if !worker.isEmpty { workerResiduals[bucket] = worker }
             if !owner.isEmpty { ownerResiduals[bucket] = owner }
+            buckets.append(bucket)
         }
+        // Checkpoints written before contents were kept end here: their buckets' contents are unknown, so each
+        // bucket starts its next sum without residuals.
+        guard reader.remaining > 0 else { return }
+        for bucket in buckets { contents[bucket] = try reader.read() as String }
     }
 
     /// The residuals, as gradients' kin (waits for the queue to be idle first).

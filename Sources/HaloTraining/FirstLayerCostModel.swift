@@ -218,8 +218,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
                              100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers, 100 * gradientListing.inputGradients)
         let blocking = "forward GEMM in row blocks: \(forwardRowBlocking.firstLayer ? "yes" : "no") (layer 0), "
             + "\(forwardRowBlocking.hiddenLayers ? "yes" : "no") (hidden layers)"
-        let pieces = "first layer's weight gradient summed in \(weightGradientPieces.precomputed) piece(s) with the "
-            + "aggregate precomputed, \(weightGradientPieces.perEpoch) otherwise (several ranks)"
+        let pieces = "first layer's weight gradient summed in \(weightGradientPieces.pieces(precomputedAggregate: precompute, representation: representation)) "
+            + "piece(s) on several ranks"
         return [path, listing, blocking, pieces].joined(separator: "; ")
     }
 
@@ -335,8 +335,7 @@ public struct FirstLayerCostModel: Sendable {
                                                                    hiddenWidth: w.hiddenWidth),
                                   forwardRowBlocking: ForwardRowBlocking(rates: rates, featureWidth: w.featureWidth,
                                                                          hiddenWidth: w.hiddenWidth),
-                                  weightGradientPieces: WeightGradientStreaming(
-                                    rates: rates, workload: w, representation: perEpochRepresentation(w)))
+                                  weightGradientPieces: WeightGradientStreaming(rates: rates, workload: w))
         plan.forwardThroughFeatures = cheapest == .hybrid
         return plan
     }

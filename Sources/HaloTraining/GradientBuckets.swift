@@ -62,7 +62,9 @@ final class GradientBuckets {
         for (p, elements) in bucket { flat.append(contentsOf: p.gradient.storage[elements]) }
         if firstStart == nil { firstStart = DispatchTime.now().uptimeNanoseconds }
         if let compression {
-            let started = try compression.start(bucket: inFlight.count, epoch: epoch, values: flat)
+            let content = bucket.map { "\($0.parameter.name)[\($0.elements.lowerBound)..<\($0.elements.upperBound)]" }
+                .joined(separator: " ")
+            let started = try compression.start(bucket: inFlight.count, content: content, epoch: epoch, values: flat)
             var cost = CommunicationStatistics()
             cost.quantizeSeconds = started.encodeSeconds
             // Like the float32 reduction's count: one copy of the gradients per rank, as encoded.

@@ -82,7 +82,8 @@ extension Trainer {
         let first = model.convolutions[0]
         first.weightGradientPieces = WeightGradientPieces(
             rows: first.inputWidth, columns: first.outputWidth,
-            pieces: configuration.weightGradientPieces ?? plan.weightGradientPieces.pieces(precomputedAggregate: precomputes))
+            pieces: configuration.weightGradientPieces
+                ?? plan.weightGradientPieces.pieces(precomputedAggregate: precomputes, representation: plan.representation))
         // The hybrid path needs the aggregate and an operator without halo rows (the model's own condition: one
         // process, or one part), and stays off in column blocks (its X·W is a whole n × H matrix, which a
         // memory-bound run avoids).

@@ -39,6 +39,9 @@ public final class Trainer {
         optimizer = Adam(parameters: model.parameters, hyperparameters: configuration.optimizer)
         let blocks = configuration.columnBlocks ?? 1
         guard blocks >= 1 else { throw TrainingSetupError(message: "column blocks must be at least 1, got \(blocks)") }
+        if let pieces = configuration.weightGradientPieces, !(1...WeightGradientPieces.maximumPieces).contains(pieces) {
+            throw TrainingSetupError(message: "weight-gradient pieces must be in 1...\(WeightGradientPieces.maximumPieces), got \(pieces)")
+        }
         guard blocks == 1 || exchange.acceptsColumnBlocks else {
             throw TrainingSetupError(message: "\(configuration.method.rawValue) exchanges whole rows: column blocks (\(blocks)) need a full-precision synchronous or overlapped method (vanilla, adaqp-p)")
         }

@@ -19,20 +19,25 @@ import HaloTensor
 /// a calibration the gradient is formed whole (one piece).
 public struct WeightGradientStreaming: Sendable, Codable, Equatable {
     /// Pieces when the first layer's aggregate was computed once before training (its weight gradient is
-    /// `(ÂX)ᵀ·G`), and when the layer multiplies the features every epoch (`Xᵀ·(ÂᵀG)` in the run's representation).
+    /// `(ÂX)ᵀ·G`, by GEMM), and when the layer multiplies the features every epoch (`Xᵀ·(ÂᵀG)`) held dense, as
+    /// lookup codes or as CSR. Every representation's, so a representation the user forces has its own.
     public var precomputed: Int
-    public var perEpoch: Int
+    public var dense: Int
+    public var lookup: Int
+    public var csr: Int
 
     /// The share of the weight-gradient product that the extra passes over G may cost.
     public static let overheadBudget = 0.25
 
-    public init(precomputed: Int, perEpoch: Int) {
+    public init(precomputed: Int, dense: Int, lookup: Int, csr: Int) {
         self.precomputed = precomputed
-        self.perEpoch = perEpoch
+        self.dense = dense
+        self.lookup = lookup
+        self.csr = csr
     }
 
-    /// One piece on both paths: the library default and what runs without rates.
-    public static let whole = WeightGradientStreaming(precomputed: 1, perEpoch: 1)
+    /// One piece everywhere: the library default and what runs without rates.
+    public static let whole = WeightGradientStreaming(precomputed: 1, dense: 1, lookup: 1, csr: 1)
 
     /// The pieces when the product costs `product` and each extra piece `pass` (any common unit): the most when
     /// the pieces cost nothing measurable.
@@ -43,8 +48,8 @@ public struct WeightGradientStreaming: Sendable, Codable, Equatable {
         return Int(min(Double(WeightGradientPieces.maximumPieces - 1), extra)) + 1
     }
 
-    /// This host's decision for `workload`, whose features are held as `representation` every epoch.
-    public init(rates: KernelRates, workload w: FirstLayerWorkload, representation: FeatureRepresentation) {
+    /// This host's decision for `workload`.
+    public init(rates: KernelRates, workload w: FirstLayerWorkload) {
         let f = Double(w.featureWidth), h = Double(w.hiddenWidth)
         // Each extra piece's cost per row of G on each path, as measured (or, in older rates, the listing rate's).
         func pass(_ measured: Double?) -> Double { h * (measured ?? rates.listingSecondsPerElement) }
@@ -52,23 +57,25 @@ public struct WeightGradientStreaming: Sendable, Codable, Equatable {
         // dense features) the product is a GEMM, or G's lists when G is sparse enough; each rank decides that by its
         // own G, epoch by epoch. The lists add no pass per piece (every 64-column tile walks all of them anyway), so
         // the GEMM's cost decides for both.
-        let gemm = 2 * f * h * rates.gemmTransposedSecondsPerFlop
-        let gemmPieces = Self.pieces(product: gemm, pass: pass(rates.gemmTransposedPieceSecondsPerElement))
-        let perEpoch: Int
-        switch representation {
-        case .dense:
-            perEpoch = gemmPieces
-        case .lookup:
-            perEpoch = Self.pieces(product: f * h * rates.lookupTransposedSecondsPerCellColumn,
-                                   pass: pass(rates.lookupTransposedPieceSecondsPerElement))
-        case .csr:
-            let nonZerosPerRow = Double(w.features.nonZeros) / Double(max(w.rows, 1))
-            perEpoch = Self.pieces(product: nonZerosPerRow * h * rates.spmmTransposedSecondsPerNonZeroColumn,
-                                   pass: pass(rates.spmmTransposedPieceSecondsPerElement))
-        }
-        self.init(precomputed: gemmPieces, perEpoch: perEpoch)
+        let gemm = Self.pieces(product: 2 * f * h * rates.gemmTransposedSecondsPerFlop,
+                               pass: pass(rates.gemmTransposedPieceSecondsPerElement))
+        let nonZerosPerRow = Double(w.features.nonZeros) / Double(max(w.rows, 1))
+        self.init(
+            precomputed: gemm, dense: gemm,
+            lookup: Self.pieces(product: f * h * rates.lookupTransposedSecondsPerCellColumn,
+                                pass: pass(rates.lookupTransposedPieceSecondsPerElement)),
+            csr: Self.pieces(product: nonZerosPerRow * h * rates.spmmTransposedSecondsPerNonZeroColumn,
+                             pass: pass(rates.spmmTransposedPieceSecondsPerElement)))
     }
 
-    /// The pieces of a run that does (or does not) precompute the first aggregate.
-    public func pieces(precomputedAggregate: Bool) -> Int { precomputedAggregate ? precomputed : perEpoch }
+    /// The pieces of a run that does (or does not) precompute the first aggregate, with features held as
+    /// `representation`.
+    public func pieces(precomputedAggregate: Bool, representation: FeatureRepresentation) -> Int {
+        if precomputedAggregate { return precomputed }
+        return switch representation {
+        case .dense: dense
+        case .lookup: lookup
+        case .csr: csr
+        }
+    }
 }

@@ -108,8 +108,9 @@ struct Calibrate: ParsableCommand {
                 : ", aggregated every epoch"
             print("chosen: \(chosen.representation.rawValue)\(aggregate)"
                   + "; with --calibration off: \(FirstLayerPlan.constants(for: workload).representation.rawValue)\(FirstLayerPlan.constants(for: workload).precompute ? ", precomputed" : "")")
-            print("first layer's weight gradient on several ranks: \(chosen.weightGradientPieces.perEpoch) piece(s) aggregated every epoch, "
-                  + "\(chosen.weightGradientPieces.precomputed) with a precomputed aggregate")
+            let pieces = chosen.weightGradientPieces
+            print("first layer's weight gradient on several ranks, pieces: \(pieces.precomputed) with a precomputed aggregate, "
+                  + "every epoch \(pieces.dense) dense, \(pieces.lookup) lookup, \(pieces.csr) CSR")
             plan = chosen
         }
         if results.path != nil {

@@ -17,7 +17,9 @@ struct Microbench: ParsableCommand {
 
             When --dataset has sparse features, the first layer's two products with them (X·W and the weight \
             gradient Xᵀ·G) are timed by CSR, by GEMM on a dense copy, and — when every non-zero has one value — by \
-            table lookup: the numbers behind the choice `halo train` makes for the first layer. The weight             gradient is also timed in the pieces of rows a multi-rank run forms it in, to sum each piece over the             ranks while the next is computed (`WeightGradientPieces`).
+            table lookup: the numbers behind the choice `halo train` makes for the first layer. The weight \
+            gradient is also timed in the most pieces of rows a multi-rank run forms it in (to sum each piece over \
+            the ranks while the next is computed): what each extra piece costs.
 
             A weight gradient Aᵀ·G whose G is mostly zeros (a hidden layer's gradient behind ReLU and dropout) is \
             timed by GEMM and by listing G's non-zeros, at several densities of G: A is the nodes × --width \

@@ -128,6 +128,33 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// Rows formed a range at a time are the whole product's rows bit for bit, on one and two threads, for products
+    /// cut by rows, by columns and by the inner dimension (`GEMMPartition` of the whole shape): what a weight
+    /// gradient formed in pieces relies on to train the same model.
+    func testSelectedRowsAreTheWholeProductsBits() {
+        var rng = TestRNG(seed: 16)
+        // Aᵀ·G shapes: tall inner dimension (cut by it on two threads), wide output (by columns), tall output (rows).
+        let shapes: [(m: Int, k: Int, n: Int)] = [(300, 2000, 64), (40, 300, 900), (900, 40, 64)]
+        XCTAssertEqual(GEMMPartition.choose(m: 300, n: 64, k: 2000, threads: 2), .inner)
+        XCTAssertEqual(GEMMPartition.choose(m: 40, n: 900, k: 300, threads: 2), .columns)
+        XCTAssertEqual(GEMMPartition.choose(m: 900, n: 64, k: 40, threads: 2), .rows)
+        for (m, k, n) in shapes {
+            let (a, b) = operands(m, k, n, true, false, &rng)
+            let c0 = randomMatrix(m, n, &rng)
+            for threads in [1, 2] {
+                let pool = ComputePool(threads: threads)
+                var whole = c0
+                gemm(a, b, into: &whole, transposeA: true, beta: 1, pool: pool)
+                var pieced = c0
+                for first in stride(from: 0, to: m, by: 64) {
+                    gemm(a, b, into: &pieced, transposeA: true, beta: 1, pool: pool, rows: first..<min(first + 64, m))
+                }
+                XCTAssertTrue(pieced.storage == whole.storage,
+                              "m=\(m) k=\(k) n=\(n), \(threads) threads: differs by \(pieced.maxAbsDifference(whole))")
+            }
+        }
+    }
+
     func testKnownSmallProduct() {
         let a = Matrix([[1, 2, 3], [4, 5, 6]])
         let b = Matrix([[7, 8], [9, 10], [11, 12]])

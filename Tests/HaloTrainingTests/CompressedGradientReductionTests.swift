@@ -40,7 +40,7 @@ final class CompressedGradientReductionTests: XCTestCase {
                         let reduction = CompressedGradientReduction(
                             compression: compression, channels: t, rank: t.rank, worldSize: world, seed: 5)
                         let started = try reduction.start(
-                            bucket: 0, epoch: 0, values: Self.values(rank: t.rank, step: 0, count: count))
+                            bucket: 0, content: "w", epoch: 0, values: Self.values(rank: t.rank, step: 0, count: count))
                         XCTAssertEqual(started.bytes, (0..<world).filter { $0 != t.rank }.reduce(0) {
                             $0 + reduction.codec.encodedSize(count: reduction.shard($1, count: count).count)
                         }, "the shards sent to the other ranks")
@@ -76,7 +76,7 @@ final class CompressedGradientReductionTests: XCTestCase {
         let results = try LocalTransport.run(worldSize: world) { t -> [[Float]] in
             let reduction = CompressedGradientReduction(compression: .bf16, channels: t, rank: t.rank, worldSize: world, seed: 5)
             let pending = try counts.enumerated().map { bucket, count in
-                try reduction.start(bucket: bucket, epoch: 0,
+                try reduction.start(bucket: bucket, content: "b\(bucket)", epoch: 0,
                                     values: Self.values(rank: t.rank, step: 0, count: count, bucket: bucket)).pending
             }
             return try pending.reversed().map { try $0.wait() }.reversed()
@@ -102,7 +102,7 @@ final class CompressedGradientReductionTests: XCTestCase {
                 var total = [Double](repeating: 0, count: count)
                 for step in 0..<steps {
                     // The same gradient every step, so rounding the same way would add up if not fed back.
-                    let sum = try reduction.start(bucket: 0, epoch: step,
+                    let sum = try reduction.start(bucket: 0, content: "w", epoch: step,
                                                   values: Self.values(rank: t.rank, step: 0, count: count)).pending.wait()
                     for i in 0..<count { total[i] += Double(sum[i]) }
                 }
@@ -122,25 +122,50 @@ final class CompressedGradientReductionTests: XCTestCase {
             func reduction() -> CompressedGradientReduction {
                 CompressedGradientReduction(compression: .int8, channels: t, rank: t.rank, worldSize: world, seed: 5)
             }
-            func step(_ r: CompressedGradientReduction, _ epoch: Int) throws -> [Float] {
-                try r.start(bucket: 0, epoch: epoch, values: Self.values(rank: t.rank, step: epoch, count: count)).pending.wait()
+            func step(_ r: CompressedGradientReduction, _ epoch: Int, content: String = "w[0..<900]") throws -> [Float] {
+                try r.start(bucket: 0, content: content, epoch: epoch,
+                            values: Self.values(rank: t.rank, step: epoch, count: count)).pending.wait()
             }
             let original = reduction()
             for epoch in 0..<3 { _ = try step(original, epoch) }
             var writer = ByteWriter()
             original.saveState(into: &writer)
-            let restored = reduction()
-            var reader = ByteReader(writer.bytes)
-            try restored.restoreState(from: &reader)
-            XCTAssertEqual(reader.remaining, 0)
+            func restoredReduction(_ bytes: [UInt8]) throws -> CompressedGradientReduction {
+                let restored = reduction()
+                var reader = ByteReader(bytes)
+                try restored.restoreState(from: &reader)
+                XCTAssertEqual(reader.remaining, 0)
+                return restored
+            }
+            let restored = try restoredReduction(writer.bytes)
+            // The same bucket holding other values (another cut into pieces), and a checkpoint from before contents
+            // were kept (the residual list alone): both start without the residuals.
+            let recut = try restoredReduction(writer.bytes)
+            let saved = try restoredReduction(writer.bytes)
+            var savedState = ByteWriter()
+            saved.saveState(into: &savedState)
+            XCTAssertEqual(savedState.bytes, writer.bytes, "a restored reduction saves what it took back")
+            var older = ByteWriter()
+            var full = ByteReader(writer.bytes)
+            let buckets: Int = try full.read()
+            older.append(buckets)
+            for _ in 0..<buckets {
+                older.append(try full.read() as Int)
+                older.append(elements: try full.readElements(of: Float.self))
+                older.append(elements: try full.readElements(of: Float.self))
+            }
+            let fromOlder = try restoredReduction(older.bytes)
             let fresh = reduction()
-            // Two reductions in step on the same channels: one started after the other finished.
+            // Reductions in step on the same channels: one started after the other finished.
             let continued = try step(original, 3), resumed = try step(restored, 3), forgetful = try step(fresh, 3)
-            return [continued, resumed, forgetful]
+            let recutSum = try step(recut, 3, content: "w[0..<450] v[0..<450]"), olderSum = try step(fromOlder, 3)
+            return [continued, resumed, forgetful, recutSum, olderSum]
         }
         for r in results {
             XCTAssertEqual(r[0], r[1], "restored residuals give the same sum")
             XCTAssertNotEqual(r[0], r[2], "a reduction without the residuals gives another (the test can tell)")
+            XCTAssertEqual(r[3], r[2], "a bucket with other contents starts without residuals")
+            XCTAssertEqual(r[4], r[2], "a checkpoint without contents starts without residuals")
         }
     }
 }

@@ -238,27 +238,27 @@ final class HostCalibrationTests: XCTestCase {
         // G is expected sparse enough to be listed (the lists cost no pass per piece) or not.
         var r = rates(gemm: 1e-11, spmm: 1e-10, lookup: 1e-11, listed: 1e-9)
         var w = photo()
-        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .dense).precomputed, 4)
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w).precomputed, 4)
         w.gradientDensity = 1
-        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .dense),
-                       WeightGradientStreaming(precomputed: 4, perEpoch: 4))
         // Lookup: 745·256·1e-11 per row, half the GEMM's: 1 + ⌊1.86⌋ = 2. CSR: 35 % of 745 non-zeros per row at
         // 1e-10 s each against 1e-9 s per element of a pass: 1 + ⌊0.25 · 26.1⌋ = 7.
-        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .lookup).perEpoch, 2)
-        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .csr).perEpoch, 7)
+        let decided = WeightGradientStreaming(rates: r, workload: w)
+        XCTAssertEqual(decided, WeightGradientStreaming(precomputed: 4, dense: 4, lookup: 2, csr: 7))
+        XCTAssertEqual(decided.pieces(precomputedAggregate: true, representation: .csr), 4)
+        XCTAssertEqual(decided.pieces(precomputedAggregate: false, representation: .csr), 7)
+        XCTAssertEqual(decided.pieces(precomputedAggregate: false, representation: .lookup), 2)
+        XCTAssertEqual(decided.pieces(precomputedAggregate: false, representation: .dense), 4)
         // A pass as dear as the product: whole.
         r.listingSecondsPerElement = 1e-7
-        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .dense), .whole)
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w), .whole)
         // Measured piece costs take the listing rate's place, path by path: GEMM pieces free (the most), CSR's a
         // nanosecond per element (260.75 non-zeros per row at 1e-10 against 1e-9: 1 + ⌊0.25 · 26.1⌋ = 7), lookup's
         // as dear as its product (whole).
         r.gemmTransposedPieceSecondsPerElement = 0
         r.spmmTransposedPieceSecondsPerElement = 1e-9
         r.lookupTransposedPieceSecondsPerElement = 1e-6
-        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .dense),
-                       WeightGradientStreaming(precomputed: 8, perEpoch: 8))
-        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .csr).perEpoch, 7)
-        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w, representation: .lookup).perEpoch, 1)
+        XCTAssertEqual(WeightGradientStreaming(rates: r, workload: w),
+                       WeightGradientStreaming(precomputed: 8, dense: 8, lookup: 1, csr: 7))
         // The costs travel between ranks (a zero cost too) and are checked like the rates.
         XCTAssertEqual(KernelRates(vector: r.vector), r)
         var unmeasured = r
@@ -269,15 +269,20 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertEqual(r.invalidField, "spmm_transposed_piece_seconds_per_element")
 
         let plan = FirstLayerPlan.choosing(for: w, rates: rates(gemm: 1e-11, spmm: 1e-10, lookup: 1e-11, listed: 1e-9))
-        XCTAssertEqual(plan.weightGradientPieces.pieces(precomputedAggregate: true), 4)
+        XCTAssertEqual(plan.weightGradientPieces.pieces(precomputedAggregate: true, representation: plan.representation), 4)
+        // A representation the user forces has its own count.
+        let forced = plan.forcing(.csr)
+        XCTAssertEqual(forced.weightGradientPieces.pieces(precomputedAggregate: false, representation: forced.representation),
+                       plan.weightGradientPieces.csr)
         XCTAssertEqual(FirstLayerPlan.choosing(for: w, rates: nil).weightGradientPieces, .whole)
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: encoder.encode(plan)) as? [String: Any])
+        let pieces = plan.weightGradientPieces
         XCTAssertEqual(json["weight_gradient_pieces"] as? [String: Int],
-                       ["precomputed": 4, "per_epoch": plan.weightGradientPieces.perEpoch])
+                       ["precomputed": 4, "dense": pieces.dense, "lookup": pieces.lookup, "csr": pieces.csr])
         XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: encoder.encode(plan)), plan)
         let older = #"{"basis": "constants", "representation": "csr", "precompute": false}"#
         XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: Data(older.utf8)).weightGradientPieces, .whole)
