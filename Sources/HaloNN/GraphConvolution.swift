@@ -1,3 +1,4 @@
+import Dispatch
 import HaloGraph
 import HaloTensor
 
@@ -58,6 +59,11 @@ public final class GraphConvolution {
                          "\(layer): weight-gradient pieces cover \(weightGradientPieces.rows) rows, the weight has \(inputWidth)")
         }
     }
+    /// Seconds the last backward pass spent forming the neighbour weight's gradient piece by piece (the products
+    /// alone, not what the caller did with each piece); 0 until a backward pass has reported pieces. Training
+    /// compares it with the calibrated estimate: on a loaded host the product can take longer than the
+    /// calibration measured, and the cut should know that (`WeightGradientSchedule`).
+    public private(set) var lastReportedWeightGradientSeconds = 0.0
     /// How many column blocks the layer's exchanged rows are evaluated in (`ColumnBlocks`): 1 evaluates the layer
     /// whole; more hold a block's columns of the halo rows and messages at a time, when memory is the limit.
     /// Every rank must use the same count (each block is one exchange).
@@ -348,10 +354,14 @@ public final class GraphConvolution {
         reporting finished: WeightRowsFinished?, _ product: (Range<Int>?) -> Void
     ) throws {
         guard let finished else { return product(nil) }
+        var nanoseconds: UInt64 = 0
         for rows in weightGradientPieces.ranges {
+            let start = DispatchTime.now().uptimeNanoseconds
             product(rows)
+            nanoseconds += DispatchTime.now().uptimeNanoseconds - start
             try finished(neighborWeight, rows)
         }
+        lastReportedWeightGradientSeconds = Double(nanoseconds) / 1e9
     }
 
     /// Whether `backward(…, activationBelow:)` writes the input gradient over the input: a dense input, transformed

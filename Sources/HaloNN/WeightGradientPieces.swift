@@ -1,3 +1,4 @@
+import Foundation
 import HaloTensor
 
 /// The pieces of rows in which a layer's backward pass forms its weight gradient (input width × output width)
@@ -44,11 +45,48 @@ public struct WeightGradientPieces: Equatable, Sendable {
         self.init(rows: rows, rowsPerPiece: roundedUpToTiles(max(byCount, bySize, 1)))
     }
 
+    /// A `rows` × `columns` weight gradient in (at most) `pieces` pieces whose sizes change by `ratio` from one
+    /// piece to the next: below 1 each piece is smaller than the one before, so the sum left after the last product
+    /// is short (where the link is faster than the product); above 1 the first pieces are small, so the sums start
+    /// early (where the link is slower). Ratio 1 is the equal cut of `init(rows:columns:pieces:)`.
+    ///
+    /// The cut is made in whole 64-row tiles: each boundary is the geometric one rounded to a tile, kept so that
+    /// every piece holds at least `minimumValues` values (fewer pieces when not all can).
+    public init(rows: Int, columns: Int, pieces: Int, ratio: Double) {
+        precondition(ratio.isFinite && ratio > 0, "weight-gradient pieces: the ratio between pieces must be positive, got \(ratio)")
+        guard ratio != 1 else {
+            self.init(rows: rows, columns: columns, pieces: pieces)
+            return
+        }
+        precondition(pieces >= 1, "a weight gradient needs at least one piece, got \(pieces)")
+        let tile = BlockColumnLists.tileWidth
+        let tiles = max((rows + tile - 1) / tile, 1)
+        let minimumRows = (Self.minimumValues + max(columns, 1) - 1) / max(columns, 1)
+        let minimumTiles = max((minimumRows + tile - 1) / tile, 1)
+        let count = max(1, min(pieces, Self.maximumPieces, tiles / minimumTiles))
+        // Piece k's share is ratioᵏ of the first's; boundaries at the cumulative shares, in tiles.
+        let weights = (0..<count).map { pow(ratio, Double($0)) }
+        let total = weights.reduce(0, +)
+        var boundaries = [0]
+        var cumulative = 0.0
+        for k in 1..<count {
+            cumulative += weights[k - 1]
+            let ideal = Int((Double(tiles) * cumulative / total).rounded())
+            let lowest = boundaries[k - 1] + minimumTiles, highest = tiles - (count - k) * minimumTiles
+            boundaries.append(min(max(ideal, lowest), highest))
+        }
+        boundaries.append(tiles)
+        self.init(ranges: zip(boundaries, boundaries.dropFirst()).map { min($0 * tile, rows)..<min($1 * tile, rows) }
+            .filter { !$0.isEmpty })
+    }
+
+    private init(ranges: [Range<Int>]) { self.ranges = ranges }
+
     /// Pieces of `rowsPerPiece` rows, the last one shorter. A multiple of `BlockColumnLists.tileWidth` rows, unless
     /// one piece holds all rows.
     public init(rows: Int, rowsPerPiece: Int) {
         precondition(rowsPerPiece > 0 && (rowsPerPiece % BlockColumnLists.tileWidth == 0 || rowsPerPiece >= rows),
                      "weight-gradient pieces must be a positive multiple of \(BlockColumnLists.tileWidth) rows, got \(rowsPerPiece)")
-        ranges = stride(from: 0, to: rows, by: rowsPerPiece).map { $0..<min($0 + rowsPerPiece, rows) }
+        self.init(ranges: stride(from: 0, to: rows, by: rowsPerPiece).map { $0..<min($0 + rowsPerPiece, rows) })
     }
 }

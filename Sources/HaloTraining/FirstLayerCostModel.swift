@@ -135,6 +135,10 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
     /// In how many pieces a multi-rank run forms the first layer's weight gradient, each summed over the ranks as
     /// soon as it is formed (same basis).
     public var weightGradientPieces: WeightGradientStreaming
+    /// The cut a multi-rank run made from the sum's measured time as well (`WeightGradientSchedule`), in place of
+    /// `weightGradientPieces`'s equal count; nil where it made none (one rank, no rates, a count given by the user,
+    /// or sums whose rounding the cut would change).
+    public var weightGradientSchedule: WeightGradientSchedule?
 
     public init(basis: Basis, representation: FeatureRepresentation, precompute: Bool,
                 estimatedSeconds: [FirstLayerPath: Double]? = nil, gradientListing: GradientListing = .constants,
@@ -150,7 +154,7 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case basis, representation, precompute, forwardThroughFeatures, estimatedSeconds, forced, gradientListing
-        case forwardRowBlocking, weightGradientPieces
+        case forwardRowBlocking, weightGradientPieces, weightGradientSchedule
     }
 
     public init(from decoder: any Decoder) throws {
@@ -167,6 +171,7 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         forwardRowBlocking = try c.decodeIfPresent(ForwardRowBlocking.self, forKey: .forwardRowBlocking) ?? .none
         // Reports written before the weight gradient was streamed in pieces formed it whole.
         weightGradientPieces = try c.decodeIfPresent(WeightGradientStreaming.self, forKey: .weightGradientPieces) ?? .whole
+        weightGradientSchedule = try c.decodeIfPresent(WeightGradientSchedule.self, forKey: .weightGradientSchedule)
         let named = try c.decodeIfPresent([String: Double].self, forKey: .estimatedSeconds)
         estimatedSeconds = try named.map { named in
             try Dictionary(uniqueKeysWithValues: named.map { name, seconds in
@@ -190,6 +195,7 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         try c.encode(gradientListing, forKey: .gradientListing)
         try c.encode(forwardRowBlocking, forKey: .forwardRowBlocking)
         try c.encode(weightGradientPieces, forKey: .weightGradientPieces)
+        try c.encodeIfPresent(weightGradientSchedule, forKey: .weightGradientSchedule)
         // Keyed by the path's name (a dictionary keyed by an enum would encode as an array of pairs).
         try c.encodeIfPresent(estimatedSeconds.map { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) },
                               forKey: .estimatedSeconds)
@@ -218,7 +224,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
                              100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers, 100 * gradientListing.inputGradients)
         let blocking = "forward GEMM in row blocks: \(forwardRowBlocking.firstLayer ? "yes" : "no") (layer 0), "
             + "\(forwardRowBlocking.hiddenLayers ? "yes" : "no") (hidden layers)"
-        let pieces = "first layer's weight gradient summed in \(weightGradientPieces.pieces(precomputedAggregate: precompute, representation: representation)) "
+        let pieces = weightGradientSchedule?.summary
+            ?? "first layer's weight gradient summed in \(weightGradientPieces.pieces(precomputedAggregate: precompute, representation: representation)) "
             + "piece(s) on several ranks"
         return [path, listing, blocking, pieces].joined(separator: "; ")
     }

@@ -36,4 +36,32 @@ public enum LinkProbe {
             LinkCost(secondsPerByte: flat[2 * $0], latency: flat[2 * $0 + 1])
         })
     }
+
+    /// The time model of a gradient sum through the transport, `latency + values · secondsPerValue`, fitted as a
+    /// link's line is (`LinkCost.fit`, values in place of bytes): float32 all-reduces of each of `counts` values,
+    /// timed on every rank after a warm-up, each rank's fastest of `repetitions`, then the slowest rank's. The same
+    /// on every rank.
+    public static func measureSum(_ transport: any Transport, counts: [Int], repetitions: Int = 3) throws -> (latency: Double, secondsPerValue: Double) {
+        let p = transport.worldSize, rank = transport.rank
+        guard p > 1, !counts.isEmpty else { return (0, 0) }
+        // A slot per rank and count: each rank fills its own, so the sum is every rank's times, exactly.
+        var times = [Double](repeating: 0, count: p * counts.count)
+        for (i, count) in counts.enumerated() {
+            var values = [Float](repeating: 1, count: max(count, 1))
+            try transport.allReduceSum(&values)   // warm-up: buffers, the algorithm's first call
+            var fastest = Double.infinity
+            for _ in 0..<max(1, repetitions) {
+                try transport.barrier()
+                let watch = Stopwatch()
+                try transport.allReduceSum(&values)
+                fastest = min(fastest, watch.elapsed)
+            }
+            times[i * p + rank] = fastest
+        }
+        try transport.allReduceSum(&times)
+        let line = LinkCost.fit(samples: counts.enumerated().map { i, count in
+            (max(count, 1), times[(i * p)..<((i + 1) * p)].max()!)
+        })
+        return (line.latency, line.secondsPerByte)
+    }
 }

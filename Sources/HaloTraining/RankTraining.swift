@@ -1,12 +1,14 @@
 import HaloNN
 import HaloPartition
+import HaloQuantization
 import HaloTensor
 import HaloTransport
 
 /// Trains one rank of a distributed run: the same `Trainer` as a single process, wired to a transport.
 public enum RankTraining {
     /// Builds this rank's shard, exchange and collectives from `part` and runs every epoch (`onEpoch`,
-    /// `onProgress`, `stopRequest` and `checkpoints` as in `Trainer.train`). The exchange comes from
+    /// `onProgress`, `stopRequest` and `checkpoints` as in `Trainer.train`); `onPlan` gets the first layer's plan,
+    /// the same on every rank, before the first epoch. The exchange comes from
     /// `makeExchange` (the method's, by default; a test may substitute its own).
     ///
     /// All ranks must call it together with the same configuration; they build identical models from the seed and
@@ -16,6 +18,7 @@ public enum RankTraining {
         environment: RunEnvironment, pool: ComputePool, stopRequest: StopRequest? = nil,
         checkpoints: CheckpointPlan? = nil, calibratedRates: KernelRates? = nil,
         forcedRepresentation: FeatureRepresentation? = nil,
+        onPlan: (FirstLayerPlan) -> Void = { _ in },
         onEpoch: (EpochRecord) -> Void = { _ in },
         onProgress: (TrainingReport) throws -> Void = { _ in },
         makeExchange: (Part, any Transport, TrainingConfiguration) throws -> any HaloExchange = ExchangeFactory.make
@@ -27,9 +30,10 @@ public enum RankTraining {
         // Set-up traffic goes through its own collectives, so the training statistics count training alone.
         let features = try FeatureStatistics(part.features)
             .combinedOverRanks(TransportCollectives(transport), worldSize: transport.worldSize)
-        let plan = try agreedPlan(part: part, features: features, model: configuration.model,
-                                  rates: transport.rank == 0 ? calibratedRates : nil,
-                                  collectives: TransportCollectives(transport)).forcing(forcedRepresentation)
+        let inputs = try agreedInputs(part: part, features: features, model: configuration.model,
+                                      rates: transport.rank == 0 ? calibratedRates : nil,
+                                      collectives: TransportCollectives(transport))
+        var plan = FirstLayerPlan.choosing(for: inputs.workload, rates: inputs.rates).forcing(forcedRepresentation)
         let shard = RankShard(part: part, aggregation: configuration.model.kind.aggregation,
                               featureRepresentation: plan.representation)
         var configuration = configuration
@@ -40,6 +44,12 @@ public enum RankTraining {
         let exchange = try makeExchange(part, transport, configuration)
         let trainer = try Trainer(configuration: configuration, shard: shard, classCount: part.classCount,
                               exchange: exchange, collectives: TransportCollectives(transport), pool: pool)
+        if let rates = inputs.rates {
+            plan.weightGradientSchedule = try agreedWeightGradientSchedule(
+                part: part, transport: transport, configuration: configuration, plan: plan, rates: rates,
+                workload: inputs.workload, weight: trainer.model.convolutions[0])
+        }
+        onPlan(plan)
         return try trainer.train(firstLayerPlan: plan, environment: environment, stopRequest: stopRequest,
                                  checkpoints: checkpoints, onEpoch: onEpoch, onProgress: onProgress)
     }
@@ -52,6 +62,15 @@ public enum RankTraining {
         part: Part, features: FeatureStatistics, model: ModelConfiguration, rates: KernelRates?,
         collectives: any Collectives
     ) throws -> FirstLayerPlan {
+        let inputs = try agreedInputs(part: part, features: features, model: model, rates: rates, collectives: collectives)
+        return FirstLayerPlan.choosing(for: inputs.workload, rates: inputs.rates)
+    }
+
+    /// What `agreedPlan` decides from: the whole graph's first-layer workload and rank 0's rates, on every rank.
+    static func agreedInputs(
+        part: Part, features: FeatureStatistics, model: ModelConfiguration, rates: KernelRates?,
+        collectives: any Collectives
+    ) throws -> (workload: FirstLayerWorkload, rates: KernelRates?) {
         var sums = [Double(part.edgeCount + part.innerCount), 0] + Array(repeating: 0, count: KernelRates.vectorCount)
         if collectives.rank == 0, let rates {
             sums[1] = 1
@@ -60,7 +79,40 @@ public enum RankTraining {
         try collectives.allReduceSum(&sums)
         let workload = FirstLayerWorkload(features: features, featureWidth: part.featureWidth,
                                           aggregationNonZeros: Int(sums[0]), model: model)
-        return FirstLayerPlan.choosing(for: workload, rates: sums[1] > 0 ? KernelRates(vector: Array(sums[2...])) : nil)
+        return (workload, sums[1] > 0 ? KernelRates(vector: Array(sums[2...])) : nil)
+    }
+
+    /// The first layer's weight-gradient cut from the sum's measured time (`WeightGradientSchedule`), the same on
+    /// every rank, or nil where none is made: one rank, a count given by the user (`--weight-gradient-pieces`), or
+    /// sums whose result the cut could change. A measured cut can differ from run to run, so it is made only where
+    /// the model cannot tell: float32 sums on a transport that adds each element in one fixed order (ranks as
+    /// threads; MPI with two ranks). Compressed sums keep rounding residuals per bucket (int8 also rounds each
+    /// bucket on its own), and MPI with more ranks adds in an order that depends on the vector; there the
+    /// calibrated equal count stays, which the seed and the host's calibration fix, so the run can be repeated
+    /// (and resumed) exactly.
+    ///
+    /// Collective: every rank calls it with the same configuration and agreed `rates` and `workload`.
+    static func agreedWeightGradientSchedule(
+        part: Part, transport: any Transport, configuration: TrainingConfiguration, plan: FirstLayerPlan,
+        rates: KernelRates, workload: FirstLayerWorkload, weight: GraphConvolution
+    ) throws -> WeightGradientSchedule? {
+        guard transport.worldSize > 1, configuration.weightGradientPieces == nil,
+              (configuration.gradientCompression ?? GradientCompression.none) == GradientCompression.none, transport.sumsEachElementInFixedOrder else { return nil }
+        let rows = weight.inputWidth, columns = weight.outputWidth
+        // The slowest rank's product: the most rows of G (a slot per rank, so the sum is every rank's count).
+        var counts = [Double](repeating: 0, count: transport.worldSize)
+        counts[transport.rank] = Double(part.innerCount)
+        try transport.allReduceSum(&counts)
+        let precomputes = configuration.quantization.precomputeFirstLayer == true
+        let perRow = WeightGradientStreaming.costPerRow(
+            .init(precomputedAggregate: precomputes, representation: plan.representation), rates: rates, workload: workload)
+        let gRows = counts.max()!
+        // The sum of a smallest piece and of the whole weight, as training sums them.
+        let sum = try LinkProbe.measureSum(transport, counts: [min(WeightGradientPieces.minimumValues, rows * columns), rows * columns])
+        return WeightGradientSchedule.choosing(
+            rows: rows, columns: columns, productSeconds: gRows * perRow.product, pieceSeconds: gRows * perRow.pass,
+            sumLatencySeconds: sum.latency, sumSecondsPerValue: sum.secondsPerValue,
+            calibratedPieces: plan.weightGradientPieces.pieces(precomputedAggregate: precomputes, representation: plan.representation))
     }
 }
 
@@ -71,6 +123,8 @@ extension Trainer {
         firstLayerPlan plan: FirstLayerPlan, environment: RunEnvironment, stopRequest: StopRequest?,
         checkpoints: CheckpointPlan?, onEpoch: (EpochRecord) -> Void, onProgress: (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
+        // The report says what ran: what is decided below, and the weight-gradient cut as refined in training.
+        var plan = plan
         model.listGradients(below: { plan.gradientListing.density(ofLayer: $0) },
                             inputGradientsBelow: plan.gradientListing.inputGradients)
         model.blockForwardRows { layer, inputWidth, outputWidth in
@@ -80,17 +134,31 @@ extension Trainer {
         if precomputes { try precomputeFirstAggregation() }
         // Streamed only when there are sums to start (several ranks); every rank cuts alike.
         let first = model.convolutions[0]
-        first.weightGradientPieces = WeightGradientPieces(
-            rows: first.inputWidth, columns: first.outputWidth,
-            pieces: configuration.weightGradientPieces
-                ?? plan.weightGradientPieces.pieces(precomputedAggregate: precomputes, representation: plan.representation))
+        if let schedule = plan.weightGradientSchedule {
+            first.weightGradientPieces = schedule.cut(rows: first.inputWidth, columns: first.outputWidth)
+            afterEpoch = { [collectives] _, epochsRun in
+                // Once, after the second epoch (the first one warms caches and connections up): the cut again from
+                // the products as they ran, the slowest rank's (a slot per rank, so every rank gets the same).
+                guard epochsRun == 2, let schedule = plan.weightGradientSchedule else { return }
+                var seconds = [Double](repeating: 0, count: collectives.worldSize)
+                seconds[collectives.rank] = first.lastReportedWeightGradientSeconds
+                try collectives.allReduceSum(&seconds)
+                guard let refined = schedule.refined(measuredSeconds: seconds.max()!, rows: first.inputWidth,
+                                                     columns: first.outputWidth) else { return }
+                first.weightGradientPieces = refined.cut(rows: first.inputWidth, columns: first.outputWidth)
+                plan.weightGradientSchedule = refined
+            }
+        } else {
+            first.weightGradientPieces = WeightGradientPieces(
+                rows: first.inputWidth, columns: first.outputWidth,
+                pieces: configuration.weightGradientPieces
+                    ?? plan.weightGradientPieces.pieces(precomputedAggregate: precomputes, representation: plan.representation))
+        }
         // The hybrid path needs the aggregate and an operator without halo rows (the model's own condition: one
         // process, or one part), and stays off in column blocks (its X·W is a whole n × H matrix, which a
         // memory-bound run avoids).
         model.firstLayerForwardThroughFeatures = plan.forwardThroughFeatures && precomputes
             && shard.propagation.haloCount == 0 && model.columnBlockCount == 1
-        // The report says what ran.
-        var plan = plan
         plan.forwardThroughFeatures = model.firstLayerForwardThroughFeatures
         var report = try train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
                                onEpoch: onEpoch, onProgress: { progress in

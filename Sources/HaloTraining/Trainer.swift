@@ -20,6 +20,10 @@ public final class Trainer {
     /// The largest bytes by kind this rank has held, sampled after each forward pass (when the activations kept
     /// for backward are all alive) and after each backward pass (gradients and the exchange's caches).
     public private(set) var peakMemory = MemoryTally()
+    /// Called on every rank after each epoch's record is complete, with the epoch and how many epochs this call of
+    /// `train` has run: where a run adjusts its plan from what it measured (collective calls are allowed, as every
+    /// rank gets here at the same point).
+    var afterEpoch: ((_ epoch: Int, _ epochsRun: Int) throws -> Void)?
     private let pool: ComputePool
     private let random: CounterRandom
 
@@ -303,6 +307,7 @@ public final class Trainer {
                 best.consider(record)
             }
             records.append(record)
+            try afterEpoch?(epoch, epoch - firstEpoch + 1)
             onEpoch(record)
             if let checkpoints, (epoch + 1) % checkpoints.every == 0 || isLast || stopping {
                 try saveCheckpoint(checkpoints, epochsDone: epoch + 1, records: records, trainingSeconds: trainingTime)

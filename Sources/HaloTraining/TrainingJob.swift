@@ -307,6 +307,7 @@ public struct TrainingJob: Sendable {
             part: part, transport: transport, configuration: configuration, environment: environment, pool: pool,
             stopRequest: stopRequest, checkpoints: checkpoints, calibratedRates: rates,
             forcedRepresentation: featureRepresentation,
+            onPlan: { plan in if reporting { log("first-layer plan: \(plan.summary)") } },
             onEpoch: { if reporting { onEpoch($0) } },
             onProgress: { progress in
                 guard reporting else { return }

@@ -50,22 +50,51 @@ public struct WeightGradientStreaming: Sendable, Codable, Equatable {
 
     /// This host's decision for `workload`.
     public init(rates: KernelRates, workload w: FirstLayerWorkload) {
+        func decided(_ path: Path) -> Int {
+            let cost = Self.costPerRow(path, rates: rates, workload: w)
+            return Self.pieces(product: cost.product, pass: cost.pass)
+        }
+        let gemm = decided(.gemm)
+        self.init(precomputed: gemm, dense: gemm, lookup: decided(.lookup), csr: decided(.csr))
+    }
+
+    /// The products a weight gradient is formed by.
+    public enum Path: Sendable {
+        case gemm, lookup, csr
+
+        /// The product a run takes: GEMM against a precomputed aggregate and for dense features.
+        public init(precomputedAggregate: Bool, representation: FeatureRepresentation) {
+            if precomputedAggregate {
+                self = .gemm
+                return
+            }
+            self = switch representation {
+            case .dense: .gemm
+            case .lookup: .lookup
+            case .csr: .csr
+            }
+        }
+    }
+
+    /// The weight-gradient product on `path` and each extra piece's pass over G, in seconds per row of G, by
+    /// `rates`.
+    ///
+    /// As `FirstLayerCostModel.seconds` costs the whole product. Against a dense aggregate (and for dense features)
+    /// the product is a GEMM, or G's lists when G is sparse enough; each rank decides that by its own G, epoch by
+    /// epoch. The lists add no pass per piece (every 64-column tile walks all of them anyway), so the GEMM's cost
+    /// stands for both. A piece's pass is as measured, or, in rates from before pieces were, the listing rate's.
+    public static func costPerRow(_ path: Path, rates: KernelRates, workload w: FirstLayerWorkload) -> (product: Double, pass: Double) {
         let f = Double(w.featureWidth), h = Double(w.hiddenWidth)
-        // Each extra piece's cost per row of G on each path, as measured (or, in older rates, the listing rate's).
         func pass(_ measured: Double?) -> Double { h * (measured ?? rates.listingSecondsPerElement) }
-        // Per row of G, as `FirstLayerCostModel.seconds` costs the whole product. Against a dense aggregate (and for
-        // dense features) the product is a GEMM, or G's lists when G is sparse enough; each rank decides that by its
-        // own G, epoch by epoch. The lists add no pass per piece (every 64-column tile walks all of them anyway), so
-        // the GEMM's cost decides for both.
-        let gemm = Self.pieces(product: 2 * f * h * rates.gemmTransposedSecondsPerFlop,
-                               pass: pass(rates.gemmTransposedPieceSecondsPerElement))
-        let nonZerosPerRow = Double(w.features.nonZeros) / Double(max(w.rows, 1))
-        self.init(
-            precomputed: gemm, dense: gemm,
-            lookup: Self.pieces(product: f * h * rates.lookupTransposedSecondsPerCellColumn,
-                                pass: pass(rates.lookupTransposedPieceSecondsPerElement)),
-            csr: Self.pieces(product: nonZerosPerRow * h * rates.spmmTransposedSecondsPerNonZeroColumn,
-                             pass: pass(rates.spmmTransposedPieceSecondsPerElement)))
+        switch path {
+        case .gemm:
+            return (2 * f * h * rates.gemmTransposedSecondsPerFlop, pass(rates.gemmTransposedPieceSecondsPerElement))
+        case .lookup:
+            return (f * h * rates.lookupTransposedSecondsPerCellColumn, pass(rates.lookupTransposedPieceSecondsPerElement))
+        case .csr:
+            let nonZerosPerRow = Double(w.features.nonZeros) / Double(max(w.rows, 1))
+            return (nonZerosPerRow * h * rates.spmmTransposedSecondsPerNonZeroColumn, pass(rates.spmmTransposedPieceSecondsPerElement))
+        }
     }
 
     /// The pieces of a run that does (or does not) precompute the first aggregate, with features held as

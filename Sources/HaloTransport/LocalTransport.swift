@@ -98,6 +98,9 @@ public final class LocalTransport: Transport, @unchecked Sendable {
         return LocalPendingAllReduce(transport: self, operation: op, count: values.count)
     }
 
+    /// One rank sums every element in rank order (`finishAllReduce`), whatever the vector.
+    public var sumsEachElementInFixedOrder: Bool { true }
+
     /// Operation `op`'s sum (blocks until every rank contributed). One rank sums, in rank order, and every rank gets
     /// that same array: bit-identical results, and P·n additions per reduction rather than P²·n when each rank summed
     /// all P contributions itself (which made 128 ranks on one host spend most of an epoch summing gradients).

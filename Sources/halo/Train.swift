@@ -150,7 +150,7 @@ struct Train: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Form the first layer's weight gradient in this many pieces of rows (at most \(WeightGradientPieces.maximumPieces)), each summed over the ranks as soon as it is formed.",
-        discussion: "Default: the number the host's calibration makes pay (the report's first_layer_plan.weight_gradient_pieces; one without a calibration). Each piece after the first costs a pass over the layer's output gradient and hides more of the layer's all-reduce behind the next piece's product. With float32 sums (no --grad-compression) every count trains the same model; pieces hold at least 32768 values, so small layers get fewer.",
+        discussion: "Default, with float32 sums on ranks as threads or two MPI ranks: a cut chosen from the calibrated product and the sum's time measured before training, pieces shrinking towards the end where the link is fast and growing where it is slow (the report's first_layer_plan.weight_gradient_schedule); otherwise the equal count the host's calibration makes pay (first_layer_plan.weight_gradient_pieces; one without a calibration). Each piece after the first costs a pass over the layer's output gradient and hides more of the layer's all-reduce behind the next piece's product. This option cuts into equal pieces. With float32 sums (no --grad-compression) every cut trains the same model; pieces hold at least 32768 values, so small layers get fewer.",
         valueName: "count"))
     var weightGradientPieces: Int?
 

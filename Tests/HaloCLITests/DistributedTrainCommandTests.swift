@@ -107,9 +107,9 @@ final class DistributedTrainCommandTests: CommandTestCase {
 
     /// The first layer's weight gradient summed in pieces (`--weight-gradient-pieces`, here three of a 300 × 256
     /// weight) trains the same model as summing it whole: bit for bit on ranks as threads, up to MPI's summation
-    /// order over MPI. The report records the count. With int8 gradients the pieces are buckets of their own, whose
-    /// rounding differs, so there the count shows in the model: that it reaches the layer. A count out of range
-    /// is refused by name.
+    /// order over MPI, and so does the cut two MPI ranks make from the measured sum. The report records both.
+    /// With int8 gradients the pieces are buckets of their own, whose rounding differs, so there the count shows
+    /// in the model: that it reaches the layer. A count out of range is refused by name.
     func testWeightGradientInPiecesTrainsTheSameModelOnEveryTransport() throws {
         let dataset = "synthetic:nodes=600,classes=3,features=300,degree=6,seed=4"
         let model = ["--model", "gcn", "--layers", "2", "--hidden", "256", "--dropout", "0.5", "--epochs", "4",
@@ -126,6 +126,13 @@ final class DistributedTrainCommandTests: CommandTestCase {
         _ = try mpirun()
         let mpi = try train(["--weight-gradient-pieces", "3"], name: "pieces-3-mpi", ranks: 2, dataset: dataset, model: model)
         assertSameTraining(whole, mpi, "3 pieces over MPI against 1 as threads")
+        // Without a count, two MPI ranks with the host's calibration cut by the measured sum as well: the report
+        // says how, and the model is still the whole gradient's.
+        let measured = try train([], name: "pieces-measured-mpi", ranks: 2, dataset: dataset, model: model)
+        assertSameTraining(whole, measured, "a measured cut over MPI against 1 piece as threads")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: scratch.appendingPathComponent("pieces-measured-mpi.json")))
+        let schedule = ((report as? [String: Any])?["first_layer_plan"] as? [String: Any])?["weight_gradient_schedule"] as? [String: Any]
+        XCTAssertEqual((schedule?["rows_per_piece"] as? [Int])?.reduce(0, +), 300, "\(String(describing: schedule))")
         for bad in ["0", "9"] {
             let outcome = try run(try halo(), ["train", "--dataset", dataset, "--weight-gradient-pieces", bad], timeout: 60)
             XCTAssertNotEqual(outcome.status, 0)

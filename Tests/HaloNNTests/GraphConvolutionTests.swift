@@ -382,6 +382,50 @@ final class GraphConvolutionTests: XCTestCase {
         }
     }
 
+    /// Pieces whose sizes change by a ratio: shrinking (0.5) or growing (2) in whole tiles, each with at least the
+    /// minimum values, covering the rows once; ratio 1 is the equal cut.
+    func testPiecesWithARatioShrinkOrGrowInWholeTiles() {
+        // Coauthor-Physics's 8415 × 256 in 4 halving pieces: 132 tiles at 8/15, 4/15, 2/15, 1/15 (boundaries at
+        // 70.4, 105.6 and 123.2 tiles, rounded).
+        let halving = WeightGradientPieces(rows: 8415, columns: 256, pieces: 4, ratio: 0.5)
+        XCTAssertEqual(halving.ranges, [0..<4480, 4480..<6784, 6784..<7872, 7872..<8415])
+        let doubling = WeightGradientPieces(rows: 8415, columns: 256, pieces: 4, ratio: 2)
+        XCTAssertEqual(doubling.ranges.map(\.count), [576, 1088, 2304, 4447])
+        XCTAssertEqual(WeightGradientPieces(rows: 8415, columns: 256, pieces: 3, ratio: 1),
+                       WeightGradientPieces(rows: 8415, columns: 256, pieces: 3))
+        // Amazon-Photo's 745 rows hold six pieces of the minimum (128 rows) at most: asked for eight, every boundary
+        // is held at the minimum, which is the equal cut.
+        XCTAssertEqual(WeightGradientPieces(rows: 745, columns: 256, pieces: 8, ratio: 0.5),
+                       WeightGradientPieces(rows: 745, columns: 256, pieces: 8))
+        XCTAssertEqual(WeightGradientPieces(rows: 0, columns: 8, pieces: 3, ratio: 0.5).ranges, [])
+        for (rows, columns) in [(1, 1), (63, 300), (1000, 1), (100_000, 47), (8415, 256), (745, 256)] {
+            for asked in [1, 2, 5, 8, 100] {
+                for ratio in [0.25, 0.5, 0.8, 1.5, 4] {
+                    let pieces = WeightGradientPieces(rows: rows, columns: columns, pieces: asked, ratio: ratio)
+                    let label = "\(rows) × \(columns), \(asked) at \(ratio)"
+                    XCTAssertLessThanOrEqual(pieces.ranges.count, min(asked, WeightGradientPieces.maximumPieces), label)
+                    XCTAssertEqual(pieces.rows, rows, label)
+                    XCTAssertEqual(pieces.ranges.first?.lowerBound ?? 0, 0, label)
+                    for (a, b) in zip(pieces.ranges, pieces.ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound, label) }
+                    for r in pieces.ranges { XCTAssertEqual(r.lowerBound % BlockColumnLists.tileWidth, 0, label) }
+                    // Every piece holds the minimum, unless it is the only one (or the last, cut short by the rows).
+                    for r in pieces.ranges.dropLast() {
+                        XCTAssertGreaterThanOrEqual(r.count * columns, WeightGradientPieces.minimumValues, label)
+                    }
+                    // A shrinking cut's first piece is its largest; a growing one's is no larger than any later one but
+                    // the last (which the rows may cut short).
+                    if let first = pieces.ranges.first {
+                        if ratio < 1 {
+                            XCTAssertEqual(first.count, pieces.ranges.map(\.count).max(), label)
+                        } else {
+                            XCTAssertLessThanOrEqual(first.count, pieces.ranges.dropLast().map(\.count).min() ?? first.count, label)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testMessageWidthFollowsCodePath() {
         let narrowing = GraphConvolution(layer: LayerIndex(1), aggregation: .gcn, inputWidth: 8, outputWidth: 2,
                                          random: CounterRandom(seed: 1))
