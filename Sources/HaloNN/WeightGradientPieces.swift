@@ -1,4 +1,3 @@
-import Foundation
 import HaloTensor
 
 /// The pieces of rows in which a layer's backward pass forms its weight gradient (input width × output width)
@@ -45,15 +44,18 @@ public struct WeightGradientPieces: Equatable, Sendable {
         self.init(rows: rows, rowsPerPiece: roundedUpToTiles(max(byCount, bySize, 1)))
     }
 
-    /// A `rows` × `columns` weight gradient in (at most) `pieces` pieces whose sizes change by `ratio` from one
-    /// piece to the next: below 1 each piece is smaller than the one before, so the sum left after the last product
-    /// is short (where the link is faster than the product); above 1 the first pieces are small, so the sums start
-    /// early (where the link is slower). Ratio 1 is the equal cut of `init(rows:columns:pieces:)`.
+    /// A `rows` × `columns` weight gradient in (at most) `pieces` pieces whose sizes change by about `ratio` from
+    /// one piece to the next: below 1 the pieces shrink, so the sum left after the last product is short (where the
+    /// link is faster than the product); above 1 the first pieces are small, so the sums start early (where the
+    /// link is slower). Ratio 1 is the equal cut of `init(rows:columns:pieces:)`.
     ///
     /// The cut is made in whole 64-row tiles: each boundary is the geometric one rounded to a tile, kept so that
-    /// every piece holds at least `minimumValues` values (fewer pieces when not all can).
+    /// every piece but the last (which the rows may cut short) holds at least `minimumValues` values (fewer pieces
+    /// when not all can). Rounding to tiles can make neighbouring pieces a tile apart against the ratio when it is
+    /// near 1.
     public init(rows: Int, columns: Int, pieces: Int, ratio: Double) {
-        precondition(ratio.isFinite && ratio > 0, "weight-gradient pieces: the ratio between pieces must be positive, got \(ratio)")
+        precondition((Self.smallestRatio...(1 / Self.smallestRatio)).contains(ratio),
+                     "weight-gradient pieces: the ratio between pieces must be in \(Self.smallestRatio)...\(1 / Self.smallestRatio), got \(ratio)")
         guard ratio != 1 else {
             self.init(rows: rows, columns: columns, pieces: pieces)
             return
@@ -64,8 +66,10 @@ public struct WeightGradientPieces: Equatable, Sendable {
         let minimumRows = (Self.minimumValues + max(columns, 1) - 1) / max(columns, 1)
         let minimumTiles = max((minimumRows + tile - 1) / tile, 1)
         let count = max(1, min(pieces, Self.maximumPieces, tiles / minimumTiles))
-        // Piece k's share is ratioᵏ of the first's; boundaries at the cumulative shares, in tiles.
-        let weights = (0..<count).map { pow(ratio, Double($0)) }
+        // Piece k's share is ratioᵏ of the first's (by multiplication, the same bits on every host); boundaries at
+        // the cumulative shares, in tiles.
+        var weights = [1.0]
+        for _ in 1..<count { weights.append(weights[weights.count - 1] * ratio) }
         let total = weights.reduce(0, +)
         var boundaries = [0]
         var cumulative = 0.0
@@ -81,6 +85,9 @@ public struct WeightGradientPieces: Equatable, Sendable {
     }
 
     private init(ranges: [Range<Int>]) { self.ranges = ranges }
+
+    /// The ratios `init(rows:columns:pieces:ratio:)` takes lie between this and its inverse.
+    public static let smallestRatio = 1.0 / 16
 
     /// Pieces of `rowsPerPiece` rows, the last one shorter. A multiple of `BlockColumnLists.tileWidth` rows, unless
     /// one piece holds all rows.

@@ -224,9 +224,9 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
                              100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers, 100 * gradientListing.inputGradients)
         let blocking = "forward GEMM in row blocks: \(forwardRowBlocking.firstLayer ? "yes" : "no") (layer 0), "
             + "\(forwardRowBlocking.hiddenLayers ? "yes" : "no") (hidden layers)"
+        let calibratedPieces = weightGradientPieces.pieces(precomputedAggregate: precompute, representation: representation)
         let pieces = weightGradientSchedule?.summary
-            ?? "first layer's weight gradient summed in \(weightGradientPieces.pieces(precomputedAggregate: precompute, representation: representation)) "
-            + "piece(s) on several ranks"
+            ?? "first layer's weight gradient summed in \(calibratedPieces) piece(s) on several ranks"
         return [path, listing, blocking, pieces].joined(separator: "; ")
     }
 

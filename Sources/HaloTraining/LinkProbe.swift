@@ -59,6 +59,7 @@ public enum LinkProbe {
             times[i * p + rank] = fastest
         }
         try transport.allReduceSum(&times)
+        // A link's line fitted to values instead of bytes: its "seconds per byte" is seconds per value.
         let line = LinkCost.fit(samples: counts.enumerated().map { i, count in
             (max(count, 1), times[(i * p)..<((i + 1) * p)].max()!)
         })

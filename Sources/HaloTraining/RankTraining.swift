@@ -83,8 +83,9 @@ public enum RankTraining {
     }
 
     /// The first layer's weight-gradient cut from the sum's measured time (`WeightGradientSchedule`), the same on
-    /// every rank, or nil where none is made: one rank, a count given by the user (`--weight-gradient-pieces`), or
-    /// sums whose result the cut could change. A measured cut can differ from run to run, so it is made only where
+    /// every rank, or nil where none is made: one rank, a count given by the user (`--weight-gradient-pieces`), sums
+    /// started only after backward (`--no-overlap-allreduce`: nothing to overlap), a first layer evaluated in
+    /// column blocks (its weight goes whole with the layer), or sums whose result the cut could change. A measured cut can differ from run to run, so it is made only where
     /// the model cannot tell: float32 sums on a transport that adds each element in one fixed order (ranks as
     /// threads; MPI with two ranks). Compressed sums keep rounding residuals per bucket (int8 also rounds each
     /// bucket on its own), and MPI with more ranks adds in an order that depends on the vector; there the
@@ -96,8 +97,10 @@ public enum RankTraining {
         part: Part, transport: any Transport, configuration: TrainingConfiguration, plan: FirstLayerPlan,
         rates: KernelRates, workload: FirstLayerWorkload, weight: GraphConvolution
     ) throws -> WeightGradientSchedule? {
+        let float32 = (configuration.gradientCompression ?? GradientCompression.none) == GradientCompression.none
         guard transport.worldSize > 1, configuration.weightGradientPieces == nil,
-              (configuration.gradientCompression ?? GradientCompression.none) == GradientCompression.none, transport.sumsEachElementInFixedOrder else { return nil }
+              configuration.overlapsGradientReduction != false, weight.columnBlockCount == 1,
+              float32, transport.sumIsIndependentOfVectorLayout else { return nil }
         let rows = weight.inputWidth, columns = weight.outputWidth
         // The slowest rank's product: the most rows of G (a slot per rank, so the sum is every rank's count).
         var counts = [Double](repeating: 0, count: transport.worldSize)
@@ -107,8 +110,10 @@ public enum RankTraining {
         let perRow = WeightGradientStreaming.costPerRow(
             .init(precomputedAggregate: precomputes, representation: plan.representation), rates: rates, workload: workload)
         let gRows = counts.max()!
-        // The sum of a smallest piece and of the whole weight, as training sums them.
-        let sum = try LinkProbe.measureSum(transport, counts: [min(WeightGradientPieces.minimumValues, rows * columns), rows * columns])
+        // The sum of a smallest piece and of the whole weight (at most a mebivalue, so a slow link or a wide weight
+        // does not hold the start up long), as training sums them.
+        let values = rows * columns
+        let sum = try LinkProbe.measureSum(transport, counts: [min(WeightGradientPieces.minimumValues, values), min(values, 1 << 20)])
         return WeightGradientSchedule.choosing(
             rows: rows, columns: columns, productSeconds: gRows * perRow.product, pieceSeconds: gRows * perRow.pass,
             sumLatencySeconds: sum.latency, sumSecondsPerValue: sum.secondsPerValue,
@@ -136,10 +141,12 @@ extension Trainer {
         let first = model.convolutions[0]
         if let schedule = plan.weightGradientSchedule {
             first.weightGradientPieces = schedule.cut(rows: first.inputWidth, columns: first.outputWidth)
-            afterEpoch = { [collectives] _, epochsRun in
-                // Once, after the second epoch (the first one warms caches and connections up): the cut again from
-                // the products as they ran, the slowest rank's (a slot per rank, so every rank gets the same).
-                guard epochsRun == 2, let schedule = plan.weightGradientSchedule else { return }
+            let lastEpoch = configuration.epochs - 1
+            afterEpoch = { [collectives] epoch, epochsRun in
+                // Once, after the second epoch this call runs (the first one warms caches and connections up), when
+                // epochs are left to use it: the cut again from the products as they ran, the slowest rank's (a slot
+                // per rank, so every rank gets the same).
+                guard epochsRun == 2, epoch < lastEpoch, let schedule = plan.weightGradientSchedule else { return }
                 var seconds = [Double](repeating: 0, count: collectives.worldSize)
                 seconds[collectives.rank] = first.lastReportedWeightGradientSeconds
                 try collectives.allReduceSum(&seconds)
@@ -160,6 +167,7 @@ extension Trainer {
         model.firstLayerForwardThroughFeatures = plan.forwardThroughFeatures && precomputes
             && shard.propagation.haloCount == 0 && model.columnBlockCount == 1
         plan.forwardThroughFeatures = model.firstLayerForwardThroughFeatures
+        defer { afterEpoch = nil }
         var report = try train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
                                onEpoch: onEpoch, onProgress: { progress in
                                    var progress = progress

@@ -19,15 +19,21 @@ import HaloNN
 /// (each piece's product as long as the sum of the piece before: the sum's time per row over the product's,
 /// between ¼ and 4), and halving and doubling sizes.
 ///
-/// Every input is the same on every rank (the slowest rank's product, the sum's time the slowest rank saw), so
-/// every rank makes the same cut.
+/// Left out of the simulation: the upper layers' sums, which start earlier and may still be travelling when the
+/// first piece's sum starts, and the first layer's other parameters (bias, a SAGE self weight), summed after the
+/// last piece; both are small next to a first layer's weight.
+///
+/// Every input is the same on every rank (the product estimated for the rank with the most rows of G, the sum's
+/// time the slowest rank saw), so every rank makes the same cut.
 public struct WeightGradientSchedule: Sendable, Codable, Equatable {
     /// Pieces asked for (fewer when pieces would hold less than `WeightGradientPieces.minimumValues` values) and
     /// the ratio of each piece's rows to the one before.
-    public var pieces: Int
+    public var askedPieces: Int
     public var ratio: Double
     /// The rows of each piece of the chosen cut.
     public var rowsPerPiece: [Int]
+    /// Once refined in training, the cut the epochs before the refinement ran with.
+    public var initialRowsPerPiece: [Int]?
     /// The slowest rank's whole weight-gradient product, and each extra piece's pass over G, in seconds.
     public var productSeconds: Double
     public var pieceSeconds: Double
@@ -42,12 +48,12 @@ public struct WeightGradientSchedule: Sendable, Codable, Equatable {
     public var predictedCalibratedSeconds: Double
     public var predictedCalibratedExposedSeconds: Double
     /// The slowest rank's products as measured in training with the cut made before it (nil before that), which
-    /// scaled the calibrated product and passes above (`refined(measuredSeconds:)`).
+    /// scaled the calibrated product and passes above (`refined(measuredSeconds:rows:columns:)`).
     public var measuredProductSeconds: Double?
 
     /// The cut of a `rows` × `columns` weight, as decided.
     public func cut(rows: Int, columns: Int) -> WeightGradientPieces {
-        WeightGradientPieces(rows: rows, columns: columns, pieces: pieces, ratio: ratio)
+        WeightGradientPieces(rows: rows, columns: columns, pieces: askedPieces, ratio: ratio)
     }
 
     /// The simulated time from the product's start to the end of the last piece's sum (`finish`), and the part of
@@ -67,11 +73,14 @@ public struct WeightGradientSchedule: Sendable, Codable, Equatable {
 
     /// The cut for a `rows` × `columns` weight whose whole product takes `productSeconds` on the slowest rank, each
     /// extra piece `pieceSeconds`, and whose sums take `sumLatencySeconds + values · sumSecondsPerValue`; with the
-    /// calibrated equal count `calibratedPieces` predicted beside it.
+    /// calibrated equal count `calibratedPieces` predicted beside it. Nil unless every time is finite and not
+    /// negative (the calibrated count then stays).
     public static func choosing(
         rows: Int, columns: Int, productSeconds: Double, pieceSeconds: Double, sumLatencySeconds: Double,
         sumSecondsPerValue: Double, calibratedPieces: Int
-    ) -> WeightGradientSchedule {
+    ) -> WeightGradientSchedule? {
+        let times = [productSeconds, pieceSeconds, sumLatencySeconds, sumSecondsPerValue]
+        guard times.allSatisfy({ $0.isFinite && $0 >= 0 }), rows >= 0, columns >= 0, calibratedPieces >= 1 else { return nil }
         func simulate(_ cut: WeightGradientPieces) -> (finish: Double, exposed: Double) {
             Self.simulate(cut, columns: columns, productSeconds: productSeconds, pieceSeconds: pieceSeconds,
                           sumLatencySeconds: sumLatencySeconds, sumSecondsPerValue: sumSecondsPerValue)
@@ -99,7 +108,7 @@ public struct WeightGradientSchedule: Sendable, Codable, Equatable {
             .min { ($0.cut.ranges.count, ratios.firstIndex(of: $0.ratio)!) < ($1.cut.ranges.count, ratios.firstIndex(of: $1.ratio)!) }!
         let calibrated = simulate(WeightGradientPieces(rows: rows, columns: columns, pieces: calibratedPieces))
         return WeightGradientSchedule(
-            pieces: chosen.pieces, ratio: chosen.ratio, rowsPerPiece: chosen.cut.ranges.map(\.count),
+            askedPieces: chosen.pieces, ratio: chosen.ratio, rowsPerPiece: chosen.cut.ranges.map(\.count), initialRowsPerPiece: nil,
             productSeconds: productSeconds, pieceSeconds: pieceSeconds, sumLatencySeconds: sumLatencySeconds,
             sumSecondsPerValue: sumSecondsPerValue, predictedSeconds: chosen.finish,
             predictedExposedSeconds: chosen.exposed, calibratedPieces: calibratedPieces,
@@ -118,10 +127,12 @@ public struct WeightGradientSchedule: Sendable, Codable, Equatable {
         let estimate = productSeconds + Double(max(rowsPerPiece.count - 1, 0)) * pieceSeconds
         guard measuredSeconds > 0, measuredSeconds.isFinite, estimate > 0 else { return nil }
         let scale = measuredSeconds / estimate
-        var refined = Self.choosing(rows: rows, columns: columns, productSeconds: productSeconds * scale,
-                                    pieceSeconds: pieceSeconds * scale, sumLatencySeconds: sumLatencySeconds,
-                                    sumSecondsPerValue: sumSecondsPerValue, calibratedPieces: calibratedPieces)
+        guard scale.isFinite, var refined = Self.choosing(
+            rows: rows, columns: columns, productSeconds: productSeconds * scale, pieceSeconds: pieceSeconds * scale,
+            sumLatencySeconds: sumLatencySeconds, sumSecondsPerValue: sumSecondsPerValue, calibratedPieces: calibratedPieces)
+        else { return nil }
         refined.measuredProductSeconds = measuredSeconds
+        refined.initialRowsPerPiece = rowsPerPiece
         return refined
     }
 

@@ -99,7 +99,7 @@ public final class LocalTransport: Transport, @unchecked Sendable {
     }
 
     /// One rank sums every element in rank order (`finishAllReduce`), whatever the vector.
-    public var sumsEachElementInFixedOrder: Bool { true }
+    public var sumIsIndependentOfVectorLayout: Bool { true }
 
     /// Operation `op`'s sum (blocks until every rank contributed). One rank sums, in rank order, and every rank gets
     /// that same array: bit-identical results, and P·n additions per reduction rather than P²·n when each rank summed

@@ -26,7 +26,7 @@ public protocol Transport: MessageChannels, Sendable {
     func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce
 
     /// Whether each element's sum is the same whatever vector it travels in (default: with at most two ranks).
-    var sumsEachElementInFixedOrder: Bool { get }
+    var sumIsIndependentOfVectorLayout: Bool { get }
 
     /// Replaces `bytes` on every rank with root's `bytes`.
     func broadcast(_ bytes: inout [UInt8], root: Int) throws
@@ -40,11 +40,11 @@ public protocol Transport: MessageChannels, Sendable {
 
 extension Transport {
     /// Whether each element's sum (`allReduceSum`, `startAllReduceSum`) comes out the same whatever vector it travels
-    /// in (its length, its place in it): true when every element is summed in one fixed order. With two ranks any
-    /// order gives the same bits (`a + b == b + a`); with more, MPI's algorithm (and with it the order) depends on
-    /// the vector's length. Training cuts a gradient by the measured link only where this holds, so the cut never
+    /// in (its length, its place in it): true when every element is summed in one fixed order, and with two ranks,
+    /// where either order gives the same bits (`a + b == b + a`); with more, MPI's algorithm (and with it the
+    /// order) depends on the vector's length. Training cuts a gradient by the measured link only where this holds, so the cut never
     /// changes the model.
-    public var sumsEachElementInFixedOrder: Bool { worldSize <= 2 }
+    public var sumIsIndependentOfVectorLayout: Bool { worldSize <= 2 }
 }
 
 // Point-to-point, non-collective messages (`send`, `takeArrived`, `waitForMessages`) come from `MessageChannels`.

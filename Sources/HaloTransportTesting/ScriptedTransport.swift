@@ -56,7 +56,7 @@ public final class ScriptedTransport: Transport, @unchecked Sendable {
     public func allReduceSum(_ values: inout [Float]) throws { try local.allReduceSum(&values) }
     public func allReduceSum(_ values: inout [Double]) throws { try local.allReduceSum(&values) }
     public func startAllReduceSum(_ values: [Float]) throws -> any PendingAllReduce { try local.startAllReduceSum(values) }
-    public var sumsEachElementInFixedOrder: Bool { local.sumsEachElementInFixedOrder }
+    public var sumIsIndependentOfVectorLayout: Bool { local.sumIsIndependentOfVectorLayout }
     public func broadcast(_ bytes: inout [UInt8], root: Int) throws { try local.broadcast(&bytes, root: root) }
     public func barrier() throws { try local.barrier() }
 

@@ -130,6 +130,8 @@ final class DistributedTrainCommandTests: CommandTestCase {
         // says how, and the model is still the whole gradient's.
         let measured = try train([], name: "pieces-measured-mpi", ranks: 2, dataset: dataset, model: model)
         assertSameTraining(whole, measured, "a measured cut over MPI against 1 piece as threads")
+        // Two MPI ranks add a + b whatever the cut: bit for bit the model of three equal pieces over MPI.
+        XCTAssertEqual(measured.epochs, mpi.epochs, "a measured cut against 3 pieces, both over MPI")
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: scratch.appendingPathComponent("pieces-measured-mpi.json")))
         let schedule = ((report as? [String: Any])?["first_layer_plan"] as? [String: Any])?["weight_gradient_schedule"] as? [String: Any]
         XCTAssertEqual((schedule?["rows_per_piece"] as? [Int])?.reduce(0, +), 300, "\(String(describing: schedule))")

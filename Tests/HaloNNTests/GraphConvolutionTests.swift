@@ -400,7 +400,7 @@ final class GraphConvolutionTests: XCTestCase {
         XCTAssertEqual(WeightGradientPieces(rows: 0, columns: 8, pieces: 3, ratio: 0.5).ranges, [])
         for (rows, columns) in [(1, 1), (63, 300), (1000, 1), (100_000, 47), (8415, 256), (745, 256)] {
             for asked in [1, 2, 5, 8, 100] {
-                for ratio in [0.25, 0.5, 0.8, 1.5, 4] {
+                for ratio in [1.0 / 16, 0.25, 0.5, 0.8, 1.5, 4, 16] {
                     let pieces = WeightGradientPieces(rows: rows, columns: columns, pieces: asked, ratio: ratio)
                     let label = "\(rows) × \(columns), \(asked) at \(ratio)"
                     XCTAssertLessThanOrEqual(pieces.ranges.count, min(asked, WeightGradientPieces.maximumPieces), label)

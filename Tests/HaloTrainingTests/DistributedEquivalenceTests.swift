@@ -3,7 +3,7 @@ import HaloGraph
 import HaloNN
 import HaloPartition
 import HaloTensor
-import HaloTraining
+@testable import HaloTraining
 import HaloTransport
 import XCTest
 
@@ -200,6 +200,51 @@ final class DistributedEquivalenceTests: XCTestCase {
             XCTAssertEqual(started, Array(repeating: step, count: 2).flatMap { $0 })
             XCTAssertTrue(spans.allSatisfy { ($0 ?? -1) >= 0 }, "every epoch reports the span: \(spans)")
         }
+    }
+
+    /// A plan with a cut measured before training (`WeightGradientSchedule`): the first two epochs sum the first
+    /// layer's weight in that cut's pieces, the cut is decided again after the second from the products as they ran,
+    /// and the later epochs sum it in the refined cut's pieces, which the report records with the first cut; the
+    /// model is the whole gradient's, bit for bit.
+    func testTheMeasuredCutIsTheOneSummedAndIsRefinedAfterTheSecondEpoch() throws {
+        let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=400,classes=3,features=600,degree=6,seed=2").generate()
+        let config = TrainingConfiguration(
+            dataset: "test", model: ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 256, dropout: 0.5),
+            optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: 4, seed: 11)
+        let parts = Part.build(dataset: data, partitioning: try Partitioner.partition(graph: data.graph, parts: 2, method: .metis, seed: 1))
+        let env = environment(data, ranks: 2)
+        // A fast sum next to the product, free passes: four pieces of the 600 × 256 weight.
+        let initial = try XCTUnwrap(WeightGradientSchedule.choosing(
+            rows: 600, columns: 256, productSeconds: 0.01, pieceSeconds: 0, sumLatencySeconds: 0, sumSecondsPerValue: 1e-8,
+            calibratedPieces: 1))
+        XCTAssertEqual(initial.rowsPerPiece, [192, 192, 192, 24])
+        func run(_ schedule: WeightGradientSchedule?) throws -> [(started: [Int], report: TrainingReport)] {
+            try LocalTransport.run(worldSize: 2) { transport in
+                let part = parts[transport.rank]
+                let representation = FeatureStatistics(part.features).representation(inputDropout: false)
+                let recorder = RecordingCollectives(TransportCollectives(transport))
+                let trainer = try Trainer(configuration: config, shard: RankShard(part: part, aggregation: .gcn, featureRepresentation: representation),
+                                          classCount: part.classCount, exchange: try ExchangeFactory.make(part, transport, config),
+                                          collectives: recorder, pool: .serial)
+                var plan = FirstLayerPlan(basis: .calibrated, representation: representation, precompute: false)
+                plan.weightGradientSchedule = schedule
+                let report = try trainer.train(firstLayerPlan: plan, environment: env, stopRequest: nil, checkpoints: nil,
+                                               onEpoch: { _ in }, onProgress: { _ in })
+                return (recorder.started, report)
+            }
+        }
+        let measured = try run(initial)
+        let refined = try XCTUnwrap(measured[0].report.firstLayerPlan?.weightGradientSchedule)
+        XCTAssertEqual(refined.initialRowsPerPiece, initial.rowsPerPiece)
+        XCTAssertNotNil(refined.measuredProductSeconds)
+        XCTAssertEqual(measured[1].report.firstLayerPlan?.weightGradientSchedule, refined)
+        // Per step: the second layer's weight (256 × 3) and bias, then the first layer's pieces and bias.
+        func step(_ rows: [Int]) -> [Int] { [256 * 3, 3] + rows.map { $0 * 256 } + [256] }
+        let expected = [step(initial.rowsPerPiece), step(initial.rowsPerPiece)]
+            + Array(repeating: step(refined.rowsPerPiece), count: 2)
+        for rank in measured { XCTAssertEqual(rank.started, expected.flatMap { $0 }) }
+        let whole = try run(nil)
+        XCTAssertEqual(measured.map { $0.report.epochs.map(\.loss) }, whole.map { $0.report.epochs.map(\.loss) })
     }
 
     /// `overlapsGradientReduction: false` (`--no-overlap-allreduce`) starts the same buckets after backward and

@@ -37,7 +37,7 @@ final class WeightGradientScheduleTests: XCTestCase {
     private func physics(sumSecondsPerValue: Double, calibratedPieces: Int = 3, pieceSeconds: Double = 0.0005) -> WeightGradientSchedule {
         WeightGradientSchedule.choosing(rows: 8415, columns: 256, productSeconds: 0.014, pieceSeconds: pieceSeconds,
                                         sumLatencySeconds: 0.0002, sumSecondsPerValue: sumSecondsPerValue,
-                                        calibratedPieces: calibratedPieces)
+                                        calibratedPieces: calibratedPieces)!
     }
 
     /// A link fast next to the product (a 2.15 M-value sum in 4.3 ms against a 14 ms product): the pieces shrink
@@ -75,13 +75,15 @@ final class WeightGradientScheduleTests: XCTestCase {
     /// and the passes three times as long (the sum as measured), which where the sum is long (here 71 ms against a
     /// 10 ms product as calibrated) gives more pieces to hide it behind, and records what was measured.
     func testMeasuredProductsRefineTheCut() throws {
-        let before = WeightGradientSchedule.choosing(rows: 8415, columns: 256, productSeconds: 0.0098, pieceSeconds: 0.0015,
-                                                     sumLatencySeconds: 0, sumSecondsPerValue: 3.3e-8, calibratedPieces: 2)
+        let before = try XCTUnwrap(WeightGradientSchedule.choosing(
+            rows: 8415, columns: 256, productSeconds: 0.0098, pieceSeconds: 0.0015, sumLatencySeconds: 0,
+            sumSecondsPerValue: 3.3e-8, calibratedPieces: 2))
         XCTAssertNil(before.measuredProductSeconds)
         let estimate = 0.0098 + Double(before.rowsPerPiece.count - 1) * 0.0015
         let after = try XCTUnwrap(before.refined(measuredSeconds: 3 * estimate, rows: 8415, columns: 256))
-        var expected = WeightGradientSchedule.choosing(rows: 8415, columns: 256, productSeconds: 3 * 0.0098, pieceSeconds: 3 * 0.0015,
-                                                       sumLatencySeconds: 0, sumSecondsPerValue: 3.3e-8, calibratedPieces: 2)
+        var expected = try XCTUnwrap(WeightGradientSchedule.choosing(
+            rows: 8415, columns: 256, productSeconds: 3 * 0.0098, pieceSeconds: 3 * 0.0015, sumLatencySeconds: 0,
+            sumSecondsPerValue: 3.3e-8, calibratedPieces: 2))
         XCTAssertEqual(after.productSeconds, expected.productSeconds, accuracy: 1e-12)
         expected.productSeconds = after.productSeconds
         expected.pieceSeconds = after.pieceSeconds
@@ -90,6 +92,7 @@ final class WeightGradientScheduleTests: XCTestCase {
         expected.predictedCalibratedSeconds = after.predictedCalibratedSeconds
         expected.predictedCalibratedExposedSeconds = after.predictedCalibratedExposedSeconds
         expected.measuredProductSeconds = 3 * estimate
+        expected.initialRowsPerPiece = before.rowsPerPiece
         XCTAssertEqual(after, expected)
         XCTAssertGreaterThan(after.rowsPerPiece.count, before.rowsPerPiece.count)
         XCTAssertLessThan(after.predictedExposedSeconds, before.predictedExposedSeconds)
@@ -102,7 +105,16 @@ final class WeightGradientScheduleTests: XCTestCase {
         XCTAssertEqual(physics(sumSecondsPerValue: 2e-9, pieceSeconds: 0.014).rowsPerPiece, [8415])
         let free = WeightGradientSchedule.choosing(rows: 8415, columns: 256, productSeconds: 0, pieceSeconds: 0,
                                                    sumLatencySeconds: 0.001, sumSecondsPerValue: 1e-9, calibratedPieces: 1)
-        XCTAssertEqual(free.rowsPerPiece, [8415])
+        XCTAssertEqual(free?.rowsPerPiece, [8415])
+        // Times that are not finite or negative (bad rates) make no cut: the calibrated count stays.
+        for bad in [Double.nan, .infinity, -1] {
+            XCTAssertNil(WeightGradientSchedule.choosing(rows: 8415, columns: 256, productSeconds: 0.01, pieceSeconds: 0.001,
+                                                         sumLatencySeconds: bad, sumSecondsPerValue: 1e-9, calibratedPieces: 2))
+            XCTAssertNil(WeightGradientSchedule.choosing(rows: 8415, columns: 256, productSeconds: bad, pieceSeconds: 0.001,
+                                                         sumLatencySeconds: 0, sumSecondsPerValue: 1e-9, calibratedPieces: 2))
+            XCTAssertNil(WeightGradientSchedule.choosing(rows: 8415, columns: 256, productSeconds: 0.01, pieceSeconds: bad,
+                                                         sumLatencySeconds: 0, sumSecondsPerValue: 1e-9, calibratedPieces: 2))
+        }
 
         var plan = FirstLayerPlan(basis: .calibrated, representation: .csr, precompute: false)
         plan.weightGradientSchedule = physics(sumSecondsPerValue: 2e-9)
@@ -119,7 +131,8 @@ final class WeightGradientScheduleTests: XCTestCase {
 
     /// Two ranks as threads with rates: every rank makes the same cut from the measured sum, the report records
     /// it, and the model is the one of the whole gradient, bit for bit (float32 sums in rank order). With
-    /// compressed sums (residuals kept per bucket), or a count given by the user, no cut is measured.
+    /// compressed sums (residuals kept per bucket), a count given by the user, or sums after backward, no cut is
+    /// measured. (That the cut is the one summed: `testTheMeasuredCutIsTheOneSummedAndIsRefinedAfterTheSecondEpoch`.)
     func testRanksAgreeOnTheMeasuredCutAndTrainTheWholeGradientsModel() throws {
         let data = try SyntheticGraphSpec(parsing: "synthetic:nodes=400,classes=3,features=300,degree=6,seed=2").generate()
         let parts = Part.build(dataset: data, partitioning: try Partitioner.partition(graph: data.graph, parts: 2, method: .metis, seed: 1))
@@ -145,9 +158,9 @@ final class WeightGradientScheduleTests: XCTestCase {
         let schedule = try XCTUnwrap(measured[0].firstLayerPlan?.weightGradientSchedule)
         XCTAssertEqual(measured[1].firstLayerPlan?.weightGradientSchedule, schedule)
         XCTAssertEqual(schedule.rowsPerPiece.reduce(0, +), 300)
-        XCTAssertGreaterThan(schedule.rowsPerPiece.count, 1, "\(schedule)")
         // Three epochs: the cut was decided again after the second from the products as they ran.
         XCTAssertNotNil(schedule.measuredProductSeconds)
+        XCTAssertEqual(schedule.initialRowsPerPiece?.reduce(0, +), 300)
         let whole = try run { $0.weightGradientPieces = 1 }
         XCTAssertNil(whole[0].firstLayerPlan?.weightGradientSchedule)
         XCTAssertEqual(measured[0].epochs.map(\.loss), whole[0].epochs.map(\.loss))
@@ -156,5 +169,6 @@ final class WeightGradientScheduleTests: XCTestCase {
             let compressed = try run { $0.gradientCompression = compression }
             XCTAssertNil(compressed[0].firstLayerPlan?.weightGradientSchedule, "\(compression)")
         }
+        XCTAssertNil(try run { $0.overlapsGradientReduction = false }[0].firstLayerPlan?.weightGradientSchedule)
     }
 }
