@@ -110,10 +110,12 @@ public enum RankTraining {
         let perRow = WeightGradientStreaming.costPerRow(
             .init(precomputedAggregate: precomputes, representation: plan.representation), rates: rates, workload: workload)
         let gRows = counts.max()!
-        // The sum of a smallest piece and of the whole weight (at most a mebivalue, so a slow link or a wide weight
-        // does not hold the start up long), as training sums them.
-        let values = rows * columns
-        let sum = try LinkProbe.measureSum(transport, counts: [min(WeightGradientPieces.minimumValues, values), min(values, 1 << 20)])
+        // Sums of a smallest piece, of the whole weight (at most a mebivalue, so a slow link or a wide weight does
+        // not hold the start up long) and of their geometric mean, as training sums them: three sizes, so one
+        // unlucky timing moves the fitted line less.
+        let largest = min(rows * columns, 1 << 20), smallest = min(WeightGradientPieces.minimumValues, largest)
+        let middle = Int((Double(smallest) * Double(largest)).squareRoot())
+        let sum = try LinkProbe.measureSum(transport, counts: [smallest, middle, largest])
         return WeightGradientSchedule.choosing(
             rows: rows, columns: columns, productSeconds: gRows * perRow.product, pieceSeconds: gRows * perRow.pass,
             sumLatencySeconds: sum.latency, sumSecondsPerValue: sum.secondsPerValue,
