@@ -120,8 +120,7 @@ public struct WeightGradientSchedule: Sendable, Codable, Equatable {
     /// products with this cut, against the calibrated estimate of the same (`productSeconds` plus a pass per extra
     /// piece). The product and the passes are scaled by their ratio; the sum's measurement stays. On a host whose
     /// cores the ranks, their communication threads and the network stack share, the products run slower than
-    /// the calibration measured them alone (1.3–1.8× in docs/gradient-compression.md's runs), which moves the
-    /// balance between product and sum.
+    /// the calibration measured them alone, which moves the balance between product and sum.
     /// Nil when nothing was measured.
     public func refined(measuredSeconds: Double, rows: Int, columns: Int) -> WeightGradientSchedule? {
         let estimate = productSeconds + Double(max(rowsPerPiece.count - 1, 0)) * pieceSeconds
