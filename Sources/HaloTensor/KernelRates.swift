@@ -174,7 +174,11 @@ public struct KernelRates: Sendable, Codable, Equatable {
 
     /// The name of the first rate that is not a positive finite number, or nil when all are (a cache file edited
     /// by hand, or a measurement that went wrong, must not steer a run).
-    public var invalidField: String? {
+    public var invalidField: String? { invalidRate?.field }
+
+    /// The first rate out of its range and what it should be: a positive finite number, or for a piece's cost a
+    /// non-negative one; nil when all are in range.
+    public var invalidRate: (field: String, expected: String)? {
         let named: [(String, Double)] = [
             ("threads", Double(threads)), ("gemm_forward_seconds_per_flop", gemmForwardSecondsPerFlop),
             ("gemm_transposed_seconds_per_flop", gemmTransposedSecondsPerFlop),
@@ -200,8 +204,12 @@ public struct KernelRates: Sendable, Codable, Equatable {
             ("spmm_transposed_piece_seconds_per_element", spmmTransposedPieceSecondsPerElement),
             ("lookup_transposed_piece_seconds_per_element", lookupTransposedPieceSecondsPerElement),
         ]
-        return (named + optional.compactMap { name, rate in rate.map { (name, $0) } })
-            .first { !($0.1.isFinite && $0.1 > 0) }?.0
-            ?? costs.compactMap { name, cost in cost.map { (name, $0) } }.first { !($0.1.isFinite && $0.1 >= 0) }?.0
+        if let rate = (named + optional.compactMap { name, rate in rate.map { (name, $0) } }).first(where: { !($0.1.isFinite && $0.1 > 0) }) {
+            return (rate.0, "a positive finite number")
+        }
+        if let cost = costs.compactMap({ name, cost in cost.map { (name, $0) } }).first(where: { !($0.1.isFinite && $0.1 >= 0) }) {
+            return (cost.0, "a non-negative finite number")
+        }
+        return nil
     }
 }

@@ -49,9 +49,8 @@ public struct CalibrationCache: Sendable {
         guard record.key == key else {
             return .unusable("\(path): key: expected this host's \(key.host.summary), \(key.threads) threads, \(key.build), found \(record.key.host.summary), \(record.key.threads) threads, \(record.key.build)")
         }
-        if let field = record.rates.invalidField {
-            let expected = field.hasSuffix("_piece_seconds_per_element") ? "a non-negative finite number" : "a positive finite number"
-            return .unusable("\(path): rates.\(field): expected \(expected)")
+        if let invalid = record.rates.invalidRate {
+            return .unusable("\(path): rates.\(invalid.field): expected \(invalid.expected)")
         }
         var cached = record
         cached.origin = .cached

@@ -267,6 +267,11 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertNil(r.invalidField)
         r.spmmTransposedPieceSecondsPerElement = -1e-9
         XCTAssertEqual(r.invalidField, "spmm_transposed_piece_seconds_per_element")
+        XCTAssertEqual(r.invalidRate?.expected, "a non-negative finite number")
+        r.spmmTransposedPieceSecondsPerElement = 0
+        r.listingSecondsPerElement = 0
+        XCTAssertEqual(r.invalidRate?.field, "listing_seconds_per_element")
+        XCTAssertEqual(r.invalidRate?.expected, "a positive finite number")
 
         let plan = FirstLayerPlan.choosing(for: w, rates: rates(gemm: 1e-11, spmm: 1e-10, lookup: 1e-11, listed: 1e-9))
         XCTAssertEqual(plan.weightGradientPieces.pieces(precomputedAggregate: true, representation: plan.representation), 4)
