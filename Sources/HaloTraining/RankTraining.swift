@@ -8,7 +8,7 @@ import HaloTransport
 public enum RankTraining {
     /// Builds this rank's shard, exchange and collectives from `part` and runs every epoch (`onEpoch`,
     /// `onProgress`, `stopRequest` and `checkpoints` as in `Trainer.train`); `onPlan` gets the first layer's plan,
-    /// the same on every rank, before the first epoch. The exchange comes from
+    /// the same on every rank, before the first epoch and again when training refines it. The exchange comes from
     /// `makeExchange` (the method's, by default; a test may substitute its own).
     ///
     /// All ranks must call it together with the same configuration; they build identical models from the seed and
@@ -18,7 +18,7 @@ public enum RankTraining {
         environment: RunEnvironment, pool: ComputePool, stopRequest: StopRequest? = nil,
         checkpoints: CheckpointPlan? = nil, calibratedRates: KernelRates? = nil,
         forcedRepresentation: FeatureRepresentation? = nil,
-        onPlan: (FirstLayerPlan) -> Void = { _ in },
+        onPlan: @escaping (FirstLayerPlan) -> Void = { _ in },
         onEpoch: (EpochRecord) -> Void = { _ in },
         onProgress: (TrainingReport) throws -> Void = { _ in },
         makeExchange: (Part, any Transport, TrainingConfiguration) throws -> any HaloExchange = ExchangeFactory.make
@@ -50,7 +50,7 @@ public enum RankTraining {
                 workload: inputs.workload, weight: trainer.model.convolutions[0])
         }
         onPlan(plan)
-        return try trainer.train(firstLayerPlan: plan, environment: environment, stopRequest: stopRequest,
+        return try trainer.train(firstLayerPlan: plan, onRefinedPlan: onPlan, environment: environment, stopRequest: stopRequest,
                                  checkpoints: checkpoints, onEpoch: onEpoch, onProgress: onProgress)
     }
 
@@ -126,8 +126,10 @@ public enum RankTraining {
 extension Trainer {
     /// Aggregates the first layer once when the configuration says so, trains (`train`), and records the first
     /// layer's `plan` in every report passed on and in the one returned: what every way of running does.
+    /// `onRefinedPlan` gets the plan when training changes it (the weight-gradient cut, refined once).
     func train(
-        firstLayerPlan plan: FirstLayerPlan, environment: RunEnvironment, stopRequest: StopRequest?,
+        firstLayerPlan plan: FirstLayerPlan, onRefinedPlan: @escaping (FirstLayerPlan) -> Void = { _ in },
+        environment: RunEnvironment, stopRequest: StopRequest?,
         checkpoints: CheckpointPlan?, onEpoch: (EpochRecord) -> Void, onProgress: (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
         // The report says what ran: what is decided below, and the weight-gradient cut as refined in training.
@@ -156,6 +158,7 @@ extension Trainer {
                                                      columns: first.outputWidth) else { return }
                 first.weightGradientPieces = refined.cut(rows: first.inputWidth, columns: first.outputWidth)
                 plan.weightGradientSchedule = refined
+                onRefinedPlan(plan)
             }
         } else {
             first.weightGradientPieces = WeightGradientPieces(

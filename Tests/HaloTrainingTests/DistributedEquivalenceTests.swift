@@ -218,8 +218,10 @@ final class DistributedEquivalenceTests: XCTestCase {
             rows: 600, columns: 256, productSeconds: 0.01, pieceSeconds: 0, sumLatencySeconds: 0, sumSecondsPerValue: 1e-8,
             calibratedPieces: 1))
         XCTAssertEqual(initial.rowsPerPiece, [192, 192, 192, 24])
-        func run(_ schedule: WeightGradientSchedule?) throws -> [(started: [Int], report: TrainingReport)] {
+        func run(_ schedule: WeightGradientSchedule?) throws -> [(started: [Int], report: TrainingReport, refinedPlans: [FirstLayerPlan])] {
             try LocalTransport.run(worldSize: 2) { transport in
+                final class Plans: @unchecked Sendable { var seen: [FirstLayerPlan] = [] }
+                let refinedPlans = Plans()
                 let part = parts[transport.rank]
                 let representation = FeatureStatistics(part.features).representation(inputDropout: false)
                 let recorder = RecordingCollectives(TransportCollectives(transport))
@@ -228,9 +230,10 @@ final class DistributedEquivalenceTests: XCTestCase {
                                           collectives: recorder, pool: .serial)
                 var plan = FirstLayerPlan(basis: .calibrated, representation: representation, precompute: false)
                 plan.weightGradientSchedule = schedule
-                let report = try trainer.train(firstLayerPlan: plan, environment: env, stopRequest: nil, checkpoints: nil,
+                let report = try trainer.train(firstLayerPlan: plan, onRefinedPlan: { refinedPlans.seen.append($0) },
+                                               environment: env, stopRequest: nil, checkpoints: nil,
                                                onEpoch: { _ in }, onProgress: { _ in })
-                return (recorder.started, report)
+                return (recorder.started, report, refinedPlans.seen)
             }
         }
         let measured = try run(initial)
@@ -238,6 +241,8 @@ final class DistributedEquivalenceTests: XCTestCase {
         XCTAssertEqual(refined.initialRowsPerPiece, initial.rowsPerPiece)
         XCTAssertNotNil(refined.measuredProductSeconds)
         XCTAssertEqual(measured[1].report.firstLayerPlan?.weightGradientSchedule, refined)
+        // The refinement is announced once, with the plan the report ends with.
+        for rank in measured { XCTAssertEqual(rank.refinedPlans, [rank.report.firstLayerPlan!]) }
         // Per step: the second layer's weight (256 × 3) and bias, then the first layer's pieces and bias.
         func step(_ rows: [Int]) -> [Int] { [256 * 3, 3] + rows.map { $0 * 256 } + [256] }
         let expected = [step(initial.rowsPerPiece), step(initial.rowsPerPiece)]
