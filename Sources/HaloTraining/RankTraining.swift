@@ -85,12 +85,12 @@ public enum RankTraining {
     /// The first layer's weight-gradient cut from the sum's measured time (`WeightGradientSchedule`), the same on
     /// every rank, or nil where none is made: one rank, a count given by the user (`--weight-gradient-pieces`), sums
     /// started only after backward (`--no-overlap-allreduce`: nothing to overlap), a first layer evaluated in
-    /// column blocks (its weight goes whole with the layer), or sums whose result the cut could change. A measured cut can differ from run to run, so it is made only where
-    /// the model cannot tell: float32 sums on a transport that adds each element in one fixed order (ranks as
-    /// threads; MPI with two ranks). Compressed sums keep rounding residuals per bucket (int8 also rounds each
-    /// bucket on its own), and MPI with more ranks adds in an order that depends on the vector; there the
-    /// calibrated equal count stays, which the seed and the host's calibration fix, so the run can be repeated
-    /// (and resumed) exactly.
+    /// column blocks (its weight goes whole with the layer), or sums whose result the cut could change. A measured
+    /// cut can differ from run to run, so it is made only where the model cannot tell: float32 sums on a transport
+    /// whose element sums do not depend on the vector (ranks as threads; MPI with two ranks). Compressed sums keep
+    /// rounding residuals per bucket (int8 also rounds each bucket on its own), and MPI with more ranks adds in an
+    /// order that depends on the vector; there the calibrated equal count stays, which the seed and the host's
+    /// calibration fix, so the run can be repeated (and resumed) exactly.
     ///
     /// Collective: every rank calls it with the same configuration and agreed `rates` and `workload`.
     static func agreedWeightGradientSchedule(

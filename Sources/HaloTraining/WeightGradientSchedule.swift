@@ -139,7 +139,8 @@ public struct WeightGradientSchedule: Sendable, Codable, Equatable {
     public var summary: String {
         let ms = { (s: Double) in String(format: "%.1f ms", 1000 * s) }
         let refinement = measuredProductSeconds.map { " after the second epoch's products took \(ms($0))" } ?? ""
-        return "first layer's weight gradient in \(rowsPerPiece.count) piece(s) of \(rowsPerPiece.map(String.init).joined(separator: ", ")) rows\(refinement) "
+        let rows = rowsPerPiece.map(String.init).joined(separator: ", ")
+        return "first layer's weight gradient in \(rowsPerPiece.count) piece(s) of \(rows) rows\(refinement) "
             + "(product \(ms(productSeconds)) + \(ms(pieceSeconds)) per extra piece; a sum \(ms(sumLatencySeconds)) + "
             + String(format: "%.2f ns", 1e9 * sumSecondsPerValue) + " per value, measured): "
             + "predicted \(ms(predictedExposedSeconds)) of sum after the last product, against \(ms(predictedCalibratedExposedSeconds)) "
