@@ -110,7 +110,8 @@ struct Calibrate: ParsableCommand {
                   + "; with --calibration off: \(FirstLayerPlan.constants(for: workload).representation.rawValue)\(FirstLayerPlan.constants(for: workload).precompute ? ", precomputed" : "")")
             let pieces = chosen.weightGradientPieces
             print("first layer's weight gradient on several ranks, pieces: \(pieces.precomputed) with a precomputed aggregate, "
-                  + "every epoch \(pieces.dense) dense, \(pieces.lookup) lookup, \(pieces.csr) CSR")
+                  + "every epoch \(pieces.dense) dense, \(pieces.lookup) lookup, \(pieces.csr) CSR (equal pieces; with float32 sums "
+                  + "on ranks as threads or two MPI ranks, a run cuts it from the sum it measures instead)")
             plan = chosen
         }
         if results.path != nil {
