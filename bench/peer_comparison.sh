@@ -23,40 +23,42 @@ halo=.build/release/halo
 # Amazon-Photo's first-layer products (indicator features, 35 % dense): CSR, dense GEMM and table lookup.
 "$halo" microbench --dataset "$data/amazon_photo" --width 256 --threads "$threads" --json-out "$out/microbench-photo.json"
 
-# The same model on both sides: GCN conv -> ReLU -> dropout -> GCN conv, no normalisation layer, Adam lr 0.01.
-# Two rounds, each running all six in turn: this machine's speed drifts between runs by more than the 5 % the
-# default is held to, so the report takes each run's faster round (and shows the other).
+# One dataset's three runs, the same model on both sides: Halo's default, Halo aggregating layer 0 every epoch, and
+# PyG, into halo-NAME.json, halo-per-epoch-NAME.json and pyg-NAME.json. Halo aggregates dense input features once by
+# default ((A.X).W = A.(X.W), no input dropout); PyG's GCNConv aggregates every epoch, hence the second run, the
+# comparison of like with like.
+run_three() {  # dataset-dir name model-arguments...
+  local dataset=$1 name=$2
+  shift 2
+  "$halo" train --dataset "$dataset" "$@" --norm none --threads "$threads" --quiet --json-out "$out/halo-$name.json"
+  "$halo" train --dataset "$dataset" "$@" --norm none --threads "$threads" --no-precompute-layer0 --quiet \
+    --json-out "$out/halo-per-epoch-$name.json"
+  OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$py" bench/pyg_peer.py --dataset "$dataset" "$@" \
+    --threads "$threads" --json-out "$out/pyg-$name.json"
+}
+
+# GCN conv -> ReLU -> dropout -> GCN conv, no normalisation layer, Adam lr 0.01. Two rounds, each running all six in
+# turn: this machine's speed drifts between runs by more than the 5 % the default is held to, so the report takes
+# each run's faster round (and shows the other).
 model=(--model gcn --layers 2 --hidden 256 --dropout 0.5 --lr 0.01 --weight-decay 0 --epochs "$epochs" --seed 0)
-rm -f "$out"/halo-amazon_photo*.json "$out"/halo-coauthor_physics*.json "$out"/halo-per-epoch-amazon_photo*.json \
-  "$out"/halo-per-epoch-coauthor_physics*.json "$out"/pyg-amazon_photo*.json "$out"/pyg-coauthor_physics*.json
+rm -f "$out"/{halo,halo-per-epoch,pyg}-{amazon_photo,coauthor_physics}*.json
 for round in 1 2; do
   for ds in amazon_photo coauthor_physics; do
-    "$halo" train --dataset "$data/$ds" "${model[@]}" --norm none --threads "$threads" --quiet \
-      --json-out "$out/halo-$ds-r$round.json"
-    # Halo aggregates dense input features once by default ((A.X).W = A.(X.W), no input dropout); PyG's GCNConv
-    # aggregates every epoch. The same run without that, for the comparison of like with like:
-    "$halo" train --dataset "$data/$ds" "${model[@]}" --norm none --threads "$threads" --no-precompute-layer0 --quiet \
-      --json-out "$out/halo-per-epoch-$ds-r$round.json"
-    OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$py" bench/pyg_peer.py --dataset "$data/$ds" "${model[@]}" \
-      --threads "$threads" --json-out "$out/pyg-$ds-r$round.json"
+    run_three "$data/$ds" "$ds-r$round" "${model[@]}"
   done
 done
 
 # A 1M-node synthetic graph (25M directed edges, 100 dense features, 47 classes): GCN 3 × 256, the same model on
-# both sides, fewer epochs (a PyG epoch takes about a minute on 2 cores). Generated once into a git-ignored folder.
+# both sides, fewer epochs (a PyG epoch takes about a minute on 2 cores), one round. Generated once into a
+# git-ignored folder.
 large_epochs=${PEER_LARGE_EPOCHS:-4}
 large=.build-peer/synthetic-1m
 if [ ! -f "$large/meta.json" ]; then
   rm -rf "$large"
   "$halo" generate --dataset "synthetic:nodes=1000000,classes=47,features=100,degree=25,seed=5" --out "$large"
 fi
-large_model=(--model gcn --layers 3 --hidden 256 --dropout 0.5 --lr 0.01 --weight-decay 0 --epochs "$large_epochs" --seed 0)
-"$halo" train --dataset "$large" "${large_model[@]}" --norm none --threads "$threads" --quiet \
-  --json-out "$out/halo-synthetic_1m.json"
-"$halo" train --dataset "$large" "${large_model[@]}" --norm none --threads "$threads" --no-precompute-layer0 --quiet \
-  --json-out "$out/halo-per-epoch-synthetic_1m.json"
-OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$py" bench/pyg_peer.py --dataset "$large" "${large_model[@]}" \
-  --threads "$threads" --json-out "$out/pyg-synthetic_1m.json"
+run_three "$large" synthetic_1m --model gcn --layers 3 --hidden 256 --dropout 0.5 --lr 0.01 --weight-decay 0 \
+  --epochs "$large_epochs" --seed 0
 
 python3 bench/report_peer_comparison.py "$out" > docs/peer-comparison.md
 cat docs/peer-comparison.md

@@ -52,7 +52,7 @@ public final class GraphConvolution {
     /// The pieces of rows in which backward forms the neighbour weight's gradient when its caller streams it
     /// (`backward(…, weightRowsFinished:)`): whole by default, reported as soon as it is formed (before the input
     /// gradient). Every rank must use the same pieces (each is one sum over ranks); a calibrated multi-rank run
-    /// cuts the first layer's (`WeightGradientStreaming`).
+    /// cuts the first layer's (`WeightGradientStreaming`, or `WeightGradientSchedule` from the measured sum).
     public var weightGradientPieces: WeightGradientPieces {
         didSet {
             precondition(weightGradientPieces.rows == inputWidth,

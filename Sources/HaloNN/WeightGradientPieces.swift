@@ -40,8 +40,7 @@ public struct WeightGradientPieces: Equatable, Sendable {
         func roundedUpToTiles(_ n: Int) -> Int { (n + tile - 1) / tile * tile }
         let wanted = min(pieces, Self.maximumPieces)
         let byCount = (rows + wanted - 1) / wanted
-        let bySize = (Self.minimumValues + max(columns, 1) - 1) / max(columns, 1)
-        self.init(rows: rows, rowsPerPiece: roundedUpToTiles(max(byCount, bySize, 1)))
+        self.init(rows: rows, rowsPerPiece: roundedUpToTiles(max(byCount, Self.minimumRows(columns: columns), 1)))
     }
 
     /// A `rows` × `columns` weight gradient in (at most) `pieces` pieces whose sizes change by about `ratio` from
@@ -63,8 +62,7 @@ public struct WeightGradientPieces: Equatable, Sendable {
         precondition(pieces >= 1, "a weight gradient needs at least one piece, got \(pieces)")
         let tile = BlockColumnLists.tileWidth
         let tiles = max((rows + tile - 1) / tile, 1)
-        let minimumRows = (Self.minimumValues + max(columns, 1) - 1) / max(columns, 1)
-        let minimumTiles = max((minimumRows + tile - 1) / tile, 1)
+        let minimumTiles = max((Self.minimumRows(columns: columns) + tile - 1) / tile, 1)
         let count = max(1, min(pieces, Self.maximumPieces, tiles / minimumTiles))
         // Piece k's share is ratioᵏ of the first's (by multiplication, the same bits on every host); boundaries at
         // the cumulative shares, in tiles.
@@ -85,6 +83,9 @@ public struct WeightGradientPieces: Equatable, Sendable {
     }
 
     private init(ranges: [Range<Int>]) { self.ranges = ranges }
+
+    /// Rows a piece of a `columns`-wide weight needs to hold `minimumValues` values.
+    private static func minimumRows(columns: Int) -> Int { (minimumValues + max(columns, 1) - 1) / max(columns, 1) }
 
     /// The ratios `init(rows:columns:pieces:ratio:)` takes lie between this and its inverse.
     public static let smallestRatio = 1.0 / 16

@@ -24,6 +24,19 @@ public protocol Collectives: AnyObject {
     func record(_ cost: CommunicationStatistics)
 }
 
+extension Collectives {
+    /// Every rank's `values` (the same count on every rank), by rank, on every rank. One all-reduce of a slot per
+    /// rank that only that rank fills: each sum is one rank's numbers plus zeros, so every rank gets them exactly,
+    /// and decisions taken from them are the same on every rank.
+    func valuesOfEveryRank(_ values: [Double]) throws -> [[Double]] {
+        let n = values.count
+        var slots = [Double](repeating: 0, count: worldSize * n)
+        slots.replaceSubrange((rank * n)..<((rank + 1) * n), with: values)
+        try allReduceSum(&slots)
+        return (0..<worldSize).map { Array(slots[($0 * n)..<(($0 + 1) * n)]) }
+    }
+}
+
 /// A reduction started by `Collectives.startAllReduceSum`.
 public protocol PendingReduction: AnyObject {
     /// Blocks until the sum is there; returns it.

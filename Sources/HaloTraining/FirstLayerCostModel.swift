@@ -136,8 +136,9 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
     /// soon as it is formed (same basis).
     public var weightGradientPieces: WeightGradientStreaming
     /// The cut a multi-rank run made from the sum's measured time as well (`WeightGradientSchedule`), in place of
-    /// `weightGradientPieces`'s equal count; nil where it made none (one rank, no rates, a count given by the user,
-    /// or sums whose rounding the cut would change).
+    /// `weightGradientPieces`'s equal count; nil where it made none (`RankTraining.agreedWeightGradientSchedule`
+    /// says where: one rank, no rates, a count given by the user, sums after backward, column blocks, or sums
+    /// whose rounding or order the cut would change).
     public var weightGradientSchedule: WeightGradientSchedule?
 
     public init(basis: Basis, representation: FeatureRepresentation, precompute: Bool,

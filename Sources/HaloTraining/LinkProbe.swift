@@ -42,10 +42,8 @@ public enum LinkProbe {
     /// timed on every rank after a warm-up, each rank's fastest of `repetitions`, then the slowest rank's. The same
     /// on every rank.
     public static func measureSum(_ transport: any Transport, counts: [Int], repetitions: Int = 3) throws -> (latency: Double, secondsPerValue: Double) {
-        let p = transport.worldSize, rank = transport.rank
-        guard p > 1, !counts.isEmpty else { return (0, 0) }
-        // A slot per rank and count: each rank fills its own, so the sum is every rank's times, exactly.
-        var times = [Double](repeating: 0, count: p * counts.count)
+        guard transport.worldSize > 1, !counts.isEmpty else { return (0, 0) }
+        var times = [Double](repeating: 0, count: counts.count)
         for (i, count) in counts.enumerated() {
             var values = [Float](repeating: 1, count: max(count, 1))
             try transport.allReduceSum(&values)   // warm-up: buffers, the algorithm's first call
@@ -56,12 +54,12 @@ public enum LinkProbe {
                 try transport.allReduceSum(&values)
                 fastest = min(fastest, watch.elapsed)
             }
-            times[i * p + rank] = fastest
+            times[i] = fastest
         }
-        try transport.allReduceSum(&times)
+        let everyRank = try TransportCollectives(transport).valuesOfEveryRank(times)
         // A link's line fitted to values instead of bytes: its "seconds per byte" is seconds per value.
         let line = LinkCost.fit(samples: counts.enumerated().map { i, count in
-            (max(count, 1), times[(i * p)..<((i + 1) * p)].max()!)
+            (max(count, 1), everyRank.map { $0[i] }.max()!)
         })
         return (line.latency, line.secondsPerByte)
     }

@@ -102,14 +102,11 @@ public enum RankTraining {
               configuration.overlapsGradientReduction != false, weight.columnBlockCount == 1,
               float32, transport.sumIsIndependentOfVectorLayout else { return nil }
         let rows = weight.inputWidth, columns = weight.outputWidth
-        // The slowest rank's product: the most rows of G (a slot per rank, so the sum is every rank's count).
-        var counts = [Double](repeating: 0, count: transport.worldSize)
-        counts[transport.rank] = Double(part.innerCount)
-        try transport.allReduceSum(&counts)
+        // The slowest rank's product: the most rows of G.
+        let gRows = try TransportCollectives(transport).valuesOfEveryRank([Double(part.innerCount)]).map { $0[0] }.max()!
         let precomputes = configuration.quantization.precomputeFirstLayer == true
         let perRow = WeightGradientStreaming.costPerRow(
             .init(precomputedAggregate: precomputes, representation: plan.representation), rates: rates, workload: workload)
-        let gRows = counts.max()!
         // Sums of a smallest piece, of the whole weight (at most a mebivalue, so a slow link or a wide weight does
         // not hold the start up long) and of their geometric mean, as training sums them: three sizes, so one
         // unlucky timing moves the fitted line less.
@@ -148,12 +145,9 @@ extension Trainer {
             let lastEpoch = configuration.epochs - 1
             afterEpoch = { [collectives] epoch, epochsRun in
                 // Once, after the second epoch this call runs (the first one warms caches and connections up), when
-                // epochs are left to use it: the cut again from the products as they ran, the slowest rank's (a slot
-                // per rank, so every rank gets the same).
+                // epochs are left to use it: the cut again from the products as they ran, the slowest rank's.
                 guard epochsRun == 2, epoch < lastEpoch, let schedule = plan.weightGradientSchedule else { return }
-                var seconds = [Double](repeating: 0, count: collectives.worldSize)
-                seconds[collectives.rank] = first.lastReportedWeightGradientSeconds
-                try collectives.allReduceSum(&seconds)
+                let seconds = try collectives.valuesOfEveryRank([first.lastReportedWeightGradientSeconds]).map { $0[0] }
                 guard let refined = schedule.refined(measuredSeconds: seconds.max()!, rows: first.inputWidth,
                                                      columns: first.outputWidth) else { return }
                 first.weightGradientPieces = refined.cut(rows: first.inputWidth, columns: first.outputWidth)

@@ -282,7 +282,8 @@ public final class Trainer {
             if communication.transferSeconds > 0 {
                 record.hiddenCommunicationFraction = max(0, 1 - communication.waitSeconds / communication.transferSeconds)
             }
-            // Every rank's blocked all-reduce time rides along: a slot per rank, zero except its own.
+            // Every rank's blocked all-reduce time rides along in this reduction (slots as `valuesOfEveryRank` fills
+            // them, without a collective of its own): a slot per rank, zero except its own.
             var byRank = [Double](repeating: 0, count: collectives.worldSize > 1 ? collectives.worldSize : 0)
             if !byRank.isEmpty { byRank[collectives.rank] = communication.allReduceSeconds }
             var bytes = [Double(communication.haloBytesSent + communication.allReduceBytes),
@@ -344,12 +345,9 @@ public final class Trainer {
                         trainingTime: Double, complete: Bool) throws -> TrainingReport {
         // Per rank: the peak resident bytes, then the peak of each kind (one reduction for all).
         let kinds = MemoryTally.Kind.allCases
-        let stride = 1 + kinds.count
-        var memory = [Double](repeating: 0, count: collectives.worldSize * stride)
-        memory[collectives.rank * stride] = Double(ResourceUsage.peakResidentBytes())
-        for (i, kind) in kinds.enumerated() { memory[collectives.rank * stride + 1 + i] = Double(peakMemory[kind]) }
-        try collectives.allReduceSum(&memory)
-        let residentPerRank = (0..<collectives.worldSize).map { Int(memory[$0 * stride]) }
+        let memory = try collectives.valuesOfEveryRank(
+            [Double(ResourceUsage.peakResidentBytes())] + kinds.map { Double(peakMemory[$0]) })
+        let residentPerRank = memory.map { Int($0[0]) }
         var report = TrainingReport(
             config: configuration, environment: environment, epochs: records,
             bestValidationAccuracy: best?.accuracy, testAccuracyAtBestValidation: best?.test,
@@ -361,7 +359,7 @@ public final class Trainer {
                 / Double(max(records.count, 1)))
         report.featureRepresentation = shard.features.representation
         report.memoryBytesByKind = Dictionary(uniqueKeysWithValues: kinds.enumerated().map { i, kind in
-            (kind.rawValue, (0..<collectives.worldSize).map { Int(memory[$0 * stride + 1 + i]) })
+            (kind.rawValue, memory.map { Int($0[1 + i]) })
         })
         report.metric = metric
         report.complete = complete

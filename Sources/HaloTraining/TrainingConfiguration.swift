@@ -38,7 +38,7 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public var overlapsGradientReduction: Bool?
     /// In how many pieces of rows a multi-rank run forms the first layer's weight gradient, each piece's sum
     /// starting as soon as it is formed (`WeightGradientPieces`); nil: the plan's decision from the host's rates
-    /// (`WeightGradientStreaming`). With float32 sums the same model either way; compressed sums round each
+    /// (`WeightGradientStreaming`) or, where it is made, the cut from the measured sum (`WeightGradientSchedule`). With float32 sums the same model either way; compressed sums round each
     /// bucket on its own, so there the count changes the rounding.
     public var weightGradientPieces: Int?
 

@@ -285,10 +285,7 @@ public struct TrainingJob: Sendable {
 
     /// The largest of the ranks' column block counts (collective).
     private static func agreedColumnBlocks(_ blocks: Int, transport: any Transport) throws -> Int {
-        var counts = [Double](repeating: 0, count: transport.worldSize)
-        counts[transport.rank] = Double(blocks)
-        try transport.allReduceSum(&counts)
-        return Int(counts.max() ?? Double(blocks))
+        Int(try TransportCollectives(transport).valuesOfEveryRank([Double(blocks)]).map { $0[0] }.max() ?? Double(blocks))
     }
 
     private func logColumnBlocks(_ blocks: Int) {
