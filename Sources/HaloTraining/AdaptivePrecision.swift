@@ -27,6 +27,9 @@ public final class AdaptivePrecision: PrecisionPolicy {
     public private(set) var cycles: [AssignmentCycleReport] = []
     /// Seconds spent measuring links at start-up.
     public let probeSeconds: Double
+    /// The widest row any site of this model sends (features, hidden width, classes): a restored site's width
+    /// above it is forged, and would overflow the solver's byte counts.
+    private let widestMessage: Int
 
     private struct SiteState {
         var width: Int
@@ -52,6 +55,7 @@ public final class AdaptivePrecision: PrecisionPolicy {
             throw TransportError.invalidArgument("rank \(p) scored \(forward[p].count) rows, we send it \(part.sendLists[p].count)")
         }
         sentScores = [.forward: forward, .backward: backward]
+        widestMessage = max(part.featureWidth, configuration.model.hiddenWidth, part.classCount, 1)
         let watch = Stopwatch()
         links = try LinkProbe.measure(transport)
         probeSeconds = watch.elapsed
@@ -187,7 +191,9 @@ public final class AdaptivePrecision: PrecisionPolicy {
             guard trace.allSatisfy({ $0.allSatisfy { $0.isFinite && $0 >= 0 } }) else {
                 throw CheckpointStateError("traced variance that is negative or not finite at \(site)")
             }
-            guard width >= 1 else { throw CheckpointStateError("row width \(width) at \(site)") }
+            guard width >= 1 && width <= widestMessage else {
+                throw CheckpointStateError("row width \(width) at \(site) (this model's rows are 1 ... \(widestMessage) wide)")
+            }
             for (peer, assignment) in sent.enumerated() {
                 if case .perRow(let widths) = assignment, widths.count != expected[peer] {
                     throw CheckpointStateError("\(widths.count) row widths for the \(expected[peer]) rows sent to rank \(peer) at \(site)")
