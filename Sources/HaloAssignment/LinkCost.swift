@@ -19,6 +19,19 @@ public struct LinkCost: Sendable, Hashable, Codable {
     /// A link that costs nothing.
     public static let zero = LinkCost(secondsPerByte: 0, latency: 0)
 
+    private enum CodingKeys: String, CodingKey { case secondsPerByte, latency }
+
+    /// Decoded values meet `init`'s conditions (a checkpoint may hold a forged model): others are a decoding error.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let perByte = try c.decode(Double.self, forKey: .secondsPerByte), latency = try c.decode(Double.self, forKey: .latency)
+        guard perByte.isFinite && perByte >= 0 && latency.isFinite && latency >= 0 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription:
+                "a link cost must be finite and ≥ 0, got \(perByte) s/byte and \(latency) s latency"))
+        }
+        self.init(secondsPerByte: perByte, latency: latency)
+    }
+
     /// Seconds to send one message of `bytes` bytes. An empty message still pays the latency.
     @inlinable
     public func time(bytes: Int) -> Double {
@@ -103,6 +116,20 @@ public struct LinkCostModel: Sendable, Hashable, Codable {
         var costs = costs
         for s in 0..<worldSize { costs[s * worldSize + s] = .zero }
         self.costs = costs
+    }
+
+    private enum CodingKeys: String, CodingKey { case worldSize, costs }
+
+    /// Decoded models meet `init`'s conditions (P ≥ 1, P² costs): others are a decoding error.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let worldSize = try c.decode(Int.self, forKey: .worldSize), costs = try c.decode([LinkCost].self, forKey: .costs)
+        let expected = worldSize.multipliedReportingOverflow(by: worldSize)
+        guard worldSize >= 1, !expected.overflow, costs.count == expected.partialValue else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription:
+                "a link model of \(worldSize) ranks needs \(worldSize)² link costs, got \(costs.count)"))
+        }
+        self.init(worldSize: worldSize, costs: costs)
     }
 
     /// The cost of the link `source → destination`.

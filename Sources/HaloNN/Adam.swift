@@ -47,10 +47,27 @@ public final class Adam {
 
     public var state: State { State(stepCount: stepCount, firstMoments: firstMoments, secondMoments: secondMoments) }
 
-    /// Whether `state` has a moment array of the right length for every parameter (`restore` requires it).
-    public func fits(_ state: State) -> Bool {
-        state.stepCount >= 0 && state.firstMoments.map(\.count) == parameters.map(\.count)
-            && state.secondMoments.map(\.count) == parameters.map(\.count)
+    /// Whether `state` can be continued from (`restore` requires it): see `refusal(of:)`.
+    public func fits(_ state: State) -> Bool { refusal(of: state) == nil }
+
+    /// Why `state` cannot be continued from, or nil: it needs a step count ≥ 0, a moment array of the right length
+    /// for every parameter, and moments an update can produce (finite; second moments ≥ 0, else the update's
+    /// square root makes the weights NaN).
+    public func refusal(of state: State) -> String? {
+        guard state.stepCount >= 0 else { return "step count \(state.stepCount)" }
+        guard state.firstMoments.map(\.count) == parameters.map(\.count),
+              state.secondMoments.map(\.count) == parameters.map(\.count) else {
+            return "moments of \(state.firstMoments.map(\.count)) and \(state.secondMoments.map(\.count)) values for parameters of \(parameters.map(\.count))"
+        }
+        for (k, parameter) in parameters.enumerated() {
+            if let bad = state.firstMoments[k].first(where: { !$0.isFinite }) {
+                return "first moment \(bad) of \(parameter.name)"
+            }
+            if let bad = state.secondMoments[k].first(where: { !($0.isFinite && $0 >= 0) }) {
+                return "second moment \(bad) of \(parameter.name)"
+            }
+        }
+        return nil
     }
 
     /// Counts both moment estimates.

@@ -23,10 +23,10 @@ public protocol HaloExchange: BoundaryExchange {
     /// into a checkpoint. Collective, after the same epoch on every rank: a pipelined exchange first receives every
     /// message still in flight, so that what it writes is all there is.
     func saveState(into writer: inout ByteWriter) throws
-    /// Takes back what `saveState` wrote, before the first epoch of a resumed run (after any layer-0
-    /// precomputation). Throws on bytes that do not fit this exchange (the checkpoint's checksum makes that a
-    /// mismatch of settings, not corruption).
-    func restoreState(from reader: inout ByteReader) throws
+    /// Takes back what `saveState` wrote after `epochsDone` epochs, before the first epoch of a resumed run (after
+    /// any layer-0 precomputation). Throws on bytes that do not fit this exchange (the checkpoint's checksum makes
+    /// that a mismatch of settings or a forged file, not corruption).
+    func restoreState(from reader: inout ByteReader, epochsDone: Int) throws
     /// Counts what the exchange keeps between epochs: send lists (graph structure), caches and early messages.
     func tally(into tally: inout MemoryTally)
 }
@@ -39,6 +39,6 @@ extension NoBoundaryExchange: HaloExchange {
     public func finish() throws {}
     public func contribute(to report: inout TrainingReport) {}
     public func saveState(into writer: inout ByteWriter) throws {}
-    public func restoreState(from reader: inout ByteReader) throws {}
+    public func restoreState(from reader: inout ByteReader, epochsDone: Int) throws {}
     public func tally(into tally: inout MemoryTally) {}
 }

@@ -137,7 +137,8 @@ public final class PipelinedExchange: HaloExchange {
         let channel = outgoing[site]![peer]
         let rows = messenger.outgoingRows(site.direction, to: peer)
         let late = channel.isLate(clock: epoch, computeSeconds: lastComputeSeconds)
-        let measured = measuresDrift && channel.lastSentEpoch != nil
+        // A previous block of another width (a checkpoint's, from a forged file) is no block to compare with.
+        let measured = measuresDrift && channel.lastSentEpoch != nil && channel.lastSentBlock.count == rows.count * source.cols
             ? drift(source, rows: rows, previous: channel.lastSentBlock) : .nan
         let highDrift = measured.isFinite && Double(measured) > settings.driftThreshold
         if case .newestWithin(let rule) = consumption,
@@ -358,9 +359,10 @@ public final class PipelinedExchange: HaloExchange {
         try precision.saveState(into: &writer)
     }
 
-    public func restoreState(from reader: inout ByteReader) throws {
+    public func restoreState(from reader: inout ByteReader, epochsDone: Int) throws {
         lastEpoch = try reader.read()
-        guard lastEpoch >= 0 else { throw CheckpointStateError("last epoch \(lastEpoch)") }
+        // Every later check of an epoch (stamps, block ages, the last send) is bounded by this one.
+        guard lastEpoch == epochsDone - 1 else { throw CheckpointStateError("last epoch \(lastEpoch) after \(epochsDone) epochs") }
         let compute: Double = try reader.read()
         lastComputeSeconds = compute >= 0 ? compute : nil
         networkBoundEpoch = try reader.read()
@@ -380,6 +382,11 @@ public final class PipelinedExchange: HaloExchange {
                 let transfer: Double = try reader.read()
                 out.lastTransferSeconds = transfer >= 0 ? transfer : nil
                 out.lastSentBlock = try reader.readElements()
+                // Whole rows of the rows sent to this peer (the drift compares them with the next block, row by row).
+                let sentRows = messenger.outgoingRows(site.direction, to: peer).count
+                guard sentRows == 0 ? out.lastSentBlock.isEmpty : out.lastSentBlock.count % sentRows == 0 else {
+                    throw CheckpointStateError("last block of \(out.lastSentBlock.count) values sent at \(site) to rank \(peer), which is sent \(sentRows) rows")
+                }
                 let pending: Int = try reader.read()
                 guard pending >= 0, pending <= reader.remaining / 16 else {
                     throw CheckpointStateError("\(pending) pending messages at \(site) from rank \(peer)")
@@ -391,6 +398,14 @@ public final class PipelinedExchange: HaloExchange {
                 into.blockEpoch = try reader.read()
                 guard (-1...lastEpoch).contains(into.blockEpoch) else {
                     throw CheckpointStateError("block of epoch \(into.blockEpoch) at \(site) from rank \(peer)")
+                }
+                // PipeGCN's last epoch used at most the block of the epoch before it (epoch 0 its own with a
+                // synchronous warm-up): a newer one would make the next epoch skip the message it waits for.
+                if case .previousEpoch(let warmup) = consumption {
+                    let used = lastEpoch >= 1 ? lastEpoch - 1 : (warmup == .sync ? 0 : -1)
+                    guard into.blockEpoch <= used else {
+                        throw CheckpointStateError("block of epoch \(into.blockEpoch) at \(site) from rank \(peer) after epoch \(lastEpoch), which used at most epoch \(used)'s")
+                    }
                 }
                 into.promisedNext = try reader.read()
                 let hasBlock: Bool = try reader.read()

@@ -117,6 +117,7 @@ struct RankCheckpoint {
             let second = try parameters.map { _ in try reader.readElements(of: Float.self) }
             let records = try JSONDecoder().decode([EpochRecord].self, from: Data(try reader.readElements(of: UInt8.self)))
             let seconds: Double = try reader.read()
+            guard seconds.isFinite && seconds >= 0 else { throw CheckpointStateError("training time of \(seconds) s") }
             let exchange: [UInt8] = try reader.readElements()
             let residuals: [UInt8] = version >= 2 ? try reader.readElements() : []
             guard reader.remaining == 0 else { throw CheckpointStateError("\(reader.remaining) bytes after the state") }

@@ -85,7 +85,7 @@ public final class SynchronousExchange: HaloExchange {
     public func contribute(to report: inout TrainingReport) { precision.contribute(to: &report) }
     /// A synchronous exchange holds nothing between epochs but its precision policy's state.
     public func saveState(into writer: inout ByteWriter) throws { try precision.saveState(into: &writer) }
-    public func restoreState(from reader: inout ByteReader) throws { try precision.restoreState(from: &reader) }
+    public func restoreState(from reader: inout ByteReader, epochsDone: Int) throws { try precision.restoreState(from: &reader) }
     /// Messages live only within a layer's exchange; what stays is the plan.
     public func tally(into tally: inout MemoryTally) { messenger.plan.tally(into: &tally) }
 }

@@ -71,14 +71,21 @@ extension Trainer {
               zip(state.parameters, parameters).allSatisfy({ $0.rows == $1.value.rows && $0.cols == $1.value.cols && $0.values.count == $1.count }) else {
             throw refuse("its parameters (\(state.parameters.map { "\($0.name) \($0.rows)×\($0.cols)" }.joined(separator: ", "))) do not fit this model")
         }
-        guard optimizer.fits(state.optimizer) else { throw refuse("its optimiser state does not fit this model") }
+        if let refusal = optimizer.refusal(of: state.optimizer) {
+            throw refuse("its optimiser state does not fit this model: \(refusal)")
+        }
+        // One optimiser step per finished epoch: Adam's bias correction rests on the count.
+        guard state.optimizer.stepCount == epochsDone else {
+            throw refuse("its optimiser took \(state.optimizer.stepCount) steps in \(epochsDone) epochs")
+        }
         for (saved, parameter) in zip(state.parameters, parameters) {
             parameter.value = Matrix(rows: saved.rows, cols: saved.cols, storage: saved.values)
         }
         optimizer.restore(state.optimizer)
         var reader = ByteReader(state.exchangeState)
         do {
-            try exchange.restoreState(from: &reader)
+            try exchange.restoreState(from: &reader, epochsDone: epochsDone)
+            guard reader.remaining == 0 else { throw CheckpointStateError("\(reader.remaining) bytes after the exchange's state") }
         } catch {
             throw refuse("\(error)")
         }

@@ -1,3 +1,4 @@
+import Foundation
 import HaloAssignment
 import HaloQuantization
 import XCTest
@@ -45,6 +46,24 @@ final class LinkCostTests: XCTestCase {
         let single = LinkCost.fit(samples: [(1000, 2e-6), (1000, 4e-6)])
         XCTAssertEqual(single.latency, 0)
         XCTAssertEqual(single.secondsPerByte, 3e-9, accuracy: 1e-20)
+    }
+
+    /// A decoded model (a checkpoint's) meets what `init` demands, or decoding fails: the solver indexes P² costs
+    /// and takes every cost as finite and ≥ 0.
+    func testDecodingRefusesModelsInitWouldNot() throws {
+        let model = LinkCostModel(worldSize: 2, uniform: LinkCost(secondsPerByte: 1e-9, latency: 2e-5))
+        let json = String(decoding: try JSONEncoder().encode(model), as: UTF8.self)
+        XCTAssertEqual(try JSONDecoder().decode(LinkCostModel.self, from: Data(json.utf8)), model)
+        let forged = [
+            json.replacingOccurrences(of: "\"worldSize\":2", with: "\"worldSize\":3"),
+            json.replacingOccurrences(of: "\"worldSize\":2", with: "\"worldSize\":0"),
+            json.replacingOccurrences(of: "\"latency\":2e-05", with: "\"latency\":-2e-05"),
+            json.replacingOccurrences(of: "\"secondsPerByte\":1e-09", with: "\"secondsPerByte\":1e400"),
+        ]
+        for text in forged {
+            XCTAssertNotEqual(text, json, "the forgery changed the text")
+            XCTAssertThrowsError(try JSONDecoder().decode(LinkCostModel.self, from: Data(text.utf8)), text)
+        }
     }
 
     func testLinkCostModel() {

@@ -257,6 +257,41 @@ final class CheckpointResumeTests: XCTestCase {
                       mentioning: ["checkpoint.json", "not a valid JSON object"])
     }
 
+    /// A well-formed file (valid checksum) whose values no run can have written is refused by name before training
+    /// goes on: Adam's step count must be the epochs done and its moments an update's, the training time finite,
+    /// a pipelined exchange's last epoch the one before the resume, and nothing may follow the exchange's state.
+    func testForgedValuesInAWellFormedStateAreRefusedByName() throws {
+        let pieces = try parts(2)
+        let saved = scratch.appendingPathComponent("forged-source")
+        _ = try run(configuration(.pipegcn, epochs: 3), parts: pieces, folder: saved, every: 3)
+        let file = "epoch-000003/rank-1.state"
+        let original = try RankCheckpoint.decode(try Data(contentsOf: saved.appendingPathComponent(file)), file: file)
+        let forgeries: [(String, (inout RankCheckpoint) -> Void)] = [
+            ("its optimiser took 4 steps in 3 epochs", { $0.optimizer.stepCount = 4 }),
+            ("first moment nan of conv0.weight", { $0.optimizer.firstMoments[0][7] = .nan }),
+            ("second moment -1.0 of conv1.bias", { $0.optimizer.secondMoments[3][0] = -1 }),
+            ("training time of inf s", { $0.trainingSeconds = .infinity }),
+            ("last epoch 7 after 3 epochs", { state in
+                withUnsafeBytes(of: Int64(7).littleEndian) { state.exchangeState.replaceSubrange(0..<8, with: $0) }
+            }),
+            ("8 bytes after the exchange's state", { $0.exchangeState += [UInt8](repeating: 0, count: 8) }),
+        ]
+        for (index, (expected, forge)) in forgeries.enumerated() {
+            let folder = scratch.appendingPathComponent("forged-\(index)")
+            try FileManager.default.copyItem(at: saved, to: folder)
+            var state = original
+            forge(&state)
+            try state.encoded().write(to: folder.appendingPathComponent(file))
+            assertRefused({ _ = try self.run(self.configuration(.pipegcn, epochs: 5), parts: pieces, folder: folder, resume: true) },
+                          mentioning: ["rank-1.state", expected])
+        }
+        // The unforged copy resumes.
+        let folder = scratch.appendingPathComponent("forged-none")
+        try FileManager.default.copyItem(at: saved, to: folder)
+        try original.encoded().write(to: folder.appendingPathComponent(file))
+        XCTAssertEqual(try run(configuration(.pipegcn, epochs: 5), parts: pieces, folder: folder, resume: true).epochs.count, 5)
+    }
+
     func testAFolderThatIsNotACheckpointsIsRefused() throws {
         let folder = scratch.appendingPathComponent("busy")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -387,6 +387,6 @@ final class DelayedReferenceExchange: HaloExchange {
     func contribute(to report: inout TrainingReport) {}
     // The reference is never checkpointed: its cache is a test's, not a run's.
     func saveState(into writer: inout ByteWriter) throws { throw TransportError.invalidArgument("not checkpointed") }
-    func restoreState(from reader: inout ByteReader) throws { throw TransportError.invalidArgument("not checkpointed") }
+    func restoreState(from reader: inout ByteReader, epochsDone: Int) throws { throw TransportError.invalidArgument("not checkpointed") }
     func tally(into tally: inout MemoryTally) {}
 }
