@@ -83,6 +83,7 @@ public final class GNNModel {
         var evaluation = context
         evaluation.training = false
         precomputedFirstAggregate = try convolutions[0].aggregateOnce(dense, operator: op, exchange: exchange, context: evaluation)
+        convolutions[0].forgetKeptOutput()
     }
 
     public init(configuration c: ModelConfiguration, inputWidth: Int, outputWidth: Int, random: CounterRandom) {
@@ -155,10 +156,14 @@ public final class GNNModel {
         releaseRetained()
         for (l, conv) in convolutions.enumerated() {
             var out = if l == 0, let firstAggregate {
+                // Without input dropout every pass multiplies the same aggregate (and features): an evaluation's
+                // output serves the next step if the parameters have not changed since.
                 conv.forward(precomputedAggregate: firstAggregate, input: h,
-                             throughFeatures: firstLayerForwardThroughFeatures && op.haloCount == 0 ? op : nil, context: context)
+                             throughFeatures: firstLayerForwardThroughFeatures && op.haloCount == 0 ? op : nil,
+                             aggregateIsFixed: configuration.inputDropout == 0, context: context)
             } else {
-                try conv.forward(h, operator: op, exchange: exchange, context: context)
+                try conv.forward(h, operator: op, exchange: exchange,
+                                 inputIsFixed: l == 0 && configuration.inputDropout == 0, context: context)
             }
             if l == convolutions.count - 1 { return out }
             if !norms.isEmpty { norms[l].forward(&out, pool: context.pool) }

@@ -38,6 +38,10 @@ public final class GraphConvolution {
     private var aggregated = Matrix(rows: 0, cols: 0)
     /// Whether the last forward pass used an aggregate computed before training (no exchange in this layer).
     private var usedPrecomputedAggregate = false
+    /// An evaluation's output from a fixed precomputed aggregate, for the next pass with the same parameters.
+    private var keptOutput: KeptLayerOutput?
+    /// How many forward passes took a kept output instead of computing it (`forward(precomputedAggregate:…)`).
+    public private(set) var reusedOutputCount = 0
     /// The densest output gradient whose weight-gradient products go by its non-zeros' lists rather than GEMM
     /// (`BlockColumnLists`): the constant by default, the host's measured break-even at this layer's input width in
     /// a calibrated run (`GNNModel.listGradients(below:inputGradientsBelow:)`).
@@ -98,14 +102,28 @@ public final class GraphConvolution {
     /// The width of the rows this layer exchanges.
     public func messageWidth(sparseInput: Bool) -> Int { transformsFirst(sparseInput: sparseInput) ? outputWidth : inputWidth }
 
+    ///
+    /// With `inputIsFixed` (the caller passes the same input on every pass: the features, no input dropout), no
+    /// rank to exchange with, and a layer that transforms first (so backward needs nothing but the input), an
+    /// evaluation's output serves the next pass with the same parameters, as in `forward(precomputedAggregate:…)`.
     public func forward(
-        _ x: LayerInput, operator op: PropagationOperator, exchange: any BoundaryExchange, context: StepContext
+        _ x: LayerInput, operator op: PropagationOperator, exchange: any BoundaryExchange, inputIsFixed: Bool = false,
+        context: StepContext
     ) throws -> Matrix {
         precondition(op.aggregation == aggregation, "\(layer) aggregates with \(aggregation), operator is \(op.aggregation)")
         precondition(x.rows == op.innerCount && x.width == inputWidth, "\(layer): input \(x.rows)×\(x.width), expected \(op.innerCount)×\(inputWidth)")
         releaseRetained()
         input = x
         usedPrecomputedAggregate = false
+        let reusable = inputIsFixed && !exchange.crossesRanks && transformsFirst(sparseInput: x.isSparse)
+        return try reusingKeptOutput(if: reusable, route: .wholeGraph(columnBlocks: columnBlockCount), context: context) {
+            try computeForward(x, operator: op, exchange: exchange, context: context)
+        }
+    }
+
+    private func computeForward(
+        _ x: LayerInput, operator op: PropagationOperator, exchange: any BoundaryExchange, context: StepContext
+    ) throws -> Matrix {
         let pool = context.pool
         let inner = op.innerCount, central = op.centralCount
         // Both products below write every inner row, so the outputs start uninitialized.
@@ -165,13 +183,46 @@ public final class GraphConvolution {
     /// formed as `op · (x · W)` instead of `aggregate · W`: the same value up to rounding order, and cheaper when x
     /// is sparse (lookup or CSR: the `hybrid` path of the first-layer plan). The aggregate still serves the weight
     /// gradient.
+    ///
+    /// With `aggregateIsFixed` (the caller passes the same aggregate and input on every pass: no input dropout), an
+    /// evaluation pass keeps a copy of its output (`KeptLayerOutput`), and the next pass whose parameters are the
+    /// same bits (training's next step, after the evaluation that followed the optimiser step) takes it instead of
+    /// computing it. A training pass drops it: the optimiser is about to change the parameters.
     public func forward(precomputedAggregate aggregate: Matrix, input x: LayerInput,
-                        throughFeatures op: PropagationOperator? = nil, context: StepContext) -> Matrix {
+                        throughFeatures op: PropagationOperator? = nil, aggregateIsFixed: Bool = false,
+                        context: StepContext) -> Matrix {
         precondition(aggregate.cols == inputWidth && aggregate.rows == x.rows, "\(layer): precomputed aggregate has the wrong shape")
         releaseRetained()
         input = x
         aggregated = aggregate
         usedPrecomputedAggregate = true
+        return reusingKeptOutput(if: aggregateIsFixed, route: op == nil ? .aggregateProduct : .throughFeatures,
+                                 context: context) {
+            computeFromAggregate(aggregate, input: x, throughFeatures: op, context: context)
+        }
+    }
+
+    /// The kept output if `fixedInput` and it was formed on `route` from the parameters' current bits (a training
+    /// pass then takes it away: the optimiser is about to change them), else `compute()`'s, kept when an evaluation
+    /// pass computed it from a fixed input.
+    private func reusingKeptOutput(if fixedInput: Bool, route: KeptLayerOutput.Route, context: StepContext,
+                                   compute: () throws -> Matrix) rethrows -> Matrix {
+        if fixedInput, let kept = keptOutput, kept.matches(parameters, route: route) {
+            reusedOutputCount += 1
+            if context.training { keptOutput = nil }
+            return kept.output
+        }
+        keptOutput = nil
+        let out = try compute()
+        if fixedInput && !context.training { keptOutput = KeptLayerOutput(output: out, parameters: parameters, route: route) }
+        return out
+    }
+
+    /// Forgets a kept output: the input it was computed from is replaced.
+    func forgetKeptOutput() { keptOutput = nil }
+
+    private func computeFromAggregate(_ aggregate: Matrix, input x: LayerInput, throughFeatures op: PropagationOperator?,
+                                      context: StepContext) -> Matrix {
         var out: Matrix
         if let op {
             precondition(op.haloCount == 0 && op.innerCount == x.rows, "\(layer): a forward through the features needs the whole graph's operator")
@@ -463,9 +514,10 @@ public final class GraphConvolution {
 }
 
 extension GraphConvolution {
-    /// What this layer keeps from forward for backward: its input and its aggregate.
+    /// What this layer keeps from forward for backward (its input and its aggregate) and a kept output.
     func tallyRetained(into tally: inout MemoryTally) {
         input?.tally(into: &tally, as: .activations)
         tally.add(aggregated, as: .activations)
+        keptOutput?.tally(into: &tally)
     }
 }

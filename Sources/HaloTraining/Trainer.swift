@@ -301,7 +301,9 @@ public final class Trainer {
             // The epoch a run stops after is evaluated, as the last epoch is: the report ends on known scores.
             let evaluated = (epoch + 1) % max(configuration.evaluateEvery, 1) == 0 || isLast || stopping
             if evaluated {
+                let evaluation = Stopwatch()
                 let scores = try evaluate(epoch: epoch)
+                record.evaluationTime = evaluation.elapsed
                 record.trainAccuracy = scores.train
                 record.validationAccuracy = scores.validation
                 record.testAccuracy = scores.test
@@ -357,6 +359,8 @@ public final class Trainer {
             bytesSentPerEpoch: records.map { Double($0.bytesSent) }.reduce(0, +) / Double(max(records.count, 1)),
             haloBytesPerEpoch: records.map { Double($0.forwardBytesSent + $0.backwardBytesSent) }.reduce(0, +)
                 / Double(max(records.count, 1)))
+        let evaluated = records.compactMap { record in record.evaluationTime.map { record.time + $0 } }
+        report.evaluatedEpochTimeMedian = evaluated.isEmpty ? nil : evaluated.median
         report.featureRepresentation = shard.features.representation
         report.memoryBytesByKind = Dictionary(uniqueKeysWithValues: kinds.enumerated().map { i, kind in
             (kind.rawValue, memory.map { Int($0[1 + i]) })

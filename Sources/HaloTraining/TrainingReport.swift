@@ -14,6 +14,11 @@ public struct EpochRecord: Sendable, Codable, Equatable {
     public var testAccuracy: Double?
     /// Wall time of the training step (forward, backward, gradient all-reduce, update), without evaluation.
     public var time: Double
+    /// Wall time of the evaluation after this epoch's step (forward without dropout, scores summed over ranks);
+    /// nil on epochs that were not evaluated. A step may take its first layer's output from the evaluation before
+    /// it (`GraphConvolution`'s kept output), so `time` alone can leave out work the epoch needed: `time` plus this
+    /// is the epoch's whole cost.
+    public var evaluationTime: Double?
     /// Of `time` (this rank): computing, blocked on halo messages, and blocked on all-reduces (the gradient's,
     /// whose per-layer buckets travel during the backward pass, and the loss's): the exposed all-reduce time.
     public var computeTime: Double = 0
@@ -47,6 +52,7 @@ public struct EpochRecord: Sendable, Codable, Equatable {
         case validationAccuracy = "val_acc"
         case testAccuracy = "test_acc"
         case time = "time_s"
+        case evaluationTime = "evaluation_s"
         case computeTime = "compute_s"
         case communicationWaitTime = "comm_wait_s"
         case allReduceTime = "allreduce_s"
@@ -74,6 +80,9 @@ public struct TrainingReport: Sendable, Codable {
     public var bestValidationEpoch: Int?
     public var finalTestAccuracy: Double?
     public var epochTimeMedian: Double
+    /// Median over the evaluated epochs of the step and its evaluation together (`time + evaluationTime`): the
+    /// cost of an epoch that reports its scores. Nil when no epoch was evaluated (and in reports written before it).
+    public var evaluatedEpochTimeMedian: Double?
     /// Peak resident memory of the process running rank 0 (all ranks, when they are threads of one process).
     public var peakRSSBytes: Int
     /// Peak resident memory per rank's process (the same number repeated for in-process ranks).
@@ -113,6 +122,7 @@ public struct TrainingReport: Sendable, Codable {
         case bestValidationEpoch = "best_val_epoch"
         case finalTestAccuracy = "final_test_accuracy"
         case epochTimeMedian = "epoch_time_median_s"
+        case evaluatedEpochTimeMedian = "evaluated_epoch_time_median_s"
         case peakRSSBytes = "peak_rss_bytes"
         case peakRSSBytesPerRank = "peak_rss_bytes_per_rank"
         case totalTrainingTime = "total_training_time_s"

@@ -555,6 +555,8 @@ extension TrainingReport {
         func pct(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
         return "best val \(metric.map { "\($0) " } ?? "")\(pct(bestValidationAccuracy)) at epoch \(bestValidationEpoch.map(String.init) ?? "n/a")"
             + " | test at best val \(pct(testAccuracyAtBestValidation)) | final test \(pct(finalTestAccuracy))"
-            + String(format: " | epoch median %.4f s | peak RSS %.1f MiB", epochTimeMedian, Double(peakRSSBytes) / 1_048_576)
+            + String(format: " | epoch median %.4f s", epochTimeMedian)
+            + (evaluatedEpochTimeMedian.map { String(format: " (%.4f s with evaluation)", $0) } ?? "")
+            + String(format: " | peak RSS %.1f MiB", Double(peakRSSBytes) / 1_048_576)
     }
 }

@@ -185,6 +185,76 @@ final class GNNModelTests: XCTestCase {
         }
     }
 
+    /// Without input dropout an evaluation's first-layer output (from the precomputed aggregate, or from the
+    /// features in one process) serves the next training pass when the parameters are the same bits, and only
+    /// then: the step's logits and gradients are the ones a model that never evaluated computes, a changed
+    /// parameter (even 0 → −0) is recomputed, and a training pass keeps nothing.
+    func testAnEvaluationsFirstLayerOutputServesTheNextStepOnlyWithTheSameParameters() throws {
+        for (label, precompute, throughFeatures) in [("aggregate's GEMM", true, false), ("through the features", true, true),
+                                                     ("the features' own pass", false, false)] {
+            func made() throws -> Setup {
+                let s = setup(.gcn, layers: 2, hidden: 16, normalization: .layerNorm, dropout: 0.3, indicator: true,
+                              inputDropout: 0, seed: 414)
+                if precompute {
+                    try s.model.precomputeFirstAggregation(s.features, operator: s.op, exchange: NoBoundaryExchange(),
+                                                           context: context(training: false))
+                }
+                s.model.firstLayerForwardThroughFeatures = throughFeatures
+                return s
+            }
+            let s = try made(), fresh = try made()
+            let exchange = NoBoundaryExchange()
+            func step(_ s: Setup) throws -> (logits: Matrix, gradients: [[Float]]) {
+                s.model.zeroGradients()
+                let logits = try s.model.forward(s.features, nodeIDs: s.nodeIDs, operator: s.op, exchange: exchange,
+                                                 context: context(training: true))
+                try s.model.backward(s.weights, operator: s.op, exchange: exchange, context: context(training: true))
+                return (logits, s.model.parameters.map(\.gradient.storage))
+            }
+            func evaluate(_ s: Setup) throws -> Matrix {
+                try s.model.forward(s.features, nodeIDs: s.nodeIDs, operator: s.op, exchange: exchange, context: context(training: false))
+            }
+            let first = s.model.convolutions[0]
+            XCTAssertEqual(try evaluate(s), try evaluate(fresh), label)
+            XCTAssertEqual(first.reusedOutputCount, 0, label)
+            let reused = try step(s), computed = try step(fresh)
+            XCTAssertEqual(first.reusedOutputCount, 1, "\(label): the step took the evaluation's output")
+            XCTAssertEqual(reused.logits, computed.logits, label)
+            XCTAssertEqual(reused.gradients, computed.gradients, label)
+            _ = try step(s)
+            XCTAssertEqual(first.reusedOutputCount, 1, "\(label): a training pass keeps nothing")
+
+            // A changed parameter between the evaluation and the step: computed again, down to the sign of a zero.
+            for (index, value) in [(3, Float(0.25)), (5, Float(0)), (5, -Float(0))] {
+                for model in [s, fresh] { model.model.convolutions[0].neighborWeight.value.storage[index] = index == 5 ? 0 : 0.5 }
+                _ = try evaluate(s)
+                for model in [s, fresh] { model.model.convolutions[0].neighborWeight.value.storage[index] = value }
+                let count = first.reusedOutputCount
+                let after = try step(s), expected = try step(fresh)
+                let bitsChanged = index == 3 || value.sign == .minus
+                XCTAssertEqual(first.reusedOutputCount, count + (bitsChanged ? 0 : 1), "\(label): weight \(index) set to \(value)")
+                XCTAssertEqual(after.logits.storage.map(\.bitPattern), expected.logits.storage.map(\.bitPattern), label)
+                XCTAssertEqual(after.gradients, expected.gradients, label)
+            }
+        }
+    }
+
+    /// With input dropout the first layer's input changes from pass to pass, and over ranks its exchange must
+    /// happen on every pass: no output is kept in either case.
+    func testNoOutputIsReusedWithInputDropoutOrAcrossRanks() throws {
+        let dropped = setup(.gcn, layers: 2, hidden: 16, normalization: .none, dropout: 0.3, indicator: false,
+                            inputDropout: 0.2, seed: 415)
+        let undropped = setup(.gcn, layers: 2, hidden: 16, normalization: .none, dropout: 0.3, sparse: true,
+                              inputDropout: 0, seed: 416)
+        for (s, exchange) in [(dropped, NoBoundaryExchange() as any BoundaryExchange), (undropped, RanksCrossingExchange())] {
+            for training in [false, true, false, true] {
+                _ = try s.model.forward(s.features, nodeIDs: s.nodeIDs, operator: s.op, exchange: exchange,
+                                        context: context(training: training))
+            }
+            XCTAssertEqual(s.model.convolutions[0].reusedOutputCount, 0)
+        }
+    }
+
     func testDropoutIsDeterministicPerEpoch() throws {
         let s = setup(.gcn, layers: 3, hidden: 6, normalization: .layerNorm, dropout: 0.5, seed: 410)
         let exchange = NoBoundaryExchange()
@@ -306,5 +376,22 @@ final class AdamTests: XCTestCase {
         let plain = Adam(parameters: [still], hyperparameters: .init(learningRate: 0.1))
         plain.step()
         XCTAssertEqual(still.value, Matrix([[0, 0]]), "zero gradient, no decay: no movement")
+    }
+}
+
+/// A single process's exchange that says it crosses ranks, as a rank with no halo rows of its own would (its
+/// exchange still sends to the others).
+private final class RanksCrossingExchange: BoundaryExchange {
+    private let local = NoBoundaryExchange()
+    var crossesRanks: Bool { true }
+
+    func exchangeForward(_ layer: LayerIndex, rows: inout Matrix, context: StepContext, overlapping: (Matrix) -> Void) throws {
+        try local.exchangeForward(layer, rows: &rows, context: context, overlapping: overlapping)
+    }
+
+    func exchangeBackward(_ layer: LayerIndex, haloGradient: Matrix, innerGradient: inout Matrix, context: StepContext,
+                          overlapping: (inout Matrix) -> Void) throws {
+        try local.exchangeBackward(layer, haloGradient: haloGradient, innerGradient: &innerGradient, context: context,
+                                   overlapping: overlapping)
     }
 }
