@@ -64,6 +64,16 @@ public final class GNNModel {
         }
     }
 
+    /// Whether every pass gives the first layer the same input (no input dropout) and nothing stands between its
+    /// output and the ReLU (no normalisation, more than one layer): then an evaluation's activated first layer is
+    /// what the next training step's first layer would compute and activate again, bit for bit, if the parameters
+    /// are the same (`GraphConvolution.keep(activatedOutput:)`; ReLU applied twice is ReLU applied once). Training
+    /// evaluates after each optimiser step, with the parameters the next step starts from, so each epoch then forms
+    /// the first layer once instead of twice, with no copy and no memory beyond the evaluation's own.
+    private var firstLayerIsReusable: Bool {
+        configuration.inputDropout == 0 && norms.isEmpty && convolutions.count > 1
+    }
+
     /// How many column blocks each layer's exchanged rows are evaluated in (`ColumnBlocks`, set on every
     /// convolution): 1, the default, evaluates layers whole; more hold less at once when memory is the limit, at
     /// one exchange and one pass over the graph per block. The same on every rank.
@@ -156,18 +166,19 @@ public final class GNNModel {
         releaseRetained()
         for (l, conv) in convolutions.enumerated() {
             var out = if l == 0, let firstAggregate {
-                // Without input dropout every pass multiplies the same aggregate (and features): an evaluation's
-                // output serves the next step if the parameters have not changed since.
                 conv.forward(precomputedAggregate: firstAggregate, input: h,
                              throughFeatures: firstLayerForwardThroughFeatures && op.haloCount == 0 ? op : nil,
-                             aggregateIsFixed: configuration.inputDropout == 0, context: context)
+                             aggregateIsFixed: firstLayerIsReusable, context: context)
             } else {
-                try conv.forward(h, operator: op, exchange: exchange,
-                                 inputIsFixed: l == 0 && configuration.inputDropout == 0, context: context)
+                try conv.forward(h, operator: op, exchange: exchange, inputIsFixed: l == 0 && firstLayerIsReusable,
+                                 context: context)
             }
             if l == convolutions.count - 1 { return out }
             if !norms.isEmpty { norms[l].forward(&out, pool: context.pool) }
             hiddenActivations[l].forward(&out, nodeIDs: nodeIDs, context: context)
+            // The evaluation's ReLU output, shared with `activations` (no copy), is what the next step's first layer
+            // returns if the parameters have not changed; the step's ReLU and dropout then apply to it unchanged.
+            if l == 0 && !context.training { conv.keep(activatedOutput: out) }
             activations.append(out)
             h = .dense(out)
         }

@@ -38,8 +38,11 @@ public final class GraphConvolution {
     private var aggregated = Matrix(rows: 0, cols: 0)
     /// Whether the last forward pass used an aggregate computed before training (no exchange in this layer).
     private var usedPrecomputedAggregate = false
-    /// An evaluation's output from a fixed precomputed aggregate, for the next pass with the same parameters.
+    /// An evaluation's output from a fixed input, activated, for the next pass with the same parameters.
     private var keptOutput: KeptLayerOutput?
+    /// How the last forward pass formed its output, when that output may be kept (`keep(activatedOutput:)`): an
+    /// evaluation pass from a fixed input.
+    private var keepableRoute: KeptLayerOutput.Route?
     /// How many forward passes took a kept output instead of computing it (`forward(precomputedAggregate:…)`).
     public private(set) var reusedOutputCount = 0
     /// The densest output gradient whose weight-gradient products go by its non-zeros' lists rather than GEMM
@@ -105,7 +108,7 @@ public final class GraphConvolution {
     ///
     /// With `inputIsFixed` (the caller passes the same input on every pass: the features, no input dropout), no
     /// rank to exchange with, and a layer that transforms first (so backward needs nothing but the input), an
-    /// evaluation's output serves the next pass with the same parameters, as in `forward(precomputedAggregate:…)`.
+    /// evaluation's kept output serves the next pass with the same parameters, as in `forward(precomputedAggregate:…)`.
     public func forward(
         _ x: LayerInput, operator op: PropagationOperator, exchange: any BoundaryExchange, inputIsFixed: Bool = false,
         context: StepContext
@@ -184,10 +187,10 @@ public final class GraphConvolution {
     /// is sparse (lookup or CSR: the `hybrid` path of the first-layer plan). The aggregate still serves the weight
     /// gradient.
     ///
-    /// With `aggregateIsFixed` (the caller passes the same aggregate and input on every pass: no input dropout), an
-    /// evaluation pass keeps a copy of its output (`KeptLayerOutput`), and the next pass whose parameters are the
-    /// same bits (training's next step, after the evaluation that followed the optimiser step) takes it instead of
-    /// computing it. A training pass drops it: the optimiser is about to change the parameters.
+    /// With `aggregateIsFixed` (the caller passes the same aggregate and input on every pass: no input dropout), the
+    /// output an evaluation pass keeps (`keep(activatedOutput:)`) is returned instead of computed by the next pass
+    /// whose parameters are the same bits: training's next step, after the evaluation that followed the optimiser
+    /// step.
     public func forward(precomputedAggregate aggregate: Matrix, input x: LayerInput,
                         throughFeatures op: PropagationOperator? = nil, aggregateIsFixed: Bool = false,
                         context: StepContext) -> Matrix {
@@ -202,20 +205,27 @@ public final class GraphConvolution {
         }
     }
 
-    /// The kept output if `fixedInput` and it was formed on `route` from the parameters' current bits (a training
-    /// pass then takes it away: the optimiser is about to change them), else `compute()`'s, kept when an evaluation
-    /// pass computed it from a fixed input.
+    /// The kept output (handed over: the caller owns it) if `fixedInput` and it was formed on `route` from the
+    /// parameters' current bits, else `compute()`'s. Any kept output is dropped either way.
     private func reusingKeptOutput(if fixedInput: Bool, route: KeptLayerOutput.Route, context: StepContext,
                                    compute: () throws -> Matrix) rethrows -> Matrix {
+        keepableRoute = fixedInput && !context.training ? route : nil
+        defer { keptOutput = nil }
         if fixedInput, let kept = keptOutput, kept.matches(parameters, route: route) {
             reusedOutputCount += 1
-            if context.training { keptOutput = nil }
             return kept.output
         }
-        keptOutput = nil
-        let out = try compute()
-        if fixedInput && !context.training { keptOutput = KeptLayerOutput(output: out, parameters: parameters, route: route) }
-        return out
+        return try compute()
+    }
+
+    /// Keeps the last forward pass's output, as the caller left it after an activation it applies again to what
+    /// the next pass returns (ReLU: applied twice is applied once), for the next pass with the same parameters, if
+    /// that pass was an evaluation from a fixed input (else nothing is kept). The caller may go on reading
+    /// `output`; it shares the buffer, so writing it would copy it.
+    public func keep(activatedOutput output: Matrix) {
+        guard let route = keepableRoute else { return }
+        precondition(output.rows == (input?.rows ?? -1) && output.cols == outputWidth, "\(layer): kept output of the wrong shape")
+        keptOutput = KeptLayerOutput(output: output, parameters: parameters, route: route)
     }
 
     /// Forgets a kept output: the input it was computed from is replaced.

@@ -185,15 +185,15 @@ final class GNNModelTests: XCTestCase {
         }
     }
 
-    /// Without input dropout an evaluation's first-layer output (from the precomputed aggregate, or from the
-    /// features in one process) serves the next training pass when the parameters are the same bits, and only
-    /// then: the step's logits and gradients are the ones a model that never evaluated computes, a changed
-    /// parameter (even 0 → −0) is recomputed, and a training pass keeps nothing.
+    /// Without input dropout or normalisation an evaluation's activated first layer (from the precomputed
+    /// aggregate, or from the features in one process) serves the next training pass when the parameters are the
+    /// same bits, and only then: the step's logits and gradients are the ones a model that never evaluated
+    /// computes, a changed parameter (even 0 → −0) is recomputed, and a training pass keeps nothing.
     func testAnEvaluationsFirstLayerOutputServesTheNextStepOnlyWithTheSameParameters() throws {
         for (label, precompute, throughFeatures) in [("aggregate's GEMM", true, false), ("through the features", true, true),
                                                      ("the features' own pass", false, false)] {
             func made() throws -> Setup {
-                let s = setup(.gcn, layers: 2, hidden: 16, normalization: .layerNorm, dropout: 0.3, indicator: true,
+                let s = setup(.gcn, layers: 2, hidden: 16, normalization: .none, dropout: 0.3, indicator: true,
                               inputDropout: 0, seed: 414)
                 if precompute {
                     try s.model.precomputeFirstAggregation(s.features, operator: s.op, exchange: NoBoundaryExchange(),
@@ -239,14 +239,18 @@ final class GNNModelTests: XCTestCase {
         }
     }
 
-    /// With input dropout the first layer's input changes from pass to pass, and over ranks its exchange must
-    /// happen on every pass: no output is kept in either case.
-    func testNoOutputIsReusedWithInputDropoutOrAcrossRanks() throws {
+    /// With input dropout the first layer's input changes from pass to pass, over ranks its exchange must happen
+    /// on every pass, and a normalisation between the layer and its ReLU needs the layer's own output (its backward
+    /// pass reads it): no output is kept in any of these cases.
+    func testNoOutputIsReusedWithInputDropoutNormalisationOrAcrossRanks() throws {
         let dropped = setup(.gcn, layers: 2, hidden: 16, normalization: .none, dropout: 0.3, indicator: false,
                             inputDropout: 0.2, seed: 415)
         let undropped = setup(.gcn, layers: 2, hidden: 16, normalization: .none, dropout: 0.3, sparse: true,
                               inputDropout: 0, seed: 416)
-        for (s, exchange) in [(dropped, NoBoundaryExchange() as any BoundaryExchange), (undropped, RanksCrossingExchange())] {
+        let normalised = setup(.gcn, layers: 2, hidden: 16, normalization: .layerNorm, dropout: 0.3, sparse: true,
+                               inputDropout: 0, seed: 417)
+        for (s, exchange) in [(dropped, NoBoundaryExchange() as any BoundaryExchange), (undropped, RanksCrossingExchange()),
+                              (normalised, NoBoundaryExchange())] {
             for training in [false, true, false, true] {
                 _ = try s.model.forward(s.features, nodeIDs: s.nodeIDs, operator: s.op, exchange: exchange,
                                         context: context(training: training))
