@@ -424,6 +424,49 @@ public final class PipelinedExchange: HaloExchange {
         }
         try precision.restoreState(from: &reader)
         try checkRestoredMessages()
+        try checkAgreementWithPeers()
+    }
+
+    /// Each sender's record of a channel must be what its receiver holds, since whether a rank waits for a message
+    /// rests on both (`StalenessRule`): a receiver whose newest block is older than its sender's last send, or that
+    /// trusts a promise the sender never made, would wait for a message the sender may skip. A checkpoint is saved
+    /// with nothing in flight, so the receiver's newest epoch (its block's or a pending message's) is the sender's
+    /// last send and, with nothing pending, the promise is the same on both sides. One all-to-all: collective, every
+    /// rank restores together.
+    private func checkAgreementWithPeers() throws {
+        let sites = outgoing.keys.sorted()
+        var messages = [[UInt8]](repeating: [], count: messenger.worldSize)
+        for peer in messenger.peers {
+            var writer = ByteWriter()
+            writer.append(sites.count)
+            for site in sites {
+                site.write(to: &writer)
+                writer.append(outgoing[site]![peer].lastSentEpoch ?? -1)
+                writer.append(outgoing[site]![peer].promisedNext)
+            }
+            messages[peer] = writer.bytes
+        }
+        let received = try messenger.transport.allToAll(messages)
+        for peer in messenger.peers {
+            var reader = ByteReader(received[peer])
+            let count: Int = try reader.read()
+            guard count == sites.count else {
+                throw CheckpointStateError("\(count) pipelined sites in rank \(peer)'s checkpoint, \(sites.count) in this rank's")
+            }
+            for site in sites {
+                let theirs = try MessageSite(from: &reader)
+                let lastSent: Int = try reader.read(), promised: Bool = try reader.read()
+                guard theirs == site else { throw CheckpointStateError("\(theirs) in rank \(peer)'s checkpoint where this rank's has \(site)") }
+                let channel = incoming[site]![peer]
+                let newest = max(channel.blockEpoch, channel.pending.map(\.stamp).max() ?? -1)
+                guard newest == lastSent else {
+                    throw CheckpointStateError("last message of epoch \(lastSent) sent at \(site) by rank \(peer), where this rank holds epoch \(newest)'s")
+                }
+                guard !channel.pending.isEmpty || promised == channel.promisedNext else {
+                    throw CheckpointStateError("promise of a next message at \(site) from rank \(peer): \(promised) on its side, \(channel.promisedNext) on this rank's")
+                }
+            }
+        }
     }
 
     /// The messages a checkpoint holds must be the ones the next epoch waits for: none from a later epoch and, for

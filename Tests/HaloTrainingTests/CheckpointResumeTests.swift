@@ -259,7 +259,8 @@ final class CheckpointResumeTests: XCTestCase {
 
     /// A well-formed file (valid checksum) whose values no run can have written is refused by name before training
     /// goes on: Adam's step count must be the epochs done and its moments an update's, the training time finite,
-    /// a pipelined exchange's last epoch the one before the resume, and nothing may follow the exchange's state.
+    /// a pipelined exchange's last epoch the one before the resume, nothing may follow the exchange's state, and
+    /// what a rank says it last sent must be what its peer holds.
     func testForgedValuesInAWellFormedStateAreRefusedByName() throws {
         let pieces = try parts(2)
         let saved = scratch.appendingPathComponent("forged-source")
@@ -275,6 +276,14 @@ final class CheckpointResumeTests: XCTestCase {
                 withUnsafeBytes(of: Int64(7).littleEndian) { state.exchangeState.replaceSubrange(0..<8, with: $0) }
             }),
             ("8 bytes after the exchange's state", { $0.exchangeState += [UInt8](repeating: 0, count: 8) }),
+            // The last epoch, compute time, network flag and site count (8 bytes each), the first site (16), then
+            // its channel to rank 0: the epoch last sent there, moved to another epoch the range check accepts.
+            // Rank 0, which holds what rank 1 really sent, refuses it.
+            ("sent at layer 0 forward by rank 1, where this rank holds epoch", { state in
+                let at = 48
+                let saved = state.exchangeState[at..<(at + 8)].withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) }
+                withUnsafeBytes(of: (saved == -1 ? 0 : saved - 1).littleEndian) { state.exchangeState.replaceSubrange(at..<(at + 8), with: $0) }
+            }),
         ]
         for (index, (expected, forge)) in forgeries.enumerated() {
             let folder = scratch.appendingPathComponent("forged-\(index)")
@@ -283,7 +292,7 @@ final class CheckpointResumeTests: XCTestCase {
             forge(&state)
             try state.encoded().write(to: folder.appendingPathComponent(file))
             assertRefused({ _ = try self.run(self.configuration(.pipegcn, epochs: 5), parts: pieces, folder: folder, resume: true) },
-                          mentioning: ["rank-1.state", expected])
+                          mentioning: [index == forgeries.count - 1 ? "rank-0.state" : "rank-1.state", expected])
         }
         // The unforged copy resumes.
         let folder = scratch.appendingPathComponent("forged-none")
