@@ -51,8 +51,9 @@ public final class Adam {
     public func fits(_ state: State) -> Bool { refusal(of: state) == nil }
 
     /// Why `state` cannot be continued from, or nil: it needs a step count ≥ 0, a moment array of the right length
-    /// for every parameter, and moments an update can produce (finite; second moments ≥ 0, else the update's
-    /// square root makes the weights NaN).
+    /// for every parameter, and moments an update can produce: finite first moments, second moments that are not
+    /// NaN and not negative (the update's square root would make the weights NaN). A second moment may be +∞: a
+    /// finite gradient above about 5.8·10²⁰ squares to it, and the update then leaves that weight alone.
     public func refusal(of state: State) -> String? {
         guard state.stepCount >= 0 else { return "step count \(state.stepCount)" }
         guard state.firstMoments.map(\.count) == parameters.map(\.count),
@@ -63,7 +64,7 @@ public final class Adam {
             if let bad = state.firstMoments[k].first(where: { !$0.isFinite }) {
                 return "first moment \(bad) of \(parameter.name)"
             }
-            if let bad = state.secondMoments[k].first(where: { !($0.isFinite && $0 >= 0) }) {
+            if let bad = state.secondMoments[k].first(where: { $0.isNaN || $0 < 0 }) {
                 return "second moment \(bad) of \(parameter.name)"
             }
         }

@@ -43,7 +43,7 @@ public final class GraphConvolution {
     /// How the last forward pass formed its output, when that output may be kept (`keep(activatedOutput:)`): an
     /// evaluation pass from a fixed input.
     private var keepableRoute: KeptLayerOutput.Route?
-    /// How many forward passes took a kept output instead of computing it (`forward(precomputedAggregate:…)`).
+    /// How many forward passes took a kept output instead of computing it (`keep(activatedOutput:)`).
     public private(set) var reusedOutputCount = 0
     /// The densest output gradient whose weight-gradient products go by its non-zeros' lists rather than GEMM
     /// (`BlockColumnLists`): the constant by default, the host's measured break-even at this layer's input width in

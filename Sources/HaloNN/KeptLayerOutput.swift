@@ -49,7 +49,8 @@ struct KeptLayerOutput {
         return true
     }
 
-    /// The bytes held: the output and the parameter copies.
+    /// The bytes held: the output and the parameter values (shared with the parameters until they change, and
+    /// the kept output is gone by then: every forward pass drops it).
     func tally(into tally: inout MemoryTally) {
         tally.add(output, as: .activations)
         for values in parameterValues { tally.add(values, as: .activations) }

@@ -460,18 +460,19 @@ public final class PipelinedExchange: HaloExchange {
                 let channel = incoming[site]![peer]
                 let newest = max(channel.blockEpoch, channel.pending.map(\.stamp).max() ?? -1)
                 guard newest == lastSent else {
-                    throw CheckpointStateError("last message of epoch \(lastSent) sent at \(site) by rank \(peer), where this rank holds epoch \(newest)'s")
+                    throw CheckpointStateError("agreement between this rank's checkpoint and rank \(peer)'s: rank \(peer)'s says it last sent epoch \(lastSent)'s message at \(site), this rank's holds epoch \(newest)'s")
                 }
                 guard !channel.pending.isEmpty || promised == channel.promisedNext else {
-                    throw CheckpointStateError("promise of a next message at \(site) from rank \(peer): \(promised) on its side, \(channel.promisedNext) on this rank's")
+                    throw CheckpointStateError("agreement between this rank's checkpoint and rank \(peer)'s on the promise of a next message at \(site): \(promised) in rank \(peer)'s, \(channel.promisedNext) in this rank's")
                 }
             }
         }
     }
 
     /// The messages a checkpoint holds must be the ones the next epoch waits for: none from a later epoch and, for
-    /// PipeGCN, from every peer on every site the one of the epoch saved, which the next epoch consumes. Without it
-    /// a rank would wait for a message its peer sent before the checkpoint and will never send again.
+    /// PipeGCN, from every peer on every site the one of the epoch saved, which the next epoch consumes (or holds
+    /// already: with a synchronous warm-up epoch 0 consumes its own message). Without it a rank would wait for a
+    /// message its peer sent before the checkpoint and will never send again.
     private func checkRestoredMessages() throws {
         for (site, channels) in incoming {
             for peer in messenger.peers {
@@ -479,7 +480,8 @@ public final class PipelinedExchange: HaloExchange {
                 if let odd = pending.first(where: { !(0...lastEpoch).contains($0.stamp) }) {
                     throw CheckpointStateError("message of epoch \(odd.stamp) at \(site) from rank \(peer) in a checkpoint of epoch \(lastEpoch)")
                 }
-                if case .previousEpoch = consumption, !pending.contains(where: { $0.stamp == lastEpoch }) {
+                if case .previousEpoch = consumption, channels[peer].blockEpoch != lastEpoch,
+                   !pending.contains(where: { $0.stamp == lastEpoch }) {
                     throw CheckpointStateError("absence of the message of epoch \(lastEpoch) at \(site) from rank \(peer), which the next epoch uses")
                 }
             }

@@ -288,6 +288,23 @@ final class GNNModelTests: XCTestCase {
 }
 
 final class AdamTests: XCTestCase {
+    /// A saved state is taken back only with moments an update can have produced: finite first moments, second
+    /// moments not NaN and not negative (+∞ is what a finite gradient above ~5.8e20 squares to), a step count ≥ 0.
+    func testRefusesStatesNoUpdateProduces() {
+        let adam = Adam(parameters: [Parameter(name: "w", value: Matrix(rows: 1, cols: 2))], hyperparameters: .init(learningRate: 0.01))
+        func state(first: [Float] = [0, 0], second: [Float] = [0, 0], steps: Int = 3) -> Adam.State {
+            Adam.State(stepCount: steps, firstMoments: [first], secondMoments: [second])
+        }
+        XCTAssertNil(adam.refusal(of: state()))
+        XCTAssertNil(adam.refusal(of: state(second: [.infinity, 1])))
+        XCTAssertEqual(adam.refusal(of: state(second: [.nan, 1])), "second moment nan of w")
+        XCTAssertEqual(adam.refusal(of: state(second: [0, -1])), "second moment -1.0 of w")
+        XCTAssertEqual(adam.refusal(of: state(first: [.infinity, 0])), "first moment inf of w")
+        XCTAssertEqual(adam.refusal(of: state(steps: -1)), "step count -1")
+        XCTAssertNotNil(adam.refusal(of: state(first: [0])))
+        XCTAssertFalse(adam.fits(state(first: [0])))
+    }
+
     /// Adam with L2 weight decay, in Double, written from the paper / PyTorch's documentation.
     private struct Reference {
         var w: [Double], m: [Double], v: [Double], t = 0
