@@ -254,7 +254,12 @@ public final class PipelinedExchange: HaloExchange {
         }
         channel.block = fresh
         channel.blockEpoch = message.stamp
-        channel.promisedNext = header.drift.isFinite && Double(header.drift) > settings.driftThreshold
+        channel.promisedNext = promises(header)
+    }
+
+    /// Whether a message promises the next one: its sender measured a drift above the threshold.
+    private func promises(_ header: MessageHeader) -> Bool {
+        header.drift.isFinite && Double(header.drift) > settings.driftThreshold
     }
 
     // MARK: Lifecycle
@@ -431,8 +436,8 @@ public final class PipelinedExchange: HaloExchange {
     /// rests on both (`StalenessRule`): a receiver whose newest block is older than its sender's last send, or that
     /// trusts a promise the sender never made, would wait for a message the sender may skip. A checkpoint is saved
     /// with nothing in flight, so the receiver's newest epoch (its block's or a pending message's) is the sender's
-    /// last send and, with nothing pending, the promise is the same on both sides. One all-to-all: collective, every
-    /// rank restores together.
+    /// last send, and the promise the receiver will hold (its block's, or the newest pending message's) is the
+    /// sender's. One all-to-all: collective, every rank restores together.
     private func checkAgreementWithPeers() throws {
         let sites = outgoing.keys.sorted()
         var messages = [[UInt8]](repeating: [], count: messenger.worldSize)
@@ -460,10 +465,19 @@ public final class PipelinedExchange: HaloExchange {
                 let channel = incoming[site]![peer]
                 let newest = max(channel.blockEpoch, channel.pending.map(\.stamp).max() ?? -1)
                 guard newest == lastSent else {
-                    throw CheckpointStateError("agreement between this rank's checkpoint and rank \(peer)'s: rank \(peer)'s says it last sent epoch \(lastSent)'s message at \(site), this rank's holds epoch \(newest)'s")
+                    throw CheckpointStateError("disagreement between this rank's checkpoint and rank \(peer)'s: rank \(peer)'s says it last sent epoch \(lastSent)'s message at \(site), this rank's holds epoch \(newest)'s")
                 }
-                guard !channel.pending.isEmpty || promised == channel.promisedNext else {
-                    throw CheckpointStateError("agreement between this rank's checkpoint and rank \(peer)'s on the promise of a next message at \(site): \(promised) in rank \(peer)'s, \(channel.promisedNext) in this rank's")
+                // The promise the receiver will act on: its block's, or the one the newest pending message carries
+                // (read when that message is consumed, so read from its header now).
+                var held = channel.promisedNext
+                if let newestPending = channel.pending.max(by: { $0.stamp < $1.stamp }) {
+                    let header = try newestPending.bytes.withUnsafeBytes {
+                        try MessageHeader(reading: $0, expectedRows: messenger.incomingRowCount(site.direction, from: peer))
+                    }
+                    held = promises(header)
+                }
+                guard promised == held else {
+                    throw CheckpointStateError("disagreement between this rank's checkpoint and rank \(peer)'s on the promise of a next message at \(site): \(promised) in rank \(peer)'s, \(held) in this rank's")
                 }
             }
         }

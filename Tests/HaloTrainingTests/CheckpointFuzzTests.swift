@@ -12,8 +12,10 @@ import XCTest
 /// the restore's own checks stand between a forged state and the trainer: every case must be refused with an
 /// error or resume to finite losses. No trap, no hang.
 ///
-/// Covered: vanilla on one and two ranks, adaptive AdaQP and PipeGCN on two. PipeQS is not: whether a rank waits
-/// for a peer rests on promises recorded on both sides (`promisedNext`), which one rank's file cannot confirm.
+/// Covered: vanilla on one and two ranks, adaptive AdaQP, PipeGCN and PipeQS on two. Whether a PipeQS rank waits
+/// for a peer rests on what both recorded (the epoch last sent, the promise of a next message): the ranks compare
+/// them when they restore (`PipelinedExchange`), so one forged file cannot make a rank wait for a message its peer
+/// may skip.
 /// `HALO_CHECKPOINT_FUZZ_CASES` and `HALO_CHECKPOINT_FUZZ_SEED` run other campaigns.
 ///
 /// A seed does not fix every case: AdaQP's state starts with its measured link costs as JSON, whose length varies
@@ -41,6 +43,7 @@ final class CheckpointFuzzTests: XCTestCase {
     private static let scenarios = [
         Scenario(name: "vanilla-1", method: .vanilla, ranks: 1), Scenario(name: "vanilla-2", method: .vanilla, ranks: 2),
         Scenario(name: "adaqp-2", method: .adaqp, ranks: 2), Scenario(name: "pipegcn-2", method: .pipegcn, ranks: 2),
+        Scenario(name: "pipeqs-2", method: .pipeqs, ranks: 2),
     ]
 
     private func configuration(_ method: TrainingMethod, epochs: Int) -> TrainingConfiguration {
@@ -94,7 +97,7 @@ final class CheckpointFuzzTests: XCTestCase {
 
     func testForgedStatesAreRefusedOrResumeToFiniteLosses() throws {
         let environment = ProcessInfo.processInfo.environment
-        let cases = Int(environment["HALO_CHECKPOINT_FUZZ_CASES"] ?? "") ?? 800
+        let cases = Int(environment["HALO_CHECKPOINT_FUZZ_CASES"] ?? "") ?? 1000
         var rng = TestRNG(seed: UInt64(environment["HALO_CHECKPOINT_FUZZ_SEED"] ?? "") ?? 20261207)
         var refused = 0, resumed = 0
         let started = Date()
