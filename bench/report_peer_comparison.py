@@ -14,31 +14,28 @@ def load(name):
         return json.load(f)
 
 
-def load_rounds(name):
-    """The faster of a run's rounds (`NAME-r1.json`, `NAME-r2.json`, …) and every round's epoch median; a single
-    `NAME.json` from before the rounds stands alone."""
+def rounds(name):
+    """A run's rounds (`NAME-r1.json`, `NAME-r2.json`, …); a single `NAME.json` from before the rounds stands alone."""
     runs = []
     for round in range(1, 10):
         try:
             runs.append(load(f"{name}-r{round}.json"))
         except OSError:
             break
-    if not runs:
-        runs = [load(f"{name}.json")]
+    return runs or [load(f"{name}.json")]
+
+
+def load_rounds(name):
+    """The faster of a run's rounds and every round's epoch median."""
+    runs = rounds(name)
     best = min(runs, key=lambda r: r["epoch_time_median_s"])
     return best, [r["epoch_time_median_s"] for r in runs]
 
 
 def evaluated_rounds(name):
-    """Every round's median epoch with evaluation, the faster-by-step round's first (as `with_rounds` wants it)."""
+    """The faster-by-step round's median epoch with evaluation, and every round's (as `with_evaluation` wants them)."""
     best, _ = load_rounds(name)
-    runs = []
-    for round in range(1, 10):
-        try:
-            runs.append(load(f"{name}-r{round}.json"))
-        except OSError:
-            break
-    values = [r.get("evaluated_epoch_time_median_s") for r in runs or [best]]
+    values = [r.get("evaluated_epoch_time_median_s") for r in rounds(name)]
     return best.get("evaluated_epoch_time_median_s"), [v for v in values if v is not None]
 
 
