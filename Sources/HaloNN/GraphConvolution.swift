@@ -105,6 +105,8 @@ public final class GraphConvolution {
     /// The width of the rows this layer exchanges.
     public func messageWidth(sparseInput: Bool) -> Int { transformsFirst(sparseInput: sparseInput) ? outputWidth : inputWidth }
 
+    /// The layer's output for the rank's inner rows: the exchange brings the halo rows of whichever side it
+    /// aggregates (see the type's comment), central rows aggregated while the messages travel.
     ///
     /// With `inputIsFixed` (the caller passes the same input on every pass: the features, no input dropout), no
     /// rank to exchange with, and a layer that transforms first (so backward needs nothing but the input), an

@@ -11,7 +11,7 @@ import HaloTensor
 /// take −0 for 0), so a kept output is only ever the output the layer would have computed.
 ///
 /// Measured on 2026-12-07 (Zen 4, 2 threads): keeping a copy of the raw output instead cost more than it saved on
-/// a 1M-node graph (a 1 GB copy per evaluation; evaluation 6.5 → 9.6 s), so what is kept is the evaluation's
+/// a 1M-node graph (a 1 GB copy per evaluation; evaluation 6.5 → 9.6–10.2 s), so what is kept is the evaluation's
 /// activated output itself, shared with the model's activations.
 struct KeptLayerOutput {
     /// The layer's output as the model left it after its activation (see `GraphConvolution.keep(activatedOutput:)`).
@@ -49,10 +49,9 @@ struct KeptLayerOutput {
         return true
     }
 
-    /// The bytes held: the output and the parameter values (shared with the parameters until they change, and
-    /// the kept output is gone by then: every forward pass drops it).
+    /// The output's bytes. The parameter values share the parameters' storage (the kept output is dropped by the
+    /// next forward pass, before the optimiser can write them), so they are the parameters' to count.
     func tally(into tally: inout MemoryTally) {
         tally.add(output, as: .activations)
-        for values in parameterValues { tally.add(values, as: .activations) }
     }
 }
