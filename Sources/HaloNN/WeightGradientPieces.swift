@@ -11,9 +11,9 @@ import HaloTensor
 /// by `halo microbench`); how many pieces pay is the host's and the shapes' question (`WeightGradientStreaming`).
 ///
 /// The cut depends only on the layer's widths, so every rank cuts the same way and starts the same sums in the same
-/// order. Pieces start at multiples of `BlockColumnLists.tileWidth` rows (the listed product's tiles) and GEMM cuts
-/// a piece as it cuts the whole product, so every path computes each row exactly as the whole product does: the
-/// same model whatever the pieces (tested on every path, on one and two threads).
+/// order. Pieces start at multiples of `rowTile` rows, where both the listed product's tiles and OpenBLAS's row blocks
+/// start (`GEMMPartition.rowQuantum`), so every path computes each row exactly as the whole product does: the same
+/// model whatever the pieces (tested on every path, on one and two threads).
 public struct WeightGradientPieces: Equatable, Sendable {
     /// The row ranges, in the order backward forms them; together they cover `0 ..< rows` once.
     public let ranges: [Range<Int>]
@@ -29,6 +29,15 @@ public struct WeightGradientPieces: Equatable, Sendable {
     /// call, a round trip) for little data, and smaller products run their kernels on few rows.
     public static let minimumValues = 32_768
 
+    /// Pieces start at multiples of this many rows: the least common multiple of the listed product's tile
+    /// (`BlockColumnLists.tileWidth`, 64) and of `GEMMPartition.rowQuantum` (48), 192. A constant, not the host's
+    /// kernel family's own block, so ranks on different hosts cut alike.
+    public static let rowTile: Int = {
+        func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+        let (a, b) = (BlockColumnLists.tileWidth, GEMMPartition.rowQuantum)
+        return a / gcd(a, b) * b
+    }()
+
     /// The whole gradient as one piece.
     public static func whole(rows: Int) -> WeightGradientPieces { WeightGradientPieces(rows: rows, rowsPerPiece: max(rows, 1)) }
 
@@ -36,7 +45,7 @@ public struct WeightGradientPieces: Equatable, Sendable {
     /// would hold less than `minimumValues` values, never more than `maximumPieces`.
     public init(rows: Int, columns: Int, pieces: Int) {
         precondition(pieces >= 1, "a weight gradient needs at least one piece, got \(pieces)")
-        let tile = BlockColumnLists.tileWidth
+        let tile = Self.rowTile
         func roundedUpToTiles(_ n: Int) -> Int { (n + tile - 1) / tile * tile }
         let wanted = min(pieces, Self.maximumPieces)
         let byCount = (rows + wanted - 1) / wanted
@@ -48,7 +57,7 @@ public struct WeightGradientPieces: Equatable, Sendable {
     /// link is faster than the product); above 1 the first pieces are small, so the sums start early (where the
     /// link is slower). Ratio 1 is the equal cut of `init(rows:columns:pieces:)`.
     ///
-    /// The cut is made in whole 64-row tiles: each boundary is the geometric one rounded to a tile, kept so that
+    /// The cut is made in whole tiles of `rowTile` rows: each boundary is the geometric one rounded to a tile, kept so that
     /// every piece but the last (which the rows may cut short) holds at least `minimumValues` values (fewer pieces
     /// when not all can). Rounding to tiles can make neighbouring pieces a tile apart against the ratio when it is
     /// near 1.
@@ -60,7 +69,7 @@ public struct WeightGradientPieces: Equatable, Sendable {
             return
         }
         precondition(pieces >= 1, "a weight gradient needs at least one piece, got \(pieces)")
-        let tile = BlockColumnLists.tileWidth
+        let tile = Self.rowTile
         let tiles = max((rows + tile - 1) / tile, 1)
         let minimumTiles = max((Self.minimumRows(columns: columns) + tile - 1) / tile, 1)
         let count = max(1, min(pieces, Self.maximumPieces, tiles / minimumTiles))
@@ -90,11 +99,11 @@ public struct WeightGradientPieces: Equatable, Sendable {
     /// The ratios `init(rows:columns:pieces:ratio:)` takes lie between this and its inverse.
     public static let smallestRatio = 1.0 / 16
 
-    /// Pieces of `rowsPerPiece` rows, the last one shorter. A multiple of `BlockColumnLists.tileWidth` rows, unless
-    /// one piece holds all rows.
+    /// Pieces of `rowsPerPiece` rows, the last one shorter. A multiple of `rowTile` rows, unless one piece holds all
+    /// rows.
     public init(rows: Int, rowsPerPiece: Int) {
-        precondition(rowsPerPiece > 0 && (rowsPerPiece % BlockColumnLists.tileWidth == 0 || rowsPerPiece >= rows),
-                     "weight-gradient pieces must be a positive multiple of \(BlockColumnLists.tileWidth) rows, got \(rowsPerPiece)")
+        precondition(rowsPerPiece > 0 && (rowsPerPiece % Self.rowTile == 0 || rowsPerPiece >= rows),
+                     "weight-gradient pieces must be a positive multiple of \(Self.rowTile) rows, got \(rowsPerPiece)")
         self.init(ranges: stride(from: 0, to: rows, by: rowsPerPiece).map { $0..<min($0 + rowsPerPiece, rows) })
     }
 }

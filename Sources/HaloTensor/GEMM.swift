@@ -12,9 +12,12 @@ import CBLAS
 /// in `sched_yield` for a while after every call and then compete with the pool's SpMM and elementwise kernels for
 /// the same cores (measured on Coauthor-Physics with 2 threads: 28 % of all CPU samples in that spin loop, epoch
 /// 110 ms → 81 ms without it), so Halo keeps OpenBLAS at one thread (`BLASRuntime.useCallerThreadsOnly()`, done
-/// here on the first multithreaded call) and has one parallel-for for everything.
+/// here on the first call) and has one parallel-for for everything. On a one-thread pool too: OpenBLAS's own split
+/// of a call would use cores the run was not given, and it cuts each call by the call's shape, so a piece of rows
+/// would no longer get the whole product's sums (seen on the Zen kernels: weight gradients formed in pieces on one
+/// thread trained another model than the whole ones).
 ///
-/// `rowsPerCall`, when given, cuts each thread's rows further into calls of at most that many rows (see
+/// `rowsPerCall`, when given, cuts each thread's rows further into calls of about that many rows (see
 /// `GEMMRowBlocking`, a decision measured per host); products cut by columns or by the inner dimension ignore it.
 ///
 /// `rows`, when given, computes only those rows of C (the others are neither read nor written): the product
@@ -44,7 +47,7 @@ public func gemm(
         }
         return
     }
-    if pool.threads > 1 { BLASRuntime.useCallerThreadsOnly() }
+    BLASRuntime.useCallerThreadsOnly()
     let operands = GEMMOperands(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
                                 lda: a.cols, ldb: b.cols, alpha: alpha)
     let partition = GEMMPartition.choose(m: fullM, n: n, k: k, threads: pool.threads)
@@ -57,15 +60,21 @@ public func gemm(
                 let pc = pc.baseAddress! + selected.lowerBound * n
                 switch partition {
                 case .rows:
-                    pool.forEachChunk(of: m, grain: GEMMPartition.minimumBlock) { rows in
-                        // Equal calls of at most `rowsPerCall` rows: no short last call repacking op(B) for a few rows.
-                        let step = max(1, rowsPerCall ?? rows.count)
-                        let calls = (rows.count + step - 1) / step
-                        for call in 0..<calls {
-                            let first = rows.lowerBound + rows.count * call / calls
-                            let end = rows.lowerBound + rows.count * (call + 1) / calls
-                            operands.multiply(pa, pb, rows: first..<end, columns: 0..<n, inner: 0..<k,
-                                              beta: beta, into: pc, ldc: n)
+                    // Cuts between threads and calls lie on OpenBLAS's row blocks of the whole product
+                    // (`GEMMPartition.rowQuantum`), so they do not change any row's sums.
+                    let threads = min(pool.threads, max(1, m / GEMMPartition.minimumBlock))
+                    let chunks = GEMMPartition.alignedCuts(of: selected, pieces: threads)
+                    pool.forEachChunk(of: chunks.count) { indices in
+                        for rows in indices.map({ chunks[$0] }) where !rows.isEmpty {
+                            // Calls of about `rowsPerCall` rows, as equal as the row blocks allow: no short last call
+                            // repacking op(B) for a few rows.
+                            let step = max(1, rowsPerCall ?? rows.count)
+                            for call in GEMMPartition.alignedCuts(of: rows, pieces: (rows.count + step - 1) / step)
+                            where !call.isEmpty {
+                                let relative = (call.lowerBound - selected.lowerBound)..<(call.upperBound - selected.lowerBound)
+                                operands.multiply(pa, pb, rows: relative, columns: 0..<n, inner: 0..<k,
+                                                  beta: beta, into: pc, ldc: n)
+                            }
                         }
                     }
                 case .columns:

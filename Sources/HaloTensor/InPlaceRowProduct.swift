@@ -16,7 +16,7 @@ public func multiplyRowsInPlace(
     precondition(blockRows > 0, "blockRows must be positive")
     let rows = x.rows, width = x.cols
     guard rows > 0, width > 0 else { return }
-    if pool.threads > 1 { BLASRuntime.useCallerThreadsOnly() }
+    BLASRuntime.useCallerThreadsOnly()
     let transB = transposeB ? CblasTrans : CblasNoTrans
     var block = [Float](repeating: 0, count: min(blockRows, rows) * width)
     b.storage.withUnsafeBufferPointer { bs in

@@ -105,13 +105,13 @@ final class DistributedTrainCommandTests: CommandTestCase {
         }
     }
 
-    /// The first layer's weight gradient summed in pieces (`--weight-gradient-pieces`, here three of a 300 × 256
-    /// weight) trains the same model as summing it whole: bit for bit on ranks as threads, up to MPI's summation
+    /// The first layer's weight gradient summed in pieces (`--weight-gradient-pieces`, here three of a 576 × 256
+    /// weight, three 192-row tiles) trains the same model as summing it whole: bit for bit on ranks as threads, up to MPI's summation
     /// order over MPI, and so does the cut two MPI ranks make from the measured sum. The report records both.
     /// With int8 gradients the pieces are buckets of their own, whose rounding differs, so there the count shows
     /// in the model: that it reaches the layer. A count out of range is refused by name.
     func testWeightGradientInPiecesTrainsTheSameModelOnEveryTransport() throws {
-        let dataset = "synthetic:nodes=600,classes=3,features=300,degree=6,seed=4"
+        let dataset = "synthetic:nodes=600,classes=3,features=576,degree=6,seed=4"
         let model = ["--model", "gcn", "--layers", "2", "--hidden", "256", "--dropout", "0.5", "--epochs", "4",
                      "--seed", "3", "--threads", "1", "--quiet"]
         let whole = try train(["--parts", "2", "--weight-gradient-pieces", "1"], name: "pieces-1", dataset: dataset, model: model)
@@ -134,7 +134,7 @@ final class DistributedTrainCommandTests: CommandTestCase {
         XCTAssertEqual(measured.epochs, mpi.epochs, "a measured cut against 3 pieces, both over MPI")
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: scratch.appendingPathComponent("pieces-measured-mpi.json")))
         let schedule = ((report as? [String: Any])?["first_layer_plan"] as? [String: Any])?["weight_gradient_schedule"] as? [String: Any]
-        XCTAssertEqual((schedule?["rows_per_piece"] as? [Int])?.reduce(0, +), 300, "\(String(describing: schedule))")
+        XCTAssertEqual((schedule?["rows_per_piece"] as? [Int])?.reduce(0, +), 576, "\(String(describing: schedule))")
         for bad in ["0", "9"] {
             let outcome = try run(try halo(), ["train", "--dataset", dataset, "--weight-gradient-pieces", bad], timeout: 60)
             XCTAssertNotEqual(outcome.status, 0)

@@ -291,10 +291,11 @@ final class GraphConvolutionTests: XCTestCase {
         let graph = randomGraph(nodes: n, edges: 1100, &rng)
         for aggregation in Aggregation.allCases {
             let op = PropagationOperator.wholeGraph(graph, aggregation)
-            // Aggregate-first (130 → 200) and transform-first (200 → 16); sparse features go transform-first too.
-            for (inputWidth, outputWidth) in [(130, 200), (200, 16)] {
+            // Aggregate-first (400 → 450) and transform-first (400 → 16); sparse features go transform-first too.
+            // Three pieces, the last short.
+            for (inputWidth, outputWidth) in [(400, 450), (400, 16)] {
                 let conv = makeLayer(aggregation, inputWidth, outputWidth, &rng)
-                conv.weightGradientPieces = WeightGradientPieces(rows: inputWidth, rowsPerPiece: 64)
+                conv.weightGradientPieces = WeightGradientPieces(rows: inputWidth, rowsPerPiece: WeightGradientPieces.rowTile)
                 let dense = randomMatrix(n, inputWidth, &rng)
                 var pattern = randomSparse(rows: n, cols: inputWidth, perRow: 9, &rng)
                 pattern.values = pattern.values.map { _ in 1 }
@@ -354,15 +355,17 @@ final class GraphConvolutionTests: XCTestCase {
     }
 
     func testPiecesAreWholeTilesAtMostEightAndAtLeastAnEighthOfAMebibyte() {
-        // Amazon-Photo's first layer (745 × 256) asked for 8: 128 rows (32 768 values) a piece at least, so six.
+        // Amazon-Photo's first layer (745 × 256) asked for 8: 128 rows (32 768 values) a piece at least, rounded up
+        // to the 192-row tile, so four.
+        XCTAssertEqual(WeightGradientPieces.rowTile, 192)
         let photo = WeightGradientPieces(rows: 745, columns: 256, pieces: 8)
-        XCTAssertEqual(photo.ranges, [0..<128, 128..<256, 256..<384, 384..<512, 512..<640, 640..<745])
-        // Coauthor-Physics's (8415 × 256): pieces of a multiple of 64 rows, the last shorter; never more than 8.
+        XCTAssertEqual(photo.ranges, [0..<192, 192..<384, 384..<576, 576..<745])
+        // Coauthor-Physics's (8415 × 256): pieces of a multiple of 192 rows, the last shorter; never more than 8.
         XCTAssertEqual(WeightGradientPieces(rows: 8415, columns: 256, pieces: 2).ranges, [0..<4224, 4224..<8415])
         let physics = WeightGradientPieces(rows: 8415, columns: 256, pieces: 50)
         XCTAssertEqual(physics.ranges.count, 8)
-        XCTAssertEqual(physics.ranges.first, 0..<1088)
-        XCTAssertEqual(physics.ranges.last, 7616..<8415)
+        XCTAssertEqual(physics.ranges.first, 0..<1152)
+        XCTAssertEqual(physics.ranges.last, 8064..<8415)
         // One piece, an output layer too small to cut, and an empty weight.
         XCTAssertEqual(WeightGradientPieces(rows: 256, columns: 256, pieces: 1).ranges, [0..<256])
         XCTAssertEqual(WeightGradientPieces(rows: 256, columns: 8, pieces: 4).ranges, [0..<256])
@@ -376,7 +379,7 @@ final class GraphConvolutionTests: XCTestCase {
                 XCTAssertEqual(pieces.rows, rows)
                 if rows > 0 { XCTAssertEqual(pieces.ranges.first?.lowerBound, 0) }
                 for (a, b) in zip(pieces.ranges, pieces.ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
-                for r in pieces.ranges { XCTAssertEqual(r.lowerBound % BlockColumnLists.tileWidth, 0) }
+                for r in pieces.ranges { XCTAssertEqual(r.lowerBound % WeightGradientPieces.rowTile, 0) }
                 for r in pieces.ranges.dropLast() { XCTAssertGreaterThanOrEqual(r.count * columns, WeightGradientPieces.minimumValues) }
             }
         }
@@ -385,16 +388,16 @@ final class GraphConvolutionTests: XCTestCase {
     /// Pieces whose sizes change by a ratio: shrinking (0.5) or growing (2) in whole tiles, each with at least the
     /// minimum values, covering the rows once; ratio 1 is the equal cut.
     func testPiecesWithARatioShrinkOrGrowInWholeTiles() {
-        // Coauthor-Physics's 8415 × 256 in 4 halving pieces: 132 tiles at 8/15, 4/15, 2/15, 1/15 (boundaries at
-        // 70.4, 105.6 and 123.2 tiles, rounded).
+        // Coauthor-Physics's 8415 × 256 in 4 halving pieces: 44 tiles of 192 rows at 8/15, 4/15, 2/15, 1/15
+        // (boundaries at 23.5, 35.2 and 41.1 tiles, rounded).
         let halving = WeightGradientPieces(rows: 8415, columns: 256, pieces: 4, ratio: 0.5)
-        XCTAssertEqual(halving.ranges, [0..<4480, 4480..<6784, 6784..<7872, 7872..<8415])
+        XCTAssertEqual(halving.ranges, [0..<4416, 4416..<6720, 6720..<7872, 7872..<8415])
         let doubling = WeightGradientPieces(rows: 8415, columns: 256, pieces: 4, ratio: 2)
-        XCTAssertEqual(doubling.ranges.map(\.count), [576, 1088, 2304, 4447])
+        XCTAssertEqual(doubling.ranges.map(\.count), [576, 1152, 2304, 4383])
         XCTAssertEqual(WeightGradientPieces(rows: 8415, columns: 256, pieces: 3, ratio: 1),
                        WeightGradientPieces(rows: 8415, columns: 256, pieces: 3))
-        // Amazon-Photo's 745 rows hold six pieces of the minimum (128 rows) at most: asked for eight, every boundary
-        // is held at the minimum, which is the equal cut.
+        // Amazon-Photo's 745 rows hold four pieces of the minimum (one 192-row tile) at most: asked for eight, every
+        // boundary is held at the minimum, which is the equal cut.
         XCTAssertEqual(WeightGradientPieces(rows: 745, columns: 256, pieces: 8, ratio: 0.5),
                        WeightGradientPieces(rows: 745, columns: 256, pieces: 8))
         XCTAssertEqual(WeightGradientPieces(rows: 0, columns: 8, pieces: 3, ratio: 0.5).ranges, [])
@@ -407,7 +410,7 @@ final class GraphConvolutionTests: XCTestCase {
                     XCTAssertEqual(pieces.rows, rows, label)
                     XCTAssertEqual(pieces.ranges.first?.lowerBound ?? 0, 0, label)
                     for (a, b) in zip(pieces.ranges, pieces.ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound, label) }
-                    for r in pieces.ranges { XCTAssertEqual(r.lowerBound % BlockColumnLists.tileWidth, 0, label) }
+                    for r in pieces.ranges { XCTAssertEqual(r.lowerBound % WeightGradientPieces.rowTile, 0, label) }
                     // Every piece holds the minimum, unless it is the only one (or the last, cut short by the rows).
                     for r in pieces.ranges.dropLast() {
                         XCTAssertGreaterThanOrEqual(r.count * columns, WeightGradientPieces.minimumValues, label)

@@ -1,4 +1,4 @@
-import HaloTensor
+@testable import HaloTensor
 import HaloTestSupport
 import XCTest
 
@@ -14,6 +14,26 @@ final class GEMMPartitionTests: XCTestCase {
         XCTAssertEqual(GEMMPartition.choose(m: 2048, n: 2048, k: 2048, threads: 2), .rows)
         // Wider than tall with a short inner dimension: the columns, as before the inner cut existed.
         XCTAssertEqual(GEMMPartition.choose(m: 40, n: 5000, k: 64, threads: 2), .columns)
+    }
+
+    /// Cuts between threads and calls lie on multiples of `rowQuantum` counted from row 0 (OpenBLAS's row blocks of
+    /// the whole product), cover the rows once in order, and are as equal as that allows.
+    func testAlignedCutsLieOnRowBlocksAndCoverTheRowsOnce() {
+        let quantum = GEMMPartition.rowQuantum
+        for rows in [0..<0, 0..<10, 0..<745, 192..<384, 100..<1000, 5..<7] {
+            for pieces in 1...5 {
+                let cuts = GEMMPartition.alignedCuts(of: rows, pieces: pieces)
+                XCTAssertEqual(cuts.count, pieces, "\(rows) in \(pieces)")
+                XCTAssertEqual(cuts.first?.lowerBound, rows.lowerBound)
+                XCTAssertEqual(cuts.last?.upperBound, rows.upperBound)
+                for (a, b) in zip(cuts, cuts.dropFirst()) {
+                    XCTAssertEqual(a.upperBound, b.lowerBound, "\(rows) in \(pieces)")
+                    XCTAssertTrue(b.lowerBound % quantum == 0 || b.lowerBound == rows.lowerBound, "\(rows) in \(pieces): \(cuts)")
+                }
+            }
+        }
+        XCTAssertEqual(GEMMPartition.alignedCuts(of: 0..<745, pieces: 2), [0..<336, 336..<745])
+        XCTAssertEqual(GEMMPartition.alignedCuts(of: 192..<576, pieces: 2), [192..<384, 384..<576])
     }
 
     func testOneThreadOrPiecesTooNarrowMakeOnePlainCall() {

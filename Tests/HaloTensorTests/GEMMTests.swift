@@ -1,4 +1,4 @@
-import HaloTensor
+@testable import HaloTensor
 import HaloTestSupport
 import XCTest
 
@@ -128,9 +128,10 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// Rows formed a range at a time are the whole product's rows bit for bit, on one and two threads, for products
-    /// cut by rows, by columns and by the inner dimension (`GEMMPartition` of the whole shape): what a weight
-    /// gradient formed in pieces relies on to train the same model.
+    /// Rows formed a range at a time, ranges starting at multiples of `GEMMPartition.rowQuantum`, are the whole
+    /// product's rows bit for bit, on one and two threads, for products cut by rows, by columns and by the inner
+    /// dimension (`GEMMPartition` of the whole shape): what a weight gradient formed in pieces relies on to train
+    /// the same model. (64-row ranges differed on OpenBLAS's Zen kernels, whose row blocks are 12 rows.)
     func testSelectedRowsAreTheWholeProductsBits() {
         var rng = TestRNG(seed: 16)
         // Aᵀ·G shapes: tall inner dimension (cut by it on two threads), wide output (by columns), tall output (rows).
@@ -146,8 +147,9 @@ final class GEMMTests: XCTestCase {
                 var whole = c0
                 gemm(a, b, into: &whole, transposeA: true, beta: 1, pool: pool)
                 var pieced = c0
-                for first in stride(from: 0, to: m, by: 64) {
-                    gemm(a, b, into: &pieced, transposeA: true, beta: 1, pool: pool, rows: first..<min(first + 64, m))
+                let quantum = GEMMPartition.rowQuantum
+                for first in stride(from: 0, to: m, by: quantum) {
+                    gemm(a, b, into: &pieced, transposeA: true, beta: 1, pool: pool, rows: first..<min(first + quantum, m))
                 }
                 XCTAssertTrue(pieced.storage == whole.storage,
                               "m=\(m) k=\(k) n=\(n), \(threads) threads: differs by \(pieced.maxAbsDifference(whole))")

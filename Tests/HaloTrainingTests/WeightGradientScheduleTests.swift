@@ -12,25 +12,25 @@ import XCTest
 /// (`WeightGradientSchedule`): its simulation against a hand computation, its choices where the link is fast and
 /// where it is slow, and a distributed run that makes it, agrees on it, and trains the model of the whole gradient.
 final class WeightGradientScheduleTests: XCTestCase {
-    /// Two pieces of 128 rows × 256: each product 1 s, the second one's pass 0.5 s; each sum 0.1 s plus
-    /// 32,768 values at 10 µs, 0.42768 s. The first sum ends at 1.42768 s, before the second product (2.5 s), so
-    /// the second sum starts at 2.5 s: 2.92768 s in all, 0.42768 s of it after the last product.
+    /// Two pieces of 192 rows × 256: each product 1 s, the second one's pass 0.5 s; each sum 0.1 s plus
+    /// 49,152 values at 10 µs, 0.59152 s. The first sum ends at 1.59152 s, before the second product (2.5 s), so
+    /// the second sum starts at 2.5 s: 3.09152 s in all, 0.59152 s of it after the last product.
     func testTheSimulationQueuesEachSumBehindItsProductAndTheSumBefore() {
-        let cut = WeightGradientPieces(rows: 256, rowsPerPiece: 128)
+        let cut = WeightGradientPieces(rows: 384, rowsPerPiece: 192)
         let fast = WeightGradientSchedule.simulate(cut, columns: 256, productSeconds: 2, pieceSeconds: 0.5,
                                                    sumLatencySeconds: 0.1, sumSecondsPerValue: 1e-5)
-        XCTAssertEqual(fast.finish, 2.92768, accuracy: 1e-9)
-        XCTAssertEqual(fast.exposed, 0.42768, accuracy: 1e-9)
-        // At 100 µs a value a sum takes 3.3768 s: the second one waits for the first (ends 4.3768 s), not for its
-        // product, and ends at 7.7536 s.
+        XCTAssertEqual(fast.finish, 3.09152, accuracy: 1e-9)
+        XCTAssertEqual(fast.exposed, 0.59152, accuracy: 1e-9)
+        // At 100 µs a value a sum takes 5.0152 s: the second one waits for the first (ends 6.0152 s), not for its
+        // product, and ends at 11.0304 s.
         let slow = WeightGradientSchedule.simulate(cut, columns: 256, productSeconds: 2, pieceSeconds: 0.5,
                                                    sumLatencySeconds: 0.1, sumSecondsPerValue: 1e-4)
-        XCTAssertEqual(slow.finish, 7.7536, accuracy: 1e-9)
-        XCTAssertEqual(slow.exposed, 7.7536 - 2.5, accuracy: 1e-9)
+        XCTAssertEqual(slow.finish, 11.0304, accuracy: 1e-9)
+        XCTAssertEqual(slow.exposed, 11.0304 - 2.5, accuracy: 1e-9)
         // Whole: the product, then the sum.
-        let whole = WeightGradientSchedule.simulate(.whole(rows: 256), columns: 256, productSeconds: 2, pieceSeconds: 0.5,
+        let whole = WeightGradientSchedule.simulate(.whole(rows: 384), columns: 256, productSeconds: 2, pieceSeconds: 0.5,
                                                     sumLatencySeconds: 0.1, sumSecondsPerValue: 1e-5)
-        XCTAssertEqual(whole.finish, 2 + 0.1 + 0.65536, accuracy: 1e-9)
+        XCTAssertEqual(whole.finish, 2 + 0.1 + 0.98304, accuracy: 1e-9)
     }
 
     /// Coauthor-Physics's shapes (8415 × 256), a 14 ms product per rank, 0.5 ms a pass.
@@ -59,7 +59,7 @@ final class WeightGradientScheduleTests: XCTestCase {
     func testASlowLinkStartsTheSumsEarly() {
         let schedule = physics(sumSecondsPerValue: 2e-8)
         XCTAssertGreaterThan(schedule.rowsPerPiece.count, 1)
-        XCTAssertLessThan(schedule.rowsPerPiece[0], 8415 / schedule.rowsPerPiece.count + 64)
+        XCTAssertLessThan(schedule.rowsPerPiece[0], 8415 / schedule.rowsPerPiece.count + WeightGradientPieces.rowTile)
         XCTAssertLessThanOrEqual(schedule.predictedSeconds, schedule.predictedCalibratedSeconds)
         for pieces in 1...WeightGradientPieces.maximumPieces {
             for ratio in [0.25, 0.5, 1, 2, 4] {
