@@ -6,6 +6,9 @@ import CBLAS
 /// All four transpose combinations are used by the layers: forward `X·W`, backward `G·Wᵀ` for the input
 /// gradient and `Xᵀ·G` for the weight gradient. `C` must already have the result's shape.
 ///
+/// Products with a narrow side (an output or inner dimension of at most 16, a classifier layer's) run on Halo's own
+/// kernels instead (`NarrowGEMM`), which read the tall operand once where OpenBLAS would copy it first.
+///
 /// Threads come from `pool`, not from OpenBLAS: the product is cut into independent pieces (blocks of rows or
 /// columns of C, or ranges of the inner dimension whose partial products are then added, as `GEMMPartition`
 /// decides) and each piece is one single-threaded `cblas_sgemm` call on a pool thread. OpenBLAS's own workers spin
@@ -50,6 +53,19 @@ public func gemm(
     BLASRuntime.useCallerThreadsOnly()
     let operands = GEMMOperands(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
                                 lda: a.cols, ldb: b.cols, alpha: alpha)
+    if NarrowGEMM.handles(m: fullM, n: n, k: k, transposeA: transposeA) {
+        let whole = GEMMOperands(m: fullM, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                                 lda: a.cols, ldb: b.cols, alpha: alpha)
+        a.storage.withUnsafeBufferPointer { pa in
+            b.storage.withUnsafeBufferPointer { pb in
+                c.storage.withUnsafeMutableBufferPointer { pc in
+                    NarrowGEMM.multiply(pa.baseAddress!, pb.baseAddress!, operands: whole, rows: selected, beta: beta,
+                                        into: pc.baseAddress!, pool: pool)
+                }
+            }
+        }
+        return
+    }
     let partition = GEMMPartition.choose(m: fullM, n: n, k: k, threads: pool.threads)
     // Row r of op(A) starts r elements into A when A is transposed (a column of A), r rows into it otherwise.
     let firstRowOffset = selected.lowerBound * (transposeA ? 1 : a.cols)

@@ -135,7 +135,8 @@ final class GEMMTests: XCTestCase {
     func testSelectedRowsAreTheWholeProductsBits() {
         var rng = TestRNG(seed: 16)
         // Aᵀ·G shapes: tall inner dimension (cut by it on two threads), wide output (by columns), tall output (rows).
-        let shapes: [(m: Int, k: Int, n: Int)] = [(300, 2000, 64), (40, 300, 900), (900, 40, 64)]
+        // And a classifier's weight gradient (n = 8), which Halo's own narrow kernels form.
+        let shapes: [(m: Int, k: Int, n: Int)] = [(300, 2000, 64), (40, 300, 900), (900, 40, 64), (256, 2000, 8)]
         XCTAssertEqual(GEMMPartition.choose(m: 300, n: 64, k: 2000, threads: 2), .inner)
         XCTAssertEqual(GEMMPartition.choose(m: 40, n: 900, k: 300, threads: 2), .columns)
         XCTAssertEqual(GEMMPartition.choose(m: 900, n: 64, k: 40, threads: 2), .rows)
@@ -155,6 +156,39 @@ final class GEMMTests: XCTestCase {
                               "m=\(m) k=\(k) n=\(n), \(threads) threads: differs by \(pieced.maxAbsDifference(whole))")
             }
         }
+    }
+
+    /// Products with a narrow side (output or inner dimension ≤ 16) run on `NarrowGEMM`, not OpenBLAS: every transpose
+    /// combination against the naive product, on one to three threads, with α and β, tails of rows (not a multiple
+    /// of eight) and of columns (not a multiple of the vector), and β = 0 over a C full of NaN, which must not be read.
+    func testNarrowProductsMatchNaiveProduct() {
+        var rng = TestRNG(seed: 17)
+        let shapes: [(m: Int, k: Int, n: Int)] = [(1000, 256, 8), (1003, 8, 256), (37, 745, 5), (203, 96, 16), (90, 13, 40),
+                                                 (7, 16, 9), (1, 300, 3), (2000, 256, 1)]
+        for (m, k, n) in shapes {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let (a, b) = operands(m, k, n, ta, tb, &rng)
+                    let ab = naiveProduct(a, b, transposeA: ta, transposeB: tb)
+                    let c0 = randomMatrix(m, n, &rng)
+                    for threads in [1, 2, 3] {
+                        let pool = ComputePool(threads: threads), label = "m=\(m) k=\(k) n=\(n) ta=\(ta) tb=\(tb) threads=\(threads)"
+                        var c = Matrix(rows: m, cols: n, repeating: .nan)
+                        gemm(a, b, into: &c, transposeA: ta, transposeB: tb, pool: pool)
+                        assertClose(c, ab, tolerance: 1e-3, label)
+                        c = c0
+                        gemm(a, b, into: &c, transposeA: ta, transposeB: tb, alpha: -1.5, beta: 0.5, pool: pool)
+                        let expected = (0..<m).map { i in (0..<n).map { j in -1.5 * ab[i][j] + 0.5 * Double(c0[i, j]) } }
+                        assertClose(c, expected, tolerance: 2e-3, "α β " + label)
+                    }
+                }
+            }
+        }
+        XCTAssertTrue(NarrowGEMM.handles(m: 1000, n: 8, k: 256, transposeA: false))
+        XCTAssertTrue(NarrowGEMM.handles(m: 1003, n: 256, k: 8, transposeA: false))
+        XCTAssertTrue(NarrowGEMM.handles(m: 256, n: 8, k: 1000, transposeA: true))
+        XCTAssertFalse(NarrowGEMM.handles(m: 1000, n: 256, k: 256, transposeA: false))
+        XCTAssertFalse(NarrowGEMM.handles(m: 256, n: 256, k: 8, transposeA: true), "a short inner dimension of Aᵀ·B goes to OpenBLAS")
     }
 
     func testKnownSmallProduct() {
