@@ -125,6 +125,9 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
     public var forwardThroughFeatures = false
     /// The cost model's estimate of one epoch's first-layer products per path it could take (calibrated only).
     public var estimatedSeconds: [FirstLayerPath: Double]?
+    /// The first layer's forward pass timed on the run's own data, precomputed and hybrid, where their estimates were
+    /// a near tie (`FirstLayerForwardTrial`); `forwardThroughFeatures` then follows these, not the estimates.
+    public var measuredForwardSeconds: [FirstLayerPath: Double]?
     /// Whether `representation` was set by the user (`TrainingJob.featureRepresentation`) rather than chosen.
     public var forced = false
     /// Which gradients every layer lists for its products (same basis as the rest of the plan). Not only the first
@@ -155,7 +158,7 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case basis, representation, precompute, forwardThroughFeatures, estimatedSeconds, forced, gradientListing
-        case forwardRowBlocking, weightGradientPieces, weightGradientSchedule
+        case forwardRowBlocking, weightGradientPieces, weightGradientSchedule, measuredForwardSeconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -173,13 +176,20 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         // Reports written before the weight gradient was streamed in pieces formed it whole.
         weightGradientPieces = try c.decodeIfPresent(WeightGradientStreaming.self, forKey: .weightGradientPieces) ?? .whole
         weightGradientSchedule = try c.decodeIfPresent(WeightGradientSchedule.self, forKey: .weightGradientSchedule)
-        let named = try c.decodeIfPresent([String: Double].self, forKey: .estimatedSeconds)
-        estimatedSeconds = try named.map { named in
+        estimatedSeconds = try Self.decodeSecondsByPath(c, forKey: .estimatedSeconds)
+        measuredForwardSeconds = try Self.decodeSecondsByPath(c, forKey: .measuredForwardSeconds)
+    }
+
+    /// Seconds keyed by a path's name, as `encode` writes them; nil when absent.
+    private static func decodeSecondsByPath(
+        _ c: KeyedDecodingContainer<CodingKeys>, forKey key: CodingKeys
+    ) throws -> [FirstLayerPath: Double]? {
+        try c.decodeIfPresent([String: Double].self, forKey: key).map { named in
             try Dictionary(uniqueKeysWithValues: named.map { name, seconds in
                 guard let path = FirstLayerPath(rawValue: name) else {
                     throw DecodingError.dataCorruptedError(
-                        forKey: .estimatedSeconds, in: c,
-                        debugDescription: "estimated seconds: expected one of \(FirstLayerPath.allCases.map(\.rawValue)), found \"\(name)\"")
+                        forKey: key, in: c,
+                        debugDescription: "\(key.stringValue): expected one of \(FirstLayerPath.allCases.map(\.rawValue)), found \"\(name)\"")
                 }
                 return (path, seconds)
             })
@@ -200,6 +210,8 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         // Keyed by the path's name (a dictionary keyed by an enum would encode as an array of pairs).
         try c.encodeIfPresent(estimatedSeconds.map { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) },
                               forKey: .estimatedSeconds)
+        try c.encodeIfPresent(measuredForwardSeconds.map { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) },
+                              forKey: .measuredForwardSeconds)
     }
 
     /// This plan with the representation the user chose instead (`forced`), when there is one: the estimates stay,
@@ -219,8 +231,11 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
         let estimates = (estimatedSeconds ?? [:]).sorted { $0.key < $1.key }
             .map { "\($0.key.rawValue) \(String(format: "%.1f", 1000 * $0.value)) ms" }
         let aggregate = precompute ? (forwardThroughFeatures ? "precomputed for the weight gradient, forward through the features" : "precomputed") : "every epoch"
+        let measured = (measuredForwardSeconds ?? [:]).sorted { $0.key < $1.key }
+            .map { "\($0.key.rawValue) \(String(format: "%.1f", 1000 * $0.value)) ms" }
         let path = "\(representation.rawValue)\(forced ? " (as told)" : ""), aggregate \(aggregate) (\(basis.rawValue)"
             + (estimates.isEmpty ? ")" : ": \(estimates.joined(separator: ", ")))")
+            + (measured.isEmpty ? "" : " (forward pass timed on this run's data: \(measured.joined(separator: ", ")))")
         let listing = String(format: "gradients listed below %.0f %% non-zero (layer 0), %.0f %% (hidden layers), %.0f %% (input gradients)",
                              100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers, 100 * gradientListing.inputGradients)
         let blocking = "forward GEMM in row blocks: \(forwardRowBlocking.firstLayer ? "yes" : "no") (layer 0), "

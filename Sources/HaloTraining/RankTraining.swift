@@ -123,7 +123,8 @@ public enum RankTraining {
 extension Trainer {
     /// Aggregates the first layer once when the configuration says so, trains (`train`), and records the first
     /// layer's `plan` in every report passed on and in the one returned: what every way of running does.
-    /// `onRefinedPlan` gets the plan when training changes it (the weight-gradient cut, refined once).
+    /// `onRefinedPlan` gets the plan when training changes it (a near tie timed before training, the weight-gradient
+    /// cut refined once).
     func train(
         firstLayerPlan plan: FirstLayerPlan, onRefinedPlan: @escaping (FirstLayerPlan) -> Void = { _ in },
         environment: RunEnvironment, stopRequest: StopRequest?,
@@ -163,8 +164,16 @@ extension Trainer {
         // The hybrid path needs the aggregate and an operator without halo rows (the model's own condition: one
         // process, or one part), and stays off in column blocks (its X·W is a whole n × H matrix, which a
         // memory-bound run avoids).
-        model.firstLayerForwardThroughFeatures = plan.forwardThroughFeatures && precomputes
-            && shard.propagation.haloCount == 0 && model.columnBlockCount == 1
+        let hybridPossible = precomputes && shard.propagation.haloCount == 0 && model.columnBlockCount == 1
+        // One process whose estimates are a near tie: the two forward products timed on this run's data decide.
+        if hybridPossible, collectives.worldSize == 1, FirstLayerForwardTrial.applies(to: plan),
+           let aggregate = model.precomputedFirstAggregate {
+            let measured = timeFirstLayerForwards(aggregate: aggregate)
+            plan.measuredForwardSeconds = measured
+            plan.forwardThroughFeatures = measured[.hybrid]! < measured[.precomputed]!
+            onRefinedPlan(plan)
+        }
+        model.firstLayerForwardThroughFeatures = plan.forwardThroughFeatures && hybridPossible
         plan.forwardThroughFeatures = model.firstLayerForwardThroughFeatures
         defer { afterEpoch = nil }
         var report = try train(environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,

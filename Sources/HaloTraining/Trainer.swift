@@ -68,6 +68,14 @@ public final class Trainer {
         try model.precomputeFirstAggregation(shard.features, operator: shard.propagation, exchange: exchange, context: context)
     }
 
+    /// The first layer's forward pass timed through the precomputed `aggregate` and through the features, on this
+    /// rank's data (`FirstLayerForwardTrial`).
+    func timeFirstLayerForwards(aggregate: Matrix) -> [FirstLayerPath: Double] {
+        FirstLayerForwardTrial.measure(
+            layer: model.convolutions[0], aggregate: aggregate, features: shard.features, operator: shard.propagation,
+            context: StepContext(epoch: 0, training: false, random: random, pool: pool))
+    }
+
     /// Communication accounting of the exchange and the collectives since the last call, then reset.
     private func takeStatistics() -> CommunicationStatistics {
         exchange.takeStatistics() + collectives.takeStatistics()

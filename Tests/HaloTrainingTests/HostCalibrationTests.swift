@@ -317,14 +317,22 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertEqual(report.firstLayerPlan?.forwardRowBlocking, plan.forwardRowBlocking)
     }
 
+    /// A synthetic dataset with indicator features: its features' positive entries as ones (about half of them).
+    private func indicatorDataset(_ spec: String) throws -> Dataset {
+        var data = try SyntheticGraphSpec(parsing: spec).generate()
+        guard case .dense(let dense) = data.features else {
+            XCTFail("synthetic features are dense")
+            return data
+        }
+        let ones = (0..<dense.rows).flatMap { i in (0..<dense.cols).filter { dense[i, $0] > 0 }.map { (row: i, col: $0, value: Float(1)) } }
+        data.features = .sparse(SparseMatrix(rows: dense.rows, cols: dense.cols, triplets: ones))
+        return data
+    }
+
     /// One process with the hybrid plan: the trainer switches the first layer's forward to the features and trains
     /// the model the aggregate's GEMM trains (equal losses up to rounding).
     func testTheTrainerTakesTheHybridPathOnOneProcess() throws {
-        var data = try SyntheticGraphSpec(parsing: "synthetic:nodes=400,classes=3,features=64,degree=6,signal=1,seed=4").generate()
-        // Indicator features: the synthetic features' positive entries as ones (about half of them).
-        guard case .dense(let dense) = data.features else { return XCTFail("synthetic features are dense") }
-        let ones = (0..<dense.rows).flatMap { i in (0..<dense.cols).filter { dense[i, $0] > 0 }.map { (row: i, col: $0, value: Float(1)) } }
-        data.features = .sparse(SparseMatrix(rows: dense.rows, cols: dense.cols, triplets: ones))
+        let data = try indicatorDataset("synthetic:nodes=400,classes=3,features=64,degree=6,signal=1,seed=4")
         var configuration = TrainingConfiguration(
             dataset: "test", model: ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 32, dropout: 0.5),
             optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: 4, seed: 1, threads: 1)
@@ -358,6 +366,60 @@ final class HostCalibrationTests: XCTestCase {
             XCTAssertFalse(trainer.model.firstLayerForwardThroughFeatures, "precompute \(precompute), blocks \(blocks)")
             XCTAssertEqual(report.firstLayerPlan?.forwardThroughFeatures, false)
         }
+    }
+
+    /// Estimates of the precomputed and hybrid forward products within 1.5× of each other: one process times both
+    /// on its own data before training, takes the faster, and the report keeps the times; further apart, forced, or
+    /// on the fixed thresholds, the estimates decide alone.
+    func testANearTieIsSettledByTimingBothForwardProductsOnTheRunsData() throws {
+        let data = try indicatorDataset("synthetic:nodes=600,classes=3,features=256,degree=6,signal=1,seed=4")
+        var configuration = TrainingConfiguration(
+            dataset: "test", model: ModelConfiguration(kind: .gcn, layers: 2, hiddenWidth: 64, dropout: 0.5),
+            optimizer: Adam.Hyperparameters(learningRate: 0.01), epochs: 2, seed: 1, threads: 1)
+        configuration.quantization.precomputeFirstLayer = true
+        let environment = RunEnvironment(ranks: 1, threadsPerRank: 1, dataset: data)
+        final class Announced: @unchecked Sendable { var plans: [FirstLayerPlan] = [] }
+        func run(_ plan: FirstLayerPlan) throws -> (FirstLayerPlan?, Bool, [FirstLayerPlan]) {
+            let trainer = try Trainer(configuration: configuration, shard: .wholeGraph(data, aggregation: .gcn, representation: .lookup),
+                                      classCount: data.classCount, pool: .serial)
+            let announced = Announced()
+            let report = try trainer.train(firstLayerPlan: plan, onRefinedPlan: { announced.plans.append($0) },
+                                           environment: environment, stopRequest: nil,
+                                           checkpoints: nil, onEpoch: { _ in }, onProgress: { _ in })
+            return (report.firstLayerPlan, trainer.model.firstLayerForwardThroughFeatures, announced.plans)
+        }
+        var tie = FirstLayerPlan(basis: .calibrated, representation: .lookup, precompute: true,
+                                 estimatedSeconds: [.precomputed: 0.010, .hybrid: 0.014, .lookup: 0.05])
+        XCTAssertTrue(FirstLayerForwardTrial.applies(to: tie))
+        let (settled, used, announced) = try run(tie)
+        XCTAssertEqual(announced, [settled].compactMap { $0 }, "the settled plan is announced once, as the report has it")
+        let measured = try XCTUnwrap(settled?.measuredForwardSeconds)
+        XCTAssertEqual(Set(measured.keys), [.precomputed, .hybrid])
+        XCTAssertTrue(measured.values.allSatisfy { $0 > 0 && $0.isFinite }, "\(measured)")
+        XCTAssertEqual(settled?.forwardThroughFeatures, measured[.hybrid]! < measured[.precomputed]!)
+        XCTAssertEqual(used, settled?.forwardThroughFeatures)
+        XCTAssertTrue(settled?.summary.contains("timed on this run's data") ?? false, settled?.summary ?? "")
+        // In the report's JSON and back.
+        let encoder = JSONEncoder(), decoder = JSONDecoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        XCTAssertEqual(try decoder.decode(FirstLayerPlan.self, from: encoder.encode(settled)), settled)
+        // Not a tie, forced, or not from rates: nothing is timed and the plan stands.
+        var apart = tie
+        apart.estimatedSeconds = [.precomputed: 0.010, .hybrid: 0.016]
+        tie.forwardThroughFeatures = true
+        var constants = tie
+        constants.basis = .constants
+        for plan in [apart, tie.forcing(.lookup), constants] {
+            XCTAssertFalse(FirstLayerForwardTrial.applies(to: plan), plan.summary)
+            let (kept, _, announced) = try run(plan)
+            XCTAssertNil(kept?.measuredForwardSeconds, plan.summary)
+            XCTAssertTrue(announced.isEmpty, plan.summary)
+            XCTAssertEqual(kept?.forwardThroughFeatures, plan.forwardThroughFeatures, plan.summary)
+        }
+        // Without the precomputed aggregate there is no hybrid path, so nothing to time.
+        XCTAssertFalse(FirstLayerForwardTrial.applies(to: FirstLayerPlan(basis: .calibrated, representation: .lookup, precompute: false,
+                                                                          estimatedSeconds: [.precomputed: 0.010, .hybrid: 0.011])))
     }
 
     func testListedBreakEvenDensityBalancesListingAgainstGEMM() {
