@@ -73,8 +73,9 @@ public enum BLASRuntime {
         return String(cString: text)
     }
 
-    /// Makes OpenBLAS run each call on the calling thread, once per process. `gemm` with a multithreaded pool calls
-    /// this: it already runs one BLAS call per pool thread, and OpenBLAS threads inside each would oversubscribe.
+    /// Makes OpenBLAS run each call on the calling thread, once per process. `gemm` calls this on every pool: it
+    /// already runs one BLAS call per pool thread, OpenBLAS threads inside each would oversubscribe, and on a
+    /// one-thread pool OpenBLAS's own split would change a piece of rows' sums (see `gemm`).
     public static func useCallerThreadsOnly() { _ = singleThreaded }
     private static let singleThreaded: Void = { openblas_set_num_threads(1) }()
 

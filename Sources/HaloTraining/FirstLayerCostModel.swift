@@ -235,7 +235,7 @@ public struct FirstLayerPlan: Sendable, Codable, Equatable {
             .map { "\($0.key.rawValue) \(String(format: "%.1f", 1000 * $0.value)) ms" }
         let path = "\(representation.rawValue)\(forced ? " (as told)" : ""), aggregate \(aggregate) (\(basis.rawValue)"
             + (estimates.isEmpty ? ")" : ": \(estimates.joined(separator: ", ")))")
-            + (measured.isEmpty ? "" : " (forward pass timed on this run's data: \(measured.joined(separator: ", ")))")
+            + (measured.isEmpty ? "" : " (forward pass timed on this data and model: \(measured.joined(separator: ", ")))")
         let listing = String(format: "gradients listed below %.0f %% non-zero (layer 0), %.0f %% (hidden layers), %.0f %% (input gradients)",
                              100 * gradientListing.firstLayer, 100 * gradientListing.hiddenLayers, 100 * gradientListing.inputGradients)
         let blocking = "forward GEMM in row blocks: \(forwardRowBlocking.firstLayer ? "yes" : "no") (layer 0), "

@@ -125,8 +125,12 @@ extension Trainer {
     /// layer's `plan` in every report passed on and in the one returned: what every way of running does.
     /// `onRefinedPlan` gets the plan when training changes it (a near tie timed before training, the weight-gradient
     /// cut refined once).
+    ///
+    /// `trials`, where given, is where a near tie between the precomputed and hybrid forward products is settled
+    /// once and remembered (`FirstLayerForwardTrial`, `FirstLayerTrialCache`); without it the plan stands as given.
     func train(
         firstLayerPlan plan: FirstLayerPlan, onRefinedPlan: @escaping (FirstLayerPlan) -> Void = { _ in },
+        trials: FirstLayerTrialCache? = nil,
         environment: RunEnvironment, stopRequest: StopRequest?,
         checkpoints: CheckpointPlan?, onEpoch: (EpochRecord) -> Void, onProgress: (TrainingReport) throws -> Void
     ) throws -> TrainingReport {
@@ -165,10 +169,16 @@ extension Trainer {
         // process, or one part), and stays off in column blocks (its X·W is a whole n × H matrix, which a
         // memory-bound run avoids).
         let hybridPossible = precomputes && shard.propagation.haloCount == 0 && model.columnBlockCount == 1
-        // One process whose estimates are a near tie: the two forward products timed on this run's data decide.
-        if hybridPossible, collectives.worldSize == 1, FirstLayerForwardTrial.applies(to: plan),
+        // One process whose estimates are a near tie: the two forward products timed on this run's data decide, once
+        // per host, data and model (a later run, a resumed one among them, reads the outcome and repeats the choice).
+        if let trials, hybridPossible, collectives.worldSize == 1, FirstLayerForwardTrial.applies(to: plan),
            let aggregate = model.precomputedFirstAggregate {
-            let measured = timeFirstLayerForwards(aggregate: aggregate)
+            let measured = trials.lookup(plan) ?? {
+                let measured = timeFirstLayerForwards(aggregate: aggregate)
+                // A cache that cannot be written only means the next run times again.
+                try? trials.store(measured, for: plan)
+                return measured
+            }()
             plan.measuredForwardSeconds = measured
             plan.forwardThroughFeatures = measured[.hybrid]! < measured[.precomputed]!
             onRefinedPlan(plan)

@@ -186,7 +186,9 @@ public struct TrainingJob: Sendable {
                     : Double(data.nodeCount) * Double(data.featureWidth) * Double(MemoryLayout<Float>.size),
                 replicas: 1, storedEdges: data.graph.edgeCount + data.nodeCount, wholeGraph: true,
                 precomputedFirstLayer: configuration.quantization.precomputeFirstLayer ?? plan.precompute,
-                sparseFeatures: sparse, forwardThroughFeatures: plan.forwardThroughFeatures)
+                sparseFeatures: sparse,
+                // A near tie may be settled for the hybrid path, which holds X·W beside the output.
+                forwardThroughFeatures: plan.forwardThroughFeatures || (plan.precompute && FirstLayerForwardTrial.applies(to: plan)))
             let ordering = Stopwatch()
             let shard = RankShard.wholeGraph(data, aggregation: model.kind.aggregation, representation: plan.representation)
             log("rows stored in locality order (reverse Cuthill–McKee) in \(String(format: "%.2f", ordering.elapsed)) s")
@@ -196,8 +198,13 @@ public struct TrainingJob: Sendable {
         config.columnBlocks = blocks
         logColumnBlocks(blocks)
         config.quantization.precomputeFirstLayer = config.quantization.precomputeFirstLayer ?? plan.precompute
+        let trials = calibrated.record.flatMap { record in
+            record.cacheFile.map { FirstLayerTrialCache(directory: ($0 as NSString).deletingLastPathComponent,
+                                                        calibrationStem: record.key.fileStem) }
+        }
         return try Trainer(configuration: config, shard: shard, classCount: classCount, pool: pool).train(
-            firstLayerPlan: plan, environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
+            firstLayerPlan: plan, onRefinedPlan: { [log] in log("first-layer plan: \($0.summary)") }, trials: trials,
+            environment: environment, stopRequest: stopRequest, checkpoints: checkpoints,
             onEpoch: onEpoch, onProgress: onProgress)
     }
 

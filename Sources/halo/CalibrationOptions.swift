@@ -17,7 +17,7 @@ struct CalibrationOptions: ParsableArguments {
         non-zeros, --hidden) and takes the cheapest: precomputed aggregate, dense GEMM, table lookup or CSR. \
         Where the aggregate's GEMM and the hybrid forward (the sparse features' product, then one aggregation) are \
         estimated within 1.5× of each other, one process times both on its own data before training and takes the \
-        faster ("measured_forward_seconds"). \
+        faster ("measured_forward_seconds"), once: the outcome is cached beside the rates for later runs. \
         With ranks, rank 0's rates decide for every rank. off: the thresholds measured on one AVX-512 host (lookup \
         from 15 % non-zero, dense from 20 %), the same choice everywhere. --json-out records the rates, where they \
         came from and the decision ("calibration", "first_layer_plan"); `halo calibrate` prints them.

@@ -369,8 +369,8 @@ final class HostCalibrationTests: XCTestCase {
     }
 
     /// Estimates of the precomputed and hybrid forward products within 1.5× of each other: one process times both
-    /// on its own data before training, takes the faster, and the report keeps the times; further apart, forced, or
-    /// on the fixed thresholds, the estimates decide alone.
+    /// on its own data before training, takes the faster, keeps the outcome for later runs, and the report keeps the
+    /// times; further apart, forced, or on the fixed thresholds, the estimates decide alone.
     func testANearTieIsSettledByTimingBothForwardProductsOnTheRunsData() throws {
         let data = try indicatorDataset("synthetic:nodes=600,classes=3,features=256,degree=6,signal=1,seed=4")
         var configuration = TrainingConfiguration(
@@ -379,11 +379,14 @@ final class HostCalibrationTests: XCTestCase {
         configuration.quantization.precomputeFirstLayer = true
         let environment = RunEnvironment(ranks: 1, threadsPerRank: 1, dataset: data)
         final class Announced: @unchecked Sendable { var plans: [FirstLayerPlan] = [] }
-        func run(_ plan: FirstLayerPlan) throws -> (FirstLayerPlan?, Bool, [FirstLayerPlan]) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("halo-trials-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let cache = FirstLayerTrialCache(directory: folder, calibrationStem: "test")
+        func run(_ plan: FirstLayerPlan, trials: FirstLayerTrialCache? = cache) throws -> (FirstLayerPlan?, Bool, [FirstLayerPlan]) {
             let trainer = try Trainer(configuration: configuration, shard: .wholeGraph(data, aggregation: .gcn, representation: .lookup),
                                       classCount: data.classCount, pool: .serial)
             let announced = Announced()
-            let report = try trainer.train(firstLayerPlan: plan, onRefinedPlan: { announced.plans.append($0) },
+            let report = try trainer.train(firstLayerPlan: plan, onRefinedPlan: { announced.plans.append($0) }, trials: trials,
                                            environment: environment, stopRequest: nil,
                                            checkpoints: nil, onEpoch: { _ in }, onProgress: { _ in })
             return (report.firstLayerPlan, trainer.model.firstLayerForwardThroughFeatures, announced.plans)
@@ -398,7 +401,20 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertTrue(measured.values.allSatisfy { $0 > 0 && $0.isFinite }, "\(measured)")
         XCTAssertEqual(settled?.forwardThroughFeatures, measured[.hybrid]! < measured[.precomputed]!)
         XCTAssertEqual(used, settled?.forwardThroughFeatures)
-        XCTAssertTrue(settled?.summary.contains("timed on this run's data") ?? false, settled?.summary ?? "")
+        XCTAssertTrue(settled?.summary.contains("timed on this data and model") ?? false, settled?.summary ?? "")
+        // Kept: a second run of the same data and model reads the outcome (the same times) instead of timing again,
+        // and takes the same path; another calibration's stem, or a damaged file, times again.
+        XCTAssertEqual(cache.lookup(tie), measured)
+        let (again, usedAgain, _) = try run(tie)
+        XCTAssertEqual(again?.measuredForwardSeconds, measured)
+        XCTAssertEqual(usedAgain, used)
+        XCTAssertNil(FirstLayerTrialCache(directory: folder, calibrationStem: "other").lookup(tie))
+        try Data("{".utf8).write(to: URL(fileURLWithPath: cache.file(for: tie)))
+        XCTAssertNil(cache.lookup(tie))
+        // Without a place to keep the outcome (a library run with rates given), nothing is timed: the plan stands.
+        let (untimed, _, _) = try run(tie, trials: nil)
+        XCTAssertNil(untimed?.measuredForwardSeconds)
+        XCTAssertEqual(untimed?.forwardThroughFeatures, tie.forwardThroughFeatures)
         // In the report's JSON and back.
         let encoder = JSONEncoder(), decoder = JSONDecoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
