@@ -8,10 +8,21 @@
 /// threads, over several runs (this machine's speed varies with its neighbours' load): `B·X` 4.2–6.7 ms against
 /// 6.1–7.0 ms for OpenBLAS on the dense copy and 7.1–9.3 ms for CSR SpMM; `Bᵀ·X` 5.3–5.7 ms against 6.7–7.6 ms
 /// and 11.6–17.5 ms. At best the inner loops run at about one 64-byte load per cycle per core.
+///
+/// On a Zen 3 (AVX2 only, 32 KiB L1, 512 KiB L2, 2 threads, alternating runs of `halo microbench`): `B·X`
+/// 13.8–20.6 ms with cache-line-aligned tables and the row chunk sized to the L2, against 17.0–21.9 ms before
+/// (tables at 16-byte alignment, 1024-row chunks); the whole Amazon-Photo epoch with evaluation 32.8–36.4 ms against
+/// 38.6–40.7 ms. About half the load-port rate: the tables of a block of eight groups fill all of this L1.
 extension BinaryMatrix {
-    /// Output rows one thread finishes slice by slice before moving on: their 64-column slices (256 KiB at 1024
-    /// rows) stay in L2 while every block of tables passes over them.
-    static let rowChunk = 1024
+    /// Output rows one thread finishes slice by slice before moving on. Their 64-column slices and their codes
+    /// (256 + `groups` bytes a row) take at most a quarter of the core's L2, so they stay there while every block of
+    /// tables passes over them, beside the tables' own traffic. 1024 rows (443 KiB on Amazon-Photo) overflowed a
+    /// Zen 3's 512 KiB L2: with 256 rows the lookup ran 20-30 % faster there (interleaved runs of the kernel alone).
+    static func rowChunk(groups: Int, level2Bytes: Int? = CacheSizes.level2Bytes) -> Int {
+        let bytesPerRow = 64 * MemoryLayout<Float>.stride + groups
+        let rows = (level2Bytes ?? 512 * 1024) / 4 / bytesPerRow
+        return max(64, rows / 64 * 64)
+    }
 
     /// `out = B · x`, or `out += B · x` when `accumulate`.
     public func multiply(_ x: Matrix, into out: inout Matrix, accumulate: Bool = false, pool: ComputePool = .serial) {
@@ -24,44 +35,41 @@ extension BinaryMatrix {
             withPaddedWidth(x, &out, accumulate: accumulate) { multiply($0, into: &$1, accumulate: true, pool: pool) }
             return
         }
-        let groups = columnGroups
-        // tables[slice s][group g][entry m][0..<w]: starts at groups·16·s, entries w floats apart. One array for all
-        // threads (built in parallel, then read by all), unlike Bᵀ·X, whose tables are per thread and per block.
-        var tables = [Float](unsafeUninitializedCapacity: groups * 16 * width) { _, n in n = groups * 16 * width }
+        let groups = columnGroups, rowChunk = Self.rowChunk(groups: groups)
+        // tables[slice s][group g][entry m][0..<w]: starts at groups·16·s, entries w floats apart. One allocation for
+        // all threads (built in parallel, then read by all), unlike Bᵀ·X, whose tables are per thread and per block.
+        let tp = Self.allocateTables(floats: groups * 16 * width)
+        defer { tp.deallocate() }
         x.storage.withUnsafeBufferPointer { xs in
-            tables.withUnsafeMutableBufferPointer { ts in
-                let xp = xs.baseAddress!, tp = ts.baseAddress!, sourceRows = cols
-                pool.forEachChunk(of: groups, grain: 8) { groupRange in
-                    for g in groupRange {
-                        for c in stride(from: 0, to: width, by: 16) {
-                            let s = c / 64 * 64, w = min(64, width - s)
-                            storeSubsetSums(
-                                of: xp, firstRow: 4 * g, rowCount: sourceRows, width: width, column: c,
-                                into: tp + groups * 16 * s + g * 16 * w + (c - s), stride: w)
-                        }
+            let xp = xs.baseAddress!, sourceRows = cols
+            pool.forEachChunk(of: groups, grain: 8) { groupRange in
+                for g in groupRange {
+                    for c in stride(from: 0, to: width, by: 16) {
+                        let s = c / 64 * 64, w = min(64, width - s)
+                        storeSubsetSums(
+                            of: xp, firstRow: 4 * g, rowCount: sourceRows, width: width, column: c,
+                            into: tp + groups * 16 * s + g * 16 * w + (c - s), stride: w)
                     }
                 }
             }
         }
         let scale = SIMD16<Float>(repeating: value)
-        tables.withUnsafeBufferPointer { ts in
-            rowCodes.withUnsafeBufferPointer { cs in
-                out.storage.withUnsafeMutableBufferPointer { os in
-                    let tp = ts.baseAddress!, cp = cs.baseAddress!, op = os.baseAddress!
-                    pool.forEachChunk(of: rows, grain: 64) { range in
-                        for chunkStart in stride(from: range.lowerBound, to: range.upperBound, by: Self.rowChunk) {
-                            let chunk = chunkStart..<min(chunkStart + Self.rowChunk, range.upperBound)
-                            for s in stride(from: 0, to: width, by: 64) {
-                                let w = min(64, width - s)
-                                for firstGroup in stride(from: 0, to: groups, by: Self.blockGroups) {
-                                    let count = min(Self.blockGroups, groups - firstGroup)
-                                    let blockTables = tp + groups * 16 * s + firstGroup * 16 * w
-                                    let overwrite = firstGroup == 0 && !accumulate
-                                    for r in chunk {
-                                        addTableEntries(
-                                            tables: blockTables, width: w, codes: cp + r * groups + firstGroup, count: count,
-                                            scale: scale, into: op + r * width + s, overwrite: overwrite)
-                                    }
+        rowCodes.withUnsafeBufferPointer { cs in
+            out.storage.withUnsafeMutableBufferPointer { os in
+                let cp = cs.baseAddress!, op = os.baseAddress!
+                pool.forEachChunk(of: rows, grain: 64) { range in
+                    for chunkStart in stride(from: range.lowerBound, to: range.upperBound, by: rowChunk) {
+                        let chunk = chunkStart..<min(chunkStart + rowChunk, range.upperBound)
+                        for s in stride(from: 0, to: width, by: 64) {
+                            let w = min(64, width - s)
+                            for firstGroup in stride(from: 0, to: groups, by: Self.blockGroups) {
+                                let count = min(Self.blockGroups, groups - firstGroup)
+                                let blockTables = tp + groups * 16 * s + firstGroup * 16 * w
+                                let overwrite = firstGroup == 0 && !accumulate
+                                for r in chunk {
+                                    addTableEntries(
+                                        tables: blockTables, width: w, codes: cp + r * groups + firstGroup, count: count,
+                                        scale: scale, into: op + r * width + s, overwrite: overwrite)
                                 }
                             }
                         }
@@ -112,7 +120,7 @@ extension BinaryMatrix {
                     while b != 0 { (a, b) = (b, a % b) }
                     let rowRanges = min(pool.threads / a, max(1, pieceRows / 16))
                     pool.forEachChunk(of: slices * rowRanges) { units in
-                        let table = UnsafeMutablePointer<Float>.allocate(capacity: blockGroups * 16 * 64)
+                        let table = Self.allocateTables(floats: blockGroups * 16 * 64)
                         defer { table.deallocate() }
                         for unit in units {
                             let s = unit / rowRanges * 64, w = min(64, width - s), part = unit % rowRanges
@@ -138,6 +146,14 @@ extension BinaryMatrix {
                 }
             }
         }
+    }
+
+    /// Table memory on cache-line boundaries. Every entry is a multiple of 16 floats, so each 64-byte line of an
+    /// entry is then one line: with the 16-byte alignment of an ordinary allocation, half the 32-byte loads of an
+    /// AVX2 host cross a line and cost two (measured on a Zen 3: aligned tables made the lookup 15–25 % faster).
+    private static func allocateTables(floats: Int) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer.allocate(byteCount: floats * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: floats)
     }
 
     /// Runs `body` on copies of `x` and `out` widened with zero columns to a multiple of 16 (the kernels' register

@@ -29,16 +29,6 @@ public enum GEMMRowBlocking {
     /// Four register tiles of rows: fewer rows per call would repack op(B) for too little work.
     public static let minimumRows = 4 * GEMMPartition.minimumBlock
 
-    /// This host's per-core L2 cache in bytes, or nil where the system does not say.
-    public static var level2CacheBytes: Int? {
-        #if canImport(Glibc)
-        let bytes = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
-        return bytes > 0 ? bytes : nil
-        #else
-        return nil
-        #endif
-    }
-
     /// Whether blocking is worth it, from the rates of the same product measured whole and in blocks: only when
     /// the blocked calls are faster by more than `margin` (a repeat measurement's spread on a shared machine), so
     /// noise never switches the call pattern.

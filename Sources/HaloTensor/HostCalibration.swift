@@ -65,7 +65,7 @@ public enum HostCalibration {
         let shortInputs = Matrix(rows: m, cols: depths.short) { i, j in pattern(i, j, salt: 12) }
         let shortWeight = Matrix(rows: depths.short, cols: h) { i, j in pattern(i, j, salt: 13) }
         let hiddenWeight = Matrix(rows: h, cols: h) { i, j in pattern(i, j, salt: 14) }
-        let cache = GEMMRowBlocking.level2CacheBytes
+        let cache = CacheSizes.level2Bytes
         // Without a known L2 size there is no block to time: the blocked "rate" is the whole call's.
         func rowsPerCall(depth: Int) -> Int? { GEMMRowBlocking.rowsPerCall(n: h, k: depth, cacheBytes: cache) }
         // The weight gradient's rows in equal pieces, as a multi-rank run forms them to sum each one early.

@@ -34,7 +34,7 @@ public struct ForwardRowBlocking: Sendable, Codable, Equatable {
     /// Rows per call for a layer of `inputWidth` × `outputWidth` on this host's L2 cache, or nil for one call.
     /// Each rank sizes the blocks by its own cache (only the decision is agreed).
     public func rowsPerCall(layer l: Int, inputWidth: Int, outputWidth: Int,
-                            cacheBytes: Int? = GEMMRowBlocking.level2CacheBytes) -> Int? {
+                            cacheBytes: Int? = CacheSizes.level2Bytes) -> Int? {
         guard blocks(layer: l) else { return nil }
         return GEMMRowBlocking.rowsPerCall(n: outputWidth, k: inputWidth, cacheBytes: cacheBytes)
     }

@@ -79,7 +79,7 @@ struct Calibrate: ParsableCommand {
         let blockingLines = r.forwardRowBlockingRates.compactMap { depth, whole, blocked -> String? in
             guard let whole else { return nil }
             guard let blocked else { return String(format: "m×256×%d %.1f GFLOP/s whole, no block timed → one call", depth, 1e-9 / whole) }
-            let rows = GEMMRowBlocking.rowsPerCall(n: HostCalibration.width, k: depth, cacheBytes: GEMMRowBlocking.level2CacheBytes)
+            let rows = GEMMRowBlocking.rowsPerCall(n: HostCalibration.width, k: depth, cacheBytes: CacheSizes.level2Bytes)
             return String(format: "m×256×%d %.1f GFLOP/s whole, %.1f in %@ → %@", depth, 1e-9 / whole, 1e-9 / blocked,
                           rows.map { "\($0)-row calls" } ?? "blocks", r.forwardRowBlockingPays(depth: depth) ? "blocks" : "one call")
         }

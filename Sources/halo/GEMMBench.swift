@@ -72,7 +72,7 @@ struct GEMMBench {
         // Products cut by rows into several L2-sized blocks per thread are also timed in blocks: the measurement
         // `GEMMRowBlocking.worthwhile` decides from.
         if partition == .rows,
-           let rows = GEMMRowBlocking.rowsPerCall(n: shape.n, k: shape.k, cacheBytes: GEMMRowBlocking.level2CacheBytes),
+           let rows = GEMMRowBlocking.rowsPerCall(n: shape.n, k: shape.k, cacheBytes: CacheSizes.level2Bytes),
            shape.m >= 4 * rows * pool.threads {
             let (_, blockedCPU) = times {
                 gemm(a, b, into: &c, transposeA: shape.transposeA, transposeB: shape.transposeB, pool: pool,

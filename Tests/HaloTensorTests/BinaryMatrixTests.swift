@@ -1,4 +1,4 @@
-import HaloTensor
+@testable import HaloTensor
 import HaloTestSupport
 import XCTest
 
@@ -152,21 +152,37 @@ final class BinaryMatrixTests: XCTestCase {
         XCTAssertEqual(none.count, 0)
     }
 
-    /// More rows than one thread's chunk of output rows (1024), so the chunk loop runs several times per thread.
+    /// More rows than one thread's chunk of output rows (`BinaryMatrix.rowChunk`, sized to this host's L2), so the
+    /// chunk loop runs several times per thread, ending in a partial chunk.
     func testManyRowsSpanSeveralRowChunks() throws {
         var rng = TestRNG(seed: 76)
-        let s = randomIndicator(rows: 2600, cols: 23, density: 0.3, value: 1, &rng)
+        let cols = 23, rows = 2 * 3 * BinaryMatrix.rowChunk(groups: (cols + 3) / 4) + 37
+        let s = randomIndicator(rows: rows, cols: cols, density: 0.3, value: 1, &rng)
         let codes = try XCTUnwrap(BinaryMatrix(s))
         for pool in [ComputePool.serial, ComputePool(threads: 2)] {
-            let x = randomMatrix(23, 80, &rng)
-            var out = Matrix(rows: 2600, cols: 80)
+            let x = randomMatrix(cols, 80, &rng)
+            var out = Matrix(rows: rows, cols: 80)
             codes.multiply(x, into: &out, pool: pool)
             assertClose(out, naiveSparseProduct(s, x), tolerance: 1e-4, "\(pool.threads) threads")
-            let g = randomMatrix(2600, 80, &rng)
-            var gradient = Matrix(rows: 23, cols: 80)
+            let g = randomMatrix(rows, 80, &rng)
+            var gradient = Matrix(rows: cols, cols: 80)
             codes.multiplyTransposed(g, into: &gradient, pool: pool)
             assertClose(gradient, transposedNaive(s, g), tolerance: 1e-3, "ᵀ \(pool.threads) threads")
         }
+    }
+
+    /// A chunk's output slices and codes fill at most a quarter of the L2 the host reports, in whole 64-row steps,
+    /// and never fewer than 64 rows (a tiny or unknown cache).
+    func testRowChunkFitsAQuarterOfTheLevel2Cache() {
+        for (level2, groups) in [(512 * 1024, 187), (1024 * 1024, 187), (2048 * 1024, 2), (32 * 1024, 187)] {
+            let chunk = BinaryMatrix.rowChunk(groups: groups, level2Bytes: level2)
+            XCTAssertEqual(chunk % 64, 0, "L2 \(level2), \(groups) groups")
+            XCTAssertGreaterThanOrEqual(chunk, 64)
+            if chunk > 64 { XCTAssertLessThanOrEqual(chunk * (256 + groups), level2 / 4, "L2 \(level2)") }
+            XCTAssertGreaterThan((chunk + 64) * (256 + groups), level2 / 4, "the largest such chunk, L2 \(level2)")
+        }
+        XCTAssertEqual(BinaryMatrix.rowChunk(groups: 187, level2Bytes: 512 * 1024), 256, "Amazon-Photo on a Zen 3")
+        XCTAssertEqual(BinaryMatrix.rowChunk(groups: 187, level2Bytes: nil), 256, "unknown: 512 KiB assumed")
     }
 
     /// Stored zeros (what dropout leaves in the pattern) are not non-zeros: the codes skip them.

@@ -310,7 +310,7 @@ final class HostCalibrationTests: XCTestCase {
         XCTAssertEqual(trainer.model.convolutions.map(\.gradientListingDensity), [0.125, 0.375, 0.375])
         XCTAssertEqual(trainer.model.convolutions.map(\.inputGradientListingDensity), [0.0625, 0.0625, 0.0625])
         XCTAssertEqual(report.firstLayerPlan?.gradientListing, plan.gradientListing)
-        let cache = GEMMRowBlocking.level2CacheBytes
+        let cache = CacheSizes.level2Bytes
         XCTAssertEqual(trainer.model.convolutions.map(\.forwardRowsPerCall),
                        [nil, GEMMRowBlocking.rowsPerCall(n: 64, k: 64, cacheBytes: cache),
                         GEMMRowBlocking.rowsPerCall(n: 3, k: 64, cacheBytes: cache)])
