@@ -329,6 +329,14 @@ final class ReLUDropoutTests: XCTestCase {
         fused.forward(&y, nodeIDs: (0..<9).map(Int32.init), context: context(training: false))
         reluInPlace(&relu)
         XCTAssertEqual(y, relu)
+        // NaN passes the ReLU in an evaluation too, in the 16-lane part of a row and in its tail.
+        var withNaN = x
+        withNaN[2, 3] = .nan
+        withNaN[4, 18] = .nan
+        fused.forward(&withNaN, nodeIDs: (0..<9).map(Int32.init), context: context(training: false))
+        XCTAssertTrue(withNaN[2, 3].isNaN && withNaN[4, 18].isNaN)
+        XCTAssertEqual(withNaN.storage.filter(\.isNaN).count, 2)
+        XCTAssertFalse(withNaN.storage.contains { $0 < 0 })
     }
 
     func testGradientMatchesFiniteDifferences() {
