@@ -20,7 +20,9 @@ public enum AllocatorTuning {
     /// Call once at program start, before large allocations.
     public static func keepLargeBlocksForReuse() {
         #if os(Linux)
-        _ = mallopt(M_MMAP_THRESHOLD, Int32.max)
+        // Older glibc releases refuse a threshold above 32 MiB (half their largest arena heap) and would keep the
+        // default; then the largest it takes.
+        if mallopt(M_MMAP_THRESHOLD, Int32.max) == 0 { _ = mallopt(M_MMAP_THRESHOLD, 32 << 20) }
         _ = mallopt(M_TRIM_THRESHOLD, Int32.max)
         _ = mallopt(M_TOP_PAD, 64 << 20)
         _ = mallopt(M_ARENA_MAX, 1)

@@ -19,8 +19,9 @@ struct FirstLayerForwardTrial {
     /// Alternating tries of each product; each path keeps its fastest (the least disturbed by other load). Three
     /// were too few on a shared host: in one run of the peer script on the Zen 3 they timed the hybrid product at
     /// 26.6 ms against 26.2 ms for the GEMM, where the run before had timed 20.7 against 28.3 ms, and the GEMM
-    /// path then took 44.7 ms an epoch with evaluation against the hybrid path's 34.7. Nine cost about half a
-    /// second, once per calibration and data (`FirstLayerTrialCache`), and span a longer stretch of the host's load.
+    /// path then took 44.7 ms an epoch with evaluation against the hybrid path's 34.7. Nine cost 18 forward passes
+    /// of the first layer (about half a second on Amazon-Photo, in proportion on larger graphs), once per calibration
+    /// and data (`FirstLayerTrialCache`), and span a longer stretch of the host's load.
     static let rounds = 9
 
     /// Whether `plan` holds a near tie this trial should settle: both paths estimated, within `tieRatio`, chosen

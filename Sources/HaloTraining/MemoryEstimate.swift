@@ -29,7 +29,10 @@ public struct MemoryEstimate: Sendable, Equatable {
     public static let compressedReductionCopies = 3
     /// What the ranks hold beyond the counted objects: a fraction of them (kernel workspaces, the logits and loss
     /// buffers, per-thread arenas, the MPI library) and an allowance for the allocator, which keeps freed blocks
-    /// under 2 GiB for reuse, up to 2 GiB at its heap's top (`AllocatorTuning`; never more than the count). Measured beyond the count
+    /// under 2 GiB for reuse, up to 2 GiB at its heap's top (`AllocatorTuning`; never more than the count). The 1 GiB
+    /// and the measurements below predate those 2 GiB thresholds and the single arena (2026-12-08): one rank on 1M
+    /// nodes then peaked lower (4,615 against 4,813 MiB), two ranks as threads 406 MiB higher; the larger runs were
+    /// not measured again. Measured beyond the count
     /// (docs/scale.md): 14 % (1M nodes, GCN 3 × 256, one rank), 21 % (2.45M nodes, SAGE 3 × 256, one rank), less
     /// than the count's for 4 MPI ranks of 1M nodes.
     public static let overheadFraction = 0.2
