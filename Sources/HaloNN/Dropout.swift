@@ -46,18 +46,7 @@ public struct Dropout: Sendable {
                     for r in rows {
                         let row = base + r * cols
                         guard dropping else {
-                            // Blended and stored whole: the loop `where row[j] < 0 { row[j] = 0 }` compiles to
-                            // masked stores, microcoded on AMD (half of this function's time in an evaluation).
-                            var j = 0
-                            while j + 16 <= cols {
-                                let v = loadVector(row + j)
-                                storeVector(v.replacing(with: zero, where: v .< zero), row + j)
-                                j += 16
-                            }
-                            while j < cols {
-                                if row[j] < 0 { row[j] = 0 }
-                                j += 1
-                            }
+                            rectify(row, count: cols)
                             continue
                         }
                         let numbers = UniformRow(random, .dropout, epoch, siteWord, UInt32(bitPattern: idb[r]))

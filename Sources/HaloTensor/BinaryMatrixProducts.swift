@@ -12,12 +12,14 @@
 /// On a Zen 3 (AVX2 only, 32 KiB L1, 512 KiB L2, 2 threads, alternating runs of `halo microbench`): `B·X`
 /// 13.8–20.6 ms with cache-line-aligned tables and the row chunk sized to the L2, against 17.0–21.9 ms before
 /// (tables at 16-byte alignment, 1024-row chunks); the whole Amazon-Photo epoch with evaluation 32.8–36.4 ms against
-/// 38.6–40.7 ms. About half the load-port rate: the tables of a block of eight groups fill all of this L1.
+/// 38.6–40.7 ms. Still about half the load-port rate, even in a stand-alone copy whose tables all stay in L1
+/// (~7 cycles per 256-byte lookup against ~4); not explained.
 extension BinaryMatrix {
     /// Output rows one thread finishes slice by slice before moving on. Their 64-column slices and their codes
     /// (256 + `groups` bytes a row) take at most a quarter of the core's L2, so they stay there while every block of
     /// tables passes over them, beside the tables' own traffic. 1024 rows (443 KiB on Amazon-Photo) overflowed a
-    /// Zen 3's 512 KiB L2: with 256 rows the lookup ran 20-30 % faster there (interleaved runs of the kernel alone).
+    /// Zen 3's 512 KiB L2: with 256 rows a stand-alone copy of the kernel ran 13 % faster there by the median of
+    /// eight interleaved rounds and 31 % by the fastest.
     static func rowChunk(groups: Int, level2Bytes: Int? = CacheSizes.level2Bytes) -> Int {
         let bytesPerRow = 64 * MemoryLayout<Float>.stride + groups
         let rows = (level2Bytes ?? 512 * 1024) / 4 / bytesPerRow
@@ -150,7 +152,7 @@ extension BinaryMatrix {
 
     /// Table memory on cache-line boundaries. Every entry is a multiple of 16 floats, so each 64-byte line of an
     /// entry is then one line: with the 16-byte alignment of an ordinary allocation, half the 32-byte loads of an
-    /// AVX2 host cross a line and cost two (measured on a Zen 3: aligned tables made the lookup 15–25 % faster).
+    /// AVX2 host cross a line and cost two (a stand-alone copy of the kernel on a Zen 3: 15–27 % faster aligned).
     private static func allocateTables(floats: Int) -> UnsafeMutablePointer<Float> {
         UnsafeMutableRawPointer.allocate(byteCount: floats * MemoryLayout<Float>.stride, alignment: 64)
             .bindMemory(to: Float.self, capacity: floats)

@@ -58,10 +58,27 @@ public func columnSums(_ m: Matrix) -> [Float] {
 public func reluInPlace(_ m: inout Matrix, pool: ComputePool = .serial) {
     let cols = m.cols
     m.storage.withUnsafeMutableBufferPointer { p in
-        let base = p.baseAddress!
+        guard let base = p.baseAddress else { return }
         pool.forEachChunk(of: m.rows, grain: 256) { rows in
-            for i in (rows.lowerBound * cols)..<(rows.upperBound * cols) where base[i] < 0 { base[i] = 0 }
+            rectify(base + rows.lowerBound * cols, count: rows.count * cols)
         }
+    }
+}
+
+/// `p[0..<count] = max(p, 0)` in place; NaN and −0 stay as they are. Sixteen lanes are blended and stored whole:
+/// the plain loop `where p[i] < 0 { p[i] = 0 }` compiles to masked stores, which AMD microcodes (about a third of
+/// the samples of the dropout pass that holds an evaluation's ReLU, in a profile of an Amazon-Photo run on a Zen 3).
+public func rectify(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    let zero = SIMD16<Float>()
+    var i = 0
+    while i + 16 <= count {
+        let v = loadVector(p + i)
+        storeVector(v.replacing(with: zero, where: v .< zero), p + i)
+        i += 16
+    }
+    while i < count {
+        if p[i] < 0 { p[i] = 0 }
+        i += 1
     }
 }
 
